@@ -1,0 +1,48 @@
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nicegui import ui
+
+from services.errors import ServiceError
+
+
+async def confirm(question: str, *, action: str = 'Delete', color: str = 'negative') -> bool:
+    """Ask a yes/no question in a dialog; True when the user confirms."""
+    with ui.dialog() as dialog, ui.card():
+        ui.label(question)
+        with ui.row().classes('w-full justify-end'):
+            ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat')
+            ui.button(action, on_click=lambda: dialog.submit(True)).props(f'color={color}')
+    result = await dialog
+    dialog.delete()
+    return bool(result)
+
+
+async def project_form(title: str, save: Callable[[dict[str, Any]], Awaitable[Any]], *,
+                       values: dict[str, Any] | None = None, button: str = 'Save') -> None:
+    """A dialog to create or edit a project; a refused save shows the reason and keeps the dialog open."""
+    values = values or {}
+    with ui.dialog() as dialog, ui.card().classes('w-[28rem]'):
+        ui.label(title).classes('text-h6')
+        name = ui.input('Name', value=values.get('name', '')).classes('w-full')
+        description = ui.textarea('Description', value=values.get('description', '')).classes('w-full')
+        budget = ui.number('Budget (USD)', value=values.get('budget_usd', 0.0), min=0, format='%.2f',
+                           prefix='$').classes('w-full')
+        hint = ui.label().classes('text-negative')
+        hint.visible = False
+
+        async def submit() -> None:
+            try:
+                await save({'name': name.value, 'description': description.value, 'budget_usd': budget.value})
+            except ServiceError as error:
+                hint.set_text(error.message)
+                hint.visible = True
+                return
+            dialog.submit(True)
+
+        name.on('keydown.enter', submit)
+        with ui.row().classes('w-full justify-end'):
+            ui.button('Cancel', on_click=dialog.close).props('flat')
+            ui.button(button, on_click=submit)
+    await dialog
+    dialog.delete()

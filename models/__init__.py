@@ -1,0 +1,14 @@
+"""Tortoise models: the whole data model of DESIGN.md. Imports nothing of ours."""
+
+from models.accounts import ApiKey, Role, User
+from models.artifacts import Artifact
+from models.credentials import Credential
+from models.events import AuditEntry, Notification
+from models.metrics import LatestMetric, Metric
+from models.projects import Membership, MemberRole, Project, ProjectStatus
+from models.runs import Run, RunStatus, RunStep, StepStatus
+
+__all__ = [
+    'ApiKey', 'Artifact', 'AuditEntry', 'Credential', 'LatestMetric', 'Membership', 'MemberRole', 'Metric',
+    'Notification', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus', 'RunStep', 'StepStatus', 'User',
+]

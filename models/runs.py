@@ -1,0 +1,84 @@
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from tortoise import fields, models
+
+
+class RunStatus(StrEnum):
+    QUEUED = 'queued'
+    PROVISIONING = 'provisioning'
+    RUNNING = 'running'
+    PAUSED = 'paused'
+    STOPPING = 'stopping'
+    SUCCEEDED = 'succeeded'
+    FAILED = 'failed'
+    STOPPED = 'stopped'
+    CANCELLED = 'cancelled'
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CANCELLED})
+
+
+class StepStatus(StrEnum):
+    PENDING = 'pending'
+    RUNNING = 'running'
+    SUCCEEDED = 'succeeded'
+    FAILED = 'failed'
+    SKIPPED = 'skipped'
+
+
+class Run(models.Model):
+    id = fields.IntField(primary_key=True)
+    project = fields.ForeignKeyField('models.Project', related_name='runs', on_delete=fields.CASCADE)
+    created_by = fields.ForeignKeyField('models.User', related_name='runs', null=True, on_delete=fields.SET_NULL)
+    name = fields.CharField(max_length=200)
+    status = fields.CharEnumField(RunStatus, max_length=16, default=RunStatus.QUEUED)
+    status_message = fields.TextField(default='')
+    progress = fields.FloatField(default=0.0)
+    config = fields.JSONField(default=dict)
+    provider = fields.CharField(max_length=32, default='external')
+    gpu_product = fields.CharField(max_length=100, default='')
+    gpu_count = fields.IntField(default=0)
+    price_per_hour = fields.DecimalField(max_digits=12, decimal_places=5, default=0)
+    cost_usd = fields.DecimalField(max_digits=14, decimal_places=6, default=0)
+    job_ref = fields.CharField(max_length=200, null=True)
+    started_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    eta_seconds = fields.FloatField(null=True)
+    max_cost_usd = fields.DecimalField(max_digits=14, decimal_places=4, null=True)
+    max_duration_s = fields.IntField(null=True)
+    stall_timeout_s = fields.IntField(null=True)
+    token_hash = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = 'runs'
+        indexes = (('project_id', 'status'), ('status',))
+
+
+class RunStep(models.Model):
+    id = fields.IntField(primary_key=True)
+    run = fields.ForeignKeyField('models.Run', related_name='steps', on_delete=fields.CASCADE)
+    index = fields.IntField()
+    name = fields.CharField(max_length=100)
+    status = fields.CharEnumField(StepStatus, max_length=16, default=StepStatus.PENDING)
+    description = fields.TextField(default='')
+    started_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    cost_usd = fields.DecimalField(max_digits=14, decimal_places=6, default=0)
+
+    class Meta:
+        table = 'run_steps'
+        unique_together = (('run', 'index'),)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.ended_at or datetime.now(UTC)
+        return (end - self.started_at).total_seconds()

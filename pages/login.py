@@ -1,0 +1,37 @@
+from nicegui import ui
+
+from pages import session
+from services import auth
+from services.errors import ServiceError
+
+
+@ui.page('/login')
+async def login_page(redirect_to: str = '/projects') -> None:
+    if not redirect_to.startswith('/') or redirect_to.startswith('//'):
+        redirect_to = '/projects'  # never bounce a user to another site
+    if auth.needs_setup():
+        ui.navigate.to('/setup')
+        return
+
+    async def log_in() -> None:
+        button.props('loading')
+        try:
+            user = await auth.authenticate(email.value, password.value)
+        except ServiceError as error:
+            hint.set_text(error.message)
+            hint.visible = True
+            return
+        finally:
+            button.props(remove='loading')
+        session.sign_in(user)
+        ui.navigate.to(redirect_to)
+
+    with ui.card().classes('absolute-center w-96'):
+        ui.label('Trainboard').classes('text-h5')
+        ui.label('Sign in to watch your training runs.').classes('text-grey-7')
+        email = ui.input('Email').props('type=email autocomplete=username autofocus').classes('w-full')
+        password = ui.input('Password', password=True).props('autocomplete=current-password').classes('w-full') \
+            .on('keydown.enter', log_in)
+        hint = ui.label().classes('text-negative')
+        hint.visible = False
+        button = ui.button('Log in', on_click=log_in).classes('w-full')

@@ -1,0 +1,117 @@
+"""/projects/{id}: the project's header with its budget, its runs and its members, kept live by the hub."""
+
+from typing import Any
+
+from nicegui import ui
+
+from components.budget_bar import BudgetBar
+from components.frame import frame
+from components.runs_table import RunsTable
+from components.status_badge import StatusBadge
+from models import MemberRole
+from pages import session
+from services import hub, projects, runs
+from services.errors import ServiceError
+
+
+@ui.page('/projects/{project_id}')
+async def project_page(project_id: int) -> None:
+    user = await session.current_user()
+    if user is None:
+        return
+    try:
+        project = await projects.get_project(user, project_id)
+    except ServiceError as error:
+        with frame('Not found', user):
+            ui.label(error.message).classes('text-h6')
+            ui.link('Back to projects', '/projects')
+        return
+    data = await projects.snapshot(project)
+    role = await projects.role_of(user, project)
+
+    def show(data: dict[str, Any]) -> None:
+        title.set_text(data['name'])
+        badge.set_status(data['status'])
+        description.set_text(data['description'] or 'No description')
+        budget.set_amounts(data['used_usd'], data['budget_usd'])
+
+    def apply(change: hub.Change) -> None:
+        if change.project_id != project_id:
+            return
+        if change.kind == 'project' and change.action == 'deleted':
+            gone.visible = True
+            content.visible = False
+        elif change.kind == 'project' and not change.data.get('truncated'):
+            show(change.data)
+        elif change.kind == 'run':
+            if change.action == 'deleted':
+                table.remove_run(change.id)
+            else:
+                table.show_run(change.data)
+            empty.visible = not table.rows
+
+    with frame(data['name'], user):
+        with ui.card().classes('w-full') as gone:
+            ui.label('This project was deleted.').classes('text-h6 text-negative')
+            ui.link('Back to projects', '/projects')
+        gone.visible = False
+        with ui.column().classes('w-full gap-4') as content:
+            with ui.row().classes('items-center gap-3'):
+                ui.link('Projects', '/projects').classes('text-grey-7')
+                ui.label('/').classes('text-grey-7')
+                title = ui.label().classes('text-h5')
+                badge = StatusBadge(data['status'])
+            description = ui.label().classes('text-grey-8')
+            budget = BudgetBar(data['used_usd'], data['budget_usd'])
+            ui.label('Runs').classes('text-h6')
+            project_runs = await runs.project_runs(project_id)
+            table = RunsTable(project_runs)
+            with ui.column().classes('w-full items-center py-6') as empty:
+                ui.icon('rocket_launch', size='lg').classes('text-grey-5')
+                ui.label('No runs yet. Runs reported through the API or launched here appear at once.') \
+                    .classes('text-grey-7')
+            empty.visible = not project_runs
+            await _members_panel(user, project_id, manage=role == MemberRole.OWNER)
+    show(data)
+    hub.changes.subscribe(apply)
+
+
+async def _members_panel(user, project_id: int, *, manage: bool) -> None:
+    with ui.expansion('Members', icon='group').classes('w-full'):
+        rows = ui.column().classes('w-full gap-1')
+
+        async def refresh() -> None:
+            rows.clear()
+            with rows:
+                for member in await projects.members(user, project_id):
+                    with ui.row().classes('items-center gap-3'):
+                        ui.label(member['email'])
+                        ui.badge(member['role']).props('outline')
+                        if manage and not member['is_project_owner']:
+                            ui.button(icon='person_remove', on_click=lambda m=member: remove(m)) \
+                                .props('flat dense round').tooltip('Remove')
+
+        async def add() -> None:
+            try:
+                await projects.add_member(user, project_id, email.value, role.value)
+            except ServiceError as error:
+                hint.set_text(error.message)
+                return
+            hint.set_text('')
+            email.set_value('')
+            await refresh()
+
+        async def remove(member: dict) -> None:
+            try:
+                await projects.remove_member(user, project_id, member['user_id'])
+            except ServiceError as error:
+                ui.notify(error.message, type='negative')
+            await refresh()
+
+        await refresh()
+        if manage:
+            with ui.row().classes('items-center'):
+                email = ui.input('Email').classes('w-64')
+                role = ui.select(['viewer', 'editor', 'owner'], value='viewer', label='Role').classes('w-32')
+                ui.button('Add member', on_click=add)
+            hint = ui.label().classes('text-negative')

@@ -1,0 +1,119 @@
+"""/projects: every project the user can see, kept live by the hub (no per-tab polling)."""
+
+from typing import Any
+
+from nicegui import ui
+
+from components.dialogs import confirm, project_form
+from components.frame import frame
+from components.project_card import ProjectCard
+from pages import session
+from services import hub, projects, sample_data
+from services.errors import ServiceError
+
+
+@ui.page('/')
+def index() -> None:
+    ui.navigate.to('/projects')
+
+
+@ui.page('/projects')
+async def projects_page() -> None:
+    user = await session.current_user()
+    if user is None:
+        return
+    cards: dict[int, ProjectCard] = {}
+
+    def add_card(data: dict[str, Any]) -> None:
+        if data['id'] in cards:
+            cards[data['id']].show(data)
+            return
+        with container:
+            card = ProjectCard(data, on_edit=edit, on_archive=archive, on_delete=delete)
+        card.move(target_index=0)  # newest first
+        cards[data['id']] = card
+        refresh_empty_state()
+
+    def remove_card(project_id: int) -> None:
+        card = cards.pop(project_id, None)
+        if card is not None:
+            container.remove(card)
+        refresh_empty_state()
+
+    def refresh_empty_state() -> None:
+        empty.visible = not cards
+
+    def apply(change: hub.Change) -> None:
+        if change.kind != 'project':
+            return
+        if change.action == 'deleted' or not projects.can_see(user, change.data):
+            remove_card(change.id)
+        elif change.data.get('truncated'):
+            ui.navigate.reload()
+        else:
+            add_card(change.data)
+
+    async def create() -> None:
+        async def save(values: dict[str, Any]) -> None:
+            project = await projects.create_project(user, **values)
+            add_card(await projects.snapshot(project))
+            ui.notify(f'Created "{project.name}"', type='positive')
+        await project_form('New project', save, button='Create')
+
+    async def edit(card: ProjectCard) -> None:
+        async def save(values: dict[str, Any]) -> None:
+            project = await projects.update_project(user, card.data['id'], **values)
+            card.show(await projects.snapshot(project))
+            ui.notify('Saved', type='positive')
+        await project_form(f'Edit "{card.data["name"]}"', save, values=card.data)
+
+    async def archive(card: ProjectCard) -> None:
+        before = card.data
+        status = 'active' if before['status'] == 'archived' else 'archived'
+        card.show({**before, 'status': status})  # at once; put back if the server refuses
+        try:
+            await projects.update_project(user, before['id'], status=status)
+        except ServiceError as error:
+            card.show(before)
+            ui.notify(f'Could not {"restore" if status == "active" else "archive"} "{before["name"]}": '
+                      f'{error.message}', type='negative')
+
+    async def delete(card: ProjectCard) -> None:
+        data = card.data
+        runs = sum(data['run_counts'].values())
+        if not await confirm(f'Delete "{data["name"]}"' + (f' and its {runs} runs' if runs else '') +
+                             '? This cannot be undone.'):
+            return
+        remove_card(data['id'])
+        try:
+            await projects.delete_project(user, data['id'])
+        except ServiceError as error:
+            add_card(data)
+            ui.notify(f'Could not delete "{data["name"]}": {error.message}', type='negative')
+            return
+        ui.notify(f'Deleted "{data["name"]}"')
+
+    async def load_samples() -> None:
+        created = await sample_data.load(user)
+        for project in created:
+            add_card(await projects.snapshot(project))
+        ui.notify(f'Loaded {len(created)} sample projects' if created else 'The sample projects are already here')
+
+    with frame('Projects', user):
+        with ui.row().classes('w-full items-center justify-between'):
+            ui.label('Projects').classes('text-h5')
+            with ui.row():
+                ui.button('Load sample data', icon='science', on_click=load_samples).props('outline')
+                ui.button('New project', icon='add', on_click=create)
+        with ui.column().classes('w-full items-center py-12 gap-2') as empty:
+            ui.icon('inventory_2', size='xl').classes('text-grey-5')
+            ui.label('No projects yet').classes('text-h6 text-grey-8')
+            ui.label('Create one, or load sample data to look around.').classes('text-grey-7')
+            with ui.row():
+                ui.button('Load sample data', on_click=load_samples)
+                ui.button('New project', on_click=create).props('outline')
+        container = ui.column().classes('w-full gap-3')
+    for data in reversed(await projects.snapshots(await projects.visible_projects(user))):
+        add_card(data)
+    refresh_empty_state()
+    hub.changes.subscribe(apply)

@@ -1,0 +1,67 @@
+"""/settings: the user's API keys (shown once when made, stored hashed, revocable)."""
+
+from nicegui import ui
+
+from components.dialogs import confirm
+from components.frame import frame
+from models import ApiKey
+from pages import session
+from services import auth
+from services.errors import ServiceError
+
+
+@ui.page('/settings')
+async def settings_page() -> None:
+    user = await session.current_user()
+    if user is None:
+        return
+
+    async def refresh() -> None:
+        keys.clear()
+        with keys:
+            found = await ApiKey.filter(user=user, kind='key').order_by('-created_at')
+            if not found:
+                ui.label('No API keys yet.').classes('text-grey-7')
+            for key in found:
+                with ui.row().classes('items-center gap-4'):
+                    ui.label(key.name).classes('text-bold')
+                    ui.label(f'{key.prefix}…').classes('font-mono text-grey-8')
+                    ui.label(f'made {key.created_at:%Y-%m-%d}').classes('text-caption text-grey-7')
+                    ui.label(f'last used {key.last_used_at:%Y-%m-%d %H:%M}' if key.last_used_at else 'never used') \
+                        .classes('text-caption text-grey-7')
+                    ui.button('Revoke', on_click=lambda k=key: revoke(k)).props('flat color=negative dense')
+
+    async def create() -> None:
+        try:
+            _, token = await auth.issue_token(user, name=name.value)
+        except ServiceError as error:
+            hint.set_text(error.message)
+            return
+        hint.set_text('')
+        name.set_value('')
+        shown.set_value(token)
+        shown_box.visible = True
+        await refresh()
+
+    async def revoke(key: ApiKey) -> None:
+        if not await confirm(f'Revoke the key "{key.name}"? Scripts using it stop working.', action='Revoke'):
+            return
+        try:
+            await auth.revoke_key(user, key.id)
+        except ServiceError as error:
+            ui.notify(error.message, type='negative')
+        await refresh()
+
+    with frame('Settings', user):
+        ui.label('API keys').classes('text-h5')
+        ui.label('Use a key as "Authorization: Bearer <key>" with the REST API and the SDK.').classes('text-grey-7')
+        with ui.row().classes('items-center'):
+            name = ui.input('Key name', placeholder='e.g. laptop, CI').on('keydown.enter', create)
+            ui.button('Create key', on_click=create)
+        hint = ui.label().classes('text-negative')
+        with ui.card().classes('w-full bg-amber-1') as shown_box:
+            ui.label('Copy this key now: it is not shown again.').classes('text-bold')
+            shown = ui.input('New key').props('readonly').classes('w-full font-mono')
+        shown_box.visible = False
+        keys = ui.column().classes('w-full gap-2')
+    await refresh()

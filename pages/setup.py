@@ -1,0 +1,34 @@
+from nicegui import ui
+
+from pages import session
+from services import auth
+from services.errors import ServiceError
+
+
+@ui.page('/setup')
+async def setup_page(token: str = '') -> None:
+    if not auth.needs_setup():
+        ui.navigate.to('/login')
+        return
+
+    async def create_admin() -> None:
+        try:
+            user = await auth.complete_setup(token_input.value, email.value, password.value, name.value)
+        except ServiceError as error:
+            hint.set_text(error.message)
+            hint.visible = True
+            return
+        session.sign_in(user)
+        ui.navigate.to('/projects')
+
+    with ui.card().classes('absolute-center w-96'):
+        ui.label('Welcome to Trainboard').classes('text-h5')
+        ui.label('Create the first admin. The setup token is printed on the console where Trainboard started.') \
+            .classes('text-grey-7')
+        token_input = ui.input('Setup token', value=token).classes('w-full')
+        name = ui.input('Name').classes('w-full')
+        email = ui.input('Email').props('type=email').classes('w-full')
+        password = ui.input('Password', password=True).classes('w-full')
+        hint = ui.label().classes('text-negative')
+        hint.visible = False
+        ui.button('Create admin', on_click=create_admin).classes('w-full')

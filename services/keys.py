@@ -1,0 +1,32 @@
+"""The server's own secret: signs browser sessions and (with Fernet) encrypts provider credentials at rest."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+import settings
+
+KEY_FILE = 'secret.key'
+
+
+def server_secret() -> str:
+    """TRAINBOARD_SECRET_KEY, or a key created once in the data dir with mode 0600."""
+    config = settings.current
+    if config.secret_key:
+        return config.secret_key
+    path = config.data_dir / KEY_FILE
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            _create_key_file(path)
+    return path.read_text().strip()
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as file:
+        file.write(Fernet.generate_key().decode())

@@ -1,0 +1,209 @@
+"""Projects and their members: validation, access rules, and a change on the live hub after every commit."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from models import Membership, MemberRole, Project, ProjectStatus, Run, User
+from services import audit, hub
+from services.errors import Forbidden, Invalid, NotFound
+
+NAME_MAX = 100
+DESCRIPTION_MAX = 5000
+_RANK = {MemberRole.VIEWER: 0, MemberRole.EDITOR: 1, MemberRole.OWNER: 2}
+
+
+async def visible_projects(user: User) -> list[Project]:
+    """Projects the user owns or is a member of (every project for an admin), newest first."""
+    query = Project.all() if user.is_admin else Project.filter(id__in=await _member_project_ids(user))
+    return await query.order_by('-created_at', '-id')
+
+
+async def get_project(user: User, project_id: int, need: MemberRole = MemberRole.VIEWER) -> Project:
+    """The project if the user has at least `need` on it. A project the user may not see is 'not found'."""
+    project = await Project.get_or_none(id=project_id)
+    role = await role_of(user, project) if project else None
+    if project is None or role is None:
+        raise NotFound(f'Project {project_id} not found.')
+    if _RANK[role] < _RANK[need]:
+        raise Forbidden(f'You need the {need.value} role on "{project.name}" for that; you are a {role.value}.')
+    return project
+
+
+async def role_of(user: User, project: Project) -> MemberRole | None:
+    if user.is_admin or project.owner_id == user.id:
+        return MemberRole.OWNER
+    membership = await Membership.get_or_none(user_id=user.id, project_id=project.id)
+    return membership.role if membership else None
+
+
+async def create_project(user: User, *, name: str, description: str = '', budget_usd: float = 0.0,
+                         status: str = ProjectStatus.ACTIVE.value) -> Project:
+    fields = _validated(name=name, description=description, budget_usd=budget_usd, status=status)
+    await _check_unique_name(user.id, fields['name'])
+    async with in_transaction():
+        project = await Project.create(owner=user, **fields)
+        await audit.record(user, 'project.created', 'project', project.id, name=project.name)
+    await _publish(project, 'created')
+    return project
+
+
+async def update_project(user: User, project_id: int, **changes: Any) -> Project:
+    project = await get_project(user, project_id, MemberRole.EDITOR)
+    fields = _validated(**changes)
+    if 'name' in fields and fields['name'] != project.name:
+        await _check_unique_name(project.owner_id, fields['name'], exclude=project.id)
+    if fields:
+        project.update_from_dict(fields)
+        async with in_transaction():
+            await project.save()
+            await audit.record(user, 'project.updated', 'project', project.id, **{k: str(v) for k, v in fields.items()})
+    await _publish(project, 'updated')
+    return project
+
+
+async def delete_project(user: User, project_id: int) -> None:
+    project = await get_project(user, project_id, MemberRole.OWNER)
+    async with in_transaction():
+        await project.delete()
+        await audit.record(user, 'project.deleted', 'project', project_id, name=project.name)
+    await hub.publish(hub.Change(kind='project', action='deleted', id=project_id, project_id=project_id))
+
+
+async def members(user: User, project_id: int) -> list[dict[str, Any]]:
+    project = await get_project(user, project_id)
+    owner = await project.owner
+    rows = [{'user_id': owner.id, 'email': owner.email, 'name': owner.name, 'role': MemberRole.OWNER.value,
+             'is_project_owner': True}]
+    for membership in await Membership.filter(project_id=project.id).select_related('user').order_by('id'):
+        rows.append({'user_id': membership.user.id, 'email': membership.user.email, 'name': membership.user.name,
+                     'role': membership.role.value, 'is_project_owner': False})
+    return rows
+
+
+async def add_member(user: User, project_id: int, email: str, role: str) -> Membership:
+    project = await get_project(user, project_id, MemberRole.OWNER)
+    member = await User.get_or_none(email=email.strip().lower())
+    if member is None:
+        raise Invalid(f'No user has the email {email.strip()}; an admin can add them first.')
+    if member.id == project.owner_id:
+        raise Invalid(f'{member.email} owns this project already.')
+    role_ = _role(role)
+    membership, _ = await Membership.update_or_create(user=member, project=project, defaults={'role': role_})
+    await audit.record(user, 'member.added', 'project', project.id, email=member.email, role=role_.value)
+    await _publish(project, 'updated')
+    return membership
+
+
+async def remove_member(user: User, project_id: int, member_id: int) -> None:
+    project = await get_project(user, project_id, MemberRole.OWNER)
+    if not await Membership.filter(project_id=project.id, user_id=member_id).delete():
+        raise NotFound('That user is not a member of this project.')
+    await audit.record(user, 'member.removed', 'project', project.id, user_id=member_id)
+    await _publish(project, 'updated')
+
+
+async def run_counts(project_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{project id: {run status: count}} in one grouped query."""
+    counts: dict[int, dict[str, int]] = {pid: {} for pid in project_ids}
+    if not project_ids:
+        return counts
+    rows = await Run.filter(project_id__in=project_ids).annotate(n=Count('id')) \
+        .group_by('project_id', 'status').values('project_id', 'status', 'n')
+    for row in rows:
+        counts[row['project_id']][str(row['status'])] = row['n']
+    return counts
+
+
+async def snapshot(project: Project) -> dict[str, Any]:
+    """What a tab or the API needs to show a project, as plain JSON-able values."""
+    return (await snapshots([project]))[0]
+
+
+async def snapshots(found: list[Project]) -> list[dict[str, Any]]:
+    """Snapshots of many projects in three queries, whatever their number."""
+    ids = [project.id for project in found]
+    counts = await run_counts(ids)
+    members: dict[int, list[int]] = {pid: [] for pid in ids}
+    for project_id, user_id in await Membership.filter(project_id__in=ids).values_list('project_id', 'user_id'):
+        members[project_id].append(user_id)
+    return [{
+        'id': project.id,
+        'name': project.name,
+        'description': project.description,
+        'status': ProjectStatus(project.status).value,
+        'budget_usd': float(project.budget_usd),
+        'used_usd': float(project.used_usd),
+        'owner_id': project.owner_id,
+        'member_ids': [project.owner_id, *members[project.id]],
+        'run_counts': counts[project.id],
+        'created_at': project.created_at.isoformat(),
+        'updated_at': project.updated_at.isoformat(),
+    } for project in found]
+
+
+def can_see(user: User, data: dict[str, Any]) -> bool:
+    """Whether a project snapshot from the hub is one this user may see."""
+    return user.is_admin or user.id in data.get('member_ids', ())
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+
+async def _publish(project: Project, action: str) -> None:
+    await hub.publish(hub.Change(kind='project', action=action, id=project.id, project_id=project.id,
+                                 data=await snapshot(project)))
+
+
+async def _member_project_ids(user: User) -> list[int]:
+    owned = await Project.filter(owner_id=user.id).values_list('id', flat=True)
+    joined = await Membership.filter(user_id=user.id).values_list('project_id', flat=True)
+    return [*owned, *joined]
+
+
+async def _check_unique_name(owner_id: int, name: str, exclude: int | None = None) -> None:
+    query = Project.filter(owner_id=owner_id, name=name)
+    if exclude is not None:
+        query = query.exclude(id=exclude)
+    if await query.exists():
+        raise Invalid(f'You already have a project named "{name}"; pick another name.')
+
+
+def _validated(**changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if changes.get('name') is not None:
+        name = str(changes['name']).strip()
+        if not 1 <= len(name) <= NAME_MAX:
+            raise Invalid(f'The name needs 1 to {NAME_MAX} characters.')
+        fields['name'] = name
+    if changes.get('description') is not None:
+        description = str(changes['description'])
+        if len(description) > DESCRIPTION_MAX:
+            raise Invalid(f'The description may have at most {DESCRIPTION_MAX} characters.')
+        fields['description'] = description
+    if changes.get('budget_usd') is not None:
+        try:
+            budget = float(changes['budget_usd'])
+        except (TypeError, ValueError):
+            raise Invalid('The budget must be a number of dollars.') from None
+        if not math.isfinite(budget) or budget < 0:
+            raise Invalid('The budget must be a number of dollars, 0 or more.')
+        fields['budget_usd'] = Decimal(str(round(budget, 4)))
+    if changes.get('status') is not None:
+        try:
+            fields['status'] = ProjectStatus(changes['status'])
+        except ValueError:
+            raise Invalid('The status must be "active" or "archived".') from None
+    return fields
+
+
+def _role(role: str) -> MemberRole:
+    try:
+        return MemberRole(role)
+    except ValueError:
+        raise Invalid('The role must be owner, editor or viewer.') from None
+

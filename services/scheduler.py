@@ -1,0 +1,45 @@
+"""The process's APScheduler: periodic background work, each task with its own interval, behind one on/off switch.
+
+TRAINBOARD_SCHEDULER_ENABLED=false turns it off (for tests, which call the task functions directly, and for extra
+processes that should only serve pages).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+import settings
+from services import auth
+
+log = logging.getLogger(__name__)
+
+_scheduler: AsyncIOScheduler | None = None
+
+
+async def start() -> None:
+    global _scheduler
+    if not settings.current.scheduler_enabled:
+        log.info('scheduler disabled by TRAINBOARD_SCHEDULER_ENABLED')
+        return
+    # trigger instances, not the string aliases, which a frozen binary cannot resolve (stack notes, packaging)
+    _scheduler = AsyncIOScheduler(job_defaults={'coalesce': True, 'max_instances': 1, 'misfire_grace_time': 30})
+    _scheduler.add_job(auth.prune_expired_tokens, IntervalTrigger(hours=1, jitter=60), id='prune-expired-tokens')
+    _scheduler.start()
+
+
+async def stop() -> None:
+    global _scheduler
+    if _scheduler is not None and _scheduler.running:
+        _scheduler.shutdown(wait=False)
+    _scheduler = None
+
+
+def status() -> dict[str, object]:
+    """For /status: whether it runs, and its jobs with their next run time."""
+    if _scheduler is None or not _scheduler.running:
+        return {'running': False, 'enabled': settings.current.scheduler_enabled, 'jobs': []}
+    return {'running': True, 'enabled': True,
+            'jobs': [{'id': job.id, 'next_run': job.next_run_time} for job in _scheduler.get_jobs()]}

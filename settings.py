@@ -1,0 +1,68 @@
+"""Every tunable of Trainboard, read once from TRAINBOARD_* environment variables.
+
+`current` holds the settings in force; `main.py` calls `reload()` when it starts so that a test (or a
+restarted process) sees the environment of the moment. README.md has the table of every setting.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    host: str = '127.0.0.1'
+    port: int = 8080
+    data_dir: Path = Path('data')
+    database_url: str = ''
+    secret_key: str = ''
+    admin_email: str = ''
+    admin_password: str = ''
+    admin_name: str = 'Admin'
+    token_ttl_days: float = 7.0
+    scheduler_enabled: bool = True
+    public_url: str = ''
+    log_level: str = 'INFO'
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
+        def get(name: str, default: str = '') -> str:
+            return env.get(f'TRAINBOARD_{name}', default).strip()
+
+        data_dir = Path(get('DATA_DIR', 'data')).expanduser().resolve()
+        host = get('HOST', '127.0.0.1')
+        port = int(get('PORT', '8080'))
+        return cls(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=get('DATABASE_URL') or f'sqlite://{data_dir / "trainboard.sqlite3"}',
+            secret_key=get('SECRET_KEY'),
+            admin_email=get('ADMIN_EMAIL').lower(),
+            admin_password=env.get('TRAINBOARD_ADMIN_PASSWORD', ''),
+            admin_name=get('ADMIN_NAME', 'Admin'),
+            token_ttl_days=float(get('TOKEN_TTL_DAYS', '7')),
+            scheduler_enabled=_flag(get('SCHEDULER_ENABLED', 'true')),
+            public_url=get('PUBLIC_URL') or f'http://{host}:{port}',
+            log_level=get('LOG_LEVEL', 'INFO').upper(),
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.split(':', 1)[0] in {'postgres', 'postgresql', 'asyncpg'}
+
+
+def _flag(value: str) -> bool:
+    return value.lower() not in {'0', 'false', 'no', 'off', ''}
+
+
+current = Settings.from_env()
+
+
+def reload() -> Settings:
+    """Re-read the environment (once per process start, or per test run of main.py)."""
+    global current
+    current = Settings.from_env()
+    return current
