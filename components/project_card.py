@@ -23,10 +23,10 @@ class ProjectCard(ui.card):
                     self.badge = StatusBadge(data['status'])
                 with ui.row().classes('gap-1'):
                     ui.button(icon='edit', on_click=lambda: on_edit(self)).props('flat round dense') \
-                        .tooltip('Edit')
+                        .mark('edit-project').tooltip('Edit')
                     self.archive_button = ui.button(on_click=lambda: on_archive(self)).props('flat dense')
                     ui.button(icon='delete', on_click=lambda: on_delete(self)).props('flat round dense color=negative') \
-                        .tooltip('Delete')
+                        .mark('delete-project').tooltip('Delete')
             self.description = ui.label().classes('text-grey-8')
             self.budget = BudgetBar(data['used_usd'], data['budget_usd'])
             self.runs = ui.label().classes('text-caption text-grey-7')

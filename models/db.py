@@ -50,6 +50,8 @@ async def migrate_database(url: str, *, target: str | None = None) -> None:
     lock_conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await lock_conn.execute('SELECT pg_advisory_lock($1)', MIGRATION_LOCK_KEY)
+        if schema := postgres_schema(url):
+            await lock_conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await _migrate(url, target)
     finally:
         await lock_conn.close()  # closing the session releases the lock
@@ -86,6 +88,12 @@ async def ping() -> float:
     start = time.perf_counter()
     await connections.get('default').execute_query('SELECT 1')
     return time.perf_counter() - start
+
+
+def postgres_schema(url: str) -> str | None:
+    """The `schema` query option of a PostgreSQL URL (Tortoise sets it as the search path)."""
+    from urllib.parse import parse_qs, urlsplit
+    return parse_qs(urlsplit(url).query).get('schema', [None])[0]
 
 
 async def _migrate(url: str, target: str | None) -> None:

@@ -5,6 +5,7 @@ from typing import Any
 from nicegui import ui
 
 from components.budget_bar import BudgetBar
+from components import live
 from components.frame import frame
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
@@ -73,7 +74,7 @@ async def project_page(project_id: int) -> None:
             empty.visible = not project_runs
             await _members_panel(user, project_id, manage=role == MemberRole.OWNER)
     show(data)
-    hub.changes.subscribe(apply)
+    live.on_change(apply)
 
 
 async def _members_panel(user, project_id: int, *, manage: bool) -> None:

@@ -5,6 +5,7 @@ from typing import Any
 from nicegui import ui
 
 from components.dialogs import confirm, project_form
+from components import live
 from components.frame import frame
 from components.project_card import ProjectCard
 from pages import session
@@ -102,18 +103,14 @@ async def projects_page() -> None:
     with frame('Projects', user):
         with ui.row().classes('w-full items-center justify-between'):
             ui.label('Projects').classes('text-h5')
-            with ui.row():
-                ui.button('Load sample data', icon='science', on_click=load_samples).props('outline')
-                ui.button('New project', icon='add', on_click=create)
+            ui.button('New project', icon='add', on_click=create)
         with ui.column().classes('w-full items-center py-12 gap-2') as empty:
             ui.icon('inventory_2', size='xl').classes('text-grey-5')
             ui.label('No projects yet').classes('text-h6 text-grey-8')
-            ui.label('Create one, or load sample data to look around.').classes('text-grey-7')
-            with ui.row():
-                ui.button('Load sample data', on_click=load_samples)
-                ui.button('New project', on_click=create).props('outline')
+            ui.label('Create one with "New project", or load sample data to look around.').classes('text-grey-7')
+            ui.button('Load sample data', icon='science', on_click=load_samples)
         container = ui.column().classes('w-full gap-3')
     for data in reversed(await projects.snapshots(await projects.visible_projects(user))):
         add_card(data)
     refresh_empty_state()
-    hub.changes.subscribe(apply)
+    live.on_change(apply)

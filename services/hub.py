@@ -20,7 +20,7 @@ from tortoise import connections
 
 log = logging.getLogger(__name__)
 
-CHANNEL = 'trainboard_changes'
+CHANNEL = 'trainboard_changes'  # one channel per database schema: installations sharing a server stay apart
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 ORIGIN = uuid.uuid4().hex  # this process; lets a listener skip its own notifications
 
@@ -46,9 +46,11 @@ async def publish(change: Change) -> None:
 
 async def start(database_url: str) -> None:
     """Listen for other processes' changes when the database is PostgreSQL (no-op on SQLite: one process)."""
-    from models.db import asyncpg_dsn, is_postgres
+    from models.db import asyncpg_dsn, is_postgres, postgres_schema
     if is_postgres(database_url):
         _listener.dsn = asyncpg_dsn(database_url)
+        schema = postgres_schema(database_url)
+        _listener.channel = f'{CHANNEL}_{schema}' if schema else CHANNEL
         _listener.task = background_tasks.create(_listener.run(), name='hub-listener')
 
 
@@ -66,7 +68,7 @@ async def _notify(change: Change) -> None:
     if len(payload.encode()) > NOTIFY_LIMIT:  # too big for NOTIFY: send the reference, listeners re-read
         payload = json.dumps({'origin': ORIGIN, **asdict(change), 'data': {'truncated': True}})
     try:
-        await connections.get('default').execute_query('SELECT pg_notify($1, $2)', [CHANNEL, payload])
+        await connections.get('default').execute_query('SELECT pg_notify($1, $2)', [_listener.channel, payload])
     except Exception:  # the local tabs already have it; other processes catch up on their next change
         log.exception('could not notify other processes of %s %s %s', change.kind, change.action, change.id)
 
@@ -75,6 +77,7 @@ class _Listener:
     def __init__(self) -> None:
         self.dsn: str | None = None
         self.task: asyncio.Task | None = None
+        self.channel = CHANNEL
         self.connected = False
 
     async def run(self) -> None:
@@ -84,7 +87,7 @@ class _Listener:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 try:
-                    await conn.add_listener(CHANNEL, self._on_notify)
+                    await conn.add_listener(self.channel, self._on_notify)
                     self.connected = True
                     if failing:
                         log.info('live hub: listening to other processes again')

@@ -1,0 +1,34 @@
+# `make run` starts Trainboard on its embedded defaults; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench-live clean
+
+run: $(STAMP)
+	$(BIN)/python main.py
+
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench-live: $(STAMP) chromium
+	$(BIN)/python bench/live_latency.py
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian's Chromium for the browser tests (never `playwright install`: nothing downloads at run time)
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else echo 'Chromium is missing: run "sudo apt-get install -y chromium" to include the browser tests'; fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

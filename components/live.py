@@ -1,0 +1,18 @@
+from collections.abc import Callable
+
+from nicegui import ui
+
+from services import hub
+
+
+def on_change(handler: Callable[[hub.Change], None]) -> None:
+    """Apply every hub change to this tab with `handler`, for as long as the tab lives."""
+    client = ui.context.client
+
+    def apply(change: hub.Change) -> None:
+        if client.is_deleted:  # a tab that went away before NiceGUI's own clean-up ran
+            hub.changes.unsubscribe(apply)
+            return
+        handler(change)
+
+    hub.changes.subscribe(apply)

@@ -1,0 +1,77 @@
+"""Fixtures. Every database test runs on SQLite, and on PostgreSQL when TRAINBOARD_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nicegui import app
+from nicegui.testing import User
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from tests import helpers
+
+BACKENDS = [
+    'sqlite',
+    pytest.param('postgres', marks=pytest.mark.skipif(not helpers.POSTGRES_URL,
+                                                      reason='TRAINBOARD_TEST_POSTGRES_URL is not set')),
+]
+_ORIGINAL_LIFESPAN = app.router.lifespan_context
+
+
+@pytest.fixture(autouse=True)
+def _restore_lifespan() -> Iterator[None]:
+    """main.py wraps the app's lifespan each time a `user` test runs it; NiceGUI's reset does not undo that."""
+    yield
+    app.router.lifespan_context = _ORIGINAL_LIFESPAN
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    # Tortoise caches each model's INSERT per (connection name, table), not per dialect: a process that switches
+    # from SQLite to PostgreSQL (only tests do) would send '?' placeholders to PostgreSQL
+    EXECUTOR_CACHE.clear()
+    url = helpers.database_url(backend, tmp_path)
+    yield url
+    helpers.drop_schema(url)
+
+
+@pytest.fixture
+def app_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment main.py reads when a `user` test runs it: a fresh database and data dir, an admin."""
+    env = helpers.app_env(database_url, tmp_path / 'data')
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+async def admin(app_env: dict[str, str], user: User) -> User:
+    """The `user` fixture, signed in as the admin that TRAINBOARD_ADMIN_EMAIL created."""
+    await sign_in(user, helpers.ADMIN_EMAIL, helpers.ADMIN_PASSWORD)
+    return user
+
+
+async def sign_in(user: User, email: str, password: str) -> None:
+    await user.open('/login')
+    user.find('Email').type(email)
+    user.find('Password').type(password)
+    user.find('Log in').click()
+    await user.should_see('New project', retries=50)
+
+
+@pytest.fixture(scope='session', params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[helpers.Server]:
+    """One real server process per backend for the whole session (API and browser tests)."""
+    tmp = tmp_path_factory.mktemp(f'server-{request.param}')
+    url = helpers.database_url(request.param, tmp)
+    server = helpers.Server(helpers.app_env(url, tmp / 'data')).start()
+    yield server
+    server.stop()
+    helpers.drop_schema(url)

@@ -1,0 +1,110 @@
+"""What many tests need: a Trainboard server in a real process, and Postgres schemas to run it on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get('TRAINBOARD_TEST_POSTGRES_URL', '')
+ADMIN_EMAIL = 'admin@example.com'
+ADMIN_PASSWORD = 'correct horse battery'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def database_url(backend: str, tmp_path: Path) -> str:
+    """A fresh, empty database: a new SQLite file, or a new schema in the test PostgreSQL database."""
+    if backend == 'sqlite':
+        return f'sqlite://{tmp_path / "trainboard.sqlite3"}'
+    schema = f'tb_{uuid.uuid4().hex[:12]}'
+    separator = '&' if '?' in POSTGRES_URL else '?'
+    return f'{POSTGRES_URL}{separator}schema={schema}'
+
+
+def drop_schema(url: str) -> None:
+    from models.db import asyncpg_dsn, is_postgres, postgres_schema
+    if not is_postgres(url) or not (schema := postgres_schema(url)):
+        return
+
+    async def drop() -> None:
+        import asyncpg
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+    asyncio.run(drop())
+
+
+def app_env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        'TRAINBOARD_DATABASE_URL': url,
+        'TRAINBOARD_DATA_DIR': str(data_dir),
+        'TRAINBOARD_ADMIN_EMAIL': ADMIN_EMAIL,
+        'TRAINBOARD_ADMIN_PASSWORD': ADMIN_PASSWORD,
+        'TRAINBOARD_SCHEDULER_ENABLED': 'false',
+        **extra,
+    }
+
+
+class Server:
+    """`python main.py` in its own process, as a user starts it."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'NICEGUI_'))}
+        self.env.update(env, TRAINBOARD_HOST='127.0.0.1', TRAINBOARD_PORT=str(self.port))
+        self.process: subprocess.Popen | None = None
+        self.log_path = Path(env['TRAINBOARD_DATA_DIR']) / f'server-{self.port}.log'
+
+    def start(self, timeout: float = 30.0) -> Server:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open('ab')
+        self.process = subprocess.Popen([sys.executable, 'main.py'], cwd=ROOT, env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f'the server exited with {self.process.returncode}:\n{self.log()}')
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f'{self.url}/api/v1/health', timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f'the server did not answer within {timeout} s:\n{self.log()}')
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
+
+    def token(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
+        answer = httpx.post(f'{self.url}/api/v1/auth/token', json={'email': email, 'password': password})
+        answer.raise_for_status()
+        return answer.json()['token']
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {'Authorization': f'Bearer {token or self.token()}'}
+        return httpx.Client(base_url=f'{self.url}/api/v1', headers=headers, timeout=10)

@@ -1,0 +1,101 @@
+"""What a user does on /projects: create, edit, archive, delete, load samples, and see others' changes live."""
+
+from nicegui import ui
+from nicegui.testing import User
+
+from models import Metric, Project, Run, RunStatus
+from services import projects, sample_data
+
+
+async def test_empty_state_loads_sample_data_once(admin: User) -> None:
+    await admin.open('/projects')
+    await admin.should_see('No projects yet')
+    admin.find('Load sample data').click()
+    await admin.should_see('Loaded 3 sample projects', retries=100)
+    await admin.should_see('LLM: Llama fine-tune')
+    await admin.should_not_see('No projects yet')
+    statuses = set(await Run.all().values_list('status', flat=True))
+    assert statuses == set(RunStatus)  # runs in every state
+    assert await Metric.filter(name='train/loss').count() > 10_000
+
+    assert await sample_data.load(await _admin()) == []  # loading again changes nothing
+    assert await Project.all().count() == 3
+
+
+async def test_create_project_shows_it_at_once(admin: User) -> None:
+    await admin.open('/projects')
+    admin.find('New project').click()
+    await admin.should_see('Name')
+    admin.find('Name').type('Vision baseline')
+    admin.find('Budget (USD)').clear().type('120')
+    admin.find(kind=ui.button, content='Create').click()
+    await admin.should_see('Vision baseline')
+    await admin.should_see('$0.00 of $120.00 (0%)')
+    await admin.should_not_see('No projects yet')
+    assert await Project.filter(name='Vision baseline').count() == 1
+
+
+async def test_bad_name_keeps_the_dialog_open_with_a_hint(admin: User) -> None:
+    owner = await _admin()
+    await projects.create_project(owner, name='Taken')
+    await admin.open('/projects')
+    admin.find('New project').click()
+    await admin.should_see('Name')
+    admin.find('Name').type('Taken')
+    admin.find(kind=ui.button, content='Create').click()
+    await admin.should_see('You already have a project named "Taken"')
+    assert await Project.all().count() == 1
+
+
+async def test_edit_archive_and_delete(admin: User) -> None:
+    project = await projects.create_project(await _admin(), name='Speech', budget_usd=10)
+    await admin.open('/projects')
+    await admin.should_see('Speech')
+
+    admin.find(kind=ui.button, content='Archive').click()
+    await admin.should_see('Restore')
+    await _eventually(lambda: Project.get(id=project.id), lambda p: p.status == 'archived')
+
+    admin.find(kind=ui.button, content='Restore').click()
+    await admin.should_see('Archive')
+
+    admin.find(marker='edit-project').click()
+    await admin.should_see('Edit "Speech"')
+    admin.find('Name').clear().type('Speech v2')
+    admin.find(kind=ui.button, content='Save').click()
+    await admin.should_see('Saved')
+    assert (await Project.get(id=project.id)).name == 'Speech v2'
+
+    admin.find(marker='delete-project').click()
+    await admin.should_see('Delete "Speech v2"? This cannot be undone.')
+    admin.find(kind=ui.button, content='Delete').click()
+    await admin.should_see('Deleted "Speech v2"')
+    assert not await Project.exists(id=project.id)
+
+
+async def test_changes_from_elsewhere_show_without_reload(admin: User) -> None:
+    await admin.open('/projects')
+    await admin.should_see('No projects yet')
+    owner = await _admin()
+    project = await projects.create_project(owner, name='Made through the API')  # as another tab or the API would
+    await admin.should_see('Made through the API')
+    await projects.update_project(owner, project.id, name='Renamed elsewhere', budget_usd=50)
+    await admin.should_see('Renamed elsewhere')
+    await admin.should_see('$0.00 of $50.00 (0%)')
+    await projects.delete_project(owner, project.id)
+    await admin.should_not_see('Renamed elsewhere')
+    await admin.should_see('No projects yet')
+
+
+async def _admin():
+    from models import User as UserModel
+    return await UserModel.get(role='admin')
+
+
+async def _eventually(fetch, check, tries: int = 50):
+    import asyncio
+    for _ in range(tries):
+        if check(await fetch()):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError('condition not reached')
