@@ -26,4 +26,5 @@ db.register(
 
 if __name__ in {'__main__', '__mp_main__'}:
     ui.run(host=config.host, port=config.port, title='Trainboard', favicon='🚂', reload=False, show=False,
-           storage_secret=keys.server_secret(), reconnect_timeout=10.0)
+           storage_secret=keys.server_secret(), reconnect_timeout=10.0,
+           fastapi_docs={'title': 'Trainboard API', 'version': 'v1'})

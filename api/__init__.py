@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api import auth, health, projects
+from api import auth, health, projects, users
 from services.errors import ServiceError
 
 PREFIX = '/api/v1'
@@ -16,6 +16,7 @@ def register(app: FastAPI) -> None:
     app.include_router(health.router, prefix=PREFIX)
     app.include_router(auth.router, prefix=PREFIX)
     app.include_router(projects.router, prefix=PREFIX)
+    app.include_router(users.router, prefix=PREFIX)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

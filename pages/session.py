@@ -10,6 +10,7 @@ from nicegui import app, ui
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from models import User
+from services import auth
 
 # pages anyone may open; /api/* routes check their own Bearer tokens (api/deps.py)
 PUBLIC_PATHS = {'/login', '/setup', '/favicon.ico', '/sdk/trainboard.py'}
@@ -19,9 +20,15 @@ PUBLIC_PREFIXES = ('/_nicegui', '/api/')
 class SignInRequired(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next):  # type: ignore[override]
         path = request.url.path
-        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or app.storage.user.get('user_id'):
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or app.storage.user.get('user_id') \
+                or await _bearer_user(request):  # scripts may fetch /openapi.json with their token
             return await call_next(request)
         return RedirectResponse(f'/login?redirect_to={quote(path)}')
+
+
+async def _bearer_user(request: Request) -> User | None:
+    scheme, _, token = request.headers.get('authorization', '').partition(' ')
+    return await auth.user_for_token(token.strip()) if scheme.lower() == 'bearer' and token else None
 
 
 async def current_user() -> User | None:

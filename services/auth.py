@@ -158,7 +158,7 @@ async def user_for_token(token: str) -> User | None:
 
 
 async def revoke_key(user: User, key_id: int) -> None:
-    deleted = await ApiKey.filter(id=key_id, user=user).delete()
+    deleted = await ApiKey.filter(id=key_id, user=user, kind="key").delete()
     if not deleted:
         raise NotFound('No such API key.')
     await audit.record(user, 'api_key.revoked', 'api_key', key_id)

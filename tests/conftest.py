@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from nicegui import app
 from nicegui.testing import User
+from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+import settings
+from models import db
 
 from tests import helpers
 
@@ -21,10 +25,12 @@ _ORIGINAL_LIFESPAN = app.router.lifespan_context
 
 
 @pytest.fixture(autouse=True)
-def _restore_lifespan() -> Iterator[None]:
-    """main.py wraps the app's lifespan each time a `user` test runs it; NiceGUI's reset does not undo that."""
+def _restore_globals() -> Iterator[None]:
+    """main.py wraps the app's lifespan each time a `user` test runs it (NiceGUI's reset does not undo that),
+    and tests change the environment that settings were read from."""
     yield
     app.router.lifespan_context = _ORIGINAL_LIFESPAN
+    settings.reload()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -75,3 +81,12 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield server
     server.stop()
     helpers.drop_schema(url)
+
+
+@pytest.fixture
+async def orm(database_url: str) -> AsyncIterator[str]:
+    """A migrated database with the ORM open, for service tests that need no app."""
+    await db.migrate_database(database_url)
+    await Tortoise.init(config=db.config_for(database_url), _enable_global_fallback=True)
+    yield database_url
+    await Tortoise.close_connections()

@@ -1,0 +1,84 @@
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentUser
+from models import ApiKey, Role, User
+from services import auth
+from services.errors import Forbidden
+
+router = APIRouter(tags=['users'])
+
+
+class UserCreate(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=auth.MIN_PASSWORD_LENGTH, max_length=1024)
+    name: str = Field('', max_length=100)
+    role: Literal['admin', 'member'] = 'member'
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: str
+    is_active: bool
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    token: str | None = None  # only in the answer that creates the key
+
+
+@router.get('/users')
+async def list_users(user: CurrentUser) -> list[UserOut]:
+    _require_admin(user)
+    return [_user_out(u) for u in await User.all().order_by('email')]
+
+
+@router.post('/users', status_code=201)
+async def create_user(body: UserCreate, user: CurrentUser) -> UserOut:
+    _require_admin(user)
+    created = await auth.create_user(body.email, body.password, name=body.name, role=Role(body.role), actor=user)
+    return _user_out(created)
+
+
+@router.get('/api-keys')
+async def list_keys(user: CurrentUser) -> list[KeyOut]:
+    return [_key_out(key) for key in await ApiKey.filter(user=user, kind='key').order_by('-created_at')]
+
+
+@router.post('/api-keys', status_code=201)
+async def create_key(body: KeyCreate, user: CurrentUser) -> KeyOut:
+    key, token = await auth.issue_token(user, name=body.name)
+    return _key_out(key, token)
+
+
+@router.delete('/api-keys/{key_id}', status_code=204)
+async def revoke_key(key_id: int, user: CurrentUser) -> Response:
+    await auth.revoke_key(user, key_id)
+    return Response(status_code=204)
+
+
+def _require_admin(user: User) -> None:
+    if not user.is_admin:
+        raise Forbidden('Only admins manage users.')
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut(id=user.id, email=user.email, name=user.name, role=user.role.value, is_active=user.is_active)
+
+
+def _key_out(key: ApiKey, token: str | None = None) -> KeyOut:
+    return KeyOut(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at,
+                  last_used_at=key.last_used_at, token=token)
