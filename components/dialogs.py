@@ -12,7 +12,7 @@ async def confirm(question: str, *, action: str = 'Delete', color: str = 'negati
         ui.label(question)
         with ui.row().classes('w-full justify-end'):
             ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat')
-            ui.button(action, on_click=lambda: dialog.submit(True)).props(f'color={color}')
+            ui.button(action, on_click=lambda: dialog.submit(True)).props(f'color={color}').mark('confirm')
     result = await dialog
     dialog.delete()
     return bool(result)

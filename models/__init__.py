@@ -4,11 +4,12 @@ from models.accounts import ApiKey, Role, User
 from models.artifacts import Artifact
 from models.credentials import Credential
 from models.events import AuditEntry, Notification
+from models.logs import LogLine
 from models.metrics import LatestMetric, Metric
 from models.projects import Membership, MemberRole, Project, ProjectStatus
 from models.runs import Run, RunStatus, RunStep, StepStatus
 
 __all__ = [
-    'ApiKey', 'Artifact', 'AuditEntry', 'Credential', 'LatestMetric', 'Membership', 'MemberRole', 'Metric',
+    'ApiKey', 'Artifact', 'AuditEntry', 'Credential', 'LatestMetric', 'LogLine', 'Membership', 'MemberRole', 'Metric',
     'Notification', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus', 'RunStep', 'StepStatus', 'User',
 ]

@@ -49,6 +49,9 @@ class Run(models.Model):
     started_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
     eta_seconds = fields.FloatField(null=True)
+    step = fields.BigIntField(null=True)  # the training step last reported, of `total_steps`
+    total_steps = fields.BigIntField(null=True)
+    last_report_at = fields.DatetimeField(null=True)
     max_cost_usd = fields.DecimalField(max_digits=14, decimal_places=4, null=True)
     max_duration_s = fields.IntField(null=True)
     stall_timeout_s = fields.IntField(null=True)

@@ -1,3 +1,4 @@
+from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from pages import session
@@ -6,12 +7,11 @@ from services.errors import ServiceError
 
 
 @ui.page('/login')
-async def login_page(redirect_to: str = '/projects') -> None:
+async def login_page(redirect_to: str = '/projects') -> RedirectResponse | None:
     if not redirect_to.startswith('/') or redirect_to.startswith('//'):
         redirect_to = '/projects'  # never bounce a user to another site
     if auth.needs_setup():
-        ui.navigate.to('/setup')
-        return
+        return RedirectResponse('/setup')
 
     async def log_in() -> None:
         button.props('loading')
@@ -35,3 +35,4 @@ async def login_page(redirect_to: str = '/projects') -> None:
         hint = ui.label().classes('text-negative')
         hint.visible = False
         button = ui.button('Log in', on_click=log_in).classes('w-full')
+    return None

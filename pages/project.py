@@ -90,7 +90,7 @@ async def _members_panel(user, project_id: int, *, manage: bool) -> None:
                         ui.badge(member['role']).props('outline')
                         if manage and not member['is_project_owner']:
                             ui.button(icon='person_remove', on_click=lambda m=member: remove(m)) \
-                                .props('flat dense round').tooltip('Remove')
+                                .props('flat dense round').mark('remove-member').tooltip('Remove')
 
         async def add() -> None:
             try:
@@ -98,6 +98,7 @@ async def _members_panel(user, project_id: int, *, manage: bool) -> None:
             except ServiceError as error:
                 hint.set_text(error.message)
                 return
+            ui.notify(f'Added {email.value} as {role.value}', type='positive')
             hint.set_text('')
             email.set_value('')
             await refresh()

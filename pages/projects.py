@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from components.dialogs import confirm, project_form
@@ -14,8 +15,8 @@ from services.errors import ServiceError
 
 
 @ui.page('/')
-def index() -> None:
-    ui.navigate.to('/projects')
+def index() -> RedirectResponse:
+    return RedirectResponse('/projects')
 
 
 @ui.page('/projects')

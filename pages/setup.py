@@ -1,3 +1,4 @@
+from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from pages import session
@@ -6,10 +7,9 @@ from services.errors import ServiceError
 
 
 @ui.page('/setup')
-async def setup_page(token: str = '') -> None:
+async def setup_page(token: str = '') -> RedirectResponse | None:
     if not auth.needs_setup():
-        ui.navigate.to('/login')
-        return
+        return RedirectResponse('/login')
 
     async def create_admin() -> None:
         try:
@@ -32,3 +32,4 @@ async def setup_page(token: str = '') -> None:
         hint = ui.label().classes('text-negative')
         hint.visible = False
         ui.button('Create admin', on_click=create_admin).classes('w-full')
+    return None

@@ -68,7 +68,7 @@ async def test_edit_archive_and_delete(admin: User) -> None:
 
     admin.find(marker='delete-project').click()
     await admin.should_see('Delete "Speech v2"? This cannot be undone.')
-    admin.find(kind=ui.button, content='Delete').click()
+    admin.find(marker='confirm').click()
     await admin.should_see('Deleted "Speech v2"')
     assert not await Project.exists(id=project.id)
 

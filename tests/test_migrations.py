@@ -1,0 +1,36 @@
+"""A database made by an older Trainboard is brought up to date at start-up, keeping its data."""
+
+from tortoise import Tortoise, connections
+
+from models import Project, Run, db
+
+
+async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: str) -> None:
+    await db.migrate_database(database_url, target='models.0001_initial')  # what the first release made
+    await Tortoise.init(config=db.config_for(database_url), _enable_global_fallback=True)
+    conn = connections.get('default')
+    await conn.execute_query("INSERT INTO users (email, name, password_hash, role, is_active, created_at) "
+                             "VALUES ('old@example.com', 'Old', 'x', 'admin', true, CURRENT_TIMESTAMP)")
+    await conn.execute_query("INSERT INTO projects (name, description, owner_id, status, budget_usd, used_usd, "
+                             "settings, created_at, updated_at) VALUES ('kept', '', 1, 'active', 10, 2, '{}', "
+                             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    await conn.execute_query("INSERT INTO runs (project_id, name, status, status_message, progress, config, "
+                             "provider, gpu_product, gpu_count, price_per_hour, cost_usd, created_at, updated_at) "
+                             "VALUES (1, 'old run', 'succeeded', '', 1, '{}', 'external', '', 0, 0, 1.5, "
+                             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    await Tortoise.close_connections()
+
+    await db.migrate_database(database_url)  # what start-up does
+    await db.migrate_database(database_url)  # and again on the next start: nothing left to do
+
+    await Tortoise.init(config=db.config_for(database_url), _enable_global_fallback=True)
+    try:
+        project = await Project.get(name='kept')
+        assert float(project.budget_usd) == 10 and float(project.used_usd) == 2
+        run = await Run.get(name='old run')
+        assert run.total_steps is None and run.step is None  # the new columns exist
+        await run.log_lines.all()  # and the new table
+        applied = await connections.get('default').execute_query_dict('SELECT name FROM tortoise_migrations')
+        assert {row['name'] for row in applied} >= {'0001_initial', '0002_run_reporting'}
+    finally:
+        await Tortoise.close_connections()
