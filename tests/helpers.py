@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import socket
@@ -47,7 +48,9 @@ def drop_schema(url: str) -> None:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await conn.close()
-    asyncio.run(drop())
+    # in a thread of its own: callers may already run an event loop (Playwright's sync API does)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, drop()).result()
 
 
 def app_env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:

@@ -1,0 +1,85 @@
+"""In Debian's Chromium: a project made in one tab (or through the API) shows in every other tab within a second."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import helpers
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, Server
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path('/usr/bin/chromium')
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-sync',
+                 '--disable-background-networking', '--disable-component-update']
+
+
+@pytest.fixture(scope='module')
+def browser() -> Iterator:
+    if not CHROMIUM.exists():
+        pytest.skip('Debian Chromium is not installed (apt-get install -y chromium)')
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def signed_in_tabs(browser, url: str, count: int) -> list:
+    context = browser.new_context()
+    first = context.new_page()
+    first.goto(f'{url}/login')
+    first.get_by_label('Email').fill(ADMIN_EMAIL)
+    first.get_by_label('Password').fill(ADMIN_PASSWORD)
+    first.get_by_role('button', name='Log in').click()
+    first.get_by_role('button', name='New project').wait_for()
+    tabs = [first]
+    for _ in range(count - 1):
+        tab = context.new_page()
+        tab.goto(f'{url}/projects')
+        tab.get_by_role('button', name='New project').wait_for()
+        tabs.append(tab)
+    return tabs
+
+
+def card_link(tab, name: str):
+    return tab.get_by_role('link', name=name, exact=True)
+
+
+def test_a_project_made_in_one_tab_appears_in_the_other(browser, server: Server) -> None:
+    from playwright.sync_api import expect
+    one, other = signed_in_tabs(browser, server.url, 2)
+    name = f'from tab one {uuid.uuid4().hex[:6]}'
+    one.get_by_role('button', name='New project').click()
+    one.get_by_label('Name').fill(name)
+    one.get_by_role('button', name='Create').click()
+    expect(card_link(one, name)).to_be_visible(timeout=1000)
+    expect(card_link(other, name)).to_be_visible(timeout=1000)
+
+    with server.client() as api:  # and a change through the API
+        project = next(p for p in api.get('/projects').json() if p['name'] == name)
+        api.patch(f'/projects/{project["id"]}', json={'name': f'{name} renamed'})
+        expect(card_link(one, f'{name} renamed')).to_be_visible(timeout=1000)
+        expect(card_link(other, f'{name} renamed')).to_be_visible(timeout=1000)
+        api.delete(f'/projects/{project["id"]}')
+        expect(card_link(other, f'{name} renamed')).to_have_count(0, timeout=1000)
+    one.context.close()
+
+
+@pytest.mark.skipif(not helpers.POSTGRES_URL, reason='TRAINBOARD_TEST_POSTGRES_URL is not set')
+def test_changes_cross_processes_on_postgres(browser, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+    url = helpers.database_url('postgres', tmp_path)
+    env = helpers.app_env(url, tmp_path / 'data', TRAINBOARD_SECRET_KEY='shared between the two processes')
+    first, second = Server(env).start(), Server(env).start()
+    try:
+        (tab,) = signed_in_tabs(browser, second.url, 1)
+        with first.client() as api:
+            assert api.post('/projects', json={'name': 'made on the first process'}).status_code == 201
+        expect(card_link(tab, 'made on the first process')).to_be_visible(timeout=1000)
+        tab.context.close()
+    finally:
+        first.stop()
+        second.stop()
+        helpers.drop_schema(url)
