@@ -60,8 +60,7 @@ async def list_projects(user: CurrentUser) -> list[ProjectOut]:
 
 @router.post('/projects', status_code=201)
 async def create_project(body: ProjectCreate, user: CurrentUser) -> ProjectOut:
-    project = await projects.create_project(user, **body.model_dump())
-    return ProjectOut(**await projects.snapshot(project))
+    return ProjectOut(**await projects.create_project(user, **body.model_dump()))
 
 
 @router.get('/projects/{project_id}')
@@ -74,8 +73,7 @@ async def update_project(project_id: int, body: ProjectPatch, user: CurrentUser)
     changes = body.model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
         raise Invalid('Fields cannot be set to null; leave out what should not change.')
-    project = await projects.update_project(user, project_id, **changes)
-    return ProjectOut(**await projects.snapshot(project))
+    return ProjectOut(**await projects.update_project(user, project_id, **changes))
 
 
 @router.delete('/projects/{project_id}', status_code=204)

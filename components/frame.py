@@ -14,13 +14,13 @@ def frame(title: str, user: User) -> Iterator[ui.column]:
     """The layout every signed-in page shares: a header with navigation and the user, then the content."""
     ui.page_title(f'{title} · Trainboard')
     ui.colors(primary='#3f51b5')
+    links = [('Trainboard', '/projects', 'text-h6'), *((label, target, '') for label, target in NAV)]
+    if user.is_admin:
+        links.append(('Users', '/admin/users', ''))
     with ui.header().classes('items-center justify-between bg-primary'):
-        with ui.row().classes('items-center gap-6'):
-            ui.link('Trainboard', '/projects').classes('text-white text-h6 no-underline')
-            for label, target in NAV:
-                ui.link(label, target).classes('text-white no-underline')
-            if user.is_admin:
-                ui.link('Users', '/admin/users').classes('text-white no-underline')
+        # one element for the whole menu: NiceGUI re-renders every element of a tab on each update it gets
+        ui.html(''.join(f'<a href="{target}" class="text-white no-underline {extra}">{label}</a>'
+                        for label, target, extra in links), sanitize=False).classes('row items-center gap-6')
         with ui.row().classes('items-center'):
             ui.label(user.email).classes('text-white')
             ui.button('Log out', on_click=session.sign_out).props('flat color=white')

@@ -6,7 +6,7 @@ from models.credentials import Credential
 from models.events import AuditEntry, Notification
 from models.logs import LogLine
 from models.metrics import LatestMetric, Metric
-from models.projects import Membership, MemberRole, Project, ProjectStatus
+from models.projects import MemberRole, Membership, Project, ProjectStatus
 from models.runs import Run, RunStatus, RunStep, StepStatus
 
 __all__ = [

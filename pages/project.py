@@ -4,8 +4,8 @@ from typing import Any
 
 from nicegui import ui
 
-from components.budget_bar import BudgetBar
 from components import live
+from components.budget_bar import BudgetBar
 from components.frame import frame
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge

@@ -5,8 +5,8 @@ from typing import Any
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from components.dialogs import confirm, project_form
 from components import live
+from components.dialogs import confirm, project_form
 from components.frame import frame
 from components.project_card import ProjectCard
 from pages import session
@@ -43,7 +43,15 @@ async def projects_page() -> None:
         refresh_empty_state()
 
     def refresh_empty_state() -> None:
-        empty.visible = not cards
+        # built only while shown: NiceGUI re-renders a tab's whole element tree on every update, hidden parts too
+        if cards:
+            empty.clear()
+        elif not empty.default_slot.children:
+            with empty:
+                ui.icon('inventory_2', size='xl').classes('text-grey-5')
+                ui.label('No projects yet').classes('text-h6 text-grey-8')
+                ui.label('Create one with "New project", or load sample data to look around.').classes('text-grey-7')
+                ui.button('Load sample data', icon='science', on_click=load_samples)
 
     def apply(change: hub.Change) -> None:
         if change.kind != 'project':
@@ -57,15 +65,14 @@ async def projects_page() -> None:
 
     async def create() -> None:
         async def save(values: dict[str, Any]) -> None:
-            project = await projects.create_project(user, **values)
-            add_card(await projects.snapshot(project))
-            ui.notify(f'Created "{project.name}"', type='positive')
+            data = await projects.create_project(user, **values)
+            add_card(data)
+            ui.notify(f'Created "{data["name"]}"', type='positive')
         await project_form('New project', save, button='Create')
 
     async def edit(card: ProjectCard) -> None:
         async def save(values: dict[str, Any]) -> None:
-            project = await projects.update_project(user, card.data['id'], **values)
-            card.show(await projects.snapshot(project))
+            card.show(await projects.update_project(user, card.data['id'], **values))
             ui.notify('Saved', type='positive')
         await project_form(f'Edit "{card.data["name"]}"', save, values=card.data)
 
@@ -105,11 +112,7 @@ async def projects_page() -> None:
         with ui.row().classes('w-full items-center justify-between'):
             ui.label('Projects').classes('text-h5')
             ui.button('New project', icon='add', on_click=create)
-        with ui.column().classes('w-full items-center py-12 gap-2') as empty:
-            ui.icon('inventory_2', size='xl').classes('text-grey-5')
-            ui.label('No projects yet').classes('text-h6 text-grey-8')
-            ui.label('Create one with "New project", or load sample data to look around.').classes('text-grey-7')
-            ui.button('Load sample data', icon='science', on_click=load_samples)
+        empty = ui.column().classes('w-full items-center py-12 gap-2')
         container = ui.column().classes('w-full gap-3')
     for data in reversed(await projects.snapshots(await projects.visible_projects(user))):
         add_card(data)

@@ -9,7 +9,7 @@ from typing import Any
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from models import Membership, MemberRole, Project, ProjectStatus, Run, User
+from models import MemberRole, Membership, Project, ProjectStatus, Run, User
 from services import audit, hub
 from services.errors import Forbidden, Invalid, NotFound
 
@@ -43,17 +43,18 @@ async def role_of(user: User, project: Project) -> MemberRole | None:
 
 
 async def create_project(user: User, *, name: str, description: str = '', budget_usd: float = 0.0,
-                         status: str = ProjectStatus.ACTIVE.value) -> Project:
+                         status: str = ProjectStatus.ACTIVE.value) -> dict[str, Any]:
+    """Create a project owned by `user`; returns its snapshot, as published to every tab."""
     fields = _validated(name=name, description=description, budget_usd=budget_usd, status=status)
     await _check_unique_name(user.id, fields['name'])
     async with in_transaction():
         project = await Project.create(owner=user, **fields)
         await audit.record(user, 'project.created', 'project', project.id, name=project.name)
-    await _publish(project, 'created')
-    return project
+    return await _publish(project, 'created')
 
 
-async def update_project(user: User, project_id: int, **changes: Any) -> Project:
+async def update_project(user: User, project_id: int, **changes: Any) -> dict[str, Any]:
+    """Apply the changes an editor asks for; returns the project's snapshot, as published to every tab."""
     project = await get_project(user, project_id, MemberRole.EDITOR)
     fields = _validated(**changes)
     if 'name' in fields and fields['name'] != project.name:
@@ -63,8 +64,7 @@ async def update_project(user: User, project_id: int, **changes: Any) -> Project
         async with in_transaction():
             await project.save()
             await audit.record(user, 'project.updated', 'project', project.id, **{k: str(v) for k, v in fields.items()})
-    await _publish(project, 'updated')
-    return project
+    return await _publish(project, 'updated')
 
 
 async def delete_project(user: User, project_id: int) -> None:
@@ -154,9 +154,10 @@ def can_see(user: User, data: dict[str, Any]) -> bool:
 
 # --- helpers -------------------------------------------------------------------------------------------------------
 
-async def _publish(project: Project, action: str) -> None:
-    await hub.publish(hub.Change(kind='project', action=action, id=project.id, project_id=project.id,
-                                 data=await snapshot(project)))
+async def _publish(project: Project, action: str) -> dict[str, Any]:
+    data = await snapshot(project)
+    await hub.publish(hub.Change(kind='project', action=action, id=project.id, project_id=project.id, data=data))
+    return data
 
 
 async def _member_project_ids(user: User) -> list[int]:

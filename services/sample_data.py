@@ -76,11 +76,10 @@ async def _sample_run(project: Project, user: User, status: RunStatus, name: str
         await _metrics(run, points, started or now, rng)
     if finished and points:
         await Artifact.bulk_create([
-            Artifact(run=run, name='model.safetensors', type='model', size_bytes=rng.randint(90, 400) * 2**20,
-                     storage_url=f's3://trainboard-samples/{run.id}/model.safetensors', sha256='%064x' % rng.getrandbits(256)),
-            Artifact(run=run, name='train.log', type='log', size_bytes=rng.randint(20, 900) * 2**10,
-                     storage_url=f's3://trainboard-samples/{run.id}/train.log', sha256='%064x' % rng.getrandbits(256)),
-        ])
+            Artifact(run=run, name=name, type=kind, size_bytes=size, sha256=f'{rng.getrandbits(256):064x}',
+                     storage_url=f's3://trainboard-samples/{run.id}/{name}')
+            for name, kind, size in (('model.safetensors', 'model', rng.randint(90, 400) * 2**20),
+                                     ('train.log', 'log', rng.randint(20, 900) * 2**10))])
     return cost
 
 

@@ -13,7 +13,6 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 import settings
 from models import db
-
 from tests import helpers
 
 BACKENDS = [

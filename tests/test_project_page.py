@@ -12,7 +12,7 @@ from tests.helpers import ADMIN_EMAIL
 async def test_header_runs_and_empty_state(admin: User) -> None:
     owner = await UserModel.get(email=ADMIN_EMAIL)
     empty = await projects.create_project(owner, name='Empty', budget_usd=40)
-    await admin.open(f'/projects/{empty.id}')
+    await admin.open(f'/projects/{empty["id"]}')
     await admin.should_see('$0.00 of $40.00 (0%)')
     await admin.should_see('No runs yet', retries=5)
 
@@ -29,12 +29,12 @@ async def test_header_runs_and_empty_state(admin: User) -> None:
 async def test_edits_and_deletion_elsewhere_show_at_once(admin: User) -> None:
     owner = await UserModel.get(email=ADMIN_EMAIL)
     project = await projects.create_project(owner, name='Live', budget_usd=10)
-    await admin.open(f'/projects/{project.id}')
+    await admin.open(f'/projects/{project["id"]}')
     await admin.should_see('$0.00 of $10.00 (0%)')
-    await projects.update_project(owner, project.id, name='Live, renamed', budget_usd=20)
+    await projects.update_project(owner, project['id'], name='Live, renamed', budget_usd=20)
     await admin.should_see('Live, renamed')
     await admin.should_see('$0.00 of $20.00 (0%)')
-    await projects.delete_project(owner, project.id)
+    await projects.delete_project(owner, project['id'])
     await admin.should_see('This project was deleted.')
 
 
@@ -48,7 +48,7 @@ async def test_owner_adds_and_removes_members(admin: User) -> None:
     project = await projects.create_project(owner, name='Team')
     from services import auth
     await auth.create_user('bob@example.com', 'bobs password')
-    await admin.open(f'/projects/{project.id}')
+    await admin.open(f'/projects/{project["id"]}')
     admin.find('Members').click()
     admin.find('Email').type('nobody@example.com')
     admin.find(kind=ui.button, content='Add member').click()
@@ -56,10 +56,10 @@ async def test_owner_adds_and_removes_members(admin: User) -> None:
     admin.find('Email').clear().type('bob@example.com')
     admin.find(kind=ui.button, content='Add member').click()
     await admin.should_see('Added bob@example.com as viewer')
-    assert [m['email'] for m in await projects.members(owner, project.id)] == [ADMIN_EMAIL, 'bob@example.com']
+    assert [m['email'] for m in await projects.members(owner, project['id'])] == [ADMIN_EMAIL, 'bob@example.com']
     admin.find(marker='remove-member').click()
     await admin.should_not_see(marker='remove-member')
-    assert [m['email'] for m in await projects.members(owner, project.id)] == [ADMIN_EMAIL]
+    assert [m['email'] for m in await projects.members(owner, project['id'])] == [ADMIN_EMAIL]
 
 
 async def test_status_page_checks_the_connections(admin: User) -> None:

@@ -54,7 +54,7 @@ async def test_edit_archive_and_delete(admin: User) -> None:
 
     admin.find(kind=ui.button, content='Archive').click()
     await admin.should_see('Restore')
-    await _eventually(lambda: Project.get(id=project.id), lambda p: p.status == 'archived')
+    await _eventually(lambda: Project.get(id=project['id']), lambda p: p.status == 'archived')
 
     admin.find(kind=ui.button, content='Restore').click()
     await admin.should_see('Archive')
@@ -64,13 +64,13 @@ async def test_edit_archive_and_delete(admin: User) -> None:
     admin.find('Name').clear().type('Speech v2')
     admin.find(kind=ui.button, content='Save').click()
     await admin.should_see('Saved')
-    assert (await Project.get(id=project.id)).name == 'Speech v2'
+    assert (await Project.get(id=project['id'])).name == 'Speech v2'
 
     admin.find(marker='delete-project').click()
     await admin.should_see('Delete "Speech v2"? This cannot be undone.')
     admin.find(marker='confirm').click()
     await admin.should_see('Deleted "Speech v2"')
-    assert not await Project.exists(id=project.id)
+    assert not await Project.exists(id=project['id'])
 
 
 async def test_changes_from_elsewhere_show_without_reload(admin: User) -> None:
@@ -79,10 +79,10 @@ async def test_changes_from_elsewhere_show_without_reload(admin: User) -> None:
     owner = await _admin()
     project = await projects.create_project(owner, name='Made through the API')  # as another tab or the API would
     await admin.should_see('Made through the API')
-    await projects.update_project(owner, project.id, name='Renamed elsewhere', budget_usd=50)
+    await projects.update_project(owner, project['id'], name='Renamed elsewhere', budget_usd=50)
     await admin.should_see('Renamed elsewhere')
     await admin.should_see('$0.00 of $50.00 (0%)')
-    await projects.delete_project(owner, project.id)
+    await projects.delete_project(owner, project['id'])
     await admin.should_not_see('Renamed elsewhere')
     await admin.should_see('No projects yet')
 

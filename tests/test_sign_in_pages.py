@@ -77,6 +77,7 @@ async def test_api_keys_are_shown_once_and_revocable(admin: User) -> None:
 
 
 async def test_admins_add_users_who_then_sign_in(admin: User, create_user) -> None:
+    await admin.should_see('/admin/users')  # the admin menu
     await admin.open('/admin/users')
     admin.find('Email').type('bob@example.com')
     admin.find('Name').type('Bob')
@@ -87,6 +88,6 @@ async def test_admins_add_users_who_then_sign_in(admin: User, create_user) -> No
 
     bob = create_user()
     await sign_in(bob, 'bob@example.com', 'bobs password')
-    await bob.should_not_see('Users')  # no admin menu for members
+    await bob.should_not_see('/admin/users')  # no admin menu for members
     await bob.open('/admin/users')
     await bob.should_see('Only admins manage users.')
