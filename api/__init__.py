@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api import auth, health, projects, users
+from api import auth, health, projects, runs, users
 from services.errors import ServiceError
 
 PREFIX = '/api/v1'
@@ -17,6 +17,8 @@ def register(app: FastAPI) -> None:
     app.include_router(auth.router, prefix=PREFIX)
     app.include_router(projects.router, prefix=PREFIX)
     app.include_router(users.router, prefix=PREFIX)
+    app.include_router(runs.router, prefix=PREFIX)
+    app.include_router(runs.report_router, prefix=PREFIX)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

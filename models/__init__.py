@@ -5,11 +5,12 @@ from models.artifacts import Artifact
 from models.credentials import Credential
 from models.events import AuditEntry, Notification
 from models.logs import LogLine
-from models.metrics import LatestMetric, Metric
+from models.metrics import LatestMetric, Metric, MetricBucket
 from models.projects import MemberRole, Membership, Project, ProjectStatus
 from models.runs import Run, RunStatus, RunStep, StepStatus
 
 __all__ = [
     'ApiKey', 'Artifact', 'AuditEntry', 'Credential', 'LatestMetric', 'LogLine', 'Membership', 'MemberRole', 'Metric',
+    'MetricBucket',
     'Notification', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus', 'RunStep', 'StepStatus', 'User',
 ]

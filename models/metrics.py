@@ -32,3 +32,22 @@ class LatestMetric(models.Model):
     class Meta:
         table = 'latest_metrics'
         unique_together = (('run', 'name'),)
+
+
+class MetricBucket(models.Model):
+    # Roll-ups of the history for fast charts: at `level` L a bucket spans BUCKET_BASE**L steps and keeps its
+    # count and the step and value of its minimum and maximum, so a downsampled chart still shows every spike.
+    id = fields.BigIntField(primary_key=True)
+    run = fields.ForeignKeyField('models.Run', related_name='metric_buckets', on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=200)
+    level = fields.SmallIntField()
+    bucket = fields.BigIntField()
+    count = fields.BigIntField(default=0)
+    min_step = fields.BigIntField(null=True)
+    min_value = fields.FloatField(null=True)
+    max_step = fields.BigIntField(null=True)
+    max_value = fields.FloatField(null=True)
+
+    class Meta:
+        table = 'metric_buckets'
+        unique_together = (('run', 'name', 'level', 'bucket'),)

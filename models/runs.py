@@ -55,7 +55,10 @@ class Run(models.Model):
     max_cost_usd = fields.DecimalField(max_digits=14, decimal_places=4, null=True)
     max_duration_s = fields.IntField(null=True)
     stall_timeout_s = fields.IntField(null=True)
-    token_hash = fields.CharField(max_length=64, null=True)
+    token_hash = fields.CharField(max_length=64, null=True, unique=True)
+    token_nonce = fields.CharField(max_length=32, null=True)  # with the server secret, re-derives the token for HMAC
+    progress_rate = fields.FloatField(null=True)  # smoothed fraction of the run per second, for the ETA
+    progress_at = fields.FloatField(null=True)  # epoch seconds of the progress report the rate was last updated by
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

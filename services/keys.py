@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 
@@ -15,7 +16,11 @@ KEY_FILE = 'secret.key'
 
 def server_secret() -> str:
     """TRAINBOARD_SECRET_KEY, or a key created once in the data dir with mode 0600."""
-    config = settings.current
+    return _secret_for(settings.current)
+
+
+@functools.lru_cache(maxsize=4)
+def _secret_for(config: settings.Settings) -> str:
     if config.secret_key:
         return config.secret_key
     path = config.data_dir / KEY_FILE

@@ -67,6 +67,13 @@ async def update_project(user: User, project_id: int, **changes: Any) -> dict[st
     return await _publish(project, 'updated')
 
 
+async def publish_updated(project_id: int) -> None:
+    """Tell every tab that something a project's summary shows (its runs, its spend) has changed."""
+    project = await Project.get_or_none(id=project_id)
+    if project is not None:
+        await _publish(project, 'updated')
+
+
 async def delete_project(user: User, project_id: int) -> None:
     project = await get_project(user, project_id, MemberRole.OWNER)
     async with in_transaction():

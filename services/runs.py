@@ -1,27 +1,159 @@
-"""Runs: reading them for tables and pages. (Creating, reporting and control come with the run lifecycle.)"""
+"""Runs: creating them, their run-scoped tokens, who may report to them, and how they are shown."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from datetime import datetime
 from typing import Any
 
-from models import Run
+from tortoise.transactions import in_transaction
+
+from models import MemberRole, Run, RunStatus, RunStep, User
+from services import audit, auth, hub, keys, projects
+from services.errors import Invalid, NotFound, Unauthorized
+
+RUN_TOKEN_PREFIX = 'tbr_'
+SIGNATURE_MAX_AGE_S = 300
+PROVIDERS = ('external',)
+
+
+async def create_run(user: User, project_id: int, *, name: str, provider: str = 'external',
+                     config: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    """A new queued run that code anywhere reports to; returns its snapshot and its token (shown once)."""
+    project = await projects.get_project(user, project_id, MemberRole.EDITOR)
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise Invalid('The run name needs 1 to 200 characters.')
+    if provider not in PROVIDERS:
+        raise Invalid(f'Unknown provider "{provider}"; one of: {", ".join(PROVIDERS)}.')
+    nonce = secrets.token_hex(16)
+    async with in_transaction():
+        run = await Run.create(project=project, created_by=user, name=name, provider=provider, config=config or {},
+                               token_nonce=nonce)
+        token = run_token(run.id, nonce)
+        run.token_hash = auth.hash_token(token)
+        await run.save(update_fields=['token_hash'])
+        await audit.record(user, 'run.created', 'run', run.id, name=name, project_id=project.id)
+    data = await snapshot(run)
+    await hub.publish(hub.Change(kind='run', action='created', id=run.id, project_id=project.id, data=data))
+    await projects.publish_updated(project.id)
+    return data, token
+
+
+async def get_run(user: User, run_id: int, need: MemberRole = MemberRole.VIEWER) -> Run:
+    run = await Run.get_or_none(id=run_id)
+    if run is None:
+        raise NotFound(f'Run {run_id} not found.')
+    try:
+        await projects.get_project(user, run.project_id, need)
+    except NotFound:
+        raise NotFound(f'Run {run_id} not found.') from None
+    return run
 
 
 async def project_runs(project_id: int) -> list[dict[str, Any]]:
     return [row(run) for run in await Run.filter(project_id=project_id).order_by('-created_at', '-id')]
 
 
+async def authorize_report(run_id: int, *, authorization: str, timestamp: str, signature: str,
+                           body: bytes) -> Run:
+    """The run a report may write to: signed with the run token, or a Bearer run token, or a user who may edit."""
+    run = await Run.get_or_none(id=run_id)
+    if run is None:
+        raise NotFound(f'Run {run_id} not found.')
+    if signature:
+        _check_signature(run, timestamp, signature, body)
+        return run
+    scheme, _, token = authorization.partition(' ')
+    token = token.strip()
+    if scheme.lower() != 'bearer' or not token:
+        raise Unauthorized('Send the run token as "Authorization: Bearer <token>", or sign the body.')
+    if run.token_hash and hmac.compare_digest(auth.hash_token(token), run.token_hash):
+        return run
+    user = await auth.user_for_token(token)
+    if user is None:
+        raise Unauthorized('That token is neither this run\'s token nor a valid user token.')
+    await get_run(user, run_id, MemberRole.EDITOR)
+    return run
+
+
+def run_token(run_id: int, nonce: str) -> str:
+    """The run's token, derived from the server secret, so the database alone never holds it."""
+    digest = hmac.new(keys.server_secret().encode(), f'run:{run_id}:{nonce}'.encode(), hashlib.sha256).digest()
+    return RUN_TOKEN_PREFIX + base64.urlsafe_b64encode(digest).decode().rstrip('=')
+
+
+def sign(token: str, timestamp: str, body: bytes) -> str:
+    """The X-Trainboard-Signature value for a body: HMAC-SHA256 of '<timestamp>.<body>' keyed with the run token."""
+    mac = hmac.new(token.encode(), timestamp.encode() + b'.' + body, hashlib.sha256)
+    return 'sha256=' + mac.hexdigest()
+
+
+async def snapshot(run: Run) -> dict[str, Any]:
+    """The run with its steps, as the API answers and the run page shows."""
+    steps = await RunStep.filter(run_id=run.id).order_by('index')
+    return {**row(run), 'config': run.config, 'status_message': run.status_message,
+            'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count,
+            'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': forecast_cost(run),
+            'last_report_at': _iso(run.last_report_at), 'created_at': _iso(run.created_at),
+            'steps': [step_row(step) for step in steps]}
+
+
 def row(run: Run) -> dict[str, Any]:
-    """A run as a table row / hub snapshot: plain JSON-able values."""
+    """A run as a table row: plain JSON-able values."""
     return {
         'id': run.id,
         'project_id': run.project_id,
         'name': run.name,
-        'status': str(run.status.value if hasattr(run.status, 'value') else run.status),
+        'status': RunStatus(run.status).value,
         'progress': run.progress,
+        'step': run.step,
+        'total_steps': run.total_steps,
+        'eta_seconds': eta_seconds(run),
         'cost_usd': float(run.cost_usd),
         'provider': run.provider,
-        'eta_seconds': run.eta_seconds,
-        'started_at': run.started_at.isoformat() if run.started_at else None,
-        'ended_at': run.ended_at.isoformat() if run.ended_at else None,
+        'started_at': _iso(run.started_at),
+        'ended_at': _iso(run.ended_at),
     }
+
+
+def step_row(step: RunStep) -> dict[str, Any]:
+    return {'name': step.name, 'status': step.status.value if hasattr(step.status, 'value') else step.status,
+            'description': step.description, 'started_at': _iso(step.started_at), 'ended_at': _iso(step.ended_at),
+            'duration_s': step.duration_s, 'cost_usd': float(step.cost_usd)}
+
+
+def eta_seconds(run: Run) -> float | None:
+    """Seconds left at the smoothed progress rate, counted from the report that set it."""
+    if RunStatus(run.status).is_finished or not run.progress_rate or run.progress_rate <= 0:
+        return None
+    left = (1.0 - run.progress) / run.progress_rate
+    if run.progress_at:
+        left -= max(0.0, time.time() - run.progress_at)
+    return max(0.0, left)
+
+
+def forecast_cost(run: Run) -> float:
+    """Cost so far plus the price of the time the ETA says is left."""
+    eta = eta_seconds(run)
+    return float(run.cost_usd) + (float(run.price_per_hour) * eta / 3600 if eta else 0.0)
+
+
+def _check_signature(run: Run, timestamp: str, signature: str, body: bytes) -> None:
+    try:
+        age = abs(time.time() - float(timestamp))
+    except ValueError:
+        raise Unauthorized('X-Trainboard-Timestamp must be Unix seconds.') from None
+    if age > SIGNATURE_MAX_AGE_S:
+        raise Unauthorized('The signature is older than 5 minutes (or the clocks disagree): sign again.')
+    if not run.token_nonce or not hmac.compare_digest(sign(run_token(run.id, run.token_nonce), timestamp, body),
+                                                      signature.strip()):
+        raise Unauthorized('The signature does not match this run\'s token.')
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -9,11 +9,13 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from models import Artifact, LatestMetric, Metric, Project, Run, RunStatus, RunStep, StepStatus, User
+from models import Artifact, Project, Run, RunStatus, RunStep, StepStatus, User
 from services import audit, hub, projects
+from services.metric_store import Point, write_points
 
 STEP_NAMES = ('provisioning', 'setup', 'training', 'evaluation', 'upload')
 SAMPLES = (
@@ -37,12 +39,12 @@ async def load(user: User) -> list[Project]:
         if await Project.exists(owner=user, name=name):
             continue
         rng = random.Random(index)
-        async with in_transaction():
+        async with in_transaction() as conn:
             project = await Project.create(owner=user, name=name, description=description,
                                            budget_usd=Decimal(str(budget)))
             used = Decimal(0)
             for status, run_name, points in runs:
-                used += await _sample_run(project, user, status, run_name, points, rng)
+                used += await _sample_run(conn, project, user, status, run_name, points, rng)
             project.used_usd = used
             await project.save(update_fields=['used_usd', 'updated_at'])
             await audit.record(user, 'project.sample_loaded', 'project', project.id, name=name)
@@ -52,7 +54,7 @@ async def load(user: User) -> list[Project]:
     return created
 
 
-async def _sample_run(project: Project, user: User, status: RunStatus, name: str, points: int,
+async def _sample_run(conn: Any, project: Project, user: User, status: RunStatus, name: str, points: int,
                       rng: random.Random) -> Decimal:
     now = datetime.now(UTC)
     total_steps = 5000
@@ -73,7 +75,7 @@ async def _sample_run(project: Project, user: User, status: RunStatus, name: str
         config={'model': name.split('-')[0], 'lr': 3e-4, 'batch_size': 256, 'epochs': 10, 'seed': 42})
     await RunStep.bulk_create(_steps(run, status, started, ended or now))
     if points:
-        await _metrics(run, points, started or now, rng)
+        await _metrics(conn, run, points, started or now, rng)
     if finished and points:
         await Artifact.bulk_create([
             Artifact(run=run, name=name, type=kind, size_bytes=size, sha256=f'{rng.getrandbits(256):064x}',
@@ -103,11 +105,10 @@ def _steps(run: Run, status: RunStatus, started: datetime | None, end: datetime)
     return steps
 
 
-async def _metrics(run: Run, points: int, start: datetime, rng: random.Random) -> None:
+async def _metrics(conn: Any, run: Run, points: int, start: datetime, rng: random.Random) -> None:
     """Loss falling with noise and a spike, accuracy rising to a plateau, a cosine learning-rate schedule."""
     t0 = start.timestamp()
-    rows: list[Metric] = []
-    latest: dict[str, tuple[int, float]] = {}
+    rows: list[Point] = []
     spike = rng.randint(points // 4, points // 2)
     for step in range(1, points + 1):
         loss = 2.3 * math.exp(-step / 900) + 0.15 + rng.gauss(0, 0.03) + (1.2 if step == spike else 0)
@@ -118,11 +119,5 @@ async def _metrics(run: Run, points: int, start: datetime, rng: random.Random) -
         }
         if step % 100 == 0:
             values['eval/loss'] = loss * 1.08 + rng.gauss(0, 0.02)
-        for name, value in values.items():
-            rows.append(Metric(run=run, name=name, step=step, value=value, timestamp=t0 + step * 2.0))
-            latest[name] = (step, value)
-    await Metric.bulk_create(rows, batch_size=2000)
-    await LatestMetric.bulk_create([
-        LatestMetric(run=run, name=name, step=step, value=value, timestamp=t0 + step * 2.0,
-                     count=points if not name.startswith('eval') else points // 100)
-        for name, (step, value) in latest.items()])
+        rows.extend(Point(name, step, value, None, t0 + step * 2.0) for name, value in values.items())
+    await write_points(conn, run.id, rows)  # the same write path as reports, roll-ups included

@@ -1,0 +1,126 @@
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentUser
+from services import ingest, metric_store, runs
+from services.errors import Invalid, NotFound
+
+router = APIRouter(tags=['runs'])
+report_router = APIRouter(tags=['report'])  # authorised by the run's own token, see services/runs.py
+
+
+class RunCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    provider: str = 'external'
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Step(BaseModel):
+    name: str
+    status: str
+    description: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    cost_usd: float
+
+
+class RunOut(BaseModel):
+    id: int
+    project_id: int
+    name: str
+    status: str
+    status_message: str = ''
+    progress: float
+    step: int | None
+    total_steps: int | None
+    eta_seconds: float | None
+    cost_usd: float
+    forecast_cost_usd: float = 0.0
+    provider: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    started_at: datetime | None
+    ended_at: datetime | None
+    steps: list[Step] = Field(default_factory=list)
+
+
+class RunCreated(RunOut):
+    token: str
+
+
+class ReportAnswer(BaseModel):
+    metrics_accepted: int
+    metrics_duplicate: int
+
+
+@router.post('/projects/{project_id}/runs', status_code=201)
+async def create_run(project_id: int, body: RunCreate, user: CurrentUser) -> RunCreated:
+    """Create a run that code anywhere reports to. The answer carries its token: shown once, stored hashed."""
+    data, token = await runs.create_run(user, project_id, name=body.name, provider=body.provider, config=body.config)
+    return RunCreated(**data, token=token)
+
+
+@router.get('/projects/{project_id}/runs')
+async def list_runs(project_id: int, user: CurrentUser) -> list[RunOut]:
+    from services import projects
+    await projects.get_project(user, project_id)
+    return [RunOut(**row) for row in await runs.project_runs(project_id)]
+
+
+@router.get('/runs/{run_id}')
+async def get_run(run_id: int, user: CurrentUser) -> RunOut:
+    return RunOut(**await runs.snapshot(await runs.get_run(user, run_id)))
+
+
+@router.get('/runs/{run_id}/metrics')
+async def list_metrics(run_id: int, user: CurrentUser) -> list[dict[str, Any]]:
+    """Every metric of the run with its latest value and number of points."""
+    await runs.get_run(user, run_id)
+    return await metric_store.metric_names(run_id)
+
+
+@router.get('/runs/{run_id}/metrics/{name:path}')
+async def metric_points(run_id: int, name: str, user: CurrentUser,
+                        max_points: int = Query(1000, ge=2, le=100_000),
+                        min_step: int | None = Query(None, ge=0), max_step: int | None = Query(None, ge=0)) -> Any:
+    """`{"points": [[step, value], ...], "total": N, "downsampled": bool}`, or the full history as CSV for
+    `<name>.csv`. Downsampling keeps each bucket's minimum and maximum, so spikes stay visible."""
+    await runs.get_run(user, run_id)
+    names = {m['name'] for m in await metric_store.metric_names(run_id)}
+    if name not in names and name.endswith('.csv') and name[:-4] in names:
+        filename = name[:-4].replace('/', '_') + '.csv'
+        return StreamingResponse(metric_store.export_csv(run_id, name[:-4]), media_type='text/csv',
+                                 headers={'Content-Disposition': f'attachment; filename="{filename}"'})
+    if name not in names:
+        raise NotFound(f'Run {run_id} has no metric "{name}".')
+    return await metric_store.series(run_id, name, max_points=max_points, min_step=min_step, max_step=max_step)
+
+
+@router.get('/runs/{run_id}/logs')
+async def logs(run_id: int, user: CurrentUser, limit: int = Query(200, ge=1, le=10_000),
+               after_id: int | None = None) -> list[dict[str, Any]]:
+    await runs.get_run(user, run_id)
+    return await ingest.log_tail(run_id, limit=limit, after_id=after_id)
+
+
+@report_router.post('/runs/{run_id}/report')
+async def report(run_id: int, request: Request, authorization: str = Header(''),
+                 x_trainboard_timestamp: str = Header(''), x_trainboard_signature: str = Header('')) -> ReportAnswer:
+    """Metrics, progress, steps, logs and status from training code, all optional, stored all or nothing."""
+    if int(request.headers.get('content-length') or 0) > ingest.MAX_BODY_BYTES:
+        raise ingest.TooLarge('The report is larger than 4 MB; send it in smaller batches.')
+    body = await request.body()
+    if len(body) > ingest.MAX_BODY_BYTES:
+        raise ingest.TooLarge('The report is larger than 4 MB; send it in smaller batches.')
+    run = await runs.authorize_report(run_id, authorization=authorization, timestamp=x_trainboard_timestamp,
+                                      signature=x_trainboard_signature, body=body)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise Invalid(f'The body is not valid JSON: {error}.') from None
+    return ReportAnswer(**await ingest.report(run, payload))

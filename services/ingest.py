@@ -1,0 +1,239 @@
+"""Reports from training code: the one write path for metrics, progress, steps, logs and status.
+
+A report is checked whole before anything is written: one bad part refuses the whole request and stores nothing.
+Then it is written in one transaction, and after the commit one change per kind goes to the live hub.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from models import LogLine, Run, RunStatus, RunStep, StepStatus
+from services import hub, projects, runs
+from services.errors import Conflict, Invalid, ServiceError
+from services.metric_store import Point, parse_value, write_points
+
+MAX_POINTS = 10_000
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_LOG_LINES = 10_000
+RATE_SMOOTHING = 0.3  # weight of the newest rate in the ETA's moving average
+REPORTABLE_STATES = {RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CANCELLED}
+KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
+
+
+class TooLarge(ServiceError):
+    status_code = 413
+
+
+@dataclass(slots=True)
+class Report:
+    points: list[Point] = field(default_factory=list)
+    fraction: float | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    steps: list[tuple[str, StepStatus, str | None]] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    state: RunStatus | None = None
+    message: str = ''
+
+
+async def report(run: Run, body: Any) -> dict[str, Any]:
+    """Validate and store one report; answers how many points were new and how many the run already had."""
+    parsed = parse(body)
+    if RunStatus(run.status).is_finished:
+        raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
+    async with in_transaction() as conn:
+        if conn.capabilities.dialect == 'postgres':  # one report per run at a time, so duplicates are counted right
+            await conn.execute_query('SELECT pg_advisory_xact_lock($1)', [run.id])
+        run = await Run.get(id=run.id).using_db(conn)
+        status_before = run.status
+        if RunStatus(run.status).is_finished:
+            raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
+        new_points = await write_points(conn, run.id, parsed.points) if parsed.points else []
+        now = time.time()
+        if parsed.logs:
+            await LogLine.bulk_create([LogLine(run_id=run.id, timestamp=now, line=line) for line in parsed.logs],
+                                      using_db=conn)
+        steps_changed = await _apply_steps(run, parsed, conn)
+        _apply_progress(run, parsed, now)
+        steps_changed |= await _apply_status(run, parsed, conn)
+        run.last_report_at = datetime.now(UTC)
+        await run.save(using_db=conn)
+    await _publish(run, new_points, parsed.logs, steps_changed or parsed.fraction is not None or bool(parsed.state))
+    if run.status != status_before:  # the project's run counts changed
+        await projects.publish_updated(run.project_id)
+    return {'metrics_accepted': len(new_points), 'metrics_duplicate': len(parsed.points) - len(new_points)}
+
+
+def parse(body: Any) -> Report:
+    """The report, checked whole; Invalid/TooLarge name the offending item."""
+    if not isinstance(body, dict):
+        raise Invalid('The report must be a JSON object.')
+    if unknown := set(body) - KNOWN_PARTS:
+        raise Invalid(f'Unknown report part(s): {", ".join(sorted(unknown))}; known: {", ".join(sorted(KNOWN_PARTS))}.')
+    result = Report()
+    metrics = body.get('metrics') or []
+    if not isinstance(metrics, list):
+        raise Invalid('metrics must be a list of points.')
+    if len(metrics) > MAX_POINTS:
+        raise TooLarge(f'{len(metrics)} points in one report; send at most {MAX_POINTS:,} per request.')
+    now = time.time()
+    for index, item in enumerate(metrics):
+        result.points.append(_point(index, item, now))
+    if (progress := body.get('progress')) is not None:
+        _progress(result, progress)
+    steps = body.get('steps') or []
+    if not isinstance(steps, list):
+        raise Invalid('steps must be a list.')
+    for index, item in enumerate(steps):
+        result.steps.append(_step(index, item))
+    logs = body.get('logs') or []
+    if not isinstance(logs, list) or not all(isinstance(line, str) for line in logs):
+        raise Invalid('logs must be a list of strings.')
+    if len(logs) > MAX_LOG_LINES:
+        raise TooLarge(f'{len(logs)} log lines in one report; send at most {MAX_LOG_LINES:,}.')
+    result.logs = logs
+    if (status := body.get('status')) is not None:
+        if not isinstance(status, dict) or status.get('state') not in {s.value for s in REPORTABLE_STATES}:
+            raise Invalid('status.state must be one of ' + ', '.join(sorted(s.value for s in REPORTABLE_STATES)) + '.')
+        result.state = RunStatus(status['state'])
+        result.message = str(status.get('message') or '')[:2000]
+    return result
+
+
+# --- parsing -------------------------------------------------------------------------------------------------------
+
+def _point(index: int, item: Any, now: float) -> Point:
+    where = f'metrics[{index}]'
+    if not isinstance(item, dict):
+        raise Invalid(f'{where} must be an object with name, step and value.')
+    name = item.get('name')
+    if not isinstance(name, str) or not 1 <= len(name) <= 200:
+        raise Invalid(f'{where}.name must be a string of 1 to 200 characters.')
+    step = item.get('step')
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise Invalid(f'{where}.step must be a whole number, 0 or more.')
+    try:
+        value, special = parse_value(item.get('value'))
+    except ValueError as error:
+        raise Invalid(f'{where}.value {error}.') from None
+    timestamp = item.get('time', now)
+    if not isinstance(timestamp, int | float) or isinstance(timestamp, bool) or not math.isfinite(timestamp):
+        raise Invalid(f'{where}.time must be Unix seconds.')
+    return Point(name, step, value, special, float(timestamp))
+
+
+def _progress(result: Report, progress: Any) -> None:
+    if not isinstance(progress, dict):
+        raise Invalid('progress must be {"step": n, "total_steps": m} or {"fraction": f}.')
+    if 'fraction' in progress:
+        fraction = progress['fraction']
+        if not isinstance(fraction, int | float) or isinstance(fraction, bool) or not 0 <= fraction <= 1:
+            raise Invalid('progress.fraction must be a number from 0 to 1.')
+        result.fraction = float(fraction)
+        return
+    step, total = progress.get('step'), progress.get('total_steps')
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (step, total)) or total <= 0 or step < 0:
+        raise Invalid('progress needs whole numbers step >= 0 and total_steps > 0 (or a fraction).')
+    result.step, result.total_steps = step, total
+    result.fraction = min(1.0, step / total)
+
+
+def _step(index: int, item: Any) -> tuple[str, StepStatus, str | None]:
+    where = f'steps[{index}]'
+    if not isinstance(item, dict) or not isinstance(item.get('name'), str) or not 1 <= len(item['name']) <= 100:
+        raise Invalid(f'{where}.name must be a string of 1 to 100 characters.')
+    try:
+        status = StepStatus(item.get('status', 'running'))
+    except ValueError:
+        raise Invalid(f'{where}.status must be one of {", ".join(s.value for s in StepStatus)}.') from None
+    description = item.get('description')
+    if description is not None and not isinstance(description, str):
+        raise Invalid(f'{where}.description must be a string.')
+    return item['name'], status, description
+
+
+# --- applying ------------------------------------------------------------------------------------------------------
+
+async def _apply_steps(run: Run, parsed: Report, conn: Any) -> bool:
+    if not parsed.steps:
+        return False
+    existing = {step.name: step for step in await RunStep.filter(run_id=run.id).using_db(conn)}
+    next_index = max((step.index for step in existing.values()), default=-1) + 1
+    now = datetime.now(UTC)
+    for name, status, description in parsed.steps:
+        step = existing.get(name)
+        if step is None:
+            step = existing[name] = RunStep(run_id=run.id, index=next_index, name=name)
+            next_index += 1
+        step.status = status
+        if description is not None:
+            step.description = description
+        if status != StepStatus.PENDING and step.started_at is None:
+            step.started_at = now
+        if status in {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED}:
+            step.ended_at = step.ended_at or now
+        await step.save(using_db=conn)
+    return True
+
+
+def _apply_progress(run: Run, parsed: Report, now: float) -> None:
+    if run.status in {RunStatus.QUEUED, RunStatus.PROVISIONING} and (parsed.points or parsed.fraction is not None
+                                                                     or parsed.steps or parsed.logs):
+        run.status = RunStatus.RUNNING  # the first sign of life
+    if run.started_at is None and run.status == RunStatus.RUNNING:
+        run.started_at = datetime.now(UTC)
+    if parsed.fraction is None:
+        return
+    if parsed.step is not None:
+        run.step, run.total_steps = parsed.step, parsed.total_steps
+    gained, since = parsed.fraction - run.progress, (now - run.progress_at) if run.progress_at else None
+    if since is None and run.started_at is not None:  # the first progress report: the rate since the start
+        gained, since = parsed.fraction, max(now - run.started_at.timestamp(), 1e-3)
+    if since and since > 0 and gained > 0:
+        rate = gained / since
+        run.progress_rate = rate if not run.progress_rate else \
+            RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * run.progress_rate
+    run.progress = parsed.fraction
+    run.progress_at = now
+
+
+async def _apply_status(run: Run, parsed: Report, conn: Any) -> bool:
+    if parsed.state is None or parsed.state == RunStatus.RUNNING:
+        return False
+    run.status = parsed.state
+    run.status_message = parsed.message
+    run.ended_at = datetime.now(UTC)
+    if parsed.state == RunStatus.SUCCEEDED:
+        run.progress = 1.0
+    open_steps = StepStatus.SUCCEEDED if parsed.state == RunStatus.SUCCEEDED else StepStatus.FAILED
+    await RunStep.filter(run_id=run.id, status=StepStatus.RUNNING).using_db(conn) \
+        .update(status=open_steps, ended_at=run.ended_at)
+    return True
+
+
+async def _publish(run: Run, new_points: list[Point], logs: list[str], run_changed: bool) -> None:
+    data = await runs.snapshot(run) if run_changed else runs.row(run)
+    await hub.publish(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id, data=data))
+    if new_points or logs:
+        by_name: dict[str, list[list[Any]]] = {}
+        for point in new_points:
+            by_name.setdefault(point.name, []).append([point.step, point.special or point.value])
+        await hub.publish(hub.Change(kind='metrics', action='created', id=run.id, project_id=run.project_id,
+                                     data={'points': by_name, 'logs': logs}))
+
+
+async def log_tail(run_id: int, *, limit: int = 200, after_id: int | None = None) -> list[dict[str, Any]]:
+    query = LogLine.filter(run_id=run_id)
+    if after_id is not None:
+        rows = await query.filter(id__gt=after_id).order_by('id').limit(limit)
+    else:
+        rows = list(reversed(await query.order_by('-id').limit(limit)))
+    return [{'id': r.id, 'time': r.timestamp, 'line': r.line} for r in rows]
+

@@ -1,0 +1,238 @@
+"""Metric history: the one batch write path, and the reads charts and exports make.
+
+Every point goes through `write_points`, which skips the (run, name, step) points the run already has, inserts the
+rest in one statement, and keeps two small tables beside the history: the latest value per metric, and roll-ups
+(`MetricBucket`) at levels of BUCKET_BASE**L steps. A chart of a million points reads a few hundred roll-up rows
+instead of the history, and keeps each bucket's minimum and maximum, so spikes survive the downsampling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+BUCKET_BASE = 8
+LEVELS = range(1, 8)  # buckets of 8 .. 2,097,152 steps
+SPECIALS = {'NaN': math.nan, 'Infinity': math.inf, '-Infinity': -math.inf}
+EXPORT_CHUNK = 50_000
+
+
+@dataclass(slots=True)
+class Point:
+    name: str
+    step: int
+    value: float | None  # None when `special` holds 'NaN', 'Infinity' or '-Infinity'
+    special: str | None
+    timestamp: float
+
+
+async def write_points(conn: BaseDBAsyncClient, run_id: int, points: list[Point]) -> list[Point]:
+    """Store the points the run does not have yet, inside the caller's transaction; returns those new points."""
+    new = await _new_points(conn, run_id, points)
+    if not new:
+        return []
+    if _is_postgres(conn):
+        await conn.execute_query(
+            'INSERT INTO metrics (run_id, name, step, value, special, timestamp) '
+            'SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::float8[], $5::text[], $6::float8[]) '
+            'ON CONFLICT DO NOTHING',
+            [run_id, [p.name for p in new], [p.step for p in new], [p.value for p in new],
+             [p.special for p in new], [p.timestamp for p in new]])
+    else:
+        await conn.execute_many(
+            'INSERT OR IGNORE INTO metrics (run_id, name, step, value, special, timestamp) VALUES (?, ?, ?, ?, ?, ?)',
+            [(run_id, p.name, p.step, p.value, p.special, p.timestamp) for p in new])
+    await _update_latest(conn, run_id, new)
+    await _update_buckets(conn, run_id, new)
+    return new
+
+
+async def metric_names(run_id: int) -> list[dict[str, Any]]:
+    conn = connections.get('default')
+    rows = await conn.execute_query_dict(
+        _sql(conn, 'SELECT name, step, value, special, timestamp, count FROM latest_metrics WHERE run_id = ? '
+                   'ORDER BY name'), [run_id])
+    return [{'name': r['name'], 'step': r['step'], 'value': _shown(r['value'], r['special']),
+             'timestamp': r['timestamp'], 'count': r['count']} for r in rows]
+
+
+async def series(run_id: int, name: str, *, max_points: int = 1000, min_step: int | None = None,
+                 max_step: int | None = None) -> dict[str, Any]:
+    """Points of one metric in [min_step, max_step], at most `max_points`: raw when they fit, else each bucket's
+    minimum and maximum at the finest roll-up level whose buckets fit."""
+    conn = connections.get('default')
+    bounds = await conn.execute_query_dict(
+        _sql(conn, 'SELECT MIN(step) AS lo, MAX(step) AS hi FROM metrics WHERE run_id = ? AND name = ?'),
+        [run_id, name])
+    if not bounds or bounds[0]['lo'] is None:
+        return {'points': [], 'total': 0, 'downsampled': False}
+    lo = bounds[0]['lo'] if min_step is None else max(min_step, bounds[0]['lo'])
+    hi = bounds[0]['hi'] if max_step is None else min(max_step, bounds[0]['hi'])
+    if lo > hi:
+        return {'points': [], 'total': 0, 'downsampled': False}
+    total = await _count(conn, run_id, name, lo, hi)
+    if total <= max_points:
+        rows = await conn.execute_query(
+            _sql(conn, 'SELECT step, value, special FROM metrics '
+                       'WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ? ORDER BY step'), [run_id, name, lo, hi])
+        return {'points': [[r[0], _shown(r[1], r[2])] for r in _rows(rows)], 'total': total, 'downsampled': False}
+    level = next((lv for lv in LEVELS if hi // BUCKET_BASE ** lv - lo // BUCKET_BASE ** lv + 1 <= max_points // 2),
+                 LEVELS[-1])
+    width = BUCKET_BASE ** level
+    rows = await conn.execute_query_dict(
+        _sql(conn, 'SELECT min_step, min_value, max_step, max_value FROM metric_buckets '
+                   'WHERE run_id = ? AND name = ? AND level = ? AND bucket BETWEEN ? AND ? ORDER BY bucket'),
+        [run_id, name, level, lo // width, hi // width])
+    points: list[list[Any]] = []
+    for row in rows:
+        pair = sorted({(row['min_step'], row['min_value']), (row['max_step'], row['max_value'])})
+        points.extend([step, value] for step, value in pair if step is not None and lo <= step <= hi)
+    return {'points': points[:max_points], 'total': total, 'downsampled': True}
+
+
+async def export_csv(run_id: int, name: str) -> AsyncIterator[str]:
+    """The whole history of one metric as CSV, read in chunks so memory stays flat."""
+    conn = connections.get('default')
+    yield 'step,value,timestamp\n'
+    after = None
+    while True:
+        query = 'SELECT step, value, special, timestamp FROM metrics WHERE run_id = ? AND name = ?'
+        args: list[Any] = [run_id, name]
+        if after is not None:
+            query += ' AND step > ?'
+            args.append(after)
+        rows = _rows(await conn.execute_query(_sql(conn, query + f' ORDER BY step LIMIT {EXPORT_CHUNK}'), args))
+        if not rows:
+            return
+        yield ''.join(f'{r[0]},{r[2] if r[2] else repr(r[1])},{r[3]!r}\n' for r in rows)
+        after = rows[-1][0]
+
+
+def parse_value(value: Any) -> tuple[float | None, str | None]:
+    """(value, special) for a reported value; raises ValueError for anything but a finite number or a special."""
+    if isinstance(value, bool):
+        raise ValueError('must be a number')
+    if isinstance(value, int | float):
+        if math.isfinite(value):
+            return float(value), None
+        raise ValueError('must be finite; send "NaN", "Infinity" or "-Infinity" as strings')
+    if isinstance(value, str) and value in SPECIALS:
+        return None, value
+    raise ValueError('must be a finite number or one of "NaN", "Infinity", "-Infinity"')
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+
+async def _new_points(conn: BaseDBAsyncClient, run_id: int, points: list[Point]) -> list[Point]:
+    """Drop points whose (name, step) the run has, or that repeat earlier in the same batch (first one wins)."""
+    by_name: dict[str, dict[int, Point]] = defaultdict(dict)
+    for point in points:
+        by_name[point.name].setdefault(point.step, point)
+    new: list[Point] = []
+    for name, steps in by_name.items():
+        existing = await conn.execute_query(
+            _sql(conn, 'SELECT step FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?'),
+            [run_id, name, min(steps), max(steps)])
+        have = {row[0] for row in _rows(existing)}
+        new.extend(point for step, point in steps.items() if step not in have)
+    return new
+
+
+async def _update_latest(conn: BaseDBAsyncClient, run_id: int, new: list[Point]) -> None:
+    latest: dict[str, Point] = {}
+    counts: dict[str, int] = defaultdict(int)
+    for point in new:
+        counts[point.name] += 1
+        if point.name not in latest or point.step > latest[point.name].step:
+            latest[point.name] = point
+    newer = 'excluded.step >= latest_metrics.step'
+    query = _sql(conn, 'INSERT INTO latest_metrics (run_id, name, step, value, special, timestamp, count) '
+                       'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, name) DO UPDATE SET '
+                       'count = latest_metrics.count + excluded.count, '
+                       f'value = CASE WHEN {newer} THEN excluded.value ELSE latest_metrics.value END, '
+                       f'special = CASE WHEN {newer} THEN excluded.special ELSE latest_metrics.special END, '
+                       f'timestamp = CASE WHEN {newer} THEN excluded.timestamp ELSE latest_metrics.timestamp END, '
+                       f'step = CASE WHEN {newer} THEN excluded.step ELSE latest_metrics.step END')
+    await conn.execute_many(query, [(run_id, p.name, p.step, p.value, p.special, p.timestamp, counts[p.name])
+                                    for p in latest.values()])
+
+
+async def _update_buckets(conn: BaseDBAsyncClient, run_id: int, new: list[Point]) -> None:
+    buckets: dict[tuple[str, int, int], list[Any]] = {}  # key -> [count, min_step, min_value, max_step, max_value]
+    for point in new:
+        for level in LEVELS:
+            key = (point.name, level, point.step // BUCKET_BASE ** level)
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = bucket = [0, None, None, None, None]
+            bucket[0] += 1
+            if point.value is not None:
+                if bucket[2] is None or point.value < bucket[2]:
+                    bucket[1], bucket[2] = point.step, point.value
+                if bucket[4] is None or point.value > bucket[4]:
+                    bucket[3], bucket[4] = point.step, point.value
+    lower = '(metric_buckets.min_value IS NULL OR excluded.min_value < metric_buckets.min_value)'
+    higher = '(metric_buckets.max_value IS NULL OR excluded.max_value > metric_buckets.max_value)'
+    query = _sql(conn, 'INSERT INTO metric_buckets (run_id, name, level, bucket, count, min_step, min_value, '
+                       'max_step, max_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) '
+                       'ON CONFLICT (run_id, name, level, bucket) DO UPDATE SET '
+                       'count = metric_buckets.count + excluded.count, '
+                       f'min_step = CASE WHEN {lower} THEN excluded.min_step ELSE metric_buckets.min_step END, '
+                       f'min_value = CASE WHEN {lower} THEN excluded.min_value ELSE metric_buckets.min_value END, '
+                       f'max_step = CASE WHEN {higher} THEN excluded.max_step ELSE metric_buckets.max_step END, '
+                       f'max_value = CASE WHEN {higher} THEN excluded.max_value ELSE metric_buckets.max_value END')
+    await conn.execute_many(query, [(run_id, name, level, index, *values)
+                                    for (name, level, index), values in buckets.items()])
+
+
+async def _count(conn: BaseDBAsyncClient, run_id: int, name: str, lo: int, hi: int) -> int:
+    """Exact count of points in [lo, hi]: whole buckets from the coarsest level that has any inside, raw rows at
+    the ragged edges."""
+    for level in reversed(LEVELS):
+        width = BUCKET_BASE ** level
+        first, last = -(-lo // width), (hi + 1) // width - 1  # buckets entirely inside [lo, hi]
+        if first > last:
+            continue
+        inner = await conn.execute_query(
+            _sql(conn, 'SELECT COALESCE(SUM(count), 0) FROM metric_buckets WHERE run_id = ? AND name = ? '
+                       'AND level = ? AND bucket BETWEEN ? AND ?'), [run_id, name, level, first, last])
+        edges = 0
+        if lo < first * width:
+            edges += await _count(conn, run_id, name, lo, first * width - 1)
+        if (last + 1) * width <= hi:
+            edges += await _count(conn, run_id, name, (last + 1) * width, hi)
+        return int(_rows(inner)[0][0]) + edges
+    rows = await conn.execute_query(
+        _sql(conn, 'SELECT COUNT(*) FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?'),
+        [run_id, name, lo, hi])
+    return int(_rows(rows)[0][0])
+
+
+def _shown(value: float | None, special: str | None) -> float | str | None:
+    return special if special else value
+
+
+def _rows(result: Any) -> list[Any]:
+    """execute_query answers (count, rows) on some backends and rows on others."""
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], list):
+        return result[1]
+    return list(result)
+
+
+def _is_postgres(conn: BaseDBAsyncClient) -> bool:
+    return conn.capabilities.dialect == 'postgres'
+
+
+def _sql(conn: BaseDBAsyncClient, query: str) -> str:
+    """Our queries use '?' placeholders; PostgreSQL wants $1, $2, ..."""
+    if not _is_postgres(conn):
+        return query
+    parts = query.split('?')
+    return ''.join(part + (f'${i}' if i < len(parts) else '') for i, part in enumerate(parts, start=1))
+
