@@ -2,6 +2,7 @@
 
 import logging
 
+from fastapi.middleware.gzip import GZipMiddleware
 from nicegui import app, ui
 from nicegui.storage import Storage
 
@@ -27,4 +28,6 @@ db.register(
 if __name__ in {'__main__', '__mp_main__'}:
     ui.run(host=config.host, port=config.port, title='Trainboard', favicon='🚂', reload=False, show=False,
            storage_secret=keys.server_secret(), reconnect_timeout=10.0,
-           fastapi_docs={'title': 'Trainboard API', 'version': 'v1'})
+           fastapi_docs={'title': 'Trainboard API', 'version': 'v1'},
+           # level 1: most of the size gain for a fraction of level 9's CPU (a 1M-point CSV export, JSON answers)
+           gzip_middleware_factory=lambda inner: GZipMiddleware(inner, minimum_size=1000, compresslevel=1))

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import app, ui
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from models import User
 from services import auth
@@ -17,13 +17,23 @@ PUBLIC_PATHS = {'/login', '/setup', '/favicon.ico', '/sdk/trainboard.py'}
 PUBLIC_PREFIXES = ('/_nicegui', '/api/')
 
 
-class SignInRequired(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next):  # type: ignore[override]
-        path = request.url.path
-        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or app.storage.user.get('user_id') \
-                or await _bearer_user(request):  # scripts may fetch /openapi.json with their token
-            return await call_next(request)
-        return RedirectResponse(f'/login?redirect_to={quote(path)}')
+class SignInRequired:
+    """Pure ASGI, so API requests (which check their own tokens) pass straight through: BaseHTTPMiddleware would
+    copy every report body through an extra stream."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get('path', '')
+        if scope['type'] != 'http' or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if app.storage.user.get('user_id') or await _bearer_user(request):  # scripts may fetch /openapi.json
+            await self.app(scope, receive, send)
+            return
+        await RedirectResponse(f'/login?redirect_to={quote(path)}')(scope, receive, send)
 
 
 async def _bearer_user(request: Request) -> User | None:

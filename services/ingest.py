@@ -110,6 +110,19 @@ def parse(body: Any) -> Report:
 # --- parsing -------------------------------------------------------------------------------------------------------
 
 def _point(index: int, item: Any, now: float) -> Point:
+    # the hot loop of ingest: exact type checks first, the slow path only to say what is wrong
+    if type(item) is dict:
+        name, step, value, timestamp = item.get('name'), item.get('step'), item.get('value'), item.get('time', now)
+        if type(name) is str and 0 < len(name) <= 200 and type(step) is int and step >= 0 \
+                and type(timestamp) in (float, int) and math.isfinite(timestamp):
+            if type(value) is float and math.isfinite(value):
+                return Point(name, step, value, None, float(timestamp))
+            if type(value) is int:
+                return Point(name, step, float(value), None, float(timestamp))
+    return _checked_point(index, item, now)
+
+
+def _checked_point(index: int, item: Any, now: float) -> Point:
     where = f'metrics[{index}]'
     if not isinstance(item, dict):
         raise Invalid(f'{where} must be an object with name, step and value.')
