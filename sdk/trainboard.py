@@ -1,0 +1,319 @@
+"""Report a training run to Trainboard. One file, standard library only, Python 3.8+.
+
+    import trainboard
+    run = trainboard.init()                  # TRAINBOARD_URL, TRAINBOARD_RUN_ID, TRAINBOARD_RUN_TOKEN
+    # or: run = trainboard.init(url='http://host:8080', api_key='tb_...', project='vision', name='resnet')
+    with run.step('training', 'epoch 1 of 3'):
+        for step in range(1000):
+            run.log({'loss': loss}, step=step)
+            run.progress(step + 1, 1000)
+    run.finish()                              # also at exit; 'failed' on an uncaught exception
+
+Points are batched in a background thread (sent every second, or at once when 1,000 are waiting) and retried
+with backoff. While the server cannot be reached, batches go to a bounded spool on disk and are sent again
+later, even by the next process that reports to the same run. The server keeps each (metric, step) once, so a
+batch sent twice never doubles a point. Nothing here blocks training for longer than `finish(timeout=...)`.
+"""
+
+import atexit
+import json
+import math
+import os
+import sys
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+__all__ = ['Run', 'init']
+__version__ = '0.1.0'
+
+FLUSH_EVERY_S = 1.0
+MAX_BATCH = 1000
+SPOOL_MAX_BYTES = 256 * 1024 * 1024
+RETRIES_BEFORE_SPOOL = 3
+TIMEOUT_S = 10.0
+
+
+def init(url=None, *, run_id=None, token=None, api_key=None, project=None, name=None, config=None,
+         spool_dir=None):
+    """Connect to a run: the one named by the TRAINBOARD_* environment (as launched runs have), or a new external
+    run made with an API key in `project` (its id or name)."""
+    url = (url or os.environ.get('TRAINBOARD_URL') or '').rstrip('/')
+    if not url:
+        raise ValueError('Set TRAINBOARD_URL or pass url=')
+    run_id = run_id or os.environ.get('TRAINBOARD_RUN_ID')
+    token = token or os.environ.get('TRAINBOARD_RUN_TOKEN')
+    if not (run_id and token):
+        api_key = api_key or os.environ.get('TRAINBOARD_API_KEY')
+        if not (api_key and project):
+            raise ValueError('Set TRAINBOARD_RUN_ID and TRAINBOARD_RUN_TOKEN, or pass api_key= and project=')
+        created = _create_run(url, api_key, project, name or os.path.basename(sys.argv[0] or 'run'), config or {})
+        run_id, token = created['id'], created['token']
+    return Run(url, int(run_id), token, spool_dir=spool_dir)
+
+
+class Run:
+    def __init__(self, url, run_id, token, *, spool_dir=None, flush_every=FLUSH_EVERY_S):
+        self.url, self.id, self._token = url.rstrip('/'), run_id, token
+        self._flush_every = flush_every
+        self._lock = threading.Lock()
+        self._points, self._logs, self._steps = [], [], []
+        self._progress = None
+        self._status = None
+        self._finished = False
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._stop_requested = False
+        self._spool = _Spool(spool_dir or os.path.join(_cache_dir(), 'spool', 'run-%d' % run_id))
+        self._thread = threading.Thread(target=self._loop, name='trainboard-run-%d' % run_id, daemon=True)
+        self._thread.start()
+        atexit.register(self._at_exit)
+        self._previous_hook = sys.excepthook
+        sys.excepthook = self._on_exception
+
+    # --- what training code calls ----------------------------------------------------------------------------------
+
+    def log(self, metrics, step=None, time_=None):
+        """Record metric values at a step (default: one past the last step logged)."""
+        if step is None:
+            step = self._next_step
+        stamp = time.time() if time_ is None else time_
+        with self._lock:
+            for name, value in metrics.items():
+                self._points.append({'name': name, 'step': int(step), 'value': _value(value), 'time': stamp})
+            self._next_step = int(step) + 1
+            full = len(self._points) >= MAX_BATCH
+        if full:
+            self._wake.set()
+
+    _next_step = 0
+
+    def progress(self, step, total_steps):
+        with self._lock:
+            self._progress = {'step': int(step), 'total_steps': int(total_steps)}
+
+    def step(self, name, description=None):
+        """`with run.step('evaluation'): ...` marks a step running, then succeeded (or failed on an exception)."""
+        return _Step(self, name, description)
+
+    def print(self, *lines):
+        """Send lines to the run's log on the run page."""
+        with self._lock:
+            self._logs.extend(str(line) for line in lines)
+
+    def should_stop(self):
+        """True once someone asked this run to stop or pause: checkpoint and return."""
+        return self._stop_requested
+
+    def finish(self, state='succeeded', message='', timeout=30.0):
+        """Send everything still waiting and mark the run finished; waits at most `timeout` seconds."""
+        if self._finished:
+            return
+        self._finished = True
+        with self._lock:
+            self._status = {'state': state, 'message': message}
+        self._idle.clear()
+        self._wake.set()
+        if not self._idle.wait(timeout):
+            _warn('could not send everything within %.0f s; the rest is spooled in %s and will be sent by the '
+                  'next trainboard.init() for run %d' % (timeout, self._spool.path, self.id))
+
+    # --- the background sender -------------------------------------------------------------------------------------
+
+    def _loop(self):
+        while True:
+            self._wake.wait(self._flush_every)
+            self._wake.clear()
+            try:
+                self._send_spool()
+                while self._send_pending():
+                    pass
+            except Exception:  # never let a bug here kill the sender
+                _warn('sender error: ' + traceback.format_exc(limit=3))
+            with self._lock:
+                empty = not (self._points or self._logs or self._steps or self._progress or self._status)
+            if empty and self._finished and not self._spool.has_batches():
+                self._idle.set()
+                return
+            if empty and self._finished:
+                time.sleep(0.5)  # the spool is still waiting for the server: try again soon
+                self._wake.set()
+
+    def _send_pending(self):
+        """Send one batch of what is waiting; True if there may be more."""
+        with self._lock:
+            if not (self._points or self._logs or self._steps or self._progress or self._status):
+                return False
+            batch = {}
+            if self._points:
+                batch['metrics'], self._points = self._points[:MAX_BATCH], self._points[MAX_BATCH:]
+            if self._logs:
+                batch['logs'], self._logs = self._logs, []
+            if self._steps:
+                batch['steps'], self._steps = self._steps, []
+            if self._progress:
+                batch['progress'], self._progress = self._progress, None
+            if self._status and not self._points:  # the end, once every point has gone
+                batch['status'], self._status = self._status, None
+            more = bool(self._points or self._status)
+        if self._spool.has_batches():  # keep order: behind what is already waiting on disk
+            self._spool.add(batch)
+            return more
+        if not self._post(batch):
+            self._spool.add(batch)
+        return more
+
+    def _send_spool(self):
+        for path, batch in self._spool.batches():
+            if not self._post(batch, retries=1):
+                return
+            self._spool.remove(path)
+
+    def _post(self, batch, retries=RETRIES_BEFORE_SPOOL):
+        """True when the server took the batch (or refused it for good); False to keep it for later."""
+        body = json.dumps(batch).encode()
+        delay = 0.5
+        for attempt in range(retries):
+            request = urllib.request.Request(
+                '%s/api/v1/runs/%d/report' % (self.url, self.id), data=body, method='POST',
+                headers={'Content-Type': 'application/json', 'Authorization': 'Bearer ' + self._token})
+            try:
+                with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                    answer = json.loads(response.read() or b'{}')
+                    if answer.get('control', {}).get('action') in ('stop', 'pause'):
+                        self._stop_requested = True
+                    return True
+            except urllib.error.HTTPError as error:
+                if error.code in (408, 429) or error.code >= 500:
+                    pass  # worth another try
+                else:
+                    _warn('the server refused a report (%d): %s' % (error.code, _detail(error)))
+                    return True  # retrying cannot help; drop it
+            except (urllib.error.URLError, OSError):
+                pass
+            if attempt + 1 < retries:
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+        return False
+
+    def _at_exit(self):
+        if not self._finished:
+            self.finish()
+
+    def _on_exception(self, kind, value, tb):
+        if not self._finished and not issubclass(kind, KeyboardInterrupt):
+            self.finish('failed', ''.join(traceback.format_exception_only(kind, value)).strip()[:2000])
+        self._previous_hook(kind, value, tb)
+
+
+class _Step:
+    def __init__(self, run, name, description):
+        self.run, self.name, self.description = run, name, description
+
+    def __enter__(self):
+        self._report('running')
+        return self
+
+    def __exit__(self, kind, value, tb):
+        self._report('failed' if kind else 'succeeded')
+        return False
+
+    def _report(self, status):
+        step = {'name': self.name, 'status': status}
+        if self.description is not None:
+            step['description'] = self.description
+        with self.run._lock:
+            self.run._steps.append(step)
+        self.run._wake.set()
+
+
+class _Spool:
+    """Batches the server has not taken yet, one JSON file each, oldest first, at most SPOOL_MAX_BYTES."""
+
+    def __init__(self, path):
+        self.path = path
+        self._counter = 0
+
+    def has_batches(self):
+        return bool(self._files())
+
+    def add(self, batch):
+        os.makedirs(self.path, exist_ok=True)
+        files = self._files()
+        while files and self._size(files) > SPOOL_MAX_BYTES:
+            _warn('spool full: dropping the oldest batch ' + files[0])
+            self.remove(os.path.join(self.path, files.pop(0)))
+        self._counter += 1
+        name = '%017.6f-%06d.json' % (time.time(), self._counter)
+        temporary = os.path.join(self.path, name + '.tmp')
+        with open(temporary, 'w') as file:
+            json.dump(batch, file)
+        os.replace(temporary, os.path.join(self.path, name))  # whole files only, even if we crash here
+
+    def batches(self):
+        for name in self._files():
+            path = os.path.join(self.path, name)
+            try:
+                with open(path) as file:
+                    yield path, json.load(file)
+            except (OSError, ValueError):
+                self.remove(path)
+
+    def remove(self, path):
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+    def _files(self):
+        try:
+            return sorted(name for name in os.listdir(self.path) if name.endswith('.json'))
+        except OSError:
+            return []
+
+    def _size(self, files):
+        return sum(os.path.getsize(os.path.join(self.path, name)) for name in files)
+
+
+def _create_run(url, api_key, project, name, config):
+    headers = {'Content-Type': 'application/json', 'Authorization': 'Bearer ' + api_key}
+    project_id = project
+    if not str(project).isdigit():
+        with urllib.request.urlopen(urllib.request.Request(url + '/api/v1/projects', headers=headers),
+                                    timeout=TIMEOUT_S) as response:
+            matches = [p['id'] for p in json.loads(response.read()) if p['name'] == project]
+        if not matches:
+            raise ValueError('no project named %r' % project)
+        project_id = matches[0]
+    body = json.dumps({'name': name, 'provider': 'external', 'config': config}).encode()
+    request = urllib.request.Request('%s/api/v1/projects/%s/runs' % (url, project_id), data=body, method='POST',
+                                     headers=headers)
+    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+        return json.loads(response.read())
+
+
+def _value(value):
+    value = float(value)
+    if math.isnan(value):
+        return 'NaN'
+    if math.isinf(value):
+        return 'Infinity' if value > 0 else '-Infinity'
+    return value
+
+
+def _detail(error):
+    try:
+        return json.loads(error.read()).get('detail', '')
+    except Exception:
+        return ''
+
+
+def _cache_dir():
+    return os.environ.get('TRAINBOARD_SPOOL_DIR') or os.path.join(
+        os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache'), 'trainboard')
+
+
+def _warn(message):
+    sys.stderr.write('trainboard: %s\n' % message)

@@ -1,0 +1,103 @@
+"""The SDK against a real server, as training code uses it, including a server restart mid-run."""
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import helpers
+from tests.helpers import Server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def own_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A server of this test's own, which the test may stop and start again."""
+    server = Server(helpers.app_env(database_url, tmp_path / 'data')).start()
+    yield server
+    server.stop()
+
+
+def new_run(server: Server, config: dict | None = None) -> tuple[httpx.Client, dict]:
+    api = server.client()
+    project = api.post('/projects', json={'name': f'sdk-{time.time_ns()}'}).json()
+    run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'sdk', 'config': config or {}}).json()
+    return api, run
+
+
+def training(server: Server, run: dict, body: str, tmp_path: Path) -> subprocess.Popen:
+    """Start `body` as a training script with the environment a launched run gets, and the SDK on its path."""
+    script = tmp_path / 'train.py'
+    script.write_text('import math, time\nimport trainboard\nrun = trainboard.init()\n' + textwrap.dedent(body))
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT / 'sdk'), 'TRAINBOARD_URL': server.url,
+           'TRAINBOARD_RUN_ID': str(run['id']), 'TRAINBOARD_RUN_TOKEN': run['token'],
+           'TRAINBOARD_SPOOL_DIR': str(tmp_path / 'spool')}
+    return subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def test_a_script_reports_steps_progress_metrics_and_logs(own_server: Server, tmp_path: Path) -> None:
+    api, run = new_run(own_server)
+    script = training(own_server, run, '''
+        with run.step('setup'):
+            run.print('preparing data')
+        with run.step('training', 'epoch 1 of 1'):
+            for step in range(1500):
+                run.log({'loss': 1 / (step + 1), 'acc': step / 1500}, step=step)
+                run.progress(step + 1, 1500)
+        run.log({'weird': float('nan')}, step=0)
+        ''', tmp_path)
+    assert script.wait(60) == 0, script.stdout.read()
+    state = api.get(f'/runs/{run["id"]}').json()
+    assert state['status'] == 'succeeded' and state['progress'] == 1.0
+    assert [(s['name'], s['status']) for s in state['steps']] == [('setup', 'succeeded'), ('training', 'succeeded')]
+    metrics = {m['name']: m for m in api.get(f'/runs/{run["id"]}/metrics').json()}
+    assert metrics['loss']['count'] == 1500 and metrics['acc']['count'] == 1500
+    assert metrics['weird']['value'] == 'NaN'
+    assert [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()] == ['preparing data']
+
+
+def test_an_uncaught_exception_fails_the_run(own_server: Server, tmp_path: Path) -> None:
+    api, run = new_run(own_server)
+    script = training(own_server, run, '''
+        run.log({'loss': 1.0}, step=0)
+        raise RuntimeError('CUDA out of memory')
+        ''', tmp_path)
+    assert script.wait(60) == 1
+    state = api.get(f'/runs/{run["id"]}').json()
+    assert state['status'] == 'failed' and 'CUDA out of memory' in state['status_message']
+    assert api.get(f'/runs/{run["id"]}/metrics').json()[0]['count'] == 1
+
+
+def test_no_point_is_lost_or_doubled_across_a_server_restart(own_server: Server, tmp_path: Path) -> None:
+    api, run = new_run(own_server)
+    script = training(own_server, run, '''
+        for step in range(3000):
+            run.log({'loss': math.exp(-step / 1000), 'lr': 0.1}, step=step)
+            if step % 100 == 0:
+                time.sleep(0.1)   # about 3 s of training
+        run.finish(timeout=60)
+        ''', tmp_path)
+    time.sleep(1.0)
+    own_server.stop()  # the server goes away mid-run ...
+    time.sleep(1.5)
+    assert script.poll() is None  # ... and training goes on
+    own_server.start()  # back on the same port and database
+    assert script.wait(90) == 0, script.stdout.read()
+    series = api.get(f'/runs/{run["id"]}/metrics/loss', params={'max_points': 5000}).json()
+    assert series['total'] == 3000 and [p[0] for p in series['points']] == list(range(3000))
+    assert {m['name']: m['count'] for m in api.get(f'/runs/{run["id"]}/metrics').json()} == {'loss': 3000, 'lr': 3000}
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'succeeded'
+    assert not list((tmp_path / 'spool').rglob('*.json'))  # the spool was sent and emptied
+
+
+def test_the_server_hands_out_the_sdk(server: Server) -> None:
+    answer = httpx.get(f'{server.url}/sdk/trainboard.py')  # public: a GPU box fetches it before it has a token
+    assert answer.status_code == 200
+    assert answer.text == (ROOT / 'sdk' / 'trainboard.py').read_text()
