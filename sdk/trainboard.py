@@ -16,6 +16,7 @@ batch sent twice never doubles a point. Nothing here blocks training for longer 
 """
 
 import atexit
+import contextlib
 import json
 import math
 import os
@@ -262,10 +263,8 @@ class _Spool:
                 self.remove(path)
 
     def remove(self, path):
-        try:
+        with contextlib.suppress(OSError):
             os.remove(path)
-        except OSError:
-            pass
 
     def _files(self):
         try:
@@ -285,10 +284,10 @@ def _create_run(url, api_key, project, name, config):
                                     timeout=TIMEOUT_S) as response:
             matches = [p['id'] for p in json.loads(response.read()) if p['name'] == project]
         if not matches:
-            raise ValueError('no project named %r' % project)
+            raise ValueError(f'no project named {project!r}')
         project_id = matches[0]
     body = json.dumps({'name': name, 'provider': 'external', 'config': config}).encode()
-    request = urllib.request.Request('%s/api/v1/projects/%s/runs' % (url, project_id), data=body, method='POST',
+    request = urllib.request.Request(f'{url}/api/v1/projects/{project_id}/runs', data=body, method='POST',
                                      headers=headers)
     with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
         return json.loads(response.read())
@@ -316,4 +315,4 @@ def _cache_dir():
 
 
 def _warn(message):
-    sys.stderr.write('trainboard: %s\n' % message)
+    sys.stderr.write(f'trainboard: {message}\n')

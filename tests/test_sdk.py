@@ -101,3 +101,18 @@ def test_the_server_hands_out_the_sdk(server: Server) -> None:
     answer = httpx.get(f'{server.url}/sdk/trainboard.py')  # public: a GPU box fetches it before it has a token
     assert answer.status_code == 200
     assert answer.text == (ROOT / 'sdk' / 'trainboard.py').read_text()
+
+
+def test_the_example_trains_an_mlp_and_reports_it(own_server: Server, tmp_path: Path) -> None:
+    api, run = new_run(own_server)
+    env = {'PATH': '/usr/bin:/bin', 'TRAINBOARD_URL': own_server.url, 'TRAINBOARD_RUN_ID': str(run['id']),
+           'TRAINBOARD_RUN_TOKEN': run['token'], 'TRAINBOARD_SPOOL_DIR': str(tmp_path / 'spool')}
+    example = subprocess.run([sys.executable, str(ROOT / 'examples' / 'train_mlp.py'), '--epochs', '8',
+                              '--delay', '0'], env=env, capture_output=True, text=True, timeout=120)
+    assert example.returncode == 0, example.stderr
+    state = api.get(f'/runs/{run["id"]}').json()
+    assert state['status'] == 'succeeded'
+    assert [s['name'] for s in state['steps']] == ['setup', 'training', 'evaluation']
+    metrics = {m['name']: m for m in api.get(f'/runs/{run["id"]}/metrics').json()}
+    assert metrics['train/loss']['count'] == 8 * 15
+    assert metrics['val/accuracy']['value'] > 0.6  # it really learns the spiral
