@@ -67,8 +67,8 @@ class Run:
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stop_requested = False
-        self._spool = _Spool(spool_dir or os.path.join(_cache_dir(), 'spool', 'run-%d' % run_id))
-        self._thread = threading.Thread(target=self._loop, name='trainboard-run-%d' % run_id, daemon=True)
+        self._spool = _Spool(spool_dir or os.path.join(_cache_dir(), 'spool', f'run-{run_id}'))
+        self._thread = threading.Thread(target=self._loop, name=f'trainboard-run-{run_id}', daemon=True)
         self._thread.start()
         atexit.register(self._at_exit)
         self._previous_hook = sys.excepthook
@@ -118,8 +118,8 @@ class Run:
         self._idle.clear()
         self._wake.set()
         if not self._idle.wait(timeout):
-            _warn('could not send everything within %.0f s; the rest is spooled in %s and will be sent by the '
-                  'next trainboard.init() for run %d' % (timeout, self._spool.path, self.id))
+            _warn(f'could not send everything within {timeout:.0f} s; the rest is spooled in {self._spool.path} '
+                  f'and will be sent by the next trainboard.init() for run {self.id}')
 
     # --- the background sender -------------------------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ class Run:
         delay = 0.5
         for attempt in range(retries):
             request = urllib.request.Request(
-                '%s/api/v1/runs/%d/report' % (self.url, self.id), data=body, method='POST',
+                f'{self.url}/api/v1/runs/{self.id}/report', data=body, method='POST',
                 headers={'Content-Type': 'application/json', 'Authorization': 'Bearer ' + self._token})
             try:
                 with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
@@ -190,7 +190,7 @@ class Run:
                 if error.code in (408, 429) or error.code >= 500:
                     pass  # worth another try
                 else:
-                    _warn('the server refused a report (%d): %s' % (error.code, _detail(error)))
+                    _warn(f'the server refused a report ({error.code}): {_detail(error)}')
                     return True  # retrying cannot help; drop it
             except (urllib.error.URLError, OSError):
                 pass
@@ -247,7 +247,7 @@ class _Spool:
             _warn('spool full: dropping the oldest batch ' + files[0])
             self.remove(os.path.join(self.path, files.pop(0)))
         self._counter += 1
-        name = '%017.6f-%06d.json' % (time.time(), self._counter)
+        name = f'{time.time():017.6f}-{self._counter:06d}.json'
         temporary = os.path.join(self.path, name + '.tmp')
         with open(temporary, 'w') as file:
             json.dump(batch, file)
