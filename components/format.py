@@ -1,0 +1,33 @@
+"""How numbers read on screen."""
+
+from datetime import UTC, datetime
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return '—'
+    seconds = int(max(0, seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f'{days}d {hours}h'
+    if hours:
+        return f'{hours}h {minutes:02d}m'
+    return f'{minutes}m {secs:02d}s' if minutes else f'{secs}s'
+
+
+def money(usd: float | None) -> str:
+    return '—' if usd is None else f'${usd:,.2f}' if abs(usd) >= 0.01 or usd == 0 else f'${usd:,.4f}'
+
+
+def since(iso: str | None, until: str | None = None) -> float | None:
+    """Seconds from `iso` to `until` (or now)."""
+    if not iso:
+        return None
+    end = datetime.fromisoformat(until) if until else datetime.now(UTC)
+    return (end - datetime.fromisoformat(iso)).total_seconds()
+
+
+def timestamp(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).strftime('%Y-%m-%d %H:%M') if iso else '—'

@@ -1,0 +1,93 @@
+"""/runs/{id}: everything a run reports shows up live, and charts grow without resending their series."""
+
+import asyncio
+
+from nicegui import ui
+from nicegui.testing import User
+
+from components.metric_chart import MetricChart
+from components.step_timeline import StepTimeline
+from models import Run
+from models import User as UserModel
+from services import ingest, projects, runs, sample_data
+from tests.helpers import ADMIN_EMAIL
+
+
+async def new_run() -> dict:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='Watched')
+    data, _ = await runs.create_run(owner, project['id'], name='mlp', config={'lr': 0.1, 'layers': [64, 64]})
+    return data
+
+
+async def test_a_run_reports_and_the_page_follows(admin: User) -> None:
+    run = await new_run()
+    await admin.open(f'/runs/{run["id"]}')
+    await admin.should_see('queued')
+    await admin.should_see('No metrics yet')
+    await admin.should_see('"lr": 0.1')
+
+    model = await Run.get(id=run['id'])
+    await ingest.report(model, {
+        'steps': [{'name': 'training', 'status': 'running', 'description': 'epoch 1 of 2'}],
+        'progress': {'step': 50, 'total_steps': 200},
+        'metrics': [{'name': 'loss', 'step': s, 'value': 1 / (s + 1)} for s in range(50)],
+        'logs': ['epoch 1 starts'],
+    })
+    await admin.should_see('running')
+    await admin.should_see('25% · step 50 of 200')
+    await admin.should_see('epoch 1 of 2')
+    await admin.should_see(MetricChart, retries=20)  # the first points make a chart
+    chart = next(iter(admin.find(MetricChart).elements))
+    assert chart.points_shown == 50
+    await admin.should_see('epoch 1 starts', retries=20)
+
+    await ingest.report(model, {'metrics': [{'name': 'loss', 'step': s, 'value': 0.01} for s in range(50, 80)]})
+    for _ in range(30):
+        if chart.points_shown == 80:
+            break
+        await asyncio.sleep(0.1)
+    assert chart.points_shown == 80
+    assert len(chart.options['series'][0]['data']) == 50  # appended in the browser, not resent from here
+
+    await ingest.report(model, {'status': {'state': 'failed', 'message': 'CUDA out of memory'}})
+    await admin.should_see('CUDA out of memory')
+    timeline = next(iter(admin.find(StepTimeline).elements))
+    assert timeline is not None
+
+
+async def test_sample_runs_look_the_same(admin: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    await sample_data.load(owner)
+    run = await Run.get(name='resnet50-cosine-lr')
+    await admin.open(f'/runs/{run.id}')
+    await admin.should_see('running')
+    charts = admin.find(MetricChart).elements
+    assert {c.options['title']['text'] for c in charts} == {'train/loss', 'train/accuracy', 'train/lr', 'eval/loss'}
+    loss = next(c for c in charts if c.options['title']['text'] == 'train/loss')
+    assert 100 < len(loss.options['series'][0]['data']) <= 1000  # downsampled on the server
+
+
+async def test_foreign_runs_are_not_shown(admin: User) -> None:
+    await admin.open('/runs/999')
+    await admin.should_see('Run 999 not found.')
+
+
+async def test_project_page_lists_runs_live(admin: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='Table')
+    await admin.open(f'/projects/{project["id"]}')
+    await admin.should_see('No runs yet')
+    data, _ = await runs.create_run(owner, project['id'], name='live-run')
+    table = next(iter(admin.find(ui.table).elements))
+    for _ in range(30):
+        if table.rows:
+            break
+        await asyncio.sleep(0.05)
+    assert [row['name'] for row in table.rows] == ['live-run']
+    await ingest.report(await Run.get(id=data['id']), {'progress': {'fraction': 0.5}})
+    for _ in range(30):
+        if table.rows[0]['progress'] == 0.5:
+            break
+        await asyncio.sleep(0.05)
+    assert table.rows[0]['status'] == 'running' and table.rows[0]['progress'] == 0.5
