@@ -18,7 +18,8 @@ class RunsTable(ui.table):
     """A project's runs (status, progress, cost, started); `show_run` upserts one row in place."""
 
     def __init__(self, runs: list[dict[str, Any]]) -> None:
-        super().__init__(columns=COLUMNS, rows=[_row(run) for run in runs], row_key='id', pagination=25)
+        super().__init__(columns=COLUMNS, rows=[_row(run) for run in runs], row_key='id', pagination=25,
+                         selection='multiple')
         self.classes('w-full')
         self.add_slot('body-cell-name', '<q-td :props="props"><a :href="\'/runs/\' + props.row.id" '
                                         'class="text-primary">{{ props.value }}</a></q-td>')

@@ -9,9 +9,9 @@ from components.budget_bar import BudgetBar
 from components.frame import frame
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
-from models import MemberRole
+from models import LatestMetric, MemberRole
 from pages import session
-from services import hub, projects, runs
+from services import hub, metric_store, projects, runs
 from services.errors import ServiceError
 
 
@@ -72,9 +72,40 @@ async def project_page(project_id: int) -> None:
                 ui.label('No runs yet. Runs reported through the API or launched here appear at once.') \
                     .classes('text-grey-7')
             empty.visible = not project_runs
+            await _compare_panel(project_id, table)
             await _members_panel(user, project_id, manage=role == MemberRole.OWNER)
     show(data)
     live.on_change(apply)
+
+
+async def _compare_panel(project_id: int, table: RunsTable) -> None:
+    """One metric of the runs selected in the table, overlaid in one chart."""
+    names = sorted(set(await LatestMetric.filter(run__project_id=project_id).values_list('name', flat=True)))
+    if not names:
+        return
+
+    async def draw() -> None:
+        series = []
+        for row in table.selected or table.rows:  # nothing selected: every run that has the metric, up to 5
+            if len(series) == 5 and not table.selected:
+                break
+            points = (await metric_store.series(row['id'], metric.value, max_points=500))['points']
+            if points:
+                    series.append({'name': row['name'], 'type': 'line', 'showSymbol': False,
+                               'data': [[s, v if isinstance(v, int | float) else None] for s, v in points]})
+        chart.options['series'] = series
+        chart.options['title']['text'] = f'{metric.value} · {len(series)} runs'
+
+    with ui.expansion('Compare runs', icon='stacked_line_chart').classes('w-full'):
+        ui.label('Select runs in the table; their metric is drawn on one chart.').classes('text-grey-7')
+        metric = ui.select(names, value='train/loss' if 'train/loss' in names else names[0], label='Metric',
+                           on_change=draw).classes('w-64')
+        chart = ui.echart({'animation': False, 'title': {'text': '', 'textStyle': {'fontSize': 13}},
+                           'legend': {'top': 24}, 'tooltip': {'trigger': 'axis'}, 'grid': {'top': 64},
+                           'xAxis': {'type': 'value', 'name': 'step'}, 'yAxis': {'type': 'value', 'scale': True},
+                           'series': []}).classes('w-full h-72')
+    table.on_select(draw)
+    await draw()
 
 
 async def _members_panel(user, project_id: int, *, manage: bool) -> None:

@@ -91,3 +91,23 @@ async def test_project_page_lists_runs_live(admin: User) -> None:
             break
         await asyncio.sleep(0.05)
     assert table.rows[0]['status'] == 'running' and table.rows[0]['progress'] == 0.5
+
+
+async def test_overlay_one_metric_across_selected_runs(admin: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    await sample_data.load(owner)
+    project = await projects.visible_projects(owner)
+    vision = next(p for p in project if p.name.startswith('Vision'))
+    await admin.open(f'/projects/{vision.id}')
+    admin.find('Compare runs').click()
+    chart = next(c for c in admin.find(ui.echart).elements if 'legend' in c.options)
+    assert {s['name'] for s in chart.options['series']} == {'resnet50-baseline', 'resnet50-cosine-lr',
+                                                            'resnet50-bs1024'}  # runs with train/loss
+    table = next(iter(admin.find(ui.table).elements))
+    baseline = next(row for row in table.rows if row['name'] == 'resnet50-baseline')
+    admin.find(ui.table).trigger('selection', {'rows': [baseline], 'keys': [baseline['id']], 'added': True})
+    for _ in range(30):
+        if [s['name'] for s in chart.options['series']] == ['resnet50-baseline']:
+            break
+        await asyncio.sleep(0.05)
+    assert [s['name'] for s in chart.options['series']] == ['resnet50-baseline']
