@@ -25,7 +25,7 @@ class MetricChart(ui.echart):
             'series': [{'id': 'main', 'type': 'line', 'showSymbol': False, 'connectNulls': False,
                         'data': _chartable(series['points'])}],
         })
-        self.classes('w-full h-64')
+        self.classes('w-full h-64').props(f'data-metric="{name}"')
         self.on('chart:datazoom', self._zoomed)
         self.points_shown = len(series['points'])
 

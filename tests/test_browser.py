@@ -83,3 +83,43 @@ def test_changes_cross_processes_on_postgres(browser, tmp_path: Path) -> None:
         first.stop()
         second.stop()
         helpers.drop_schema(url)
+
+
+def test_a_chart_grows_while_a_script_reports(browser, server: Server, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+    with server.client() as api:
+        project = api.post('/projects', json={'name': f'watch {uuid.uuid4().hex[:6]}'}).json()
+        run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'growing'}).json()
+    script = tmp_path / 'train.py'
+    script.write_text('import time, trainboard\nrun = trainboard.init()\n'
+                      'for step in range(60):\n'
+                      '    run.log({"loss": 1 / (step + 1)}, step=step)\n'
+                      '    run.progress(step + 1, 60)\n'
+                      '    time.sleep(0.1)\n'
+                      'run.finish()\n')
+    (tab,) = signed_in_tabs(browser, server.url, 1)
+    tab.goto(f'{server.url}/runs/{run["id"]}')
+    tab.get_by_text('No metrics yet').wait_for()
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(helpers.ROOT / 'sdk'), 'TRAINBOARD_URL': server.url,
+           'TRAINBOARD_RUN_ID': str(run['id']), 'TRAINBOARD_RUN_TOKEN': run['token'],
+           'TRAINBOARD_SPOOL_DIR': str(tmp_path / 'spool')}
+    training = subprocess.Popen([sys.executable, str(script)], env=env)
+    shown = '''() => {
+        const element = document.querySelector('[data-metric="loss"]');
+        const chart = element && getElement(element)?.chart;
+        return chart ? chart.getOption().series[0].data.length : 0;
+    }'''
+    seen = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not seen or seen[-1] < 60):
+        seen.append(tab.evaluate(shown))
+        time.sleep(0.25)
+    assert training.wait(30) == 0
+    growing = sorted(set(seen) - {0})
+    assert len(growing) >= 3, seen  # it grew in steps while the script ran, not all at once at the end
+    assert seen[-1] == 60
+    from playwright.sync_api import expect
+    expect(tab.get_by_text('succeeded')).to_be_visible(timeout=3000)
+    tab.context.close()
