@@ -116,3 +116,22 @@ def test_the_example_trains_an_mlp_and_reports_it(own_server: Server, tmp_path: 
     metrics = {m['name']: m for m in api.get(f'/runs/{run["id"]}/metrics').json()}
     assert metrics['train/loss']['count'] == 8 * 15
     assert metrics['val/accuracy']['value'] > 0.6  # it really learns the spiral
+
+
+def test_init_with_an_api_key_creates_an_external_run(own_server: Server, tmp_path: Path) -> None:
+    api, _ = new_run(own_server)
+    key = api.post('/api-keys', json={'name': 'laptop'}).json()['token']
+    project = api.post('/projects', json={'name': 'by-name'}).json()
+    script = tmp_path / 'external.py'
+    script.write_text('import trainboard\n'
+                      f'run = trainboard.init(url={own_server.url!r}, api_key={key!r}, project="by-name", '
+                      'name="from my laptop", config={"seed": 7})\n'
+                      'run.log({"loss": 0.5}, step=1)\n'
+                      'print(run.id)\n')
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                          env={'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT / 'sdk'),
+                               'TRAINBOARD_SPOOL_DIR': str(tmp_path / 'spool')})
+    assert done.returncode == 0, done.stderr
+    run = api.get(f'/runs/{int(done.stdout.strip())}').json()
+    assert run['project_id'] == project['id'] and run['name'] == 'from my laptop' and run['config'] == {'seed': 7}
+    assert run['provider'] == 'external' and run['status'] == 'succeeded'
