@@ -25,6 +25,9 @@ class Settings:
     scheduler_enabled: bool = True
     public_url: str = ''
     log_level: str = 'INFO'
+    poll_interval_s: float = 5.0
+    local_price_per_hour: float = 0.0
+    stop_grace_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -47,6 +50,9 @@ class Settings:
             scheduler_enabled=_flag(get('SCHEDULER_ENABLED', 'true')),
             public_url=get('PUBLIC_URL') or f'http://{host}:{port}',
             log_level=get('LOG_LEVEL', 'INFO').upper(),
+            poll_interval_s=float(get('POLL_INTERVAL_S', '5')),
+            local_price_per_hour=float(get('LOCAL_PRICE_PER_HOUR', '0')),
+            stop_grace_s=float(get('STOP_GRACE_S', '10')),
         )
 
     @property

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
@@ -7,7 +7,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
-from services import ingest, metric_store, runs
+from models import Run
+from services import ingest, metric_store, run_control, runs
 from services.errors import Invalid, NotFound
 
 router = APIRouter(tags=['runs'])
@@ -18,6 +19,8 @@ class RunCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     provider: str = 'external'
     config: dict[str, Any] = Field(default_factory=dict)
+    command: str = Field('', max_length=10_000, description='what the job runs (local and cloud providers)')
+    envs: dict[str, str] = Field(default_factory=dict)
 
 
 class Step(BaseModel):
@@ -56,13 +59,24 @@ class RunCreated(RunOut):
 class ReportAnswer(BaseModel):
     metrics_accepted: int
     metrics_duplicate: int
+    control: dict[str, str] | None = None  # {"action": "stop" | "pause"}: checkpoint and return
 
 
 @router.post('/projects/{project_id}/runs', status_code=201)
 async def create_run(project_id: int, body: RunCreate, user: CurrentUser) -> RunCreated:
     """Create a run that code anywhere reports to. The answer carries its token: shown once, stored hashed."""
-    data, token = await runs.create_run(user, project_id, name=body.name, provider=body.provider, config=body.config)
+    data, token = await runs.create_run(user, project_id, name=body.name, provider=body.provider, config=body.config,
+                                        spec={'command': body.command, 'envs': body.envs} if body.command else None)
+    if body.provider != 'external':
+        await run_control.launch(await Run.get(id=data['id']))
+        data = await runs.snapshot(await Run.get(id=data['id']))
     return RunCreated(**data, token=token)
+
+
+@router.post('/runs/{run_id}/actions/{action}', status_code=202)
+async def act(run_id: int, action: Literal['stop', 'pause', 'resume', 'cancel', 'retry'], user: CurrentUser) -> RunOut:
+    """Ask a run to stop, pause, resume, cancel or retry: 202 with its new status, 409 when that makes no sense."""
+    return RunOut(**await run_control.act(user, run_id, action))
 
 
 @router.get('/projects/{project_id}/runs')

@@ -68,7 +68,10 @@ async def report(run: Run, body: Any) -> dict[str, Any]:
     await _publish(run, new_points, parsed.logs, steps_changed or parsed.fraction is not None or bool(parsed.state))
     if run.status != status_before:  # the project's run counts changed
         await projects.publish_updated(run.project_id)
-    return {'metrics_accepted': len(new_points), 'metrics_duplicate': len(parsed.points) - len(new_points)}
+    answer = {'metrics_accepted': len(new_points), 'metrics_duplicate': len(parsed.points) - len(new_points)}
+    if run.control:
+        answer['control'] = {'action': run.control}
+    return answer
 
 
 def parse(body: Any) -> Report:

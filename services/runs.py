@@ -18,22 +18,30 @@ from services.errors import Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
 SIGNATURE_MAX_AGE_S = 300
-PROVIDERS = ('external',)
+PROVIDERS = ('external', 'local')
 
 
 async def create_run(user: User, project_id: int, *, name: str, provider: str = 'external',
-                     config: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
-    """A new queued run that code anywhere reports to; returns its snapshot and its token (shown once)."""
+                     config: dict[str, Any] | None = None, spec: dict[str, Any] | None = None,
+                     ) -> tuple[dict[str, Any], str]:
+    """A new queued run; returns its snapshot and its token (shown once). An external run is one that code
+    anywhere reports to; the others carry a `spec` (command, envs) for run_control.launch."""
     project = await projects.get_project(user, project_id, MemberRole.EDITOR)
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise Invalid('The run name needs 1 to 200 characters.')
     if provider not in PROVIDERS:
         raise Invalid(f'Unknown provider "{provider}"; one of: {", ".join(PROVIDERS)}.')
+    spec = spec or {}
+    if provider != 'external' and not str(spec.get('command', '')).strip():
+        raise Invalid(f'A run on "{provider}" needs a command to run.')
+    envs = spec.get('envs', {})
+    if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
+        raise Invalid('envs must map names to string values.')
     nonce = secrets.token_hex(16)
     async with in_transaction():
         run = await Run.create(project=project, created_by=user, name=name, provider=provider, config=config or {},
-                               token_nonce=nonce)
+                               token_nonce=nonce, spec=spec)
         token = run_token(run.id, nonce)
         run.token_hash = auth.hash_token(token)
         await run.save(update_fields=['token_hash'])

@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 import settings
-from services import auth
+from services import auth, poller
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ async def start() -> None:
     # trigger instances, not the string aliases, which a frozen binary cannot resolve (stack notes, packaging)
     _scheduler = AsyncIOScheduler(job_defaults={'coalesce': True, 'max_instances': 1, 'misfire_grace_time': 30})
     _scheduler.add_job(auth.prune_expired_tokens, IntervalTrigger(hours=1, jitter=60), id='prune-expired-tokens')
+    _scheduler.add_job(poller.poll_once, IntervalTrigger(seconds=settings.current.poll_interval_s), id='poll-providers')
     _scheduler.start()
 
 

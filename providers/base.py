@@ -1,0 +1,84 @@
+"""What every provider does: list products, launch a job spec, report many jobs' states in one call, control jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class Phase(StrEnum):
+    """A provider's many states, mapped onto what the poller needs to decide."""
+    PROVISIONING = 'provisioning'  # asked for, being created, pulling the image
+    RUNNING = 'running'
+    PAUSED = 'paused'  # stopped, not billing, can be started again
+    SUCCEEDED = 'succeeded'  # the job's process ended with exit code 0
+    FAILED = 'failed'  # ended otherwise
+    GONE = 'gone'  # the provider no longer knows the job
+    UNKNOWN = 'unknown'  # a state we do not know yet: kept and shown, never acted on
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Product:
+    id: str
+    name: str
+    price_per_hour: float  # USD for the whole product as offered (GPU count included)
+    available: bool = True
+    gpu_count: int = 1
+    regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobSpec:
+    run_id: int
+    name: str
+    command: str
+    envs: dict[str, str] = field(default_factory=dict)
+    image: str = ''
+    product_id: str = ''
+    gpu_count: int = 0
+    disk_gb: int = 50
+    cluster: str = ''
+    spot: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobState:
+    ref: str
+    phase: Phase
+    raw: str  # the provider's own word for it, shown as is
+    message: str = ''
+    billing: bool = False  # whether the provider charges for the job right now
+
+
+class ProviderError(Exception):
+    """A provider call failed; `message` says what a user can do about it."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+class Provider(Protocol):
+    name: str
+
+    async def products(self) -> list[Product]: ...
+
+    async def launch(self, spec: JobSpec) -> str:
+        """Start the job and return its reference at once, without waiting for it to run."""
+
+    async def states(self, refs: list[str]) -> dict[str, JobState]:
+        """The state of many jobs in as few calls as the provider allows; unknown refs map to GONE."""
+
+    async def pause(self, ref: str) -> None: ...
+
+    async def resume(self, ref: str) -> None: ...
+
+    async def stop(self, ref: str) -> None:
+        """Ask the job to end (it may checkpoint); idempotent."""
+
+    async def terminate(self, ref: str) -> None:
+        """End the job and free everything that bills; idempotent."""
+
+    async def logs(self, ref: str, tail: int = 200) -> list[str]: ...

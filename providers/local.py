@@ -1,0 +1,147 @@
+"""This machine: a job is a child process in a working directory of its own, its output the run's log.
+
+Pause is SIGSTOP, resume SIGCONT, stop SIGTERM then SIGKILL after a grace period. A job runs in its own session
+and writes its exit code to a file, so after an app restart it is found again by its process id (and start time,
+so a reused pid is not mistaken for it), or its end is known from that file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from providers.base import JobSpec, JobState, Phase, Product, ProviderError
+
+EXIT_FILE = '.exit_code'
+PAUSED_FILE = '.paused'  # /proc's process state is not to be trusted in every sandbox: remember pauses ourselves
+LOG_FILE = 'output.log'
+
+
+class LocalProvider:
+    name = 'local'
+
+    def __init__(self, jobs_dir: Path, *, price_per_hour: float = 0.0, stop_grace_s: float = 10.0) -> None:
+        self.jobs_dir = jobs_dir
+        self.price_per_hour = price_per_hour
+        self.stop_grace_s = stop_grace_s
+        self._children: dict[int, subprocess.Popen] = {}  # reaped when they end, so they leave no zombies
+
+    async def products(self) -> list[Product]:
+        return [Product(id='local', name=f'This machine ({os.cpu_count()} CPUs)', price_per_hour=self.price_per_hour,
+                        gpu_count=0)]
+
+    async def launch(self, spec: JobSpec) -> str:
+        workdir = self.jobs_dir / f'run-{spec.run_id}'
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / EXIT_FILE).unlink(missing_ok=True)
+        (workdir / PAUSED_FILE).unlink(missing_ok=True)
+        # the shell records the command's exit code (the subshell keeps an `exit` in the command from skipping
+        # that); a job killed by a signal leaves no file behind
+        wrapped = f'(\n{spec.command}\n)\necho $? > {EXIT_FILE}'
+        env = {**os.environ, **spec.envs, 'PYTHONUNBUFFERED': '1'}
+        env.pop('PYTEST_CURRENT_TEST', None)
+        with (workdir / LOG_FILE).open('ab') as log:
+            try:
+                process = subprocess.Popen(['/bin/sh', '-c', wrapped], cwd=workdir, env=env, stdout=log,
+                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as error:
+                raise ProviderError(f'Could not start the command: {error}') from error
+        self._children[process.pid] = process
+        return f'{process.pid}:{_start_time(process.pid)}:{workdir}'
+
+    async def states(self, refs: list[str]) -> dict[str, JobState]:
+        return {ref: self._state(ref) for ref in refs}
+
+    async def pause(self, ref: str) -> None:
+        self._signal(ref, signal.SIGSTOP)
+        (_workdir(ref) / PAUSED_FILE).touch()
+
+    async def resume(self, ref: str) -> None:
+        self._signal(ref, signal.SIGCONT)
+        (_workdir(ref) / PAUSED_FILE).unlink(missing_ok=True)
+
+    async def stop(self, ref: str) -> None:
+        """SIGTERM now (a paused job is woken to receive it), SIGKILL if it is still there after the grace period."""
+        if not self._alive(ref):
+            return
+        self._signal(ref, signal.SIGTERM)
+        self._signal(ref, signal.SIGCONT)
+        (_workdir(ref) / PAUSED_FILE).unlink(missing_ok=True)
+        for _ in range(int(self.stop_grace_s * 10)):
+            await asyncio.sleep(0.1)
+            if not self._alive(ref):
+                return
+        self._signal(ref, signal.SIGKILL)
+
+    async def terminate(self, ref: str) -> None:
+        self._signal(ref, signal.SIGKILL)
+        self._reap(ref)
+
+    async def logs(self, ref: str, tail: int = 200) -> list[str]:
+        path = _workdir(ref) / LOG_FILE
+        if not path.exists():
+            return []
+        with path.open('rb') as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - 256 * tail))
+            return file.read().decode(errors='replace').splitlines()[-tail:]
+
+    def _state(self, ref: str) -> JobState:
+        self._reap(ref)
+        if self._alive(ref):
+            stopped = (_workdir(ref) / PAUSED_FILE).exists()
+            return JobState(ref=ref, phase=Phase.PAUSED if stopped else Phase.RUNNING,
+                            raw='stopped' if stopped else 'running', billing=not stopped)
+        exit_file = _workdir(ref) / EXIT_FILE
+        if exit_file.exists():
+            code = exit_file.read_text().strip()
+            if code == '0':
+                return JobState(ref=ref, phase=Phase.SUCCEEDED, raw='exited 0')
+            return JobState(ref=ref, phase=Phase.FAILED, raw=f'exited {code}',
+                            message=f'The command exited with code {code}.')
+        return JobState(ref=ref, phase=Phase.FAILED, raw='vanished',
+                        message='The process ended without an exit code: it was killed, or the machine restarted.')
+
+    def _alive(self, ref: str) -> bool:
+        pid, started = _pid(ref), ref.split(':')[1]
+        return _start_time(pid) == started and _proc_state(pid) not in {None, 'Z', 'X'}
+
+    def _signal(self, ref: str, sig: signal.Signals) -> None:
+        if self._alive(ref):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(_pid(ref), sig)
+
+    def _reap(self, ref: str) -> None:
+        child = self._children.get(_pid(ref))
+        if child is not None and child.poll() is not None:
+            del self._children[_pid(ref)]
+
+
+def _pid(ref: str) -> int:
+    return int(ref.split(':', 1)[0])
+
+
+def _workdir(ref: str) -> Path:
+    return Path(ref.split(':', 2)[2])
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return None
+    return text[text.rindex(')') + 2:].split()  # after "pid (comm) ": state is field 0, start time field 19
+
+
+def _proc_state(pid: int) -> str | None:
+    fields = _stat(pid)
+    return fields[0] if fields else None
+
+
+def _start_time(pid: int) -> str:
+    fields = _stat(pid)
+    return fields[19] if fields else ''

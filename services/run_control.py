@@ -1,0 +1,121 @@
+"""Launching runs on a provider, and what users ask of them: stop, pause, resume, cancel, retry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nicegui import background_tasks
+
+import settings
+from models import MemberRole, Run, RunStatus, User
+from providers.base import JobSpec, ProviderError
+from services import audit, hub, projects, providers, runs
+from services.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+SDK_DIR = Path(__file__).resolve().parent.parent / 'sdk'
+ALLOWED = {  # action -> the statuses it makes sense from
+    'stop': {RunStatus.QUEUED, RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.PAUSED},
+    'pause': {RunStatus.RUNNING},
+    'resume': {RunStatus.PAUSED},
+    'cancel': {RunStatus.QUEUED, RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.STOPPING},
+    'retry': {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CANCELLED},
+}
+
+
+async def launch(run: Run) -> None:
+    """Hand the run to its provider; the reference comes back at once, and the poller follows the job from there."""
+    provider = providers.get(run.provider)
+    spec = JobSpec(run_id=run.id, name=f'trainboard-run-{run.id}', command=run.spec.get('command', ''),
+                   envs={**run.spec.get('envs', {}), **job_env(run)})
+    try:
+        ref = await provider.launch(spec)
+    except ProviderError as error:
+        await _finish(run, RunStatus.FAILED, f'Could not launch: {error.message}')
+        return
+    run.job_ref, run.status, run.provider_state = ref, RunStatus.PROVISIONING, 'launched'
+    run.price_per_hour = (await provider.products())[0].price_per_hour if run.provider == 'local' else \
+        run.price_per_hour
+    await run.save()
+    await _publish(run)
+
+
+def job_env(run: Run) -> dict[str, str]:
+    env = {'TRAINBOARD_URL': settings.current.public_url, 'TRAINBOARD_RUN_ID': str(run.id),
+           'TRAINBOARD_RUN_TOKEN': runs.run_token(run.id, run.token_nonce or '')}
+    if run.provider == 'local':  # `import trainboard` works in a local job without installing anything
+        env['PYTHONPATH'] = str(SDK_DIR)
+    return env
+
+
+async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
+    run = await runs.get_run(user, run_id, MemberRole.EDITOR)
+    status = RunStatus(run.status)
+    if status not in ALLOWED[action]:
+        raise Conflict(f'Cannot {action} run {run.id}: it is {status.value}.')
+    await audit.record(user, f'run.{action}', 'run', run.id, status=status.value)
+    if action == 'retry':
+        data, _ = await runs.create_run(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
+                                        config=run.config, spec=run.spec)
+        await launch(await Run.get(id=data['id']))
+        return await runs.snapshot(await Run.get(id=data['id']))
+    if run.provider == 'external' or not run.job_ref:
+        await _without_job(run, action)
+    elif action == 'pause':
+        await providers.get(run.provider).pause(run.job_ref)
+        run.status, run.control = RunStatus.PAUSED, 'pause'
+        await run.save()
+    elif action == 'resume':
+        await providers.get(run.provider).resume(run.job_ref)
+        run.status, run.control = RunStatus.RUNNING, ''
+        await run.save()
+    elif action == 'stop':
+        run.status, run.control = RunStatus.STOPPING, 'stop'
+        await run.save()
+        background_tasks.create(_stop_after_grace(run.id), name=f'stop-run-{run.id}')
+    elif action == 'cancel':
+        await providers.get(run.provider).terminate(run.job_ref)
+        await _finish(run, RunStatus.CANCELLED, f'Cancelled by {user.email}.')
+        return await runs.snapshot(run)
+    await _publish(run)
+    return await runs.snapshot(run)
+
+
+async def _stop_after_grace(run_id: int) -> None:
+    """The job hears 'stop' in the answer to its next report and may checkpoint; then its process is stopped."""
+    await asyncio.sleep(settings.current.stop_grace_s)
+    run = await Run.get_or_none(id=run_id)
+    if run is not None and run.status == RunStatus.STOPPING and run.job_ref:
+        await providers.get(run.provider).stop(run.job_ref)
+
+
+async def _without_job(run: Run, action: str) -> None:
+    """An external run (or one not launched yet) has no process of ours: its state is all there is."""
+    if action in {'stop', 'cancel'}:
+        await _finish(run, RunStatus.STOPPED if action == 'stop' else RunStatus.CANCELLED, f'{action} requested')
+    elif action == 'pause':
+        run.status, run.control = RunStatus.PAUSED, 'pause'
+        await run.save()
+    elif action == 'resume':
+        run.status, run.control = RunStatus.RUNNING, ''
+        await run.save()
+
+
+async def _finish(run: Run, status: RunStatus, message: str) -> None:
+    run.status, run.status_message, run.control = status, message, ''
+    run.ended_at = datetime.now(UTC)
+    run.progress_at = run.progress_at or time.time()
+    await run.save()
+    await _publish(run)
+
+
+async def _publish(run: Run) -> None:
+    await hub.publish(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
+                                 data=await runs.snapshot(run)))
+    await projects.publish_updated(run.project_id)

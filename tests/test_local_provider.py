@@ -1,0 +1,149 @@
+"""The local provider runs real commands; through the API and the poller they become runs that end right."""
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from providers.base import JobSpec, Phase
+from providers.local import LocalProvider
+from tests import helpers
+from tests.helpers import Server
+
+TRAIN = '''
+import time, trainboard
+run = trainboard.init()
+for step in range({steps}):
+    run.log({{"loss": 1 / (step + 1)}}, step=step)
+    run.progress(step + 1, {steps})
+    if run.should_stop():
+        run.print("checkpointing and stopping")
+        run.finish("stopped", "stopped on request")
+        raise SystemExit(0)
+    time.sleep({delay})
+'''
+
+
+async def test_a_job_runs_pauses_resumes_and_ends(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path, stop_grace_s=1)
+    ref = await provider.launch(JobSpec(run_id=1, name='t', command='echo hello; sleep 30'))
+    assert (await provider.states([ref]))[ref].phase == Phase.RUNNING
+    await provider.pause(ref)
+    await asyncio.sleep(0.1)
+    assert (await provider.states([ref]))[ref].phase == Phase.PAUSED
+    await provider.resume(ref)
+    await asyncio.sleep(0.1)
+    assert (await provider.states([ref]))[ref].phase == Phase.RUNNING
+    await provider.stop(ref)
+    state = (await provider.states([ref]))[ref]
+    assert state.phase == Phase.FAILED and 'killed' in state.message
+    assert await provider.logs(ref) == ['hello']
+
+
+async def test_exit_codes_decide_success(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path)
+    good = await provider.launch(JobSpec(run_id=1, name='good', command='true'))
+    bad = await provider.launch(JobSpec(run_id=2, name='bad', command='exit 3'))
+    await asyncio.sleep(0.5)
+    states = await provider.states([good, bad])
+    assert states[good].phase == Phase.SUCCEEDED
+    assert states[bad].phase == Phase.FAILED and states[bad].message == 'The command exited with code 3.'
+
+
+async def test_a_restarted_app_finds_its_jobs_again(tmp_path: Path) -> None:
+    ref = await LocalProvider(tmp_path).launch(JobSpec(run_id=1, name='t', command='sleep 0.5'))
+    after_restart = LocalProvider(tmp_path)  # knows nothing but the reference it stored
+    assert (await after_restart.states([ref]))[ref].phase == Phase.RUNNING
+    await asyncio.sleep(1.0)
+    assert (await after_restart.states([ref]))[ref].phase == Phase.SUCCEEDED
+    pid, started, workdir = ref.split(':', 2)
+    reused = f'{pid}:{int(started) + 1}:{workdir}'  # the same pid, another process
+    assert (await after_restart.states([reused]))[reused].phase != Phase.RUNNING
+
+
+@pytest.fixture
+def polling_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    env = helpers.app_env(database_url, tmp_path / 'data', TRAINBOARD_SCHEDULER_ENABLED='true',
+                          TRAINBOARD_POLL_INTERVAL_S='0.3', TRAINBOARD_STOP_GRACE_S='4')
+    server = Server(env).start()
+    yield server
+    server.stop()
+
+
+def launch(server: Server, script: str, tmp_path: Path) -> tuple[httpx.Client, dict]:
+    path = tmp_path / f'train-{time.time_ns()}.py'
+    path.write_text(script)
+    api = server.client()
+    project = api.post('/projects', json={'name': f'local-{time.time_ns()}'}).json()
+    answer = api.post(f'/projects/{project["id"]}/runs',
+                      json={'name': 'local', 'provider': 'local', 'command': f'{os.sys.executable} {path}'})
+    assert answer.status_code == 201, answer.text
+    return api, answer.json()
+
+
+def wait_for(api: httpx.Client, run: dict, *statuses: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = api.get(f'/runs/{run["id"]}').json()
+        if state['status'] in statuses:
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f'run {run["id"]} is {state["status"]}, not {statuses}')
+
+
+def test_a_local_run_reports_and_succeeds(polling_server: Server, tmp_path: Path) -> None:
+    api, run = launch(polling_server, TRAIN.format(steps=20, delay=0.05), tmp_path)
+    assert run['status'] == 'provisioning'
+    done = wait_for(api, run, 'succeeded', 'failed')
+    assert done['status'] == 'succeeded', done
+    assert api.get(f'/runs/{run["id"]}/metrics').json()[0]['count'] == 20
+
+
+def test_a_failing_command_fails_the_run_with_the_reason(polling_server: Server, tmp_path: Path) -> None:
+    api, run = launch(polling_server, 'raise SystemExit(4)', tmp_path)
+    done = wait_for(api, run, 'succeeded', 'failed')
+    assert done['status'] == 'failed' and done['status_message'] == 'The command exited with code 4.'
+
+
+def test_stop_asks_the_job_to_checkpoint_first(polling_server: Server, tmp_path: Path) -> None:
+    api, run = launch(polling_server, TRAIN.format(steps=1000, delay=0.05), tmp_path)
+    wait_for(api, run, 'running')
+    answer = api.post(f'/runs/{run["id"]}/actions/stop')
+    assert answer.status_code == 202 and answer.json()['status'] == 'stopping'
+    done = wait_for(api, run, 'stopped')
+    assert 'checkpointing and stopping' in [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()]
+    assert done['ended_at']
+
+
+def test_pause_resume_cancel_and_refusals(polling_server: Server, tmp_path: Path) -> None:
+    api, run = launch(polling_server, TRAIN.format(steps=1000, delay=0.05), tmp_path)
+    wait_for(api, run, 'running')
+    conflict = api.post(f'/runs/{run["id"]}/actions/resume')
+    assert conflict.status_code == 409 and 'it is running' in conflict.json()['detail']
+    assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
+    steps = api.get(f'/runs/{run["id"]}').json()['step']
+    time.sleep(1.0)
+    assert api.get(f'/runs/{run["id"]}').json()['step'] == steps  # frozen: no progress while paused
+    assert api.post(f'/runs/{run["id"]}/actions/resume').json()['status'] == 'running'
+    cancelled = api.post(f'/runs/{run["id"]}/actions/cancel')
+    assert cancelled.status_code == 202 and cancelled.json()['status'] == 'cancelled'
+    assert api.post(f'/runs/{run["id"]}/actions/cancel').status_code == 409
+    retried = api.post(f'/runs/{run["id"]}/actions/retry').json()
+    assert retried['id'] != run['id'] and retried['name'] == 'local (retry)'
+    assert api.post(f'/runs/{retried["id"]}/actions/cancel').status_code == 202
+    assert api.post(f'/runs/{run["id"]}/actions/dance').status_code == 422
+
+
+def test_the_app_restarts_mid_run_and_follows_the_job_to_its_end(polling_server: Server, tmp_path: Path) -> None:
+    api, run = launch(polling_server, TRAIN.format(steps=40, delay=0.1), tmp_path)
+    wait_for(api, run, 'running')
+    polling_server.stop()
+    time.sleep(1.0)
+    polling_server.start()
+    done = wait_for(api, run, 'succeeded', 'failed', timeout=40)
+    assert done['status'] == 'succeeded'
+    assert api.get(f'/runs/{run["id"]}/metrics').json()[0]['count'] == 40
