@@ -7,6 +7,7 @@ from nicegui import ui
 from components import live
 from components.budget_bar import BudgetBar
 from components.frame import frame
+from components.new_run_dialog import new_run
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
 from models import LatestMetric, MemberRole
@@ -64,7 +65,10 @@ async def project_page(project_id: int) -> None:
                 badge = StatusBadge(data['status'])
             description = ui.label().classes('text-grey-8')
             budget = BudgetBar(data['used_usd'], data['budget_usd'])
-            ui.label('Runs').classes('text-h6')
+            with ui.row().classes('w-full items-center justify-between'):
+                ui.label('Runs').classes('text-h6')
+                if role != MemberRole.VIEWER:
+                    ui.button('New run', icon='rocket_launch', on_click=lambda: new_run(user, project_id))
             project_runs = await runs.project_runs(project_id)
             table = RunsTable(project_runs)
             with ui.column().classes('w-full items-center py-6') as empty:

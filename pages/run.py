@@ -8,10 +8,11 @@ from nicegui import ui
 from components import format, live
 from components.frame import frame
 from components.metric_chart import MetricChart
+from components.run_controls import RunControls
 from components.status_badge import StatusBadge
 from components.step_timeline import StepTimeline
 from pages import session
-from services import hub, ingest, metric_store, runs
+from services import hub, ingest, metric_store, poller, run_control, runs
 from services.errors import ServiceError
 
 CHART_POINTS = 1000
@@ -39,6 +40,7 @@ async def run_page(run_id: int) -> None:
     def show(data: dict[str, Any]) -> None:
         state.update(data)
         badge.set_status(data['status'])
+        controls.show(data['status'])
         message.set_text(data.get('status_message') or '')
         progress.set_value(data['progress'])
         steps = f' · step {data["step"]:,} of {data["total_steps"]:,}' if data.get('total_steps') else ''
@@ -103,6 +105,18 @@ async def run_page(run_id: int) -> None:
             charts[name] = MetricChart(name, await fetch(None, None), fetch)
         no_metrics.set_visibility(False)
 
+    async def act(action: str) -> None:
+        try:
+            result = await run_control.act(user, run_id, action)
+        except ServiceError as error:
+            ui.notify(error.message, type='negative')
+            return
+        if action == 'retry':
+            ui.navigate.to(f'/runs/{result["id"]}')
+        else:
+            show(result)
+            ui.notify(f'{action.capitalize()} requested', type='positive')
+
     state: dict[str, Any] = {}
     with frame(data['name'], user):
         with ui.row().classes('items-center gap-3'):
@@ -111,7 +125,12 @@ async def run_page(run_id: int) -> None:
             ui.label(data['name']).classes('text-h5')
             badge = StatusBadge(data['status'])
             ui.label(data['provider']).classes('text-grey-7')
+            controls = RunControls(act)
         message = ui.label().classes('text-negative')
+        outage = poller.health.get(data['provider'])
+        if outage is not None and not outage.ok:
+            ui.label(f'{data["provider"].capitalize()} unreachable since {outage.since:%H:%M:%S}: '
+                     f'{outage.error}').classes('text-warning')
         with ui.row().classes('w-full items-center gap-6'):
             ui.label(f'started {format.timestamp(data["started_at"])}').classes('text-grey-8')
             duration = ui.label().props('title=duration')

@@ -8,7 +8,7 @@ import settings
 from components.frame import frame
 from models import db
 from pages import session
-from services import hub, scheduler
+from services import hub, poller, scheduler
 
 ROUND_TRIP_EVERY_S = 5.0
 
@@ -41,6 +41,10 @@ async def status_page() -> None:
             scheduler_label.set_text('disabled by TRAINBOARD_SCHEDULER_ENABLED' if not state['enabled']
                                      else 'not running')
             scheduler_label.classes(replace='text-warning' if not state['enabled'] else 'text-negative')
+        outages = [f'{name} unreachable since {h["since"]:%Y-%m-%d %H:%M:%S}: {h["error"]}'
+                   for name, h in poller.status().items() if not h['ok']]
+        providers_label.set_text('; '.join(outages) or 'all reachable')
+        providers_label.classes(replace='text-negative' if outages else 'text-positive')
         listening = hub.listening()
         hub_label.set_text('this process only (SQLite)' if listening is None else
                            'listening to other processes' if listening else 'not listening: reconnecting')
@@ -74,6 +78,8 @@ async def status_page() -> None:
             database = ui.label('checking…')
             ui.label('Scheduler').classes('text-bold')
             scheduler_label = ui.label('checking…')
+            ui.label('Providers').classes('text-bold')
+            providers_label = ui.label('checking…')
             ui.label('Live updates').classes('text-bold')
             hub_label = ui.label('checking…')
             ui.label('Websocket').classes('text-bold')

@@ -111,3 +111,28 @@ async def test_overlay_one_metric_across_selected_runs(admin: User) -> None:
             break
         await asyncio.sleep(0.05)
     assert [s['name'] for s in chart.options['series']] == ['resnet50-baseline']
+
+
+async def test_launch_a_local_run_from_the_form_and_stop_it(admin: User, tmp_path) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='Launch')
+    await admin.open(f'/projects/{project["id"]}')
+    admin.find('New run').click()
+    await admin.should_see('This run will cost $0.00 per hour while it runs.')
+    admin.find('Environment (NAME=value, one per line)').type('not an env line')
+    admin.find(kind=ui.button, content='Launch').click()
+    await admin.should_see('Line 1 of the environment is not NAME=value.')
+    admin.find('Environment (NAME=value, one per line)').clear().type('SEED=7')
+    admin.find(kind=ui.button, content='Launch').click()
+    await admin.should_see('A run on "local" needs a command to run.')
+    admin.find('Command').type('sleep 30')
+    admin.find(kind=ui.button, content='Launch').click()
+    await admin.should_see(marker='run-cancel', retries=20)  # on the new run's page
+    run = await Run.get(project_id=project['id'])
+    assert run.status == 'provisioning' and run.spec == {'command': 'sleep 30', 'envs': {'SEED': '7'}}
+    admin.find(marker='run-cancel').click()
+    await admin.should_see('Cancel this run?')
+    admin.find(marker='confirm').click()
+    await admin.should_see('Cancel requested')
+    await admin.should_see('cancelled')
+    assert (await Run.get(id=run.id)).status == 'cancelled'
