@@ -28,6 +28,8 @@ class Settings:
     poll_interval_s: float = 5.0
     local_price_per_hour: float = 0.0
     stop_grace_s: float = 10.0
+    novita_base_url: str = 'https://api.novita.ai'
+    orphan_grace_s: float = 600.0
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -53,6 +55,8 @@ class Settings:
             poll_interval_s=float(get('POLL_INTERVAL_S', '5')),
             local_price_per_hour=float(get('LOCAL_PRICE_PER_HOUR', '0')),
             stop_grace_s=float(get('STOP_GRACE_S', '10')),
+            novita_base_url=get('NOVITA_BASE_URL', 'https://api.novita.ai'),
+            orphan_grace_s=float(get('ORPHAN_GRACE_S', '600')),
         )
 
     @property

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api import auth, health, projects, runs, sdk, users
+from api import auth, health, projects, providers, runs, sdk, users
 from services.errors import ServiceError
 
 PREFIX = '/api/v1'
@@ -19,6 +19,7 @@ def register(app: FastAPI) -> None:
     app.include_router(users.router, prefix=PREFIX)
     app.include_router(runs.router, prefix=PREFIX)
     app.include_router(runs.report_router, prefix=PREFIX)
+    app.include_router(providers.router, prefix=PREFIX)
     app.include_router(sdk.router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -21,6 +21,9 @@ class RunCreate(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     command: str = Field('', max_length=10_000, description='what the job runs (local and cloud providers)')
     envs: dict[str, str] = Field(default_factory=dict)
+    product_id: str = Field('', max_length=100, description='Novita: the GPU product, from /providers/novita/products')
+    gpu_count: int = Field(1, ge=1, le=8)
+    image: str = Field('', max_length=500, description='Novita: the Docker image to run')
 
 
 class Step(BaseModel):
@@ -66,7 +69,9 @@ class ReportAnswer(BaseModel):
 async def create_run(project_id: int, body: RunCreate, user: CurrentUser) -> RunCreated:
     """Create a run that code anywhere reports to. The answer carries its token: shown once, stored hashed."""
     data, token = await runs.create_run(user, project_id, name=body.name, provider=body.provider, config=body.config,
-                                        spec={'command': body.command, 'envs': body.envs} if body.command else None)
+                                        spec={'command': body.command, 'envs': body.envs, 'image': body.image,
+                                              'product_id': body.product_id, 'gpu_count': body.gpu_count}
+                                        if body.provider != 'external' else None)
     if body.provider != 'external':
         await run_control.launch(await Run.get(id=data['id']))
         data = await runs.snapshot(await Run.get(id=data['id']))

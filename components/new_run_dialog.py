@@ -10,7 +10,7 @@ from services.errors import ServiceError
 
 async def new_run(user: User, project_id: int) -> None:
     """The "New run" form: provider and product with its price, command, env vars; launches and opens the run."""
-    products = {p.id: p for p in await providers.get('local').products()}
+    products = {p.id: p for p in await (await providers.get('local')).products()}
     with ui.dialog() as dialog, ui.card().classes('w-[36rem]'):
         ui.label('New run').classes('text-h6')
         name = ui.input('Name', value='train').classes('w-full')

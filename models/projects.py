@@ -21,7 +21,7 @@ class Project(models.Model):
     owner = fields.ForeignKeyField('models.User', related_name='owned_projects', on_delete=fields.RESTRICT)
     status = fields.CharEnumField(ProjectStatus, max_length=16, default=ProjectStatus.ACTIVE)
     budget_usd = fields.DecimalField(max_digits=14, decimal_places=4, default=0)
-    used_usd = fields.DecimalField(max_digits=14, decimal_places=4, default=0)
+    used_usd = fields.DecimalField(max_digits=16, decimal_places=6, default=0)  # accrues in sub-cent steps
     settings = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

@@ -11,7 +11,8 @@ class Phase(StrEnum):
     """A provider's many states, mapped onto what the poller needs to decide."""
     PROVISIONING = 'provisioning'  # asked for, being created, pulling the image
     RUNNING = 'running'
-    PAUSED = 'paused'  # stopped, not billing, can be started again
+    PAUSED = 'paused'  # frozen by us, can be resumed
+    EXITED = 'exited'  # the machine stopped (not billing): paused by us, or the job's command ended
     SUCCEEDED = 'succeeded'  # the job's process ended with exit code 0
     FAILED = 'failed'  # ended otherwise
     GONE = 'gone'  # the provider no longer knows the job
@@ -49,14 +50,16 @@ class JobState:
     raw: str  # the provider's own word for it, shown as is
     message: str = ''
     billing: bool = False  # whether the provider charges for the job right now
+    name: str = ''  # the provider's name for the job (trainboard-run-<id>), to find orphans by
 
 
 class ProviderError(Exception):
     """A provider call failed; `message` says what a user can do about it."""
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, name: str = '', retryable: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.name = name  # the provider's own error name, e.g. INSUFFICIENT_RESOURCE
         self.retryable = retryable
 
 

@@ -25,6 +25,8 @@ MAX_LOG_LINES = 10_000
 RATE_SMOOTHING = 0.3  # weight of the newest rate in the ETA's moving average
 REPORTABLE_STATES = {RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CANCELLED}
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
+REPORTED_FIELDS = ['status', 'status_message', 'started_at', 'ended_at', 'progress', 'step', 'total_steps',
+                   'progress_rate', 'progress_at', 'last_report_at', 'updated_at']
 
 
 class TooLarge(ServiceError):
@@ -64,7 +66,8 @@ async def report(run: Run, body: Any) -> dict[str, Any]:
         _apply_progress(run, parsed, now)
         steps_changed |= await _apply_status(run, parsed, conn)
         run.last_report_at = datetime.now(UTC)
-        await run.save(using_db=conn)
+        # only what a report decides: the poller writes cost and provider state at the same time
+        await run.save(using_db=conn, update_fields=REPORTED_FIELDS)
     await _publish(run, new_points, parsed.logs, steps_changed or parsed.fraction is not None or bool(parsed.state))
     if run.status != status_before:  # the project's run counts changed
         await projects.publish_updated(run.project_id)

@@ -12,17 +12,25 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from tortoise.expressions import F
 
+import settings
 from models import Project, Run, RunStatus
 from providers.base import JobState, Phase, ProviderError
-from services import audit, hub, projects, providers, runs
+from providers.novita import INSTANCE_PREFIX
+from services import audit, credentials, hub, projects, providers, runs
+from services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
+POLLED_FIELDS = ['status', 'status_message', 'provider_state', 'cost_usd', 'billed_until', 'started_at', 'ended_at',
+                 'progress', 'control']
 ACTIVE = [RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.STOPPING]
-LEFTOVER_GRACE_S = 30.0  # a finished run's job still running this long after the end is terminated
+# how long a finished run's job may go on (a local process exiting by itself) before it is ended; a cloud instance
+# bills for every second, so it goes at once
+LEFTOVER_GRACE_S = {'local': 30.0}
 
 
 @dataclass(kw_only=True, slots=True)
@@ -43,17 +51,26 @@ async def poll_once() -> None:
     for run in await Run.filter(status__in=[s for s in RunStatus if s.is_finished], job_ref__isnull=False,
                                 provider_state__not='released').exclude(provider='external'):
         by_provider[run.provider].append(run)
+    now = time.time()
+    if await credentials.secret_for('novita'):
+        by_provider.setdefault('novita', [])  # polled even with no active run, to find orphans
     for name, provider_runs in by_provider.items():
-        provider = providers.get(name)
         try:
-            states = await provider.states([run.job_ref for run in provider_runs])
-        except ProviderError as error:
+            provider = await providers.get(name)
+            states = await (provider.instances() if name == 'novita' else
+                            provider.states([run.job_ref for run in provider_runs]))
+        except (ProviderError, ServiceError) as error:
             _flip(name, ok=False, error=error.message)
             continue
         _flip(name, ok=True)
-        now = time.time()
+        owned = set()
         for run in provider_runs:
-            await _apply(run, states.get(run.job_ref), now)
+            owned.add(run.job_ref)
+            await _apply(run, states.get(run.job_ref) or JobState(ref=run.job_ref, phase=Phase.GONE, raw='removed'),
+                         now)
+        if name == 'novita':
+            await _orphans(provider, states, owned, now)
+    _clock.previous = now
 
 
 def status() -> dict[str, dict[str, object]]:
@@ -74,7 +91,9 @@ async def _apply(run: Run, state: JobState | None, now: float) -> None:
         run.started_at = run.started_at or datetime.now(UTC)
     elif state.phase == Phase.PAUSED and run.status == RunStatus.RUNNING:
         run.status = RunStatus.PAUSED
-    elif state.phase in {Phase.SUCCEEDED, Phase.FAILED, Phase.GONE}:
+    elif state.phase == Phase.EXITED and run.status == RunStatus.PAUSED:
+        pass  # stopped because we paused it
+    elif state.phase in {Phase.SUCCEEDED, Phase.FAILED, Phase.GONE, Phase.EXITED}:
         if run.status == RunStatus.STOPPING:
             run.status, run.status_message = RunStatus.STOPPED, run.status_message or 'Stopped on request.'
         elif state.phase == Phase.SUCCEEDED:
@@ -82,11 +101,15 @@ async def _apply(run: Run, state: JobState | None, now: float) -> None:
             run.progress = 1.0
         else:
             run.status = RunStatus.FAILED
-            run.status_message = state.message or f'The job ended: {state.raw}.'
+            run.status_message = state.message or (
+                'The instance stopped before the run reported success.' if state.phase == Phase.EXITED
+                else f'The job ended: {state.raw}.')
         run.ended_at, run.control = datetime.now(UTC), ''
     if (run.status, run.provider_state, float(run.cost_usd)) == before:
         return
-    await run.save()
+    # only if no report or user changed the run meanwhile (the next cycle sees what they did)
+    if not await Run.filter(id=run.id, status=before[0]).update(**{f: getattr(run, f) for f in POLLED_FIELDS}):
+        return
     if added:
         await Project.filter(id=run.project_id).update(used_usd=F('used_usd') + added)
     await hub.publish(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
@@ -98,28 +121,63 @@ async def _apply(run: Run, state: JobState | None, now: float) -> None:
 
 
 def _accrue(run: Run, state: JobState, now: float) -> Decimal:
-    """Price x billable time since the last poll; returns what was added."""
+    """Price x billable time since the last poll; returns what was added. Billing that started or stopped between
+    two polls is counted from (or to) the midpoint between them, which halves the error a poll interval makes."""
+    edge = (_clock.previous + now) / 2 if _clock.previous else now
     if not state.billing:
+        added = _bill(run, edge) if run.billed_until is not None else Decimal(0)
         run.billed_until = None
-        return Decimal(0)
+        return added
     if run.billed_until is None:
-        run.billed_until = now
-        return Decimal(0)
-    hours = Decimal(str(max(0.0, now - run.billed_until) / 3600))
+        run.billed_until = edge
+    return _bill(run, now)
+
+
+def _bill(run: Run, until: float) -> Decimal:
+    hours = Decimal(str(max(0.0, until - run.billed_until) / 3600))
     added = (Decimal(run.price_per_hour) * hours).quantize(Decimal('0.000001'))
     run.cost_usd = Decimal(run.cost_usd) + added
-    run.billed_until = now
+    run.billed_until = until
     return added
+
+
+class _Clock:
+    previous: float | None = None  # when the previous cycle polled
+
+
+_clock = _Clock()
 
 
 async def _release(run: Run, state: JobState, now: float) -> None:
     """A finished run's job: free it once it has ended (or has been left running past the grace period)."""
     ended = run.ended_at.timestamp() if run.ended_at else now
-    if state.phase in {Phase.RUNNING, Phase.PAUSED, Phase.PROVISIONING} and now - ended < LEFTOVER_GRACE_S:
+    if state.phase in {Phase.RUNNING, Phase.PAUSED, Phase.PROVISIONING} \
+            and now - ended < LEFTOVER_GRACE_S.get(run.provider, 0.0):
         return
-    await providers.get(run.provider).terminate(run.job_ref)
-    run.provider_state = 'released'
-    await run.save(update_fields=['provider_state'])
+    await (await providers.get(run.provider)).terminate(run.job_ref)
+    added = _bill(run, now) if run.billed_until is not None and state.billing else Decimal(0)
+    run.provider_state, run.billed_until = 'released', None
+    await run.save(update_fields=['provider_state', 'cost_usd', 'billed_until'])
+    if added:  # the cloud bills until the instance is gone, after the run itself has ended
+        await Project.filter(id=run.project_id).update(used_usd=F('used_usd') + added)
+        await projects.publish_updated(run.project_id)
+
+
+_orphans_seen: dict[str, float] = {}
+
+
+async def _orphans(provider: Any, states: dict[str, JobState], owned: set[str], now: float) -> None:
+    """Instances named like ours that no active run owns are terminated once they outlive the grace period."""
+    for ref, state in states.items():
+        if ref in owned or not state.name.startswith(INSTANCE_PREFIX) or state.phase == Phase.GONE:
+            _orphans_seen.pop(ref, None)
+            continue
+        first_seen = _orphans_seen.setdefault(ref, now)
+        if now - first_seen >= settings.current.orphan_grace_s:
+            await provider.terminate(ref)
+            _orphans_seen.pop(ref, None)
+            log.warning('terminated orphan instance %s (%s)', ref, state.name)
+            await audit.record(None, 'instance.orphan_terminated', 'instance', ref, name=state.name, state=state.raw)
 
 
 def _flip(name: str, *, ok: bool, error: str = '') -> None:

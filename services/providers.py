@@ -1,4 +1,4 @@
-"""The providers this server can launch on, built once from settings."""
+"""The providers this server can launch on: this machine always, Novita once a credential is stored."""
 
 from __future__ import annotations
 
@@ -7,18 +7,34 @@ import functools
 import settings
 from providers.base import Provider
 from providers.local import LocalProvider
+from providers.novita import NovitaProvider
+from services import credentials
 from services.errors import Invalid
 
-LAUNCHABLE = ('local',)
+LAUNCHABLE = ('local', 'novita')
 
 
-def get(name: str) -> Provider:
-    if name not in LAUNCHABLE:
-        raise Invalid(f'Trainboard cannot launch on "{name}"; it can launch on: {", ".join(LAUNCHABLE)}.')
-    return _local(settings.current)
+async def get(name: str) -> Provider:
+    if name == 'local':
+        return _local(settings.current)
+    if name == 'novita':
+        key = await credentials.secret_for('novita')
+        if key is None:
+            raise Invalid('Add a Novita API key on the settings page first.')
+        return _novita(key, settings.current.novita_base_url)
+    raise Invalid(f'Trainboard cannot launch on "{name}"; it can launch on: {", ".join(LAUNCHABLE)}.')
+
+
+async def available() -> list[str]:
+    return ['local'] + (['novita'] if await credentials.secret_for('novita') else [])
 
 
 @functools.lru_cache(maxsize=4)
 def _local(config: settings.Settings) -> LocalProvider:
     return LocalProvider(config.data_dir / 'jobs', price_per_hour=config.local_price_per_hour,
                          stop_grace_s=config.stop_grace_s)
+
+
+@functools.lru_cache(maxsize=4)
+def _novita(api_key: str, base_url: str) -> NovitaProvider:
+    return NovitaProvider(api_key, base_url)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import settings
 from models import MemberRole, Run, RunStatus, User
 from providers.base import JobSpec, ProviderError
 from services import audit, hub, projects, providers, runs
-from services.errors import Conflict
+from services.errors import Conflict, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +32,23 @@ ALLOWED = {  # action -> the statuses it makes sense from
 
 async def launch(run: Run) -> None:
     """Hand the run to its provider; the reference comes back at once, and the poller follows the job from there."""
-    provider = providers.get(run.provider)
     spec = JobSpec(run_id=run.id, name=f'trainboard-run-{run.id}', command=run.spec.get('command', ''),
-                   envs={**run.spec.get('envs', {}), **job_env(run)})
+                   envs={**run.spec.get('envs', {}), **job_env(run)}, image=run.spec.get('image', ''),
+                   product_id=run.spec.get('product_id', ''), gpu_count=run.gpu_count,
+                   spot=run.spec.get('billing') == 'spot')
     try:
+        provider = await providers.get(run.provider)
+        product = next((p for p in await provider.products() if p.id == spec.product_id or run.provider == 'local'),
+                       None)
+        if product is None:
+            raise ProviderError(f'{run.provider} has no product "{spec.product_id}".')
         ref = await provider.launch(spec)
-    except ProviderError as error:
+    except (ProviderError, ServiceError) as error:
         await _finish(run, RunStatus.FAILED, f'Could not launch: {error.message}')
         return
     run.job_ref, run.status, run.provider_state = ref, RunStatus.PROVISIONING, 'launched'
-    run.price_per_hour = (await provider.products())[0].price_per_hour if run.provider == 'local' else \
-        run.price_per_hour
+    run.gpu_product = product.name
+    run.price_per_hour = Decimal(str(product.price_per_hour)) * max(run.gpu_count, 1)
     await run.save()
     await _publish(run)
 
@@ -68,11 +75,11 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
     if run.provider == 'external' or not run.job_ref:
         await _without_job(run, action)
     elif action == 'pause':
-        await providers.get(run.provider).pause(run.job_ref)
+        await (await providers.get(run.provider)).pause(run.job_ref)
         run.status, run.control = RunStatus.PAUSED, 'pause'
         await run.save()
     elif action == 'resume':
-        await providers.get(run.provider).resume(run.job_ref)
+        await (await providers.get(run.provider)).resume(run.job_ref)
         run.status, run.control = RunStatus.RUNNING, ''
         await run.save()
     elif action == 'stop':
@@ -80,7 +87,7 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
         await run.save()
         background_tasks.create(_stop_after_grace(run.id), name=f'stop-run-{run.id}')
     elif action == 'cancel':
-        await providers.get(run.provider).terminate(run.job_ref)
+        await (await providers.get(run.provider)).terminate(run.job_ref)
         await _finish(run, RunStatus.CANCELLED, f'Cancelled by {user.email}.')
         return await runs.snapshot(run)
     await _publish(run)
@@ -92,7 +99,7 @@ async def _stop_after_grace(run_id: int) -> None:
     await asyncio.sleep(settings.current.stop_grace_s)
     run = await Run.get_or_none(id=run_id)
     if run is not None and run.status == RunStatus.STOPPING and run.job_ref:
-        await providers.get(run.provider).stop(run.job_ref)
+        await (await providers.get(run.provider)).stop(run.job_ref)
 
 
 async def _without_job(run: Run, action: str) -> None:

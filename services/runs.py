@@ -18,7 +18,7 @@ from services.errors import Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
 SIGNATURE_MAX_AGE_S = 300
-PROVIDERS = ('external', 'local')
+PROVIDERS = ('external', 'local', 'novita')
 
 
 async def create_run(user: User, project_id: int, *, name: str, provider: str = 'external',
@@ -35,13 +35,18 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     spec = spec or {}
     if provider != 'external' and not str(spec.get('command', '')).strip():
         raise Invalid(f'A run on "{provider}" needs a command to run.')
+    if provider == 'novita' and not (spec.get('product_id') and spec.get('image')):
+        raise Invalid('A run on Novita needs a product_id and an image.')
+    gpu_count = int(spec.get('gpu_count') or (1 if provider == 'novita' else 0))
+    if not 0 <= gpu_count <= 8:
+        raise Invalid('gpu_count must be from 1 to 8.')
     envs = spec.get('envs', {})
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise Invalid('envs must map names to string values.')
     nonce = secrets.token_hex(16)
     async with in_transaction():
         run = await Run.create(project=project, created_by=user, name=name, provider=provider, config=config or {},
-                               token_nonce=nonce, spec=spec)
+                               token_nonce=nonce, spec=spec, gpu_count=gpu_count)
         token = run_token(run.id, nonce)
         run.token_hash = auth.hash_token(token)
         await run.save(update_fields=['token_hash'])

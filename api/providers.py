@@ -1,0 +1,77 @@
+from datetime import datetime
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+import settings
+from api.deps import CurrentUser
+from providers.base import ProviderError
+from providers.novita import NovitaProvider
+from services import credentials, providers
+from services.errors import Invalid
+
+router = APIRouter(tags=['providers'])
+
+
+class ProductOut(BaseModel):
+    id: str
+    name: str
+    price_per_hour: float
+    available: bool
+    regions: list[str]
+
+
+class CredentialIn(BaseModel):
+    provider: str = 'novita'
+    label: str = Field(min_length=1, max_length=100)
+    secret: str = Field(min_length=1, max_length=4096)
+
+
+class CredentialOut(BaseModel):
+    id: int
+    provider: str
+    label: str
+    secret: str  # only the last four characters
+    created_at: datetime
+
+
+@router.get('/providers')
+async def list_providers(user: CurrentUser) -> list[dict[str, str]]:
+    return [{'name': name} for name in await providers.available()]
+
+
+@router.get('/providers/{name}/products')
+async def list_products(name: str, user: CurrentUser) -> list[ProductOut]:
+    try:
+        found = await (await providers.get(name)).products()
+    except ProviderError as error:
+        raise Invalid(error.message) from None
+    return [ProductOut(id=p.id, name=p.name, price_per_hour=p.price_per_hour, available=p.available,
+                       regions=list(p.regions)) for p in found]
+
+
+@router.post('/credentials', status_code=201)
+async def add_credential(body: CredentialIn, user: CurrentUser) -> CredentialOut:
+    return CredentialOut(**await credentials.add(user, provider=body.provider, label=body.label, secret=body.secret))
+
+
+@router.get('/credentials')
+async def list_credentials(user: CurrentUser) -> list[CredentialOut]:
+    return [CredentialOut(**c) for c in await credentials.listed(user)]
+
+
+@router.post('/credentials/{credential_id}/check')
+async def check_credential(credential_id: int, user: CurrentUser) -> dict[str, object]:
+    """Try the key against the provider: the number of products it can see, or the provider's reason."""
+    _, secret = await credentials.secret_of(user, credential_id)
+    try:
+        found = await NovitaProvider(secret, settings.current.novita_base_url).products()
+    except ProviderError as error:
+        return {'ok': False, 'message': error.message}
+    return {'ok': True, 'message': f'The key works: {len(found)} products visible.'}
+
+
+@router.delete('/credentials/{credential_id}', status_code=204)
+async def delete_credential(credential_id: int, user: CurrentUser) -> Response:
+    await credentials.delete(user, credential_id)
+    return Response(status_code=204)

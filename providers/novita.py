@@ -1,0 +1,162 @@
+"""Novita AI's GPU instance API (v1) over httpx: products, create, a paged list for many states at once, lifecycle.
+
+Novita sends numbers as strings and prices in 1/100,000 USD per GPU-hour; business errors are HTTP 400 carrying a
+name. Every call has a timeout; 429 and 5xx are retried with backoff; a status we do not know is kept and shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+
+from providers.base import JobSpec, JobState, Phase, Product, ProviderError
+
+log = logging.getLogger(__name__)
+
+API = '/gpu-instance/openapi/v1'
+PAGE_SIZE = 100
+RETRIES = 3  # with backoff from 0.5 s: gives up after 3.5 s, and the next poll tries again
+TIMEOUT_S = 15.0
+INSTANCE_PREFIX = 'trainboard-run-'
+PHASES = {
+    'toCreate': Phase.PROVISIONING, 'creating': Phase.PROVISIONING, 'pending': Phase.PROVISIONING,
+    'pulling': Phase.PROVISIONING, 'running': Phase.RUNNING, 'toStart': Phase.PROVISIONING,
+    'starting': Phase.PROVISIONING, 'toRestart': Phase.PROVISIONING, 'restarting': Phase.PROVISIONING,
+    'toReset': Phase.PROVISIONING, 'resetting': Phase.PROVISIONING, 'migrating': Phase.PROVISIONING,
+    'toStop': Phase.RUNNING, 'stopping': Phase.RUNNING, 'exited': Phase.EXITED,
+    'toRemove': Phase.GONE, 'removing': Phase.GONE, 'removed': Phase.GONE,
+}
+BILLED = {'pulling', 'running', 'toStart', 'starting', 'toRestart', 'restarting', 'toStop', 'stopping', 'toReset',
+          'resetting', 'migrating'}  # Novita bills from `pulling` until the instance has stopped
+MESSAGES = {
+    'INSUFFICIENT_RESOURCE': 'Novita has no free GPUs of that product right now: pick another product or region.',
+    'BALANCE_NOT_ENOUGH': 'The Novita account balance is too low: top it up at novita.ai.',
+    'EXPIRED_OR_BALANCE_NOT_ENOUGH': 'The Novita account balance is too low: top it up at novita.ai.',
+    'CREATE_INSTANCE_LIMIT': 'Novita\'s instance limit is reached: delete instances or raise the limit.',
+    'RESOURCE_NOT_FOUND': 'Novita does not know that instance (any more).',
+    'UNAUTHORIZED': 'Novita refused the API key: check the credential on the settings page.',
+    'FORBIDDEN': 'The Novita API key may not do that.',
+    'VALIDATOR_PARAM': 'Novita refused the launch parameters',
+    'IMAGE_NOT_FOUND': 'Novita cannot find that image.',
+    'RATE_LIMIT_EXCEEDED': 'Novita is rate-limiting us; retrying later.',
+}
+
+
+class NovitaProvider:
+    name = 'novita'
+
+    def __init__(self, api_key: str, base_url: str = 'https://api.novita.ai', *, retry_delay_s: float = 0.5) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip('/'), timeout=TIMEOUT_S,
+                                         headers={'Authorization': f'Bearer {api_key}'})
+        self.retry_delay_s = retry_delay_s
+
+    async def products(self) -> list[Product]:
+        answer = await self._call('GET', f'{API}/products')
+        return [Product(id=str(p['id']), name=str(p.get('name', p['id'])),
+                        price_per_hour=_number(p.get('price')) / 100_000, available=bool(p.get('availableDeploy')),
+                        regions=tuple(p.get('regions') or ())) for p in answer.get('data', [])]
+
+    async def launch(self, spec: JobSpec) -> str:
+        body = {'name': spec.name, 'productId': spec.product_id, 'gpuNum': spec.gpu_count or 1,
+                'rootfsSize': spec.disk_gb, 'imageUrl': spec.image, 'kind': 'gpu', 'command': spec.command,
+                'envs': [{'key': k, 'value': v} for k, v in spec.envs.items()],
+                'billingMode': 'spot' if spec.spot else 'onDemand'}
+        if spec.cluster:
+            body['clusterId'] = spec.cluster
+        answer = await self._call('POST', f'{API}/gpu/instance/create', json=body)
+        return str(answer['id'])
+
+    async def states(self, refs: list[str]) -> dict[str, JobState]:
+        found = await self.instances()
+        return {ref: found.get(ref) or JobState(ref=ref, phase=Phase.GONE, raw='removed') for ref in refs}
+
+    async def instances(self) -> dict[str, JobState]:
+        """Every instance of the account, one list call per page."""
+        found: dict[str, JobState] = {}
+        page = 1
+        while True:
+            answer = await self._call('GET', f'{API}/gpu/instances', params={'pageSize': PAGE_SIZE, 'pageNum': page})
+            items = answer.get('instances') or []
+            for item in items:
+                found[str(item['id'])] = _state(item)
+            if not items or len(found) >= _number(answer.get('total')):
+                return found
+            page += 1
+
+    async def pause(self, ref: str) -> None:
+        await self._lifecycle('stop', ref)
+
+    async def resume(self, ref: str) -> None:
+        await self._lifecycle('start', ref)
+
+    async def stop(self, ref: str) -> None:
+        await self._lifecycle('stop', ref)
+
+    async def terminate(self, ref: str) -> None:
+        await self._lifecycle('delete', ref)
+
+    async def logs(self, ref: str, tail: int = 200) -> list[str]:
+        return []  # Novita serves logs only from per-instance stream URLs; runs report theirs through the SDK
+
+    async def _lifecycle(self, action: str, ref: str) -> None:
+        """Idempotent: an instance that is gone, or already where we want it, is fine."""
+        try:
+            await self._call('POST', f'{API}/gpu/instance/{action}', json={'instanceId': ref})
+        except ProviderError as error:
+            if error.name == 'RESOURCE_NOT_FOUND' or (error.name == 'CONFLICT' and action != 'delete'):
+                return
+            raise
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        delay = self.retry_delay_s
+        for attempt in range(RETRIES + 1):
+            try:
+                response = await self._client.request(method, path, **kwargs)
+            except httpx.HTTPError as error:
+                if attempt == RETRIES:
+                    raise ProviderError(f'Novita unreachable: {type(error).__name__}', retryable=True) from error
+            else:
+                if response.status_code < 400:
+                    return response.json() if response.content else {}
+                name, message = _error(response)
+                if response.status_code != 429 and response.status_code < 500 or attempt == RETRIES:
+                    raise ProviderError(_explain(name, message), name=name,
+                                        retryable=response.status_code == 429 or response.status_code >= 500)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        raise AssertionError('unreachable')
+
+
+def _state(item: dict[str, Any]) -> JobState:
+    raw = str(item.get('status', ''))
+    message = (item.get('statusError') or {}).get('message') or ''
+    if item.get('spotStatus') in {'notified', 'reclaiming'}:
+        message = f'Spot instance {item["spotStatus"]}: Novita will reclaim it soon. {message}'.strip()
+    return JobState(ref=str(item['id']), phase=PHASES.get(raw, Phase.UNKNOWN), raw=raw or 'unknown',
+                    message=message, billing=raw in BILLED, name=str(item.get('name', '')))
+
+
+def _error(response: httpx.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return '', response.text[:200]
+    name = body.get('reason') or body.get('code') or body.get('error') or ''
+    return str(name), str(body.get('message') or body.get('error') or '')
+
+
+def _explain(name: str, message: str) -> str:
+    known = MESSAGES.get(name)
+    if known and name == 'VALIDATOR_PARAM':
+        return f'{known}: {message}'
+    return known or f'Novita said {name or "an error"}: {message}'
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0

@@ -1,0 +1,204 @@
+"""A fake of Novita AI's GPU instance API (v1), as a real HTTP server, with the quirks the reference documents.
+
+Numbers arrive as strings, prices in 1/100,000 USD per GPU-hour, business errors are HTTP 400 with a name,
+and rate limits are 429. Instances move toCreate -> creating -> pulling -> running, one state per `advance()`
+(or per list call when `auto_advance` is set); `exit(id)` ends an instance's command (status `exited`).
+Faults are switched on by the test: `outage` (503s), `rate_limit_next` (that many 429s), `fail_create` (a name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+BASE = '/gpu-instance/openapi/v1'
+API_KEY = 'nv-test-key-0000-1234'
+PRODUCTS = [
+    {'id': '4090.16c96g.v2', 'name': 'RTX 4090 24GB', 'price': '67000', 'spotPrice': '35000', 'availableDeploy': True,
+     'regions': ['us-ca-nas-2'], 'inventoryState': 'normal', 'cpuPerGpu': '16', 'memoryPerGpu': '96'},
+    {'id': 'h100.sxm.v1', 'name': 'H100 SXM 80GB', 'price': 145000, 'spotPrice': '73000', 'availableDeploy': False,
+     'regions': [], 'inventoryState': 'none', 'cpuPerGpu': 24, 'memoryPerGpu': '192'},
+]
+LIFECYCLE = ['toCreate', 'creating', 'pulling', 'running']
+BILLED = {'pulling', 'running', 'toStop', 'stopping', 'starting', 'toStart'}
+
+
+@dataclass
+class Instance:
+    id: str
+    name: str
+    product_id: str
+    gpu_num: int
+    image: str
+    command: str
+    envs: list[dict[str, str]]
+    billing_mode: str
+    status: str = 'toCreate'
+    spot_status: str = ''
+    billed_seconds: float = 0.0
+    billing_since: float | None = None
+    created_at: float = field(default_factory=time.time)
+
+    def set_status(self, status: str) -> None:
+        now = time.time()
+        if self.billing_since is not None:
+            self.billed_seconds += now - self.billing_since
+            self.billing_since = None
+        self.status = status
+        if status in BILLED:
+            self.billing_since = now
+
+    def cost(self) -> float:
+        seconds = self.billed_seconds + (time.time() - self.billing_since if self.billing_since else 0)
+        price = next(int(p['price']) for p in PRODUCTS if p['id'] == self.product_id) / 100_000
+        return price * self.gpu_num * seconds / 3600
+
+    def as_json(self) -> dict[str, Any]:
+        return {'id': self.id, 'name': self.name, 'clusterId': 'us-ca-nas-2', 'clusterName': 'US-CA-02',
+                'status': self.status, 'imageUrl': self.image, 'command': self.command, 'productId': self.product_id,
+                'productName': next(p['name'] for p in PRODUCTS if p['id'] == self.product_id),
+                'gpuNum': str(self.gpu_num), 'cpuNum': '16', 'memory': '96', 'rootfsSize': 60, 'kind': 'gpu',
+                'envs': self.envs, 'billingMode': self.billing_mode, 'spotStatus': self.spot_status,
+                'spotReclaimTime': '0', 'statusError': {'state': '', 'message': ''}, 'endTime': '-1',
+                'sshPassword': 'secret-do-not-log', 'createdAt': str(int(self.created_at))}
+
+
+class FakeNovita:
+    def __init__(self) -> None:
+        self.instances: dict[str, Instance] = {}
+        self.calls: list[str] = []
+        self.outage = False
+        self.rate_limit_next = 0
+        self.fail_create = ''
+        self.auto_advance = False
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.port = _free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        self._server = uvicorn.Server(uvicorn.Config(self._app(), host='127.0.0.1', port=self.port, log_level='error'))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> FakeNovita:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(5)
+
+    def advance(self) -> None:
+        """Every instance one step further along toCreate -> creating -> pulling -> running."""
+        with self._lock:
+            for instance in self.instances.values():
+                if instance.status in LIFECYCLE[:-1]:
+                    instance.set_status(LIFECYCLE[LIFECYCLE.index(instance.status) + 1])
+                elif instance.status == 'starting':
+                    instance.set_status('running')
+                elif instance.status == 'stopping':
+                    instance.set_status('exited')
+                elif instance.status == 'removing':
+                    instance.set_status('removed')
+
+    def exit(self, instance_id: str) -> None:
+        """The instance's command ended (the container stopped)."""
+        self.instances[instance_id].set_status('exited')
+
+    def live(self) -> list[Instance]:
+        """Instances that still exist (and may bill)."""
+        return [i for i in self.instances.values() if i.status not in {'removing', 'removed'}]
+
+    def add_orphan(self, name: str) -> str:
+        instance_id = f'orphan{next(self._ids)}'
+        self.instances[instance_id] = Instance(instance_id, name, PRODUCTS[0]['id'], 1, 'img', '', [], 'onDemand',
+                                               status='running')
+        return instance_id
+
+    def _app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.middleware('http')
+        async def faults(request: Request, call_next):  # type: ignore[no-untyped-def]
+            self.calls.append(f'{request.method} {request.url.path}')
+            if self.outage:
+                return JSONResponse({'message': 'service unavailable'}, status_code=503)
+            if request.headers.get('authorization') != f'Bearer {API_KEY}':
+                return _error(401, 'UNAUTHORIZED', 'invalid api key')
+            if self.rate_limit_next > 0:
+                self.rate_limit_next -= 1
+                return _error(429, 'RATE_LIMIT_EXCEEDED', 'too many requests')
+            return await call_next(request)
+
+        @app.get(f'{BASE}/products')
+        async def products() -> dict:
+            return {'data': PRODUCTS}
+
+        @app.post(f'{BASE}/gpu/instance/create')
+        async def create(request: Request) -> Any:
+            body = await request.json()
+            if self.fail_create:
+                return _error(400, self.fail_create, 'refused by the fake')
+            product = next((p for p in PRODUCTS if p['id'] == body.get('productId')), None)
+            if product is None or not body.get('imageUrl') or not 1 <= int(body.get('gpuNum', 0)) <= 8:
+                return _error(400, 'VALIDATOR_PARAM', 'productId, imageUrl and gpuNum 1..8 are required')
+            if not product['availableDeploy']:
+                return _error(400, 'INSUFFICIENT_RESOURCE', 'insufficient resource')
+            instance_id = f'{next(self._ids):08x}'
+            self.instances[instance_id] = Instance(instance_id, body.get('name', ''), product['id'],
+                                                   int(body['gpuNum']), body['imageUrl'], body.get('command', ''),
+                                                   body.get('envs', []), body.get('billingMode', 'onDemand'))
+            return {'id': instance_id}
+
+        @app.get(f'{BASE}/gpu/instances')
+        async def instances(pageSize: int = 10, pageNum: int = 1) -> dict:  # noqa: N803 (Novita's names)
+            if self.auto_advance:
+                self.advance()
+            visible = [i for i in self.instances.values() if i.status != 'removed']
+            page = visible[(pageNum - 1) * pageSize:pageNum * pageSize]
+            return {'instances': [i.as_json() for i in page], 'total': len(visible)}
+
+        @app.get(f'{BASE}/gpu/instance')
+        async def instance(instanceId: str) -> Any:  # noqa: N803
+            found = self.instances.get(instanceId)
+            if found is None or found.status == 'removed':
+                return _error(400, 'RESOURCE_NOT_FOUND', 'instance not found')
+            return found.as_json()
+
+        for action, (allowed, target) in {
+            'stop': ({'running', 'pulling'}, 'stopping'), 'start': ({'exited'}, 'starting'),
+            'delete': (None, 'removing'),
+        }.items():
+            app.post(f'{BASE}/gpu/instance/{action}')(self._lifecycle(allowed, target))
+        return app
+
+    def _lifecycle(self, allowed: set[str] | None, target: str):  # type: ignore[no-untyped-def]
+        async def handler(request: Request) -> Any:
+            found = self.instances.get((await request.json()).get('instanceId', ''))
+            if found is None or found.status == 'removed':
+                return _error(400, 'RESOURCE_NOT_FOUND', 'instance not found')
+            if allowed is not None and found.status not in allowed:
+                return _error(400, 'CONFLICT', f'invalid state change from {found.status}')
+            found.set_status(target)
+            return {}
+        return handler
+
+
+def _error(status: int, reason: str, message: str) -> JSONResponse:
+    return JSONResponse({'code': status, 'reason': reason, 'message': message, 'metadata': {}}, status_code=status)
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,216 @@
+"""Runs on Novita, against a fake that speaks its API: launch to deleted instance, cost, control, faults, orphans."""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from providers.base import JobSpec, Phase, ProviderError
+from providers.novita import NovitaProvider
+from tests import helpers
+from tests.fakes.novita import API_KEY, FakeNovita
+from tests.helpers import Server
+
+
+@pytest.fixture
+def novita() -> Iterator[FakeNovita]:
+    fake = FakeNovita().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def cloud_server(database_url: str, tmp_path: Path, novita: FakeNovita) -> Iterator[Server]:
+    env = helpers.app_env(database_url, tmp_path / 'data', TRAINBOARD_SCHEDULER_ENABLED='true',
+                          TRAINBOARD_POLL_INTERVAL_S='0.1', TRAINBOARD_STOP_GRACE_S='1',
+                          TRAINBOARD_ORPHAN_GRACE_S='1', TRAINBOARD_NOVITA_BASE_URL=novita.url)
+    server = Server(env).start()
+    yield server
+    server.stop()
+    assert not novita.live(), 'an instance was left behind'
+
+
+def launch(server: Server, **fields) -> tuple[httpx.Client, dict]:
+    api = server.client()
+    assert api.post('/credentials', json={'provider': 'novita', 'label': 'team', 'secret': API_KEY}).status_code == 201
+    project = api.post('/projects', json={'name': f'gpu-{time.time_ns()}', 'budget_usd': 10}).json()
+    body = {'name': 'finetune', 'provider': 'novita', 'product_id': '4090.16c96g.v2', 'gpu_count': 2,
+            'image': 'pytorch/pytorch:2.4', 'command': 'python train.py', 'envs': {'SEED': '1'}, **fields}
+    answer = api.post(f'/projects/{project["id"]}/runs', json=body)
+    assert answer.status_code == 201, answer.text
+    return api, answer.json()
+
+
+def wait_for(api: httpx.Client, run: dict, *statuses: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = api.get(f'/runs/{run["id"]}').json()
+        if state['status'] in statuses:
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f'run {run["id"]} is {state["status"]}, not {statuses}')
+
+
+def report(server: Server, run: dict, body: dict) -> dict:
+    answer = httpx.post(f'{server.url}/api/v1/runs/{run["id"]}/report', json=body,
+                        headers={'Authorization': f'Bearer {run["token"]}'})
+    answer.raise_for_status()
+    return answer.json()
+
+
+async def test_products_parse_novitas_quirks(novita: FakeNovita) -> None:
+    provider = NovitaProvider(API_KEY, novita.url)
+    products = {p.id: p for p in await provider.products()}
+    assert products['4090.16c96g.v2'].price_per_hour == pytest.approx(0.67)  # "67000" in 1/100,000 USD
+    assert products['h100.sxm.v1'].price_per_hour == pytest.approx(1.45) and not products['h100.sxm.v1'].available
+    with pytest.raises(ProviderError, match='no free GPUs'):
+        await provider.launch(JobSpec(run_id=1, name='x', command='', product_id='h100.sxm.v1', image='i',
+                                      gpu_count=1))
+    with pytest.raises(ProviderError, match='refused the API key'):
+        await NovitaProvider('nv-wrong-key', novita.url).products()
+
+
+async def test_429_storm_is_retried_and_unknown_statuses_are_kept(novita: FakeNovita) -> None:
+    provider = NovitaProvider(API_KEY, novita.url, retry_delay_s=0.01)
+    ref = await provider.launch(JobSpec(run_id=1, name='trainboard-run-1', command='', product_id='4090.16c96g.v2',
+                                        image='i', gpu_count=1))
+    novita.rate_limit_next = 3
+    assert (await provider.states([ref]))[ref].phase == Phase.PROVISIONING
+    novita.instances[ref].status = 'freezing'  # undocumented: shown, not acted on
+    state = (await provider.states([ref]))[ref]
+    assert state.phase == Phase.UNKNOWN and state.raw == 'freezing'
+    novita.rate_limit_next = 10
+    with pytest.raises(ProviderError, match='rate-limiting'):
+        await provider.states([ref])
+    novita.rate_limit_next = 0
+    await provider.terminate(ref)
+    await provider.terminate(ref)  # idempotent
+    assert (await provider.states([ref]))[ref].phase == Phase.GONE
+
+
+def test_launch_run_report_success_and_the_instance_is_deleted(cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server)
+    instance = next(iter(novita.instances.values()))
+    assert instance.name == f'trainboard-run-{run["id"]}' and instance.gpu_num == 2
+    envs = {e['key']: e['value'] for e in instance.envs}
+    assert envs['TRAINBOARD_RUN_ID'] == str(run['id']) and envs['TRAINBOARD_RUN_TOKEN'] == run['token']
+    assert envs['TRAINBOARD_URL'] == cloud_server.url and envs['SEED'] == '1'
+    wait_for(api, run, 'running')
+    time.sleep(4)
+    report(cloud_server, run, {'status': {'state': 'succeeded'}})
+    deadline = time.monotonic() + 10
+    while novita.live() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not novita.live()  # deleted once the run ended
+    time.sleep(0.5)
+    done = api.get(f'/runs/{run["id"]}').json()
+    billed = instance.cost()
+    assert done['cost_usd'] == pytest.approx(billed, rel=0.01), (done['cost_usd'], billed)
+    project = api.get(f'/projects/{done["project_id"]}').json()
+    assert project['used_usd'] == pytest.approx(done['cost_usd'], abs=1e-6)
+    assert api.get(f'/runs/{run["id"]}').json()['cost_usd'] > 0
+
+
+def test_an_instance_that_exits_without_success_fails_the_run(cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server)
+    wait_for(api, run, 'running')
+    novita.exit(next(iter(novita.instances)))
+    done = wait_for(api, run, 'failed')
+    assert 'stopped before the run reported success' in done['status_message']
+
+
+def test_pause_stops_the_instance_and_resume_starts_it(cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server)
+    wait_for(api, run, 'running')
+    instance = next(iter(novita.instances.values()))
+    assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
+    deadline = time.monotonic() + 5
+    while instance.status != 'exited' and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert instance.status == 'exited'  # no GPU billing while paused
+    time.sleep(0.5)
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'paused'  # exited because we paused it
+    assert api.post(f'/runs/{run["id"]}/actions/resume').json()['status'] == 'running'
+    deadline = time.monotonic() + 5
+    while instance.status != 'running' and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert instance.status == 'running'
+    assert api.post(f'/runs/{run["id"]}/actions/cancel').json()['status'] == 'cancelled'
+
+
+def test_stop_with_checkpoint(cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server)
+    wait_for(api, run, 'running')
+    assert api.post(f'/runs/{run["id"]}/actions/stop').json()['status'] == 'stopping'
+    assert report(cloud_server, run, {'logs': ['step 10']})['control'] == {'action': 'stop'}  # checkpoint now
+    done = wait_for(api, run, 'stopped')
+    assert done['ended_at']
+
+
+def test_an_outage_changes_no_run_and_shows(cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server)
+    wait_for(api, run, 'running')
+    novita.outage = True
+    deadline = time.monotonic() + 10
+    while 'novita unreachable' not in cloud_server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert 'novita unreachable' in cloud_server.log()  # after the retries give up
+    time.sleep(4)  # more failing polls
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'running'
+    novita.outage = False
+    deadline = time.monotonic() + 10
+    while 'novita reachable again' not in cloud_server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert 'novita reachable again' in cloud_server.log()
+    assert cloud_server.log().count('novita unreachable') == 1  # logged once, not on every poll
+    assert api.post(f'/runs/{run["id"]}/actions/cancel').status_code == 202
+
+
+def test_an_orphan_instance_is_terminated_after_the_grace_period(cloud_server: Server, novita: FakeNovita) -> None:
+    api, run = launch(cloud_server)
+    orphan = novita.add_orphan('trainboard-run-99999')
+    stranger = novita.add_orphan('someone-elses-notebook')
+    deadline = time.monotonic() + 10
+    while novita.instances[orphan].status == 'running' and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert novita.instances[orphan].status in {'removing', 'removed'}
+    assert novita.instances[stranger].status == 'running'  # not ours: left alone
+    novita.instances[stranger].status = 'removed'
+    api.post(f'/runs/{run["id"]}/actions/cancel')
+
+
+def test_the_app_restarts_mid_run_and_resumes(cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server)
+    wait_for(api, run, 'running')
+    cloud_server.stop()
+    time.sleep(0.5)
+    cloud_server.start()
+    report(cloud_server, run, {'status': {'state': 'succeeded'}})
+    deadline = time.monotonic() + 10
+    while novita.live() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not novita.live(), api.get(f'/runs/{run["id"]}').json()
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'succeeded'
+
+
+def test_credentials_are_encrypted_and_never_shown(cloud_server: Server) -> None:
+    api = cloud_server.client()
+    created = api.post('/credentials', json={'provider': 'novita', 'label': 'team', 'secret': API_KEY}).json()
+    assert created['secret'] == '••••' + API_KEY[-4:]
+    assert API_KEY not in api.get('/credentials').text
+    assert api.post(f'/credentials/{created["id"]}/check').json()['ok'] is True
+    assert API_KEY not in cloud_server.log()
+    bad = api.post('/credentials', json={'provider': 'novita', 'label': 'x', 'secret': 'nv-wrong-key'}).json()
+    assert api.post(f'/credentials/{bad["id"]}/check').json() == \
+        {'ok': False, 'message': 'Novita refused the API key: check the credential on the settings page.'}
+    assert api.delete(f'/credentials/{bad["id"]}').status_code == 204
+    products = api.get('/providers/novita/products').json()
+    assert {p['id'] for p in products} == {'4090.16c96g.v2', 'h100.sxm.v1'}
