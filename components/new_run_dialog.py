@@ -4,34 +4,55 @@ from nicegui import ui
 
 from components import format
 from models import Run, User
+from providers.base import Product, ProviderError
 from services import providers, run_control, runs
 from services.errors import ServiceError
 
 
 async def new_run(user: User, project_id: int) -> None:
-    """The "New run" form: provider and product with its price, command, env vars; launches and opens the run."""
-    products = {p.id: p for p in await (await providers.get('local')).products()}
-    with ui.dialog() as dialog, ui.card().classes('w-[36rem]'):
+    """The "New run" form: provider and product with its price and availability, GPU count, image, command, env
+    vars, and the hourly cost it will incur; launches and opens the run."""
+    catalog: dict[str, dict[str, Product]] = {}
+    for name in await providers.available():
+        try:
+            catalog[name] = {p.id: p for p in await (await providers.get(name)).products()}
+        except ProviderError as error:
+            ui.notify(f'{name}: {error.message}', type='warning')
+    with ui.dialog() as dialog, ui.card().classes('w-[40rem]'):
         ui.label('New run').classes('text-h6')
         name = ui.input('Name', value='train').classes('w-full')
         with ui.row().classes('w-full items-center no-wrap'):
-            provider = ui.select({'local': 'This machine (local)'}, value='local', label='Provider').classes('w-48')
-            product = ui.select({pid: f'{p.name} · {format.money(p.price_per_hour)}/h' for pid, p in products.items()},
-                                value=next(iter(products)), label='Product').classes('grow')
+            provider = ui.select({n: LABELS.get(n, n) for n in catalog}, value='local', label='Provider') \
+                .classes('w-48')
+            product = ui.select({}, label='Product').classes('grow')
+            gpus = ui.number('GPUs', value=1, min=1, max=8, step=1).classes('w-20')
+        image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('w-full')
         command = ui.textarea('Command', placeholder='python examples/train_mlp.py --epochs 20') \
             .classes('w-full font-mono')
         envs = ui.textarea('Environment (NAME=value, one per line)').classes('w-full font-mono')
         cost = ui.label().classes('text-grey-8')
         hint = ui.label().classes('text-negative')
 
+        def show_products() -> None:
+            products = catalog.get(provider.value, {})
+            product.set_options({pid: f'{p.name} · {format.money(p.price_per_hour)}/h per GPU'
+                                 + ('' if p.available else ' · sold out') for pid, p in products.items()},
+                                value=next((pid for pid, p in products.items() if p.available), None))
+            cloud = provider.value != 'local'
+            image.set_visibility(cloud)
+            gpus.set_visibility(cloud)
+            show_cost()
+
         def show_cost() -> None:
-            chosen = products.get(product.value)
-            cost.set_text(f'This run will cost {format.money(chosen.price_per_hour if chosen else 0)} per hour '
-                          'while it runs.')
+            chosen = catalog.get(provider.value, {}).get(product.value)
+            count = int(gpus.value or 1) if provider.value != 'local' else 1
+            price = chosen.price_per_hour * count if chosen else 0.0
+            cost.set_text(f'This run will cost {format.money(price)} per hour while it runs.')
 
         async def launch() -> None:
             try:
-                spec = {'command': command.value or '', 'envs': _envs(envs.value or '')}
+                spec = {'command': command.value or '', 'envs': _envs(envs.value or ''), 'image': image.value or '',
+                        'product_id': product.value or '', 'gpu_count': int(gpus.value or 1)}
                 data, _ = await runs.create_run(user, project_id, name=name.value or '', provider=provider.value,
                                                 spec=spec)
                 await run_control.launch(await Run.get(id=data['id']))
@@ -40,8 +61,10 @@ async def new_run(user: User, project_id: int) -> None:
                 return
             dialog.submit(data['id'])
 
+        provider.on_value_change(show_products)
         product.on_value_change(show_cost)
-        show_cost()
+        gpus.on_value_change(show_cost)
+        show_products()
         with ui.row().classes('w-full justify-end'):
             ui.button('Cancel', on_click=dialog.close).props('flat')
             ui.button('Launch', icon='rocket_launch', on_click=launch)
@@ -49,6 +72,9 @@ async def new_run(user: User, project_id: int) -> None:
     dialog.delete()
     if run_id:
         ui.navigate.to(f'/runs/{run_id}')
+
+
+LABELS = {'local': 'This machine (local)', 'novita': 'Novita AI'}
 
 
 def _envs(text: str) -> dict[str, Any]:

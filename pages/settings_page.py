@@ -1,12 +1,15 @@
-"""/settings: the user's API keys (shown once when made, stored hashed, revocable)."""
+"""/settings: the user's API keys (shown once when made, stored hashed, revocable) and provider credentials."""
 
 from nicegui import ui
 
+import settings
 from components.dialogs import confirm
 from components.frame import frame
-from models import ApiKey
+from models import ApiKey, User
 from pages import session
-from services import auth
+from providers.base import ProviderError
+from providers.novita import NovitaProvider
+from services import auth, credentials
 from services.errors import ServiceError
 
 
@@ -64,4 +67,57 @@ async def settings_page() -> None:
             shown = ui.input('New key').props('readonly').classes('w-full font-mono')
         shown_box.visible = False
         keys = ui.column().classes('w-full gap-2')
+    await refresh()
+    await _credentials_panel(user)
+
+
+async def _credentials_panel(user: User) -> None:
+    async def refresh() -> None:
+        rows.clear()
+        with rows:
+            found = await credentials.listed(user)
+            if not found:
+                ui.label('No provider credentials yet.').classes('text-grey-7')
+            for credential in found:
+                with ui.row().classes('items-center gap-4'):
+                    ui.label(credential['provider']).classes('text-bold w-20')
+                    ui.label(credential['label']).classes('w-40')
+                    ui.label(credential['secret']).classes('font-mono text-grey-8')
+                    ui.button('Check key', on_click=lambda c=credential: check(c)).props('flat dense')
+                    ui.button('Delete', on_click=lambda c=credential: delete(c)).props('flat dense color=negative')
+
+    async def add() -> None:
+        try:
+            await credentials.add(user, provider='novita', label=label.value or '', secret=secret.value or '')
+        except ServiceError as error:
+            hint.set_text(error.message)
+            return
+        hint.set_text('')
+        label.set_value('')
+        secret.set_value('')
+        await refresh()
+
+    async def check(credential: dict) -> None:
+        _, key = await credentials.secret_of(user, credential['id'])
+        try:
+            found = await NovitaProvider(key, settings.current.novita_base_url).products()
+        except ProviderError as error:
+            ui.notify(error.message, type='negative')
+            return
+        ui.notify(f'The key works: {len(found)} products visible.', type='positive')
+
+    async def delete(credential: dict) -> None:
+        if await confirm(f'Delete the {credential["provider"]} credential "{credential["label"]}"?'):
+            await credentials.delete(user, credential['id'])
+            await refresh()
+
+    with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2'):
+        ui.label('Provider credentials').classes('text-h5')
+        ui.label('Stored encrypted; only the last four characters are ever shown.').classes('text-grey-7')
+        with ui.row().classes('items-center'):
+            label = ui.input('Label', placeholder='team account')
+            secret = ui.input('Novita API key', password=True)
+            ui.button('Add key', on_click=add)
+        hint = ui.label().classes('text-negative')
+        rows = ui.column().classes('w-full gap-1')
     await refresh()
