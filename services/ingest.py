@@ -53,7 +53,8 @@ async def report(run: Run, body: Any) -> dict[str, Any]:
     async with in_transaction() as conn:
         if conn.capabilities.dialect == 'postgres':  # one report per run at a time, so duplicates are counted right
             await conn.execute_query('SELECT pg_advisory_xact_lock($1)', [run.id])
-        run = await Run.get(id=run.id).using_db(conn)
+        # locked until commit: a cancel or stop that comes in meanwhile is saved after us, so it wins
+        run = await Run.select_for_update().using_db(conn).get(id=run.id)
         status_before = run.status
         if RunStatus(run.status).is_finished:
             raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from tortoise.expressions import F
+from tortoise.transactions import in_transaction
 
 import settings
 from models import Project, Run, RunStatus
@@ -63,25 +64,44 @@ async def poll_once() -> None:
             _flip(name, ok=False, error=error.message)
             continue
         _flip(name, ok=True)
-        owned = set()
-        for run in provider_runs:
-            owned.add(run.job_ref)
-            await _apply(run, states.get(run.job_ref) or JobState(ref=run.job_ref, phase=Phase.GONE, raw='removed'),
-                         now)
+        owned = {run.job_ref for run in provider_runs}
+        cycle = _Cycle()
+        async with in_transaction():  # one commit for the cycle, not one per run
+            for run in provider_runs:
+                gone = JobState(ref=run.job_ref, phase=Phase.GONE, raw='removed')
+                await _apply(run, states.get(run.job_ref) or gone, now, cycle)
+            for project_id, added in cycle.spent.items():
+                await Project.filter(id=project_id).update(used_usd=F('used_usd') + added)
+        for run, state in cycle.releases:
+            await _release(run, state, now, cycle)
+        await cycle.publish()
         if name == 'novita':
             await _orphans(provider, states, owned, now)
     _clock.previous = now
+
+
+@dataclass(kw_only=True, slots=True)
+class _Cycle:
+    """What one cycle changed, told to the tabs once it has committed: each run once, each project once."""
+    changes: list[hub.Change] = field(default_factory=list)
+    spent: dict[int, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    projects: set[int] = field(default_factory=set)
+    releases: list[tuple[Run, JobState]] = field(default_factory=list)
+
+    async def publish(self) -> None:
+        for change in self.changes:
+            await hub.publish(change)
+        for project_id in self.projects:
+            await projects.publish_updated(project_id)
 
 
 def status() -> dict[str, dict[str, object]]:
     return {name: {'ok': h.ok, 'since': h.since, 'error': h.error} for name, h in health.items()}
 
 
-async def _apply(run: Run, state: JobState | None, now: float) -> None:
-    if state is None:
-        return
+async def _apply(run: Run, state: JobState, now: float, cycle: _Cycle) -> None:
     if RunStatus(run.status).is_finished:
-        await _release(run, state, now)
+        cycle.releases.append((run, state))  # after the commit: no cloud call inside a transaction
         return
     before = (run.status, run.provider_state, float(run.cost_usd))
     added = _accrue(run, state, now)
@@ -110,12 +130,12 @@ async def _apply(run: Run, state: JobState | None, now: float) -> None:
     # only if no report or user changed the run meanwhile (the next cycle sees what they did)
     if not await Run.filter(id=run.id, status=before[0]).update(**{f: getattr(run, f) for f in POLLED_FIELDS}):
         return
-    if added:
-        await Project.filter(id=run.project_id).update(used_usd=F('used_usd') + added)
-    await hub.publish(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
-                                 data=await runs.snapshot(run)))
-    if run.status != before[0] or added:
-        await projects.publish_updated(run.project_id)
+    cycle.spent[run.project_id] += added
+    status_changed = run.status != before[0]
+    cycle.changes.append(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
+                                    data=await runs.snapshot(run) if status_changed else runs.row(run)))
+    if status_changed or added:
+        cycle.projects.add(run.project_id)
     if RunStatus(run.status).is_finished:
         await audit.record(None, f'run.{run.status}', 'run', run.id, provider_state=state.raw)
 
@@ -148,19 +168,23 @@ class _Clock:
 _clock = _Clock()
 
 
-async def _release(run: Run, state: JobState, now: float) -> None:
+async def _release(run: Run, state: JobState, now: float, cycle: _Cycle) -> None:
     """A finished run's job: free it once it has ended (or has been left running past the grace period)."""
     ended = run.ended_at.timestamp() if run.ended_at else now
     if state.phase in {Phase.RUNNING, Phase.PAUSED, Phase.PROVISIONING} \
             and now - ended < LEFTOVER_GRACE_S.get(run.provider, 0.0):
         return
-    await (await providers.get(run.provider)).terminate(run.job_ref)
+    try:
+        await (await providers.get(run.provider)).terminate(run.job_ref)
+    except ProviderError as error:  # kept as it is: the next cycle tries again
+        log.warning('could not free %s job %s of run %s: %s', run.provider, run.job_ref, run.id, error.message)
+        return
     added = _bill(run, now) if run.billed_until is not None and state.billing else Decimal(0)
     run.provider_state, run.billed_until = 'released', None
     await run.save(update_fields=['provider_state', 'cost_usd', 'billed_until'])
     if added:  # the cloud bills until the instance is gone, after the run itself has ended
         await Project.filter(id=run.project_id).update(used_usd=F('used_usd') + added)
-        await projects.publish_updated(run.project_id)
+        cycle.projects.add(run.project_id)
 
 
 _orphans_seen: dict[str, float] = {}

@@ -134,6 +134,7 @@ def test_pause_resume_cancel_and_refusals(polling_server: Server, tmp_path: Path
     assert cancelled.status_code == 202 and cancelled.json()['status'] == 'cancelled'
     assert api.post(f'/runs/{run["id"]}/actions/cancel').status_code == 409
     retried = api.post(f'/runs/{run["id"]}/actions/retry').json()
+    assert 'id' in retried, (retried, api.get(f'/runs/{run["id"]}').json())
     assert retried['id'] != run['id'] and retried['name'] == 'local (retry)'
     assert api.post(f'/runs/{retried["id"]}/actions/cancel').status_code == 202
     assert api.post(f'/runs/{run["id"]}/actions/dance').status_code == 422
