@@ -1,3 +1,4 @@
+from pathlib import Path
 from typing import Any
 
 from nicegui import ui
@@ -27,8 +28,7 @@ async def new_run(user: User, project_id: int) -> None:
             product = ui.select({}, label='Product').classes('grow')
             gpus = ui.number('GPUs', value=1, min=1, max=8, step=1).classes('w-20')
         image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('w-full')
-        command = ui.textarea('Command', placeholder='python examples/train_mlp.py --epochs 20') \
-            .classes('w-full font-mono')
+        command = ui.textarea('Command', value=EXAMPLE).classes('w-full font-mono')
         envs = ui.textarea('Environment (NAME=value, one per line)').classes('w-full font-mono')
         cost = ui.label().classes('text-grey-8')
         hint = ui.label().classes('text-negative')
@@ -75,6 +75,8 @@ async def new_run(user: User, project_id: int) -> None:
 
 
 LABELS = {'local': 'This machine (local)', 'novita': 'Novita AI'}
+# what a new user can launch at once: the example MLP, which reports through the SDK
+EXAMPLE = f'python {Path(__file__).resolve().parent.parent / "examples" / "train_mlp.py"} --epochs 20'
 
 
 def _envs(text: str) -> dict[str, Any]:

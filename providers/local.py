@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from providers.base import JobSpec, JobState, Phase, Product, ProviderError
@@ -42,7 +43,9 @@ class LocalProvider:
         # the shell records the command's exit code (the subshell keeps an `exit` in the command from skipping
         # that); a job killed by a signal leaves no file behind
         wrapped = f'(\n{spec.command}\n)\necho $? > {EXIT_FILE}'
-        env = {**os.environ, **spec.envs, 'PYTHONUNBUFFERED': '1'}
+        # `python` is the app's own interpreter (it has the SDK's dependencies and numpy for the example)
+        path = f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}'
+        env = {**os.environ, 'PATH': path, **spec.envs, 'PYTHONUNBUFFERED': '1'}
         env.pop('PYTEST_CURRENT_TEST', None)
         with (workdir / LOG_FILE).open('ab') as log:
             try:

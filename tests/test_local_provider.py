@@ -149,3 +149,15 @@ def test_the_app_restarts_mid_run_and_follows_the_job_to_its_end(polling_server:
     done = wait_for(api, run, 'succeeded', 'failed', timeout=40)
     assert done['status'] == 'succeeded'
     assert api.get(f'/runs/{run["id"]}/metrics').json()[0]['count'] == 40
+
+
+def test_the_form_s_example_command_trains_and_reports(polling_server: Server, tmp_path: Path) -> None:
+    from components.new_run_dialog import EXAMPLE
+    api = polling_server.client()
+    project = api.post('/projects', json={'name': 'example'}).json()
+    answer = api.post(f'/projects/{project["id"]}/runs', json={'name': 'mlp', 'provider': 'local',
+                                                               'command': EXAMPLE + ' --epochs 3 --delay 0'})
+    run = answer.json()
+    done = wait_for(api, run, 'succeeded', 'failed', timeout=60)
+    assert done['status'] == 'succeeded', api.get(f'/runs/{run["id"]}/logs').json()
+    assert {m['name'] for m in api.get(f'/runs/{run["id"]}/metrics').json()} >= {'train/loss', 'val/accuracy'}

@@ -119,6 +119,7 @@ async def test_launch_a_local_run_from_the_form_and_stop_it(admin: User, tmp_pat
     await admin.open(f'/projects/{project["id"]}')
     admin.find('New run').click()
     await admin.should_see('This run will cost $0.00 per hour while it runs.')
+    admin.find('Command').clear()
     admin.find('Environment (NAME=value, one per line)').type('not an env line')
     admin.find(kind=ui.button, content='Launch').click()
     await admin.should_see('Line 1 of the environment is not NAME=value.')
