@@ -127,7 +127,7 @@ async def logs(run_id: int, user: CurrentUser, limit: int = Query(200, ge=1, le=
     return await ingest.log_tail(run_id, limit=limit, after_id=after_id)
 
 
-@report_router.post('/runs/{run_id}/report')
+@report_router.post('/runs/{run_id}/report', response_model_exclude_none=True)
 async def report(run_id: int, request: Request, authorization: str = Header(''),
                  x_trainboard_timestamp: str = Header(''), x_trainboard_signature: str = Header('')) -> ReportAnswer:
     """Metrics, progress, steps, logs and status from training code, all optional, stored all or nothing."""

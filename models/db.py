@@ -44,7 +44,9 @@ async def migrate_database(url: str, *, target: str | None = None) -> None:
     if url.startswith('sqlite://') and ':memory:' not in url:
         Path(url.removeprefix('sqlite://')).parent.mkdir(parents=True, exist_ok=True)
     if not is_postgres(url):
-        await _migrate(url, target)
+        # SQLite alters a column by rebuilding its table; with foreign keys on, dropping the old table would
+        # cascade-delete every child row (a project's runs, a run's metrics), so migrate with them off
+        await _migrate(url + ('&' if '?' in url else '?') + 'foreign_keys=OFF', target)
         return
     import asyncpg
     lock_conn = await asyncpg.connect(asyncpg_dsn(url))

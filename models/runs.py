@@ -59,10 +59,11 @@ class Run(models.Model):
     token_nonce = fields.CharField(max_length=32, null=True)  # with the server secret, re-derives the token for HMAC
     progress_rate = fields.FloatField(null=True)  # smoothed fraction of the run per second, for the ETA
     progress_at = fields.FloatField(null=True)  # epoch seconds of the progress report the rate was last updated by
-    spec = fields.JSONField(default=dict)  # what was launched: command, image, envs (for retry and restarts)
-    provider_state = fields.CharField(max_length=64, default='')  # the provider's own word, shown as is
+    # nullable so that a database made before these columns migrates: its rows get NULL
+    spec = fields.JSONField(default=dict, null=True)  # what was launched: command, image, envs (for retry and restarts)
+    provider_state = fields.CharField(max_length=64, default='', null=True)  # the provider's own word, shown as is
     billed_until = fields.FloatField(null=True)  # epoch seconds up to which cost has been accrued
-    control = fields.CharField(max_length=16, default='')  # 'stop' or 'pause' asked of the job, told in report answers
+    control = fields.CharField(max_length=16, default='', null=True)  # 'stop'/'pause' asked of the job via reports
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

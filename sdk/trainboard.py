@@ -162,7 +162,12 @@ class Run:
         if self._spool.has_batches():  # keep order: behind what is already waiting on disk
             self._spool.add(batch)
             return more
-        if not self._post(batch):
+        try:
+            sent = self._post(batch)
+        except Exception:  # whatever went wrong, the batch is kept
+            _warn('sender error: ' + traceback.format_exc(limit=3))
+            sent = False
+        if not sent:
             self._spool.add(batch)
         return more
 
@@ -182,8 +187,11 @@ class Run:
                 headers={'Content-Type': 'application/json', 'Authorization': 'Bearer ' + self._token})
             try:
                 with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                    answer = json.loads(response.read() or b'{}')
-                    if answer.get('control', {}).get('action') in ('stop', 'pause'):
+                    try:
+                        answer = json.loads(response.read() or b'{}')
+                    except ValueError:
+                        answer = {}
+                    if ((answer or {}).get('control') or {}).get('action') in ('stop', 'pause'):
                         self._stop_requested = True
                     return True
             except urllib.error.HTTPError as error:

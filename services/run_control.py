@@ -32,10 +32,11 @@ ALLOWED = {  # action -> the statuses it makes sense from
 
 async def launch(run: Run) -> None:
     """Hand the run to its provider; the reference comes back at once, and the poller follows the job from there."""
-    spec = JobSpec(run_id=run.id, name=f'trainboard-run-{run.id}', command=run.spec.get('command', ''),
-                   envs={**run.spec.get('envs', {}), **job_env(run)}, image=run.spec.get('image', ''),
-                   product_id=run.spec.get('product_id', ''), gpu_count=run.gpu_count,
-                   spot=run.spec.get('billing') == 'spot')
+    launched = run.spec or {}
+    spec = JobSpec(run_id=run.id, name=f'trainboard-run-{run.id}', command=launched.get('command', ''),
+                   envs={**launched.get('envs', {}), **job_env(run)}, image=launched.get('image', ''),
+                   product_id=launched.get('product_id', ''), gpu_count=run.gpu_count,
+                   spot=launched.get('billing') == 'spot')
     try:
         provider = await providers.get(run.provider)
         product = next((p for p in await provider.products() if p.id == spec.product_id or run.provider == 'local'),
@@ -69,7 +70,7 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
     await audit.record(user, f'run.{action}', 'run', run.id, status=status.value)
     if action == 'retry':
         data, _ = await runs.create_run(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
-                                        config=run.config, spec=run.spec)
+                                        config=run.config, spec=run.spec or {})
         await launch(await Run.get(id=data['id']))
         return await runs.snapshot(await Run.get(id=data['id']))
     if run.provider == 'external' or not run.job_ref:

@@ -18,6 +18,9 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: st
                              "provider, gpu_product, gpu_count, price_per_hour, cost_usd, created_at, updated_at) "
                              "VALUES (1, 'old run', 'succeeded', '', 1, '{}', 'external', '', 0, 0, 1.5, "
                              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    await conn.execute_query("INSERT INTO run_steps (run_id, \"index\", name, status, description, cost_usd) "
+                             "VALUES (1, 0, 'training', 'succeeded', '', 0)")
+    await conn.execute_query("INSERT INTO metrics (run_id, name, step, value, timestamp) VALUES (1, 'loss', 7, 0.5, 1)")
     await Tortoise.close_connections()
 
     await db.migrate_database(database_url)  # what start-up does
@@ -29,8 +32,12 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: st
         assert float(project.budget_usd) == 10 and float(project.used_usd) == 2
         run = await Run.get(name='old run')
         assert run.total_steps is None and run.step is None  # the new columns exist
+        # rebuilding a parent table on SQLite must not cascade into its children
+        assert await run.steps.all().count() == 1 and await run.metrics.all().count() == 1
         await run.log_lines.all()  # and the new table
         applied = await connections.get('default').execute_query_dict('SELECT name FROM tortoise_migrations')
-        assert {row['name'] for row in applied} >= {'0001_initial', '0002_run_reporting'}
+        assert {row['name'] for row in applied} >= {'0001_initial', '0002_run_reporting', '0003_run_ingest',
+                                                    '0004_run_control'}
+        assert run.control in {None, ''} and not run.spec  # columns added after the old rows were made
     finally:
         await Tortoise.close_connections()

@@ -10,6 +10,11 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
+        ops.AlterField(
+            model_name='Project',
+            name='used_usd',
+            field=fields.DecimalField(default=0, max_digits=16, decimal_places=6),
+        ),
         ops.AddField(
             model_name='Run',
             name='billed_until',
@@ -18,16 +23,16 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Run',
             name='control',
-            field=fields.CharField(default='', max_length=16),
+            field=fields.CharField(null=True, default='', max_length=16),
         ),
         ops.AddField(
             model_name='Run',
             name='provider_state',
-            field=fields.CharField(default='', max_length=64),
+            field=fields.CharField(null=True, default='', max_length=64),
         ),
         ops.AddField(
             model_name='Run',
             name='spec',
-            field=fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads),
+            field=fields.JSONField(null=True, default=dict, encoder=JSON_DUMPS, decoder=loads),
         ),
     ]
