@@ -111,3 +111,15 @@ class Server:
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {'Authorization': f'Bearer {token or self.token()}'}
         return httpx.Client(base_url=f'{self.url}/api/v1', headers=headers, timeout=10)
+
+
+def wait_for_status(api: httpx.Client, run: dict, *statuses: str, timeout: float = 30) -> dict:
+    """Poll the API until the run is in one of `statuses`; its state then."""
+    deadline = time.monotonic() + timeout
+    state: dict = {}
+    while time.monotonic() < deadline:
+        state = api.get(f'/runs/{run["id"]}').json()
+        if state['status'] in statuses:
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f'run {run["id"]} is {state.get("status")}, not {statuses}')

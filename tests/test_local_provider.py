@@ -85,14 +85,7 @@ def launch(server: Server, script: str, tmp_path: Path) -> tuple[httpx.Client, d
     return api, answer.json()
 
 
-def wait_for(api: httpx.Client, run: dict, *statuses: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = api.get(f'/runs/{run["id"]}').json()
-        if state['status'] in statuses:
-            return state
-        time.sleep(0.1)
-    raise AssertionError(f'run {run["id"]} is {state["status"]}, not {statuses}')
+wait_for = helpers.wait_for_status
 
 
 def test_a_local_run_reports_and_succeeds(polling_server: Server, tmp_path: Path) -> None:

@@ -43,14 +43,7 @@ def launch(server: Server, **fields) -> tuple[httpx.Client, dict]:
     return api, answer.json()
 
 
-def wait_for(api: httpx.Client, run: dict, *statuses: str, timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = api.get(f'/runs/{run["id"]}').json()
-        if state['status'] in statuses:
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f'run {run["id"]} is {state["status"]}, not {statuses}')
+wait_for = helpers.wait_for_status
 
 
 def report(server: Server, run: dict, body: dict) -> dict:
@@ -99,7 +92,7 @@ def test_launch_run_report_success_and_the_instance_is_deleted(cloud_server: Ser
     assert envs['TRAINBOARD_RUN_ID'] == str(run['id']) and envs['TRAINBOARD_RUN_TOKEN'] == run['token']
     assert envs['TRAINBOARD_URL'] == cloud_server.url and envs['SEED'] == '1'
     wait_for(api, run, 'running')
-    time.sleep(4)
+    time.sleep(6)
     report(cloud_server, run, {'status': {'state': 'succeeded'}})
     deadline = time.monotonic() + 10
     while novita.live() and time.monotonic() < deadline:

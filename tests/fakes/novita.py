@@ -2,7 +2,8 @@
 
 Numbers arrive as strings, prices in 1/100,000 USD per GPU-hour, business errors are HTTP 400 with a name,
 and rate limits are 429. Instances move toCreate -> creating -> pulling -> running, one state per `advance()`
-(or per list call when `auto_advance` is set); `exit(id)` ends an instance's command (status `exited`).
+(or every ADVANCE_EVERY_S on a clock of its own once `auto_advance` is set, so that, as on the real cloud, states
+change between two polls rather than at them); `exit(id)` ends an instance's command (status `exited`).
 Faults are switched on by the test: `outage` (503s), `rate_limit_next` (that many 429s), `fail_create` (a name).
 """
 
@@ -29,6 +30,7 @@ PRODUCTS = [
      'regions': [], 'inventoryState': 'none', 'cpuPerGpu': 24, 'memoryPerGpu': '192'},
 ]
 LIFECYCLE = ['toCreate', 'creating', 'pulling', 'running']
+ADVANCE_EVERY_S = 0.25
 BILLED = {'pulling', 'running', 'toStop', 'stopping', 'starting', 'toStart'}
 
 
@@ -79,7 +81,7 @@ class FakeNovita:
         self.outage = False
         self.rate_limit_next = 0
         self.fail_create = ''
-        self.auto_advance = False
+        self._auto = threading.Event()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.port = _free_port()
@@ -95,8 +97,26 @@ class FakeNovita:
         return self
 
     def stop(self) -> None:
+        self._auto.clear()
         self._server.should_exit = True
         self._thread.join(5)
+
+    @property
+    def auto_advance(self) -> bool:
+        return self._auto.is_set()
+
+    @auto_advance.setter
+    def auto_advance(self, on: bool) -> None:
+        if on and not self._auto.is_set():
+            self._auto.set()
+            threading.Thread(target=self._advance_on_a_clock, daemon=True).start()
+        elif not on:
+            self._auto.clear()
+
+    def _advance_on_a_clock(self) -> None:
+        while self._auto.is_set():
+            time.sleep(ADVANCE_EVERY_S)
+            self.advance()
 
     def advance(self) -> None:
         """Every instance one step further along toCreate -> creating -> pulling -> running."""
@@ -162,8 +182,6 @@ class FakeNovita:
 
         @app.get(f'{BASE}/gpu/instances')
         async def instances(pageSize: int = 10, pageNum: int = 1) -> dict:  # noqa: N803 (Novita's names)
-            if self.auto_advance:
-                self.advance()
             visible = [i for i in self.instances.values() if i.status != 'removed']
             page = visible[(pageNum - 1) * pageSize:pageNum * pageSize]
             return {'instances': [i.as_json() for i in page], 'total': len(visible)}
