@@ -44,6 +44,7 @@ async def projects_page() -> None:
 
     def refresh_empty_state() -> None:
         # built only while shown: NiceGUI re-renders a tab's whole element tree on every update, hidden parts too
+        empty.set_visibility(not cards)  # its padding would leave a gap above the cards
         if cards:
             empty.clear()
         elif not empty.default_slot.children:
