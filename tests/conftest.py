@@ -18,7 +18,8 @@ from tests import helpers
 BACKENDS = [
     'sqlite',
     pytest.param('postgres', marks=pytest.mark.skipif(not helpers.POSTGRES_URL,
-                                                      reason='TRAINBOARD_TEST_POSTGRES_URL is not set')),
+                                                      reason='the PostgreSQL run of this test needs '
+                                                             'TRAINBOARD_TEST_POSTGRES_URL (.ci/run sets it)')),
 ]
 _ORIGINAL_LIFESPAN = app.router.lifespan_context
 

@@ -17,8 +17,8 @@ CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-
 
 @pytest.fixture(scope='module')
 def browser() -> Iterator:
-    if not CHROMIUM.exists():
-        pytest.skip('Debian Chromium is not installed (apt-get install -y chromium)')
+    # a failure, not a skip: `make test` installs it, so its absence is a broken set-up, not an optional extra
+    assert CHROMIUM.exists(), 'Debian Chromium is missing: `make test` installs it as root (apt-get install chromium)'
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -67,7 +67,8 @@ def test_a_project_made_in_one_tab_appears_in_the_other(browser, server: Server)
     one.context.close()
 
 
-@pytest.mark.skipif(not helpers.POSTGRES_URL, reason='TRAINBOARD_TEST_POSTGRES_URL is not set')
+@pytest.mark.skipif(not helpers.POSTGRES_URL, reason='cross-process updates need PostgreSQL: set '
+                    'TRAINBOARD_TEST_POSTGRES_URL (.ci/run does); SQLite is single-process by design')
 def test_changes_cross_processes_on_postgres(browser, tmp_path: Path) -> None:
     from playwright.sync_api import expect
     url = helpers.database_url('postgres', tmp_path)
