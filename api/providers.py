@@ -3,12 +3,8 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-import settings
 from api.deps import CurrentUser
-from providers.base import ProviderError
-from providers.novita import NovitaProvider
 from services import credentials, providers
-from services.errors import Invalid
 
 router = APIRouter(tags=['providers'])
 
@@ -42,10 +38,7 @@ async def list_providers(user: CurrentUser) -> list[dict[str, str]]:
 
 @router.get('/providers/{name}/products')
 async def list_products(name: str, user: CurrentUser) -> list[ProductOut]:
-    try:
-        found = await (await providers.get(name)).products()
-    except ProviderError as error:
-        raise Invalid(error.message) from None
+    found = await providers.products(name)
     return [ProductOut(id=p.id, name=p.name, price_per_hour=p.price_per_hour, available=p.available,
                        regions=list(p.regions)) for p in found]
 
@@ -63,12 +56,8 @@ async def list_credentials(user: CurrentUser) -> list[CredentialOut]:
 @router.post('/credentials/{credential_id}/check')
 async def check_credential(credential_id: int, user: CurrentUser) -> dict[str, object]:
     """Try the key against the provider: the number of products it can see, or the provider's reason."""
-    _, secret = await credentials.secret_of(user, credential_id)
-    try:
-        found = await NovitaProvider(secret, settings.current.novita_base_url).products()
-    except ProviderError as error:
-        return {'ok': False, 'message': error.message}
-    return {'ok': True, 'message': f'The key works: {len(found)} products visible.'}
+    ok, message = await credentials.check(user, credential_id)
+    return {'ok': ok, 'message': message}
 
 
 @router.delete('/credentials/{credential_id}', status_code=204)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
 from models import Run
-from services import ingest, metric_store, run_control, runs
+from services import ingest, metric_store, projects, run_control, runs
 from services.errors import Invalid, NotFound
 
 router = APIRouter(tags=['runs'])
@@ -86,7 +86,6 @@ async def act(run_id: int, action: Literal['stop', 'pause', 'resume', 'cancel', 
 
 @router.get('/projects/{project_id}/runs')
 async def list_runs(project_id: int, user: CurrentUser) -> list[RunOut]:
-    from services import projects
     await projects.get_project(user, project_id)
     return [RunOut(**row) for row in await runs.project_runs(project_id)]
 

@@ -9,6 +9,13 @@ from pages import session
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))
 
 
+def not_found(user: User, message: str) -> None:
+    """What a page shows for something that does not exist or that the user may not see."""
+    with frame('Not found', user):
+        ui.label(message).classes('text-h6')
+        ui.link('Back to projects', '/projects')
+
+
 @contextmanager
 def frame(title: str, user: User) -> Iterator[ui.column]:
     """The layout every signed-in page shares: a header with navigation and the user, then the content."""

@@ -32,7 +32,8 @@ class MetricChart(ui.echart):
     def append(self, points: list[list[Any]]) -> None:
         if not points:
             return
-        self.lo, self.hi = _bounds([[self.lo, 0], [self.hi, 0], *points] if self.lo is not None else points)
+        lo, hi = _bounds(points)
+        self.lo, self.hi = (lo, hi) if self.lo is None else (min(self.lo, lo), max(self.hi, hi))
         self.points_shown += len(points)
         ui.run_javascript(f'''(() => {{
             const chart = getElement({self.id})?.chart;

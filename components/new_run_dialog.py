@@ -5,7 +5,6 @@ from nicegui import ui
 
 from components import format
 from models import Run, User
-from providers.base import Product, ProviderError
 from services import providers, run_control, runs
 from services.errors import ServiceError
 
@@ -13,11 +12,11 @@ from services.errors import ServiceError
 async def new_run(user: User, project_id: int) -> None:
     """The "New run" form: provider and product with its price and availability, GPU count, image, command, env
     vars, and the hourly cost it will incur; launches and opens the run."""
-    catalog: dict[str, dict[str, Product]] = {}
+    catalog: dict[str, dict[str, providers.Product]] = {}
     for name in await providers.available():
         try:
-            catalog[name] = {p.id: p for p in await (await providers.get(name)).products()}
-        except ProviderError as error:
+            catalog[name] = {p.id: p for p in await providers.products(name)}
+        except ServiceError as error:
             ui.notify(f'{name}: {error.message}', type='warning')
     with ui.dialog() as dialog, ui.card().classes('w-[40rem]'):
         ui.label('New run').classes('text-h6')

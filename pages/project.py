@@ -6,7 +6,7 @@ from nicegui import ui
 
 from components import live
 from components.budget_bar import BudgetBar
-from components.frame import frame
+from components.frame import frame, not_found
 from components.new_run_dialog import new_run
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
@@ -24,9 +24,7 @@ async def project_page(project_id: int) -> None:
     try:
         project = await projects.get_project(user, project_id)
     except ServiceError as error:
-        with frame('Not found', user):
-            ui.label(error.message).classes('text-h6')
-            ui.link('Back to projects', '/projects')
+        not_found(user, error.message)
         return
     data = await projects.snapshot(project)
     role = await projects.role_of(user, project)

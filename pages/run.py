@@ -6,7 +6,7 @@ from typing import Any
 from nicegui import ui
 
 from components import format, live
-from components.frame import frame
+from components.frame import frame, not_found
 from components.metric_chart import MetricChart
 from components.run_controls import RunControls
 from components.status_badge import StatusBadge
@@ -28,9 +28,7 @@ async def run_page(run_id: int) -> None:
     try:
         run = await runs.get_run(user, run_id)
     except ServiceError as error:
-        with frame('Not found', user):
-            ui.label(error.message).classes('text-h6')
-            ui.link('Back to projects', '/projects')
+        not_found(user, error.message)
         return
     data = await runs.snapshot(run)
     pending: dict[str, list[list[Any]]] = {}
@@ -63,15 +61,14 @@ async def run_page(run_id: int) -> None:
             show(change.data)
         elif change.kind == 'metrics':
             if change.data.get('truncated'):  # too big for NOTIFY: read what this tab has not seen
-                pending.setdefault('', [])
+                state['catch_up'] = True
                 return
             for name, points in change.data['points'].items():
                 pending.setdefault(name, []).extend(points)
             pending_logs.extend(change.data.get('logs', []))
 
     async def flush() -> None:
-        if '' in pending:
-            pending.pop('')
+        if state.pop('catch_up', False):
             await catch_up()
         for name, points in list(pending.items()):
             if name in charts:
@@ -127,10 +124,10 @@ async def run_page(run_id: int) -> None:
             ui.label(data['provider']).classes('text-grey-7')
             controls = RunControls(act)
         message = ui.label().classes('text-negative')
-        outage = poller.health.get(data['provider'])
-        if outage is not None and not outage.ok:
-            ui.label(f'{data["provider"].capitalize()} unreachable since {outage.since:%H:%M:%S}: '
-                     f'{outage.error}').classes('text-warning')
+        outage = poller.status().get(data['provider'])
+        if outage is not None and not outage['ok']:
+            ui.label(f'{data["provider"].capitalize()} unreachable since {outage["since"]:%H:%M:%S}: '
+                     f'{outage["error"]}').classes('text-warning')
         with ui.row().classes('w-full items-center gap-6'):
             ui.label(f'started {format.timestamp(data["started_at"])}').classes('text-grey-8')
             duration = ui.label().props('title=duration')

@@ -2,13 +2,10 @@
 
 from nicegui import ui
 
-import settings
 from components.dialogs import confirm
 from components.frame import frame
 from models import ApiKey, User
 from pages import session
-from providers.base import ProviderError
-from providers.novita import NovitaProvider
 from services import auth, credentials
 from services.errors import ServiceError
 
@@ -98,13 +95,8 @@ async def _credentials_panel(user: User) -> None:
         await refresh()
 
     async def check(credential: dict) -> None:
-        _, key = await credentials.secret_of(user, credential['id'])
-        try:
-            found = await NovitaProvider(key, settings.current.novita_base_url).products()
-        except ProviderError as error:
-            ui.notify(error.message, type='negative')
-            return
-        ui.notify(f'The key works: {len(found)} products visible.', type='positive')
+        ok, message = await credentials.check(user, credential['id'])
+        ui.notify(message, type='positive' if ok else 'negative')
 
     async def delete(credential: dict) -> None:
         if await confirm(f'Delete the {credential["provider"]} credential "{credential["label"]}"?'):

@@ -8,7 +8,10 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+import settings
 from models import Credential, User
+from providers.base import ProviderError
+from providers.novita import NovitaProvider
 from services import audit, keys
 from services.errors import Invalid, NotFound
 
@@ -53,6 +56,16 @@ async def secret_of(user: User, credential_id: int) -> tuple[str, str]:
     if credential is None:
         raise NotFound('No such credential.')
     return credential.provider, _fernet().decrypt(credential.secret_encrypted.encode()).decode()
+
+
+async def check(user: User, credential_id: int) -> tuple[bool, str]:
+    """Try a stored key against its provider: whether it works, and a sentence saying so."""
+    _, secret = await secret_of(user, credential_id)
+    try:
+        found = await NovitaProvider(secret, settings.current.novita_base_url).products()
+    except ProviderError as error:
+        return False, error.message
+    return True, f'The key works: {len(found)} products visible.'
 
 
 def shown(credential: Credential) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from typing import Any
 from nicegui import Event, background_tasks
 from tortoise import connections
 
+from models.db import asyncpg_dsn, is_postgres, postgres_schema
+
 log = logging.getLogger(__name__)
 
 CHANNEL = 'trainboard_changes'  # one channel per database schema: installations sharing a server stay apart
@@ -46,7 +48,6 @@ async def publish(change: Change) -> None:
 
 async def start(database_url: str) -> None:
     """Listen for other processes' changes when the database is PostgreSQL (no-op on SQLite: one process)."""
-    from models.db import asyncpg_dsn, is_postgres, postgres_schema
     if is_postgres(database_url):
         _listener.dsn = asyncpg_dsn(database_url)
         schema = postgres_schema(database_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 import settings
-from providers.base import Provider
+from providers.base import Product, Provider, ProviderError
 from providers.local import LocalProvider
 from providers.novita import NovitaProvider
 from services import credentials
@@ -23,6 +23,14 @@ async def get(name: str) -> Provider:
             raise Invalid('Add a Novita API key on the settings page first.')
         return _novita(key, settings.current.novita_base_url)
     raise Invalid(f'Trainboard cannot launch on "{name}"; it can launch on: {", ".join(LAUNCHABLE)}.')
+
+
+async def products(name: str) -> list[Product]:
+    """What a provider offers, with prices; its failure as a message for the user."""
+    try:
+        return await (await get(name)).products()
+    except ProviderError as error:
+        raise Invalid(error.message) from None
 
 
 async def available() -> list[str]:

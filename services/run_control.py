@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -118,7 +117,6 @@ async def _without_job(run: Run, action: str) -> None:
 async def _finish(run: Run, status: RunStatus, message: str) -> None:
     run.status, run.status_message, run.control = status, message, ''
     run.ended_at = datetime.now(UTC)
-    run.progress_at = run.progress_at or time.time()
     await run.save()
     await _publish(run)
 

@@ -13,12 +13,12 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import MemberRole, Run, RunStatus, RunStep, User
-from services import audit, auth, hub, keys, projects
+from services import audit, auth, hub, keys, projects, providers
 from services.errors import Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
 SIGNATURE_MAX_AGE_S = 300
-PROVIDERS = ('external', 'local', 'novita')
+PROVIDERS = ('external', *providers.LAUNCHABLE)  # external: code anywhere reports to it
 
 
 async def create_run(user: User, project_id: int, *, name: str, provider: str = 'external',

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import inspect
 import os
 import socket
 import subprocess
@@ -123,3 +124,13 @@ def wait_for_status(api: httpx.Client, run: dict, *statuses: str, timeout: float
             return state
         time.sleep(0.05)
     raise AssertionError(f'run {run["id"]} is {state.get("status")}, not {statuses}')
+
+
+async def eventually(check, tries: int = 30, every_s: float = 0.05) -> None:
+    """Wait until `check()` (which may be async) is true: live updates land a moment after their write."""
+    for _ in range(tries):
+        result = check()
+        if await result if inspect.isawaitable(result) else result:
+            return
+        await asyncio.sleep(every_s)
+    raise AssertionError('the condition was not reached')

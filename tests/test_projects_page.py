@@ -5,6 +5,7 @@ from nicegui.testing import User
 
 from models import Metric, Project, Run, RunStatus
 from services import projects, sample_data
+from tests.helpers import eventually
 
 
 async def test_empty_state_loads_sample_data_once(admin: User) -> None:
@@ -54,7 +55,9 @@ async def test_edit_archive_and_delete(admin: User) -> None:
 
     admin.find(kind=ui.button, content='Archive').click()
     await admin.should_see('Restore')
-    await _eventually(lambda: Project.get(id=project['id']), lambda p: p.status == 'archived')
+    async def archived() -> bool:
+        return (await Project.get(id=project['id'])).status == 'archived'
+    await eventually(archived, tries=50, every_s=0.02)
 
     admin.find(kind=ui.button, content='Restore').click()
     await admin.should_see('Archive')
@@ -91,11 +94,3 @@ async def _admin():
     from models import User as UserModel
     return await UserModel.get(role='admin')
 
-
-async def _eventually(fetch, check, tries: int = 50):
-    import asyncio
-    for _ in range(tries):
-        if check(await fetch()):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError('condition not reached')

@@ -1,7 +1,5 @@
 """/runs/{id}: everything a run reports shows up live, and charts grow without resending their series."""
 
-import asyncio
-
 from nicegui import ui
 from nicegui.testing import User
 
@@ -10,7 +8,7 @@ from components.step_timeline import StepTimeline
 from models import Run
 from models import User as UserModel
 from services import ingest, projects, runs, sample_data
-from tests.helpers import ADMIN_EMAIL
+from tests.helpers import ADMIN_EMAIL, eventually
 
 
 async def new_run() -> dict:
@@ -43,10 +41,7 @@ async def test_a_run_reports_and_the_page_follows(admin: User) -> None:
     await admin.should_see('epoch 1 starts', retries=20)
 
     await ingest.report(model, {'metrics': [{'name': 'loss', 'step': s, 'value': 0.01} for s in range(50, 80)]})
-    for _ in range(30):
-        if chart.points_shown == 80:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: chart.points_shown == 80, every_s=0.1)
     assert chart.points_shown == 80
     assert len(chart.options['series'][0]['data']) == 50  # appended in the browser, not resent from here
 
@@ -80,16 +75,10 @@ async def test_project_page_lists_runs_live(admin: User) -> None:
     await admin.should_see('No runs yet')
     data, _ = await runs.create_run(owner, project['id'], name='live-run')
     table = next(iter(admin.find(ui.table).elements))
-    for _ in range(30):
-        if table.rows:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: table.rows)
     assert [row['name'] for row in table.rows] == ['live-run']
     await ingest.report(await Run.get(id=data['id']), {'progress': {'fraction': 0.5}})
-    for _ in range(30):
-        if table.rows[0]['progress'] == 0.5:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: table.rows[0]['progress'] == 0.5)
     assert table.rows[0]['status'] == 'running' and table.rows[0]['progress'] == 0.5
 
 
@@ -106,10 +95,7 @@ async def test_overlay_one_metric_across_selected_runs(admin: User) -> None:
     table = next(iter(admin.find(ui.table).elements))
     baseline = next(row for row in table.rows if row['name'] == 'resnet50-baseline')
     admin.find(ui.table).trigger('selection', {'rows': [baseline], 'keys': [baseline['id']], 'added': True})
-    for _ in range(30):
-        if [s['name'] for s in chart.options['series']] == ['resnet50-baseline']:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: [s['name'] for s in chart.options['series']] == ['resnet50-baseline'])
     assert [s['name'] for s in chart.options['series']] == ['resnet50-baseline']
 
 
