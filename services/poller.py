@@ -179,7 +179,8 @@ async def _release(run: Run, state: JobState, now: float, cycle: _Cycle) -> None
     except ProviderError as error:  # kept as it is: the next cycle tries again
         log.warning('could not free %s job %s of run %s: %s', run.provider, run.job_ref, run.id, error.message)
         return
-    added = _bill(run, now) if run.billed_until is not None and state.billing else Decimal(0)
+    # the cloud bills until the instance is deleted, which is now, after the call (not the cycle's start)
+    added = _bill(run, time.time()) if run.billed_until is not None and state.billing else Decimal(0)
     run.provider_state, run.billed_until = 'released', None
     await run.save(update_fields=['provider_state', 'cost_usd', 'billed_until'])
     if added:  # the cloud bills until the instance is gone, after the run itself has ended
