@@ -35,7 +35,8 @@ async def status_page() -> None:
         state = scheduler.status()
         if state['running']:
             jobs = ', '.join(str(job['id']) for job in state['jobs'])
-            scheduler_label.set_text(f'running ({jobs})')
+            role = {None: '', True: '; this process leads', False: '; another process leads and polls'}
+            scheduler_label.set_text(f'running ({jobs}){role[state["leader"]]}')
             scheduler_label.classes(replace='text-positive')
         else:
             scheduler_label.set_text('disabled by TRAINBOARD_SCHEDULER_ENABLED' if not state['enabled']

@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 import settings
-from services import auth, poller
+from services import auth, leader, poller
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,13 @@ async def start() -> None:
         log.info('scheduler disabled by TRAINBOARD_SCHEDULER_ENABLED')
         return
     # trigger instances, not the string aliases, which a frozen binary cannot resolve (stack notes, packaging)
+    await leader.start(settings.current.database_url)
+    await leader.is_leader()  # at once, so that /status and the log tell from the start
     _scheduler = AsyncIOScheduler(job_defaults={'coalesce': True, 'max_instances': 1, 'misfire_grace_time': 30})
     _scheduler.add_job(auth.prune_expired_tokens, IntervalTrigger(hours=1, jitter=60), id='prune-expired-tokens')
-    _scheduler.add_job(poller.poll_once, IntervalTrigger(seconds=settings.current.poll_interval_s), id='poll-providers')
+    # several processes on one PostgreSQL database: only the leader polls (and so bills and enforces budgets)
+    _scheduler.add_job(leader.only_on_leader(poller.poll_once),
+                       IntervalTrigger(seconds=settings.current.poll_interval_s), id='poll-providers')
     _scheduler.start()
 
 
@@ -36,11 +40,12 @@ async def stop() -> None:
     if _scheduler is not None and _scheduler.running:
         _scheduler.shutdown(wait=False)
     _scheduler = None
+    await leader.stop()
 
 
 def status() -> dict[str, object]:
     """For /status: whether it runs, and its jobs with their next run time."""
     if _scheduler is None or not _scheduler.running:
-        return {'running': False, 'enabled': settings.current.scheduler_enabled, 'jobs': []}
-    return {'running': True, 'enabled': True,
+        return {'running': False, 'enabled': settings.current.scheduler_enabled, 'jobs': [], 'leader': None}
+    return {'running': True, 'enabled': True, 'leader': leader.status(),
             'jobs': [{'id': job.id, 'next_run': job.next_run_time} for job in _scheduler.get_jobs()]}
