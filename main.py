@@ -11,7 +11,7 @@ import pages  # noqa: F401  (registers every page)
 import settings
 from models import db
 from pages.session import SignInRequired
-from services import auth, hub, keys, scheduler
+from services import auth, hub, keys, run_control, scheduler
 
 config = settings.reload()
 logging.basicConfig(level=config.log_level, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
@@ -21,7 +21,8 @@ api.register(app)
 app.add_middleware(SignInRequired)
 db.register(
     app, config.database_url,
-    on_ready=[auth.bootstrap, lambda: hub.start(config.database_url), scheduler.start],
+    on_ready=[auth.bootstrap, lambda: hub.start(config.database_url), run_control.resume_pending_stops,
+              scheduler.start],
     on_close=[hub.stop, scheduler.stop],
 )
 

@@ -24,6 +24,10 @@ class RunCreate(BaseModel):
     product_id: str = Field('', max_length=100, description='Novita: the GPU product, from /providers/novita/products')
     gpu_count: int = Field(1, ge=1, le=8)
     image: str = Field('', max_length=500, description='Novita: the Docker image to run')
+    max_cost_usd: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                       description='stop the run before it costs more than this')
+    max_duration_s: int | None = Field(None, gt=0, description='stop the run after it has run this long')
+    stall_timeout_s: int | None = Field(None, gt=0, description='fail the run when it reports nothing for this long')
 
 
 class Step(BaseModel):
@@ -53,6 +57,7 @@ class RunOut(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     steps: list[Step] = Field(default_factory=list)
+    limits: dict[str, float | None] = Field(default_factory=dict)
 
 
 class RunCreated(RunOut):
@@ -71,7 +76,8 @@ async def create_run(project_id: int, body: RunCreate, user: CurrentUser) -> Run
     data, token = await runs.create_run(user, project_id, name=body.name, provider=body.provider, config=body.config,
                                         spec={'command': body.command, 'envs': body.envs, 'image': body.image,
                                               'product_id': body.product_id, 'gpu_count': body.gpu_count}
-                                        if body.provider != 'external' else None)
+                                        if body.provider != 'external' else None,
+                                        limits=body.model_dump(include=set(runs.LIMITS)))
     if body.provider != 'external':
         await run_control.launch(await Run.get(id=data['id']))
         data = await runs.snapshot(await Run.get(id=data['id']))

@@ -17,6 +17,18 @@ def duration(seconds: float | None) -> str:
     return f'{minutes}m {secs:02d}s' if minutes else f'{secs}s'
 
 
+def limits(values: dict[str, float | None]) -> str:
+    """A run's limits in a few words: '$5.00 · 2h 00m · stall after 10m 00s'; '' when it has none."""
+    parts = []
+    if values.get('max_cost_usd') is not None:
+        parts.append(money(values['max_cost_usd']))
+    if values.get('max_duration_s') is not None:
+        parts.append(duration(values['max_duration_s']))
+    if values.get('stall_timeout_s') is not None:
+        parts.append(f'stall after {duration(values["stall_timeout_s"])}')
+    return ' · '.join(parts)
+
+
 def money(usd: float | None) -> str:
     return '—' if usd is None else f'${usd:,.2f}' if abs(usd) >= 0.01 or usd == 0 else f'${usd:,.4f}'
 

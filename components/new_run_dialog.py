@@ -29,6 +29,10 @@ async def new_run(user: User, project_id: int) -> None:
         image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('w-full')
         command = ui.textarea('Command', value=EXAMPLE).classes('w-full font-mono')
         envs = ui.textarea('Environment (NAME=value, one per line)').classes('w-full font-mono')
+        with ui.row().classes('w-full no-wrap'):  # empty: no limit
+            max_cost = ui.number('Max cost (USD)', min=0, format='%.2f').classes('grow')
+            max_hours = ui.number('Max duration (hours)', min=0).classes('grow')
+            stall_minutes = ui.number('Stall timeout (minutes)', min=0).classes('grow')
         cost = ui.label().classes('text-grey-8')
         hint = ui.label().classes('text-negative')
 
@@ -52,8 +56,10 @@ async def new_run(user: User, project_id: int) -> None:
             try:
                 spec = {'command': command.value or '', 'envs': _envs(envs.value or ''), 'image': image.value or '',
                         'product_id': product.value or '', 'gpu_count': int(gpus.value or 1)}
+                limits = {'max_cost_usd': max_cost.value, 'max_duration_s': _scaled(max_hours.value, 3600),
+                          'stall_timeout_s': _scaled(stall_minutes.value, 60)}
                 data, _ = await runs.create_run(user, project_id, name=name.value or '', provider=provider.value,
-                                                spec=spec)
+                                                spec=spec, limits=limits)
                 await run_control.launch(await Run.get(id=data['id']))
             except ServiceError as error:
                 hint.set_text(error.message)
@@ -76,6 +82,10 @@ async def new_run(user: User, project_id: int) -> None:
 LABELS = {'local': 'This machine (local)', 'novita': 'Novita AI'}
 # what a new user can launch at once: the example MLP, which reports through the SDK
 EXAMPLE = f'python {Path(__file__).resolve().parent.parent / "examples" / "train_mlp.py"} --epochs 20'
+
+
+def _scaled(value: float | None, unit_s: int) -> float | None:
+    return None if value is None else value * unit_s
 
 
 def _envs(text: str) -> dict[str, Any]:

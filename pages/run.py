@@ -133,6 +133,8 @@ async def run_page(run_id: int) -> None:
             duration = ui.label().props('title=duration')
             cost = ui.label().classes('text-bold')
             forecast = ui.label().classes('text-grey-8')
+            if limits := format.limits(data.get('limits', {})):
+                ui.label(f'limits: {limits}').classes('text-grey-8')
         with ui.row().classes('w-full items-center gap-4 no-wrap'):
             progress = ui.linear_progress(show_value=False, size='14px').props('instant-feedback rounded')
             percent = ui.label().classes('whitespace-nowrap')

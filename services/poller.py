@@ -21,7 +21,7 @@ import settings
 from models import Project, Run, RunStatus
 from providers.base import JobState, Phase, ProviderError
 from providers.novita import INSTANCE_PREFIX
-from services import audit, credentials, hub, projects, providers, runs
+from services import audit, credentials, hub, limits, projects, providers, runs
 from services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ async def poll_once() -> None:
         if name == 'novita':
             await _orphans(provider, states, owned, now)
     _clock.previous = now
+    await limits.enforce(now)  # on the cost this cycle accrued
 
 
 @dataclass(kw_only=True, slots=True)

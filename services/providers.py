@@ -33,6 +33,15 @@ async def products(name: str) -> list[Product]:
         raise Invalid(error.message) from None
 
 
+async def offer(name: str, product_id: str, gpu_count: int) -> tuple[Product, float]:
+    """The product a run would launch on, and what it would bill per hour for `gpu_count` GPUs."""
+    provider = await get(name)
+    product = next((p for p in await provider.products() if p.id == product_id or name == 'local'), None)
+    if product is None:
+        raise ProviderError(f'{name} has no product "{product_id}".')
+    return product, product.price_per_hour * max(gpu_count, 1)
+
+
 async def available() -> list[str]:
     return ['local'] + (['novita'] if await credentials.secret_for('novita') else [])
 

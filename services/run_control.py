@@ -19,6 +19,7 @@ from services.errors import Conflict, ServiceError
 
 log = logging.getLogger(__name__)
 
+STOP_ATTEMPTS = 10
 SDK_DIR = Path(__file__).resolve().parent.parent / 'sdk'
 ALLOWED = {  # action -> the statuses it makes sense from
     'stop': {RunStatus.QUEUED, RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.PAUSED},
@@ -37,18 +38,14 @@ async def launch(run: Run) -> None:
                    product_id=launched.get('product_id', ''), gpu_count=run.gpu_count,
                    spot=launched.get('billing') == 'spot')
     try:
-        provider = await providers.get(run.provider)
-        product = next((p for p in await provider.products() if p.id == spec.product_id or run.provider == 'local'),
-                       None)
-        if product is None:
-            raise ProviderError(f'{run.provider} has no product "{spec.product_id}".')
-        ref = await provider.launch(spec)
+        product, price_per_hour = await providers.offer(run.provider, spec.product_id, run.gpu_count)
+        ref = await (await providers.get(run.provider)).launch(spec)
     except (ProviderError, ServiceError) as error:
         await _finish(run, RunStatus.FAILED, f'Could not launch: {error.message}')
         return
     run.job_ref, run.status, run.provider_state = ref, RunStatus.PROVISIONING, 'launched'
     run.gpu_product = product.name
-    run.price_per_hour = Decimal(str(product.price_per_hour)) * max(run.gpu_count, 1)
+    run.price_per_hour = Decimal(str(price_per_hour))
     await run.save()
     await _publish(run)
 
@@ -69,7 +66,9 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
     await audit.record(user, f'run.{action}', 'run', run.id, status=status.value)
     if action == 'retry':
         data, _ = await runs.create_run(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
-                                        config=run.config, spec=run.spec or {})
+                                        config=run.config, spec=run.spec or {},
+                                        limits={name: getattr(run, name) and float(getattr(run, name))
+                                                for name in runs.LIMITS})
         await launch(await Run.get(id=data['id']))
         return await runs.snapshot(await Run.get(id=data['id']))
     if run.provider == 'external' or not run.job_ref:
@@ -94,12 +93,52 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
     return await runs.snapshot(run)
 
 
+async def stop_for(run: Run, reason: str, *, failed: bool = False) -> bool:
+    """Stop a run on the system's behalf (a limit, the budget); `failed` ends it at once, with no checkpoint (a job
+    that reports nothing would not hear the request). False when the run changed meanwhile and was left alone."""
+    before = RunStatus(run.status)
+    if failed or run.provider == 'external' or not run.job_ref:
+        run.status = RunStatus.FAILED if failed else RunStatus.STOPPED
+        run.control, run.ended_at = '', datetime.now(UTC)
+    else:
+        run.status, run.control = RunStatus.STOPPING, 'stop'
+    run.status_message = reason
+    if not await Run.filter(id=run.id, status=before).update(status=run.status, control=run.control,
+                                                              status_message=reason, ended_at=run.ended_at):
+        return False
+    await audit.record(None, 'run.limit_stop', 'run', run.id, reason=reason, status=before.value)
+    log.info('run %s: %s', run.id, reason)
+    if run.status == RunStatus.STOPPING:
+        background_tasks.create(_stop_after_grace(run.id), name=f'stop-run-{run.id}')
+    elif run.job_ref:  # failed: the job goes now (the poller frees what is left of it)
+        try:
+            await (await providers.get(run.provider)).terminate(run.job_ref)
+        except (ProviderError, ServiceError) as error:
+            log.warning('run %s: could not end its job yet (%s); the poller tries again', run.id, error.message)
+    await _publish(run)
+    return True
+
+
+async def resume_pending_stops() -> None:
+    """After a restart: runs left stopping lost their grace-period task, so give them a new one."""
+    for run in await Run.filter(status=RunStatus.STOPPING, job_ref__isnull=False):
+        background_tasks.create(_stop_after_grace(run.id), name=f'stop-run-{run.id}')
+
+
 async def _stop_after_grace(run_id: int) -> None:
-    """The job hears 'stop' in the answer to its next report and may checkpoint; then its process is stopped."""
+    """The job hears 'stop' in the answer to its next report and may checkpoint; then its process is stopped
+    (retried while the provider fails: a run left stopping on a cloud would bill on)."""
     await asyncio.sleep(settings.current.stop_grace_s)
-    run = await Run.get_or_none(id=run_id)
-    if run is not None and run.status == RunStatus.STOPPING and run.job_ref:
-        await (await providers.get(run.provider)).stop(run.job_ref)
+    for attempt in range(STOP_ATTEMPTS):
+        run = await Run.get_or_none(id=run_id)
+        if run is None or run.status != RunStatus.STOPPING or not run.job_ref:
+            return
+        try:
+            await (await providers.get(run.provider)).stop(run.job_ref)
+            return
+        except (ProviderError, ServiceError) as error:
+            log.warning('run %s: could not stop its job (%s), attempt %d', run_id, error.message, attempt + 1)
+        await asyncio.sleep(settings.current.poll_interval_s)
 
 
 async def _without_job(run: Run, action: str) -> None:

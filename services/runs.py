@@ -5,28 +5,34 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from models import MemberRole, Run, RunStatus, RunStep, User
-from services import audit, auth, hub, keys, projects, providers
+from providers.base import ProviderError
+from services import audit, auth, budget, hub, keys, projects, providers
 from services.errors import Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
 SIGNATURE_MAX_AGE_S = 300
 PROVIDERS = ('external', *providers.LAUNCHABLE)  # external: code anywhere reports to it
+LIMITS = {'max_cost_usd': 'dollars', 'max_duration_s': 'seconds', 'stall_timeout_s': 'seconds'}
 
 
 async def create_run(user: User, project_id: int, *, name: str, provider: str = 'external',
                      config: dict[str, Any] | None = None, spec: dict[str, Any] | None = None,
-                     ) -> tuple[dict[str, Any], str]:
+                     limits: dict[str, float | None] | None = None) -> tuple[dict[str, Any], str]:
     """A new queued run; returns its snapshot and its token (shown once). An external run is one that code
-    anywhere reports to; the others carry a `spec` (command, envs) for run_control.launch."""
+    anywhere reports to; the others carry a `spec` (command, envs) for run_control.launch. `limits` (LIMITS) stop
+    the run once it passes one of them."""
     project = await projects.get_project(user, project_id, MemberRole.EDITOR)
+    limits = _validated_limits(limits or {})
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise Invalid('The run name needs 1 to 200 characters.')
@@ -43,10 +49,16 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     envs = spec.get('envs', {})
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise Invalid('envs must map names to string values.')
+    if provider != 'external' and project.budget_usd > 0:
+        try:
+            _, price_per_hour = await providers.offer(provider, str(spec.get('product_id', '')), gpu_count)
+        except ProviderError as error:
+            raise Invalid(error.message) from None
+        budget.check_launch(project, price_per_hour)
     nonce = secrets.token_hex(16)
     async with in_transaction():
         run = await Run.create(project=project, created_by=user, name=name, provider=provider, config=config or {},
-                               token_nonce=nonce, spec=spec, gpu_count=gpu_count)
+                               token_nonce=nonce, spec=spec, gpu_count=gpu_count, **limits)
         token = run_token(run.id, nonce)
         run.token_hash = auth.hash_token(token)
         await run.save(update_fields=['token_hash'])
@@ -113,6 +125,8 @@ async def snapshot(run: Run) -> dict[str, Any]:
             'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count,
             'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': forecast_cost(run),
             'last_report_at': _iso(run.last_report_at), 'created_at': _iso(run.created_at),
+            'limits': {name: float(value) if value is not None else None
+                       for name, value in ((name, getattr(run, name)) for name in LIMITS)},
             'steps': [step_row(step) for step in steps]}
 
 
@@ -154,6 +168,20 @@ def forecast_cost(run: Run) -> float:
     """Cost so far plus the price of the time the ETA says is left."""
     eta = eta_seconds(run)
     return float(run.cost_usd) + (float(run.price_per_hour) * eta / 3600 if eta else 0.0)
+
+
+def _validated_limits(limits: dict[str, float | None]) -> dict[str, Any]:
+    unknown = set(limits) - set(LIMITS)
+    if unknown:
+        raise Invalid(f'Unknown limit {", ".join(sorted(unknown))}; one of: {", ".join(LIMITS)}.')
+    checked: dict[str, Any] = {}
+    for name, value in limits.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise Invalid(f'{name} must be a number of {LIMITS[name]} above 0, or left out for no limit.')
+        checked[name] = Decimal(str(round(value, 4))) if name == 'max_cost_usd' else max(1, round(value))
+    return checked
 
 
 def _check_signature(run: Run, timestamp: str, signature: str, body: bytes) -> None:

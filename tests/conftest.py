@@ -14,6 +14,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 import settings
 from models import db
 from tests import helpers
+from tests.fakes.novita import FakeNovita
 
 BACKENDS = [
     'sqlite',
@@ -81,6 +82,19 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield server
     server.stop()
     helpers.drop_schema(url)
+
+
+@pytest.fixture
+def novita() -> Iterator[FakeNovita]:
+    fake = FakeNovita().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def cloud_server(database_url: str, tmp_path: Path, novita: FakeNovita) -> Iterator[helpers.Server]:
+    """A server that polls often, stops quickly and talks to the Novita fake; it must leave no instance behind."""
+    yield from helpers.serve_cloud(database_url, tmp_path, novita)
 
 
 @pytest.fixture

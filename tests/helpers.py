@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -114,6 +116,30 @@ class Server:
         return httpx.Client(base_url=f'{self.url}/api/v1', headers=headers, timeout=10)
 
 
+def serve_cloud(database_url: str, tmp_path: Path, novita: Any, **settings: str) -> Iterator[Server]:
+    """A server that polls often, stops quickly and talks to the Novita fake; it must leave no instance behind."""
+    env = app_env(database_url, tmp_path / 'data', **{
+        'TRAINBOARD_SCHEDULER_ENABLED': 'true', 'TRAINBOARD_POLL_INTERVAL_S': '0.1', 'TRAINBOARD_STOP_GRACE_S': '1',
+        'TRAINBOARD_ORPHAN_GRACE_S': '1', 'TRAINBOARD_NOVITA_BASE_URL': novita.url, **settings})
+    server = Server(env).start()
+    yield server
+    server.stop()
+    assert not novita.live(), 'an instance was left behind'
+
+
+def launch_on_novita(server: Server, budget_usd: float = 10, **fields) -> tuple[httpx.Client, dict]:
+    """A signed-in API client, and a run launched on the Novita fake (2 x RTX 4090, $1.34/h) in a new project."""
+    from tests.fakes.novita import API_KEY
+    api = server.client()
+    assert api.post('/credentials', json={'provider': 'novita', 'label': 'team', 'secret': API_KEY}).status_code == 201
+    project = api.post('/projects', json={'name': f'gpu-{time.time_ns()}', 'budget_usd': budget_usd}).json()
+    body = {'name': 'finetune', 'provider': 'novita', 'product_id': '4090.16c96g.v2', 'gpu_count': 2,
+            'image': 'pytorch/pytorch:2.4', 'command': 'python train.py', 'envs': {'SEED': '1'}, **fields}
+    answer = api.post(f'/projects/{project["id"]}/runs', json=body)
+    assert answer.status_code == 201, answer.text
+    return api, answer.json()
+
+
 def wait_for_status(api: httpx.Client, run: dict, *statuses: str, timeout: float = 30) -> dict:
     """Poll the API until the run is in one of `statuses`; its state then."""
     deadline = time.monotonic() + timeout
@@ -124,6 +150,15 @@ def wait_for_status(api: httpx.Client, run: dict, *statuses: str, timeout: float
             return state
         time.sleep(0.05)
     raise AssertionError(f'run {run["id"]} is {state.get("status")}, not {statuses}')
+
+
+def wait_until(check, timeout: float = 10, every_s: float = 0.05) -> None:
+    """Block until `check()` is true: for what another process does (a server, the fake cloud)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f'not reached within {timeout} s')
+        time.sleep(every_s)
 
 
 async def eventually(check, tries: int = 30, every_s: float = 0.05) -> None:

@@ -1,8 +1,6 @@
 """Runs on Novita, against a fake that speaks its API: launch to deleted instance, cost, control, faults, orphans."""
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,36 +11,7 @@ from tests import helpers
 from tests.fakes.novita import API_KEY, FakeNovita
 from tests.helpers import Server
 
-
-@pytest.fixture
-def novita() -> Iterator[FakeNovita]:
-    fake = FakeNovita().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def cloud_server(database_url: str, tmp_path: Path, novita: FakeNovita) -> Iterator[Server]:
-    env = helpers.app_env(database_url, tmp_path / 'data', TRAINBOARD_SCHEDULER_ENABLED='true',
-                          TRAINBOARD_POLL_INTERVAL_S='0.1', TRAINBOARD_STOP_GRACE_S='1',
-                          TRAINBOARD_ORPHAN_GRACE_S='1', TRAINBOARD_NOVITA_BASE_URL=novita.url)
-    server = Server(env).start()
-    yield server
-    server.stop()
-    assert not novita.live(), 'an instance was left behind'
-
-
-def launch(server: Server, **fields) -> tuple[httpx.Client, dict]:
-    api = server.client()
-    assert api.post('/credentials', json={'provider': 'novita', 'label': 'team', 'secret': API_KEY}).status_code == 201
-    project = api.post('/projects', json={'name': f'gpu-{time.time_ns()}', 'budget_usd': 10}).json()
-    body = {'name': 'finetune', 'provider': 'novita', 'product_id': '4090.16c96g.v2', 'gpu_count': 2,
-            'image': 'pytorch/pytorch:2.4', 'command': 'python train.py', 'envs': {'SEED': '1'}, **fields}
-    answer = api.post(f'/projects/{project["id"]}/runs', json=body)
-    assert answer.status_code == 201, answer.text
-    return api, answer.json()
-
-
+launch = helpers.launch_on_novita
 wait_for = helpers.wait_for_status
 
 

@@ -1,0 +1,70 @@
+"""Run limits and project budgets, enforced after every poll cycle.
+
+A run is stopped before it passes its cost limit or its project's budget, not after: each check looks ahead, at the
+prices the running jobs bill, by the time a stop takes to end the billing (services/budget.py). A run past its
+duration is stopped the same way; a run that has reported nothing for its stall timeout fails at once, since a job
+that does not report would not hear a request to checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from models import Run, RunStatus
+from services import budget, run_control
+
+CHECKED = [RunStatus.PROVISIONING, RunStatus.RUNNING]  # paused jobs bill no GPU time, and a person paused them
+
+
+async def enforce(now: float | None = None) -> int:
+    """Stop every run past a limit, and every billing run of a project that would pass its budget; how many."""
+    now = time.time() if now is None else now
+    lookahead_h = budget.lookahead_h()
+    candidates = await Run.filter(status__in=CHECKED).select_related('project')
+    stopped = 0
+    for run in candidates:
+        reason, stalled = _past_limit(run, now, lookahead_h)
+        if reason and await run_control.stop_for(run, reason, failed=stalled):
+            stopped += 1
+    by_project: dict[int, list[Run]] = defaultdict(list)
+    for run in candidates:
+        if run.status in CHECKED and run.price_per_hour > 0:
+            by_project[run.project_id].append(run)
+    for project_runs in by_project.values():
+        project = project_runs[0].project
+        if not budget.would_overspend(project, sum(float(run.price_per_hour) for run in project_runs)):
+            continue
+        reason = budget.reason(project)
+        for run in project_runs:
+            if await run_control.stop_for(run, reason):
+                stopped += 1
+    return stopped
+
+
+def _past_limit(run: Run, now: float, lookahead_h: float) -> tuple[str, bool]:
+    """Why the run must stop now ('' if it need not), and whether it stalled."""
+    if run.max_cost_usd is not None:
+        upcoming = float(run.cost_usd) + float(run.price_per_hour) * lookahead_h
+        if upcoming >= float(run.max_cost_usd):
+            return (f'Stopped at its cost limit: ${float(run.cost_usd):,.2f} spent of '
+                    f'${float(run.max_cost_usd):,.2f}.'), False
+    if run.max_duration_s is not None and run.started_at is not None \
+            and now - run.started_at.timestamp() >= run.max_duration_s:
+        return f'Stopped at its duration limit of {_duration(run.max_duration_s)}.', False
+    if run.stall_timeout_s is not None and run.status == RunStatus.RUNNING:
+        heard = max((t.timestamp() for t in (run.last_report_at, run.started_at) if t is not None), default=None)
+        if heard is not None and now - heard >= run.stall_timeout_s:
+            return f'Stalled: no report for {_duration(run.stall_timeout_s)} ({_since(heard)}).', True
+    return '', False
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f'{seconds / 3600:g} h'
+    return f'{seconds / 60:g} min' if seconds >= 60 else f'{seconds:g} s'
+
+
+def _since(epoch_s: float) -> str:
+    return 'last heard at ' + datetime.fromtimestamp(epoch_s, UTC).strftime('%H:%M:%S UTC')
