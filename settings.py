@@ -30,6 +30,8 @@ class Settings:
     stop_grace_s: float = 10.0
     novita_base_url: str = 'https://api.novita.ai'
     orphan_grace_s: float = 600.0
+    job_logs_interval_s: float = 10.0  # 0: off
+    gpu_metrics_interval_s: float = 60.0  # 0: off
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -57,6 +59,8 @@ class Settings:
             stop_grace_s=float(get('STOP_GRACE_S', '10')),
             novita_base_url=get('NOVITA_BASE_URL', 'https://api.novita.ai'),
             orphan_grace_s=float(get('ORPHAN_GRACE_S', '600')),
+            job_logs_interval_s=float(get('JOB_LOGS_INTERVAL_S', '10')),
+            gpu_metrics_interval_s=float(get('GPU_METRICS_INTERVAL_S', '60')),
         )
 
     @property

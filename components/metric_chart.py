@@ -19,7 +19,9 @@ class MetricChart(ui.echart):
             'title': {'text': name, 'textStyle': {'fontSize': 13, 'fontWeight': 'normal'}},
             'grid': {'left': 50, 'right': 16, 'top': 36, 'bottom': 48},
             'tooltip': {'trigger': 'axis'},
-            'xAxis': {'type': 'value', 'name': 'step', 'min': 'dataMin', 'max': 'dataMax'},
+            # system/... metrics (GPU usage) are sampled by the second of the run, not by training step
+            'xAxis': {'type': 'value', 'name': 'seconds' if name.startswith('system/') else 'step',
+                      'min': 'dataMin', 'max': 'dataMax'},
             'yAxis': {'type': 'value', 'scale': True},
             'dataZoom': [{'type': 'inside', 'filterMode': 'none'}, {'type': 'slider', 'height': 14, 'bottom': 8}],
             'series': [{'id': 'main', 'type': 'line', 'showSymbol': False, 'connectNulls': False,

@@ -64,6 +64,7 @@ class Run(models.Model):
     provider_state = fields.CharField(max_length=64, default='', null=True)  # the provider's own word, shown as is
     billed_until = fields.FloatField(null=True)  # epoch seconds up to which cost has been accrued
     control = fields.CharField(max_length=16, default='', null=True)  # 'stop'/'pause' asked of the job via reports
+    log_cursor = fields.CharField(max_length=200, null=True)  # how far the job's own log has been copied (provider's)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

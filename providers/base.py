@@ -53,6 +53,19 @@ class JobState:
     name: str = ''  # the provider's name for the job (trainboard-run-<id>), to find orphans by
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LogChunk:
+    lines: list[str]
+    cursor: str  # where the next read goes on from; opaque to callers, stored with the run
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UsageSample:
+    name: str  # 'gpu_utilization' or 'gpu_memory_utilization', in percent
+    time: float  # epoch seconds
+    value: float
+
+
 class ProviderError(Exception):
     """A provider call failed; `message` says what a user can do about it."""
 
@@ -84,4 +97,9 @@ class Provider(Protocol):
     async def terminate(self, ref: str) -> None:
         """End the job and free everything that bills; idempotent."""
 
-    async def logs(self, ref: str, tail: int = 200) -> list[str]: ...
+    async def logs(self, ref: str, cursor: str = '') -> LogChunk:
+        """The job's own output (stdout and stderr) after `cursor` ('' from the start, or as far back as the provider
+        keeps it), and the cursor to read on from."""
+
+    async def gpu_usage(self, ref: str, since: float) -> list[UsageSample]:
+        """GPU utilisation and memory samples taken since `since`, where the provider measures them; else []."""

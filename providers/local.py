@@ -15,11 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from providers.base import JobSpec, JobState, Phase, Product, ProviderError
+from providers.base import JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
 
 EXIT_FILE = '.exit_code'
 PAUSED_FILE = '.paused'  # /proc's process state is not to be trusted in every sandbox: remember pauses ourselves
 LOG_FILE = 'output.log'
+LOG_READ_BYTES = 1 << 20
 
 
 class LocalProvider:
@@ -84,14 +85,24 @@ class LocalProvider:
         self._signal(ref, signal.SIGKILL)
         self._reap(ref)
 
-    async def logs(self, ref: str, tail: int = 200) -> list[str]:
+    async def logs(self, ref: str, cursor: str = '') -> LogChunk:
+        """Whole lines from the byte offset `cursor` on (a line still being written waits for its end, unless the job
+        has ended), at most LOG_READ_BYTES at a time."""
+        offset = int(cursor or 0)
         path = _workdir(ref) / LOG_FILE
         if not path.exists():
-            return []
+            return LogChunk(lines=[], cursor=str(offset))
+        ended = not self._alive(ref)  # asked before reading: then what is read is all there will be
         with path.open('rb') as file:
-            file.seek(0, os.SEEK_END)
-            file.seek(max(0, file.tell() - 256 * tail))
-            return file.read().decode(errors='replace').splitlines()[-tail:]
+            file.seek(offset)
+            data = file.read(LOG_READ_BYTES)
+        # once the job has ended its last line will not grow; before, a line is read when it is complete
+        complete = data if ended and len(data) < LOG_READ_BYTES else data[:data.rfind(b'\n') + 1]
+        lines = complete.decode(errors='replace').splitlines()
+        return LogChunk(lines=lines, cursor=str(offset + len(complete)))
+
+    async def gpu_usage(self, ref: str, since: float) -> list[UsageSample]:
+        return []  # this machine's GPUs are not measured (yet)
 
     def _state(self, ref: str) -> JobState:
         self._reap(ref)

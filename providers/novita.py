@@ -7,20 +7,26 @@ name. Every call has a timeout; 429 and 5xx are retried with backoff; a status w
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import time
 from typing import Any
 
 import httpx
 
-from providers.base import JobSpec, JobState, Phase, Product, ProviderError
+from providers.base import JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
 
 log = logging.getLogger(__name__)
 
 API = '/gpu-instance/openapi/v1'
+METRICS = '/openapi/v1/metrics/gpu/instance'  # not under /gpu-instance (reference 1.11)
+METRICS_INTERVAL_S = 15  # the finest Novita keeps
+LOG_TAIL = 1000
 PAGE_SIZE = 100
 RETRIES = 3  # with backoff from 0.5 s: gives up after 3.5 s, and the next poll tries again
 TIMEOUT_S = 15.0
 INSTANCE_PREFIX = 'trainboard-run-'
+CURSOR_LINES = 3  # the last lines read, as a digest: where to go on from in the next tail snapshot
 PHASES = {
     'toCreate': Phase.PROVISIONING, 'creating': Phase.PROVISIONING, 'pending': Phase.PROVISIONING,
     'pulling': Phase.PROVISIONING, 'running': Phase.RUNNING, 'toStart': Phase.PROVISIONING,
@@ -51,6 +57,8 @@ class NovitaProvider:
     def __init__(self, api_key: str, base_url: str = 'https://api.novita.ai', *, retry_delay_s: float = 0.5) -> None:
         self._client = httpx.AsyncClient(base_url=base_url.rstrip('/'), timeout=TIMEOUT_S,
                                          headers={'Authorization': f'Bearer {api_key}'})
+        self._logs_client = httpx.AsyncClient(timeout=TIMEOUT_S)
+        self._log_addresses: dict[str, str] = {}
         self.retry_delay_s = retry_delay_s
 
     async def products(self) -> list[Product]:
@@ -98,8 +106,34 @@ class NovitaProvider:
     async def terminate(self, ref: str) -> None:
         await self._lifecycle('delete', ref)
 
-    async def logs(self, ref: str, tail: int = 200) -> list[str]:
-        return []  # Novita serves logs only from per-instance stream URLs; runs report theirs through the SDK
+    async def logs(self, ref: str, cursor: str = '') -> LogChunk:
+        """The instance log's tail, from the address its details name, fetched as a snapshot; the lines after the
+        ones `cursor` (a digest of the last lines read) ends with."""
+        address = self._log_addresses.get(ref)
+        if address is None:
+            details = await self._call('GET', f'{API}/gpu/instance', params={'instanceId': ref})
+            address = (details.get('connectComponentLog') or {}).get('instanceLogAddress') or ''
+            if not address:
+                return LogChunk(lines=[], cursor=cursor)  # not started yet: no log to read
+            self._log_addresses[ref] = address
+        try:  # the address is a capability of its own: our API key stays with the API
+            response = await self._logs_client.get(address, params={'follow': 0, 'sse': 0, 'tail': LOG_TAIL})
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise ProviderError(f'Could not read the Novita instance log: {type(error).__name__}',
+                                retryable=True) from error
+        return _after(response.text.splitlines(), cursor)
+
+    async def gpu_usage(self, ref: str, since: float) -> list[UsageSample]:
+        """GPU utilisation and GPU memory (percent, averaged over the instance's GPUs) from the metrics API."""
+        answer = await self._call('GET', METRICS, params={'instanceId': ref, 'startTime': int(since),
+                                                         'endTime': int(time.time()), 'interval': METRICS_INTERVAL_S})
+        samples = []
+        for field, name in (('gpuUtilization', 'gpu_utilization'), ('gpuMemUtilization', 'gpu_memory_utilization')):
+            for item in (answer.get(field) or {}).get('avg') or []:
+                samples.append(UsageSample(name=name, time=_number(item.get('timestamp')),
+                                           value=_number(item.get('value'))))
+        return samples
 
     async def _lifecycle(self, action: str, ref: str) -> None:
         """Idempotent: an instance that is gone, or already where we want it, is fine."""
@@ -153,6 +187,23 @@ def _explain(name: str, message: str) -> str:
     if known and name == 'VALIDATOR_PARAM':
         return f'{known}: {message}'
     return known or f'Novita said {name or "an error"}: {message}'
+
+
+def _after(lines: list[str], cursor: str) -> LogChunk:
+    """The lines of a tail snapshot that follow the last lines read before (matched by their digest). When they are
+    not in the snapshot (the first read, or more lines came than the tail holds), all of it is new."""
+    start = 0
+    if cursor:
+        for end in range(len(lines), 0, -1):
+            if _digest(lines[max(0, end - CURSOR_LINES):end]) == cursor:
+                start = end
+                break
+    new = lines[start:]
+    return LogChunk(lines=new, cursor=_digest(lines[-CURSOR_LINES:]) if lines else cursor)
+
+
+def _digest(lines: list[str]) -> str:
+    return hashlib.sha256('\n'.join(lines).encode()).hexdigest()[:32]
 
 
 def _number(value: Any) -> float:

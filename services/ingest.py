@@ -22,6 +22,7 @@ from services.metric_store import Point, parse_value, write_points
 MAX_POINTS = 10_000
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LOG_LINES = 10_000
+MAX_LINE_CHARS = 10_000  # a job's own output can hold anything: a progress bar redrawn for an hour is one line
 RATE_SMOOTHING = 0.3  # weight of the newest rate in the ETA's moving average
 REPORTABLE_STATES = {RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CANCELLED}
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
@@ -51,8 +52,7 @@ async def report(run: Run, body: Any) -> dict[str, Any]:
     if RunStatus(run.status).is_finished:
         raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
     async with in_transaction() as conn:
-        if conn.capabilities.dialect == 'postgres':  # one report per run at a time, so duplicates are counted right
-            await conn.execute_query('SELECT pg_advisory_xact_lock($1)', [run.id])
+        await _one_writer_per_run(conn, run.id)
         # locked until commit: a cancel or stop that comes in meanwhile is saved after us, so it wins
         run = await Run.select_for_update().using_db(conn).get(id=run.id)
         status_before = run.status
@@ -60,9 +60,7 @@ async def report(run: Run, body: Any) -> dict[str, Any]:
             raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
         new_points = await write_points(conn, run.id, parsed.points) if parsed.points else []
         now = time.time()
-        if parsed.logs:
-            await LogLine.bulk_create([LogLine(run_id=run.id, timestamp=now, line=line) for line in parsed.logs],
-                                      using_db=conn)
+        await _write_logs(conn, run.id, parsed.logs, now)
         steps_changed = await _apply_steps(run, parsed, conn)
         _apply_progress(run, parsed, now)
         steps_changed |= await _apply_status(run, parsed, conn)
@@ -112,6 +110,29 @@ def parse(body: Any) -> Report:
         result.state = RunStatus(status['state'])
         result.message = str(status.get('message') or '')[:2000]
     return result
+
+
+async def record_output(run: Run, *, points: list[Point] | None = None, logs: list[str] | None = None) -> int:
+    """What a provider holds about a job (its own output, GPU usage), stored through the same write path as reports;
+    how many points were new. It is not a report: a job that only prints has still not reported (stall timeout)."""
+    points, logs = points or [], logs or []
+    async with in_transaction() as conn:
+        await _one_writer_per_run(conn, run.id)
+        new_points = await write_points(conn, run.id, points) if points else []
+        await _write_logs(conn, run.id, [line[:MAX_LINE_CHARS] for line in logs], time.time())
+    await _publish_output(run, new_points, logs)
+    return len(new_points)
+
+
+async def _write_logs(conn: Any, run_id: int, lines: list[str], now: float) -> None:
+    if lines:
+        await LogLine.bulk_create([LogLine(run_id=run_id, timestamp=now, line=line) for line in lines], using_db=conn)
+
+
+async def _one_writer_per_run(conn: Any, run_id: int) -> None:
+    """On PostgreSQL, one write per run at a time (until commit), so duplicates are counted right."""
+    if conn.capabilities.dialect == 'postgres':
+        await conn.execute_query('SELECT pg_advisory_xact_lock($1)', [run_id])
 
 
 # --- parsing -------------------------------------------------------------------------------------------------------
@@ -241,6 +262,10 @@ async def _apply_status(run: Run, parsed: Report, conn: Any) -> bool:
 async def _publish(run: Run, new_points: list[Point], logs: list[str], run_changed: bool) -> None:
     data = await runs.snapshot(run) if run_changed else runs.row(run)
     await hub.publish(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id, data=data))
+    await _publish_output(run, new_points, logs)
+
+
+async def _publish_output(run: Run, new_points: list[Point], logs: list[str]) -> None:
     if new_points or logs:
         by_name: dict[str, list[list[Any]]] = {}
         for point in new_points:

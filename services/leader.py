@@ -7,6 +7,7 @@ over. On SQLite there is one process, and it leads.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -60,8 +61,13 @@ class _Lock:
         self.key = 0
         self.connection: Any = None
         self.held: bool | None = None  # None until first asked, so that the first answer is logged too
+        self.asking = asyncio.Lock()
 
     async def hold(self) -> bool:
+        async with self.asking:  # several jobs ask at once; one connection answers one query at a time
+            return await self._hold()
+
+    async def _hold(self) -> bool:
         import asyncpg
         try:
             if self.connection is None or self.connection.is_closed():

@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 import settings
-from services import auth, leader, poller
+from services import auth, gpu_metrics, job_logs, leader, poller
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +24,18 @@ async def start() -> None:
     if not settings.current.scheduler_enabled:
         log.info('scheduler disabled by TRAINBOARD_SCHEDULER_ENABLED')
         return
-    # trigger instances, not the string aliases, which a frozen binary cannot resolve (stack notes, packaging)
     await leader.start(settings.current.database_url)
     await leader.is_leader()  # at once, so that /status and the log tell from the start
+    # trigger instances, not the string aliases, which a frozen binary cannot resolve (stack notes, packaging)
     _scheduler = AsyncIOScheduler(job_defaults={'coalesce': True, 'max_instances': 1, 'misfire_grace_time': 30})
     _scheduler.add_job(auth.prune_expired_tokens, IntervalTrigger(hours=1, jitter=60), id='prune-expired-tokens')
     # several processes on one PostgreSQL database: only the leader polls (and so bills and enforces budgets)
     _scheduler.add_job(leader.only_on_leader(poller.poll_once),
                        IntervalTrigger(seconds=settings.current.poll_interval_s), id='poll-providers')
+    for interval_s, task, name in ((settings.current.job_logs_interval_s, job_logs.collect, 'copy-job-logs'),
+                                   (settings.current.gpu_metrics_interval_s, gpu_metrics.collect, 'fetch-gpu-metrics')):
+        if interval_s > 0:  # 0 turns the task off
+            _scheduler.add_job(leader.only_on_leader(task), IntervalTrigger(seconds=interval_s), id=name)
     _scheduler.start()
 
 

@@ -120,7 +120,8 @@ def serve_cloud(database_url: str, tmp_path: Path, novita: Any, **settings: str)
     """A server that polls often, stops quickly and talks to the Novita fake; it must leave no instance behind."""
     env = app_env(database_url, tmp_path / 'data', **{
         'TRAINBOARD_SCHEDULER_ENABLED': 'true', 'TRAINBOARD_POLL_INTERVAL_S': '0.1', 'TRAINBOARD_STOP_GRACE_S': '1',
-        'TRAINBOARD_ORPHAN_GRACE_S': '1', 'TRAINBOARD_NOVITA_BASE_URL': novita.url, **settings})
+        'TRAINBOARD_ORPHAN_GRACE_S': '1', 'TRAINBOARD_NOVITA_BASE_URL': novita.url,
+        'TRAINBOARD_JOB_LOGS_INTERVAL_S': '0.2', 'TRAINBOARD_GPU_METRICS_INTERVAL_S': '0.5', **settings})
     server = Server(env).start()
     yield server
     server.stop()

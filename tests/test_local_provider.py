@@ -41,7 +41,7 @@ async def test_a_job_runs_pauses_resumes_and_ends(tmp_path: Path) -> None:
     await provider.stop(ref)
     state = (await provider.states([ref]))[ref]
     assert state.phase == Phase.FAILED and 'killed' in state.message
-    assert await provider.logs(ref) == ['hello']
+    assert (await provider.logs(ref)).lines == ['hello']
 
 
 async def test_exit_codes_decide_success(tmp_path: Path) -> None:
@@ -65,10 +65,23 @@ async def test_a_restarted_app_finds_its_jobs_again(tmp_path: Path) -> None:
     assert (await after_restart.states([reused]))[reused].phase != Phase.RUNNING
 
 
+async def test_output_is_read_on_in_whole_lines(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path)
+    ref = await provider.launch(JobSpec(run_id=1, name='t', command="printf 'one\\ntw'; sleep 0.5; printf 'o\\nend'"))
+    await asyncio.sleep(0.2)
+    first = await provider.logs(ref)
+    assert first.lines == ['one']  # 'tw' is still being written
+    await asyncio.sleep(0.8)
+    rest = await provider.logs(ref, first.cursor)
+    assert rest.lines == ['two', 'end']  # the job has ended: its last line, without a newline, counts
+    assert (await provider.logs(ref, rest.cursor)).lines == []
+
+
 @pytest.fixture
 def polling_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     env = helpers.app_env(database_url, tmp_path / 'data', TRAINBOARD_SCHEDULER_ENABLED='true',
-                          TRAINBOARD_POLL_INTERVAL_S='0.3', TRAINBOARD_STOP_GRACE_S='4')
+                          TRAINBOARD_POLL_INTERVAL_S='0.3', TRAINBOARD_STOP_GRACE_S='4',
+                          TRAINBOARD_JOB_LOGS_INTERVAL_S='0.2')
     server = Server(env).start()
     yield server
     server.stop()
@@ -154,3 +167,17 @@ def test_the_form_s_example_command_trains_and_reports(polling_server: Server, t
     done = wait_for(api, run, 'succeeded', 'failed', timeout=60)
     assert done['status'] == 'succeeded', api.get(f'/runs/{run["id"]}/logs').json()
     assert {m['name'] for m in api.get(f'/runs/{run["id"]}/metrics').json()} >= {'train/loss', 'val/accuracy'}
+
+
+def test_a_job_s_own_output_lands_in_its_log_once_also_across_a_restart(polling_server: Server,
+                                                                         tmp_path: Path) -> None:
+    api, run = launch(polling_server, 'import time\nprint("one")\nprint("two")\ntime.sleep(3)\nprint("three")',
+                      tmp_path)
+    lines = lambda: [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()]  # noqa: E731
+    helpers.wait_until(lambda: lines() == ['one', 'two'])
+    polling_server.stop()
+    polling_server.start()
+    assert wait_for(api, run, 'succeeded', 'failed')['status'] == 'succeeded'
+    helpers.wait_until(lambda: 'three' in lines())
+    time.sleep(0.6)  # more rounds of reading
+    assert lines() == ['one', 'two', 'three']  # nothing lost, nothing twice

@@ -52,6 +52,40 @@ async def test_429_storm_is_retried_and_unknown_statuses_are_kept(novita: FakeNo
     assert (await provider.states([ref]))[ref].phase == Phase.GONE
 
 
+async def test_the_instance_log_is_read_on_without_our_key(novita: FakeNovita) -> None:
+    provider = NovitaProvider(API_KEY, novita.url)
+    ref = await provider.launch(JobSpec(run_id=1, name='trainboard-run-1', command='', product_id='4090.16c96g.v2',
+                                        image='i', gpu_count=1))
+    novita.instances[ref].log.extend(['pulling image', 'epoch 1'])
+    first = await provider.logs(ref)  # the fake refuses a log read that carries an API key
+    assert first.lines == ['pulling image', 'epoch 1']
+    novita.instances[ref].log.extend(['epoch 2', 'epoch 3'])
+    second = await provider.logs(ref, first.cursor)
+    assert second.lines == ['epoch 2', 'epoch 3']
+    assert (await provider.logs(ref, second.cursor)).lines == []
+    novita.instances[ref].log[:] = [f'line {n}' for n in range(2000)]  # more than a tail holds: all of it is new
+    assert len((await provider.logs(ref, second.cursor)).lines) == 1000
+    await provider.terminate(ref)
+
+
+async def test_gpu_usage_comes_from_the_metrics_api(novita: FakeNovita) -> None:
+    provider = NovitaProvider(API_KEY, novita.url)
+    ref = await provider.launch(JobSpec(run_id=1, name='trainboard-run-1', command='', product_id='4090.16c96g.v2',
+                                        image='i', gpu_count=1))
+    start = time.time()
+    assert await provider.gpu_usage(ref, start - 60) == []  # not running yet: nothing measured
+    for _ in range(3):
+        novita.advance()
+    time.sleep(2.1)
+    samples = await provider.gpu_usage(ref, start - 60)
+    names = {s.name for s in samples}
+    assert names == {'gpu_utilization', 'gpu_memory_utilization'}
+    assert all(90 <= s.value <= 96.5 for s in samples if s.name == 'gpu_utilization')  # "93.5" as numbers
+    assert all(s.value == 41.0 for s in samples if s.name == 'gpu_memory_utilization')
+    assert len(samples) >= 4 and all(s.time >= int(start) for s in samples)
+    await provider.terminate(ref)
+
+
 def test_launch_run_report_success_and_the_instance_is_deleted(cloud_server: Server, novita: FakeNovita) -> None:
     novita.auto_advance = True
     api, run = launch(cloud_server)
@@ -74,6 +108,28 @@ def test_launch_run_report_success_and_the_instance_is_deleted(cloud_server: Ser
     project = api.get(f'/projects/{done["project_id"]}').json()
     assert project['used_usd'] == pytest.approx(done['cost_usd'], abs=1e-6)
     assert api.get(f'/runs/{run["id"]}').json()['cost_usd'] > 0
+
+
+def test_a_running_instance_s_log_and_gpu_usage_reach_the_run(cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server)
+    wait_for(api, run, 'running')
+    instance = next(iter(novita.instances.values()))
+    instance.log.extend(['Loading checkpoint', 'epoch 1 loss=0.9'])
+    lines = lambda: [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()]  # noqa: E731
+    helpers.wait_until(lambda: lines() == ['Loading checkpoint', 'epoch 1 loss=0.9'])
+    instance.log.append('epoch 2 loss=0.7')
+    helpers.wait_until(lambda: lines()[-1] == 'epoch 2 loss=0.7')
+    metrics = lambda: {m['name']: m for m in api.get(f'/runs/{run["id"]}/metrics').json()}  # noqa: E731
+    helpers.wait_until(lambda: metrics().get('system/gpu_utilization', {}).get('count', 0) >= 2)
+    usage = metrics()
+    assert 90 <= usage['system/gpu_utilization']['value'] <= 96.5
+    assert usage['system/gpu_memory_utilization']['value'] == 41.0
+    series = api.get(f'/runs/{run["id"]}/metrics/system/gpu_utilization').json()['points']
+    assert [p[0] for p in series] == sorted({p[0] for p in series})  # one point per second of the run, no repeats
+    time.sleep(0.6)
+    assert lines().count('epoch 2 loss=0.7') == 1
+    assert api.post(f'/runs/{run["id"]}/actions/cancel').status_code == 202
 
 
 def test_an_instance_that_exits_without_success_fails_the_run(cloud_server: Server, novita: FakeNovita) -> None:

@@ -5,6 +5,7 @@ and rate limits are 429. Instances move toCreate -> creating -> pulling -> runni
 (or every ADVANCE_EVERY_S on a clock of its own once `auto_advance` is set, so that, as on the real cloud, states
 change between two polls rather than at them); `exit(id)` ends an instance's command (status `exited`).
 Faults are switched on by the test: `outage` (503s), `rate_limit_next` (that many 429s), `fail_create` (a name).
+Each instance has a log (`instance.log`, served at the address its details name) and GPU samples while it runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 BASE = '/gpu-instance/openapi/v1'
 API_KEY = 'nv-test-key-0000-1234'
@@ -49,6 +50,9 @@ class Instance:
     billed_seconds: float = 0.0
     billing_since: float | None = None
     created_at: float = field(default_factory=time.time)
+    log: list[str] = field(default_factory=list)  # what the container printed
+    log_host: str = ''
+    running_since: float | None = None  # GPU samples exist while it runs
 
     def set_status(self, status: str) -> None:
         now = time.time()
@@ -58,11 +62,20 @@ class Instance:
         self.status = status
         if status in BILLED:
             self.billing_since = now
+        self.running_since = (self.running_since or now) if status == 'running' else None
 
     def cost(self) -> float:
         seconds = self.billed_seconds + (time.time() - self.billing_since if self.billing_since else 0)
         price = next(int(p['price']) for p in PRODUCTS if p['id'] == self.product_id) / 100_000
         return price * self.gpu_num * seconds / 3600
+
+    def gpu_samples(self, start: float, end: float, every_s: float) -> list[dict[str, str]]:
+        """Utilisation on a grid of `every_s` while running; values as strings, like the rest of the API."""
+        if self.running_since is None:
+            return []
+        first = max(start, self.running_since)
+        stamps = [every_s * k for k in range(int(first // every_s) + 1, int(end // every_s) + 1)]
+        return [{'timestamp': str(int(t)), 'value': f'{90 + int(t) % 7}.5'} for t in stamps]
 
     def as_json(self) -> dict[str, Any]:
         return {'id': self.id, 'name': self.name, 'clusterId': 'us-ca-nas-2', 'clusterName': 'US-CA-02',
@@ -71,7 +84,10 @@ class Instance:
                 'gpuNum': str(self.gpu_num), 'cpuNum': '16', 'memory': '96', 'rootfsSize': 60, 'kind': 'gpu',
                 'envs': self.envs, 'billingMode': self.billing_mode, 'spotStatus': self.spot_status,
                 'spotReclaimTime': '0', 'statusError': {'state': '', 'message': ''}, 'endTime': '-1',
-                'sshPassword': 'secret-do-not-log', 'createdAt': str(int(self.created_at))}
+                'sshPassword': 'secret-do-not-log', 'createdAt': str(int(self.created_at)),
+                'connectComponentLog': {'systemLogAddress': f'{self.log_host}/logs/{self.id}/system',
+                                        'instanceLogAddress': f'{self.log_host}/logs/{self.id}/instance',
+                                        'isRunning': self.status == 'running'}}
 
 
 class FakeNovita:
@@ -81,6 +97,7 @@ class FakeNovita:
         self.outage = False
         self.rate_limit_next = 0
         self.fail_create = ''
+        self.metrics_every_s = 1.0  # Novita samples every 15 s; tests go faster, as with auto_advance
         self._auto = threading.Event()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -153,6 +170,10 @@ class FakeNovita:
             self.calls.append(f'{request.method} {request.url.path}')
             if self.outage:
                 return JSONResponse({'message': 'service unavailable'}, status_code=503)
+            if request.url.path.startswith('/logs/'):  # log addresses need no key (and must not get ours)
+                if request.headers.get('authorization'):
+                    return _error(400, 'UNEXPECTED_AUTH', 'log addresses take no API key')
+                return await call_next(request)
             if request.headers.get('authorization') != f'Bearer {API_KEY}':
                 return _error(401, 'UNAUTHORIZED', 'invalid api key')
             if self.rate_limit_next > 0:
@@ -177,7 +198,8 @@ class FakeNovita:
             instance_id = f'{next(self._ids):08x}'
             self.instances[instance_id] = Instance(instance_id, body.get('name', ''), product['id'],
                                                    int(body['gpuNum']), body['imageUrl'], body.get('command', ''),
-                                                   body.get('envs', []), body.get('billingMode', 'onDemand'))
+                                                   body.get('envs', []), body.get('billingMode', 'onDemand'),
+                                                   log_host=self.url)
             return {'id': instance_id}
 
         @app.get(f'{BASE}/gpu/instances')
@@ -192,6 +214,27 @@ class FakeNovita:
             if found is None or found.status == 'removed':
                 return _error(400, 'RESOURCE_NOT_FOUND', 'instance not found')
             return found.as_json()
+
+        @app.get('/logs/{instance_id}/instance')
+        async def instance_log(instance_id: str, tail: int = 100, follow: int = 1) -> Any:
+            found = self.instances.get(instance_id)
+            if found is None or found.status == 'removed' or follow:  # a stream when followed: not for us
+                return PlainTextResponse('not found', status_code=404)
+            return PlainTextResponse(''.join(line + '\n' for line in found.log[-tail:]))
+
+        @app.get('/openapi/v1/metrics/gpu/instance')
+        async def metrics(instanceId: str, startTime: int | None = None, endTime: int | None = None,  # noqa: N803
+                          interval: int = 15) -> Any:
+            found = self.instances.get(instanceId)
+            if found is None:
+                return _error(400, 'RESOURCE_NOT_FOUND', 'instance not found')
+            end = float(endTime or time.time())
+            samples = found.gpu_samples(float(startTime or end - 60), end, self.metrics_every_s)
+            cpu = [{'timestamp': x['timestamp'], 'value': '12.0'} for x in samples]
+            return {'cpuUtilization': cpu, 'memUtilization': cpu, 'rootDiskUtilization': cpu,
+                    'gpuUtilization': {'avg': samples, 'gpuIds': [{'gpuId': '0', 'items': samples}]},
+                    'gpuMemUtilization': {'avg': [{**x, 'value': '41.0'} for x in samples],
+                                          'gpuIds': [{'gpuId': '0', 'items': samples}]}}
 
         for action, (allowed, target) in {
             'stop': ({'running', 'pulling'}, 'stopping'), 'start': ({'exited'}, 'starting'),
