@@ -12,6 +12,8 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from tortoise.expressions import Q
+
 from models import Run, RunStatus
 from services import budget, run_control
 
@@ -22,7 +24,9 @@ async def enforce(now: float | None = None) -> int:
     """Stop every run past a limit, and every billing run of a project that would pass its budget; how many."""
     now = time.time() if now is None else now
     lookahead_h = budget.lookahead_h()
-    candidates = await Run.filter(status__in=CHECKED).select_related('project')
+    limited = Q(max_cost_usd__isnull=False) | Q(max_duration_s__isnull=False) | Q(stall_timeout_s__isnull=False) \
+        | Q(project__budget_usd__gt=0)
+    candidates = await Run.filter(limited, status__in=CHECKED).select_related('project')
     stopped = 0
     for run in candidates:
         reason, stalled = _past_limit(run, now, lookahead_h)
