@@ -7,19 +7,12 @@ twice is stored once, like any duplicate point.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 
 from models import Run, RunStatus
-from providers.base import ProviderError
 from services import ingest, metric_store, providers
-from services.errors import ServiceError
-
-log = logging.getLogger(__name__)
 
 PREFIX = 'system/'
-AT_ONCE = 8
 FIRST_WINDOW_S = 600  # how far back the first fetch of a run (or the first after a restart) looks
 
 
@@ -29,21 +22,12 @@ async def collect() -> int:
         .exclude(provider__in=['external', 'local'])  # local GPUs are not measured
     for gone in set(_latest) - {run.id for run in running}:
         del _latest[gone]
-    gate = asyncio.Semaphore(AT_ONCE)
-
-    async def fetch(run: Run) -> int:
-        async with gate:
-            return await _fetch(run)
-    return sum(await asyncio.gather(*(fetch(run) for run in running)))
+    return await providers.each_job(running, _fetch)
 
 
 async def _fetch(run: Run) -> int:
     since = _latest.get(run.id, time.time() - FIRST_WINDOW_S)
-    try:
-        samples = await (await providers.get(run.provider)).gpu_usage(run.job_ref, since)
-    except (ProviderError, ServiceError) as error:
-        log.debug('could not fetch GPU usage of run %s: %s', run.id, error.message)
-        return 0
+    samples = await (await providers.get(run.provider)).gpu_usage(run.job_ref, since)
     started = run.started_at.timestamp()
     points = [metric_store.Point(PREFIX + s.name, max(0, int(s.time - started)), s.value, None, s.time)
               for s in samples if s.time > 0]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import settings
 from providers.base import Product, Provider, ProviderError
 from providers.local import LocalProvider
 from providers.novita import NovitaProvider
 from services import credentials
-from services.errors import Invalid
+from services.errors import Invalid, ServiceError
+
+log = logging.getLogger(__name__)
 
 LAUNCHABLE = ('local', 'novita')
 
@@ -40,6 +46,21 @@ async def offer(name: str, product_id: str, gpu_count: int) -> tuple[Product, fl
     if product is None:
         raise ProviderError(f'{name} has no product "{product_id}".')
     return product, product.price_per_hour * max(gpu_count, 1)
+
+
+async def each_job(runs: list[Any], work: Callable[[Any], Awaitable[int]], *, at_once: int = 8) -> int:
+    """`work(run)` for every run, `at_once` at a time (each makes provider calls); the sum of what they return. A
+    provider that fails counts 0 for that run: the next round tries again, and the poller tells of outages."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(run: Any) -> int:
+        async with gate:
+            try:
+                return await work(run)
+            except (ProviderError, ServiceError) as error:
+                log.debug('%s of run %s failed: %s', work.__name__, run.id, error.message)
+                return 0
+    return sum(await asyncio.gather(*(one(run) for run in runs)))
 
 
 async def available() -> list[str]:
