@@ -134,7 +134,10 @@ async def _stop_after_grace(run_id: int) -> None:
         if run is None or run.status != RunStatus.STOPPING or not run.job_ref:
             return
         try:
-            await (await providers.get(run.provider)).stop(run.job_ref)
+            provider = await providers.get(run.provider)
+            # a job that never ran has nothing to checkpoint, and a cloud may refuse to stop an instance that is
+            # still being created (it would then start, and bill, for a run that is stopping)
+            await (provider.stop(run.job_ref) if run.started_at else provider.terminate(run.job_ref))
             return
         except (ProviderError, ServiceError) as error:
             log.warning('run %s: could not stop its job (%s), attempt %d', run_id, error.message, attempt + 1)

@@ -232,3 +232,11 @@ def test_credentials_are_encrypted_and_never_shown(cloud_server: Server) -> None
     assert api.delete(f'/credentials/{bad["id"]}').status_code == 204
     products = api.get('/providers/novita/products').json()
     assert {p['id'] for p in products} == {'4090.16c96g.v2', 'h100.sxm.v1'}
+
+
+def test_stopping_a_run_still_provisioning_deletes_its_instance(cloud_server: Server, novita: FakeNovita) -> None:
+    api, run = launch(cloud_server)  # the fake's clock is off: the instance stays at toCreate
+    assert api.post(f'/runs/{run["id"]}/actions/stop').json()['status'] == 'stopping'
+    done = wait_for(api, run, 'stopped')  # nothing to checkpoint yet: the instance goes, and billing with it
+    assert done['status_message'] == 'Stopped on request.'
+    helpers.wait_until(lambda: not novita.live())
