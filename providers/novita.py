@@ -156,9 +156,11 @@ class NovitaProvider:
                 if response.status_code < 400:
                     return response.json() if response.content else {}
                 name, message = _error(response)
+                if response.status_code >= 500 and attempt == RETRIES:
+                    raise ProviderError(f'Novita unreachable: HTTP {response.status_code} {message}'.strip(),
+                                        name=name, retryable=True)
                 if response.status_code != 429 and response.status_code < 500 or attempt == RETRIES:
-                    raise ProviderError(_explain(name, message), name=name,
-                                        retryable=response.status_code == 429 or response.status_code >= 500)
+                    raise ProviderError(_explain(name, message), name=name, retryable=response.status_code == 429)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
         raise AssertionError('unreachable')

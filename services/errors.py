@@ -27,3 +27,8 @@ class Invalid(ServiceError):
 
 class Unauthorized(ServiceError):
     status_code = 401
+
+
+class Unavailable(ServiceError):
+    """Something outside (a cloud provider) cannot be reached now; trying again later may work."""
+    status_code = 503

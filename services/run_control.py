@@ -15,7 +15,7 @@ import settings
 from models import MemberRole, Run, RunStatus, User
 from providers.base import JobSpec, ProviderError
 from services import audit, hub, projects, providers, runs
-from services.errors import Conflict, ServiceError
+from services.errors import Conflict, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,13 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
                                                 for name in runs.LIMITS})
         await launch(await Run.get(id=data['id']))
         return await runs.snapshot(await Run.get(id=data['id']))
+    try:
+        return await _act_on_job(user, run, action)
+    except ProviderError as error:  # nothing changed: the provider could not be asked
+        raise (Unavailable if error.retryable else Conflict)(error.message) from None
+
+
+async def _act_on_job(user: User, run: Run, action: str) -> dict[str, Any]:
     if run.provider == 'external' or not run.job_ref:
         await _without_job(run, action)
     elif action == 'pause':
@@ -86,8 +93,11 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
         await run.save()
         background_tasks.create(_stop_after_grace(run.id), name=f'stop-run-{run.id}')
     elif action == 'cancel':
-        await (await providers.get(run.provider)).terminate(run.job_ref)
         await _finish(run, RunStatus.CANCELLED, f'Cancelled by {user.email}.')
+        try:
+            await (await providers.get(run.provider)).terminate(run.job_ref)
+        except ProviderError as error:  # cancelled all the same: the poller frees the job once it can
+            log.warning('run %s cancelled; its job is freed later (%s)', run.id, error.message)
         return await runs.snapshot(run)
     await _publish(run)
     return await runs.snapshot(run)

@@ -240,3 +240,19 @@ def test_stopping_a_run_still_provisioning_deletes_its_instance(cloud_server: Se
     done = wait_for(api, run, 'stopped')  # nothing to checkpoint yet: the instance goes, and billing with it
     assert done['status_message'] == 'Stopped on request.'
     helpers.wait_until(lambda: not novita.live())
+
+
+def test_control_during_an_outage_answers_clearly_and_cancel_still_frees_the_instance(
+        cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server)
+    wait_for(api, run, 'running')
+    novita.outage = True
+    paused = api.post(f'/runs/{run["id"]}/actions/pause')
+    assert paused.status_code == 503 and 'Novita unreachable' in paused.json()['detail']
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'running'  # nothing changed
+    cancelled = api.post(f'/runs/{run["id"]}/actions/cancel')  # the run ends now; its instance once Novita is back
+    assert cancelled.status_code == 202 and cancelled.json()['status'] == 'cancelled'
+    assert novita.live()
+    novita.outage = False
+    helpers.wait_until(lambda: not novita.live())
