@@ -88,9 +88,7 @@ def parse(body: Any) -> Report:
         raise Invalid('metrics must be a list of points.')
     if len(metrics) > MAX_POINTS:
         raise TooLarge(f'{len(metrics)} points in one report; send at most {MAX_POINTS:,} per request.')
-    now = time.time()
-    for index, item in enumerate(metrics):
-        result.points.append(_point(index, item, now))
+    result.points = _points(metrics, time.time())
     if (progress := body.get('progress')) is not None:
         _progress(result, progress)
     steps = body.get('steps') or []
@@ -137,17 +135,23 @@ async def _one_writer_per_run(conn: Any, run_id: int) -> None:
 
 # --- parsing -------------------------------------------------------------------------------------------------------
 
-def _point(index: int, item: Any, now: float) -> Point:
-    # the hot loop of ingest: exact type checks first, the slow path only to say what is wrong
-    if type(item) is dict:
-        name, step, value, timestamp = item.get('name'), item.get('step'), item.get('value'), item.get('time', now)
-        if type(name) is str and 0 < len(name) <= 200 and type(step) is int and step >= 0 \
-                and type(timestamp) in (float, int) and math.isfinite(timestamp):
-            if type(value) is float and math.isfinite(value):
-                return Point(name, step, value, None, float(timestamp))
-            if type(value) is int:
-                return Point(name, step, float(value), None, float(timestamp))
-    return _checked_point(index, item, now)
+def _points(items: list[Any], now: float) -> list[Point]:
+    # the hot loop of ingest, inlined: exact type checks first, the slow path only to say what is wrong
+    points: list[Point] = []
+    append, isfinite = points.append, math.isfinite
+    for index, item in enumerate(items):
+        if type(item) is dict:
+            name, step, value, timestamp = item.get('name'), item.get('step'), item.get('value'), item.get('time', now)
+            if type(name) is str and type(step) is int and step >= 0 and 0 < len(name) <= 200 \
+                    and (type(timestamp) is float or type(timestamp) is int) and isfinite(timestamp):
+                if type(value) is float and isfinite(value):
+                    append(Point(name, step, value, None, float(timestamp)))
+                    continue
+                if type(value) is int:
+                    append(Point(name, step, float(value), None, float(timestamp)))
+                    continue
+        append(_checked_point(index, item, now))
+    return points
 
 
 def _checked_point(index: int, item: Any, now: float) -> Point:
