@@ -1,5 +1,6 @@
 """/projects/{id}: the header with the budget, the runs table, members, and live changes; /status."""
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 
@@ -67,6 +68,21 @@ async def test_status_page_checks_the_connections(admin: User) -> None:
     await admin.should_see('Database')
     await admin.should_see('answered in', retries=20)
     await admin.should_see('disabled by TRAINBOARD_SCHEDULER_ENABLED')
+
+
+@pytest.fixture
+def scheduler_on(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('TRAINBOARD_SCHEDULER_ENABLED', 'true')
+
+
+async def test_status_page_says_which_process_leads(scheduler_on: None, admin: User, backend: str) -> None:
+    await admin.open('/status')
+    for job in ('poll-providers', 'copy-job-logs', 'fetch-gpu-metrics'):
+        await admin.should_see(job)
+    if backend == 'postgres':  # several processes may share it: one leads
+        await admin.should_see('; this process leads')
+    else:
+        await admin.should_not_see('leads')
 
 
 async def test_runs_in_every_state_have_consistent_steps(admin: User) -> None:
