@@ -27,7 +27,8 @@ class RunCreate(BaseModel):
     max_cost_usd: float | None = Field(None, gt=0, allow_inf_nan=False,
                                        description='stop the run before it costs more than this')
     max_duration_s: int | None = Field(None, gt=0, description='stop the run after it has run this long')
-    stall_timeout_s: int | None = Field(None, gt=0, description='fail the run when it reports nothing for this long')
+    stall_timeout_s: int | None = Field(None, gt=0,
+                                        description='fail the run when its code has not reported for this long')
 
 
 class Step(BaseModel):

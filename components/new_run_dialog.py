@@ -32,7 +32,8 @@ async def new_run(user: User, project_id: int) -> None:
         with ui.row().classes('w-full no-wrap'):  # empty: no limit
             max_cost = ui.number('Max cost (USD)', min=0, format='%.2f').classes('grow')
             max_hours = ui.number('Max duration (hours)', min=0).classes('grow')
-            stall_minutes = ui.number('Stall timeout (minutes)', min=0).classes('grow')
+            stall_minutes = ui.number('Stall timeout (minutes)', min=0).classes('grow') \
+                .tooltip('Fail the run when its code has not reported through the SDK for this long')
         cost = ui.label().classes('text-grey-8')
         hint = ui.label().classes('text-negative')
 
