@@ -19,7 +19,7 @@ from services.errors import Conflict, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
-STOP_ATTEMPTS = 10
+STOP_CHECK_POLLS = 3  # how many poll intervals a stopping job gets to be seen stopped before it is terminated
 SDK_DIR = Path(__file__).resolve().parent.parent / 'sdk'
 ALLOWED = {  # action -> the statuses it makes sense from
     'stop': {RunStatus.QUEUED, RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.PAUSED},
@@ -66,9 +66,7 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
     await audit.record(user, f'run.{action}', 'run', run.id, status=status.value)
     if action == 'retry':
         data, _ = await runs.create_run(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
-                                        config=run.config, spec=run.spec or {},
-                                        limits={name: getattr(run, name) and float(getattr(run, name))
-                                                for name in runs.LIMITS})
+                                        config=run.config, spec=run.spec or {}, limits=runs.limits_of(run))
         await launch(await Run.get(id=data['id']))
         return await runs.snapshot(await Run.get(id=data['id']))
     try:
@@ -136,22 +134,22 @@ async def resume_pending_stops() -> None:
 
 
 async def _stop_after_grace(run_id: int) -> None:
-    """The job hears 'stop' in the answer to its next report and may checkpoint; then its process is stopped
-    (retried while the provider fails: a run left stopping on a cloud would bill on)."""
+    """The job hears 'stop' in the answer to its next report and may checkpoint; then its process is stopped. If
+    the run is still stopping some polls later (the call failed, or the cloud did not stop it), the job is
+    terminated, again until the poller sees it gone: a run left stopping on a cloud would bill on."""
     await asyncio.sleep(settings.current.stop_grace_s)
-    for attempt in range(STOP_ATTEMPTS):
-        run = await Run.get_or_none(id=run_id)
-        if run is None or run.status != RunStatus.STOPPING or not run.job_ref:
-            return
+    asked = False
+    while (run := await Run.get_or_none(id=run_id)) is not None and run.status == RunStatus.STOPPING \
+            and run.job_ref:
         try:
             provider = await providers.get(run.provider)
             # a job that never ran has nothing to checkpoint, and a cloud may refuse to stop an instance that is
             # still being created (it would then start, and bill, for a run that is stopping)
-            await (provider.stop(run.job_ref) if run.started_at else provider.terminate(run.job_ref))
-            return
+            await (provider.stop(run.job_ref) if run.started_at and not asked else provider.terminate(run.job_ref))
+            asked = True
         except (ProviderError, ServiceError) as error:
-            log.warning('run %s: could not stop its job (%s), attempt %d', run_id, error.message, attempt + 1)
-        await asyncio.sleep(settings.current.poll_interval_s)
+            log.warning('run %s: could not stop its job yet (%s)', run_id, error.message)
+        await asyncio.sleep(STOP_CHECK_POLLS * settings.current.poll_interval_s)
 
 
 async def _without_job(run: Run, action: str) -> None:

@@ -125,8 +125,7 @@ async def snapshot(run: Run) -> dict[str, Any]:
             'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count,
             'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': forecast_cost(run),
             'last_report_at': _iso(run.last_report_at), 'created_at': _iso(run.created_at),
-            'limits': {name: float(value) if value is not None else None
-                       for name, value in ((name, getattr(run, name)) for name in LIMITS)},
+            'limits': limits_of(run),
             'steps': [step_row(step) for step in steps]}
 
 
@@ -168,6 +167,10 @@ def forecast_cost(run: Run) -> float:
     """Cost so far plus the price of the time the ETA says is left."""
     eta = eta_seconds(run)
     return float(run.cost_usd) + (float(run.price_per_hour) * eta / 3600 if eta else 0.0)
+
+
+def limits_of(run: Run) -> dict[str, float | None]:
+    return {name: None if getattr(run, name) is None else float(getattr(run, name)) for name in LIMITS}
 
 
 def _validated_limits(limits: dict[str, float | None]) -> dict[str, Any]:

@@ -256,3 +256,17 @@ def test_control_during_an_outage_answers_clearly_and_cancel_still_frees_the_ins
     assert novita.live()
     novita.outage = False
     helpers.wait_until(lambda: not novita.live())
+
+
+def test_a_stop_the_cloud_cannot_take_during_an_outage_happens_once_it_can(
+        cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server)
+    wait_for(api, run, 'running')
+    assert api.post(f'/runs/{run["id"]}/actions/stop').json()['status'] == 'stopping'
+    novita.outage = True  # when the grace period ends, the stop call fails
+    time.sleep(2.5)
+    assert novita.live() and api.get(f'/runs/{run["id"]}').json()['status'] == 'stopping'
+    novita.outage = False
+    assert wait_for(api, run, 'stopped')['status_message'] == 'Stopped on request.'
+    helpers.wait_until(lambda: not novita.live())
