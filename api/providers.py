@@ -12,7 +12,8 @@ router = APIRouter(tags=['providers'])
 class ProductOut(BaseModel):
     id: str
     name: str
-    price_per_hour: float
+    price_per_hour: float  # per GPU
+    spot_price_per_hour: float | None = None  # per GPU on spot capacity, when offered
     available: bool
     regions: list[str]
 
@@ -39,8 +40,8 @@ async def list_providers(user: CurrentUser) -> list[dict[str, str]]:
 @router.get('/providers/{name}/products')
 async def list_products(name: str, user: CurrentUser) -> list[ProductOut]:
     found = await providers.products(name)
-    return [ProductOut(id=p.id, name=p.name, price_per_hour=p.price_per_hour, available=p.available,
-                       regions=list(p.regions)) for p in found]
+    return [ProductOut(id=p.id, name=p.name, price_per_hour=p.price_per_hour, spot_price_per_hour=p.spot_price_per_hour,
+                       available=p.available, regions=list(p.regions)) for p in found]
 
 
 @router.post('/credentials', status_code=201)

@@ -24,6 +24,9 @@ class RunCreate(BaseModel):
     product_id: str = Field('', max_length=100, description='Novita: the GPU product, from /providers/novita/products')
     gpu_count: int = Field(1, ge=1, le=8)
     image: str = Field('', max_length=500, description='Novita: the Docker image to run')
+    billing: Literal['on-demand', 'spot'] = Field('on-demand', description='Novita: spot is cheaper, can be reclaimed')
+    disk_gb: int | None = Field(None, ge=10, le=2000, description='Novita: the container disk in GB (default 50)')
+    cluster: str = Field('', max_length=100, description='Novita: a cluster (region) id; any when empty')
     max_cost_usd: float | None = Field(None, gt=0, allow_inf_nan=False,
                                        description='stop the run before it costs more than this')
     max_duration_s: int | None = Field(None, gt=0, description='stop the run after it has run this long')
@@ -54,6 +57,10 @@ class RunOut(BaseModel):
     cost_usd: float
     forecast_cost_usd: float = 0.0
     provider: str
+    gpu_product: str = ''
+    gpu_count: int = 0
+    price_per_hour: float = 0.0  # what the job bills while it runs, all its GPUs together
+    billing: str | None = None  # 'on-demand' or 'spot' for a cloud run
     config: dict[str, Any] = Field(default_factory=dict)
     started_at: datetime | None
     ended_at: datetime | None
@@ -76,7 +83,8 @@ async def create_run(project_id: int, body: RunCreate, user: CurrentUser) -> Run
     """Create a run that code anywhere reports to. The answer carries its token: shown once, stored hashed."""
     data, token = await runs.create_run(user, project_id, name=body.name, provider=body.provider, config=body.config,
                                         spec={'command': body.command, 'envs': body.envs, 'image': body.image,
-                                              'product_id': body.product_id, 'gpu_count': body.gpu_count}
+                                              'product_id': body.product_id, 'gpu_count': body.gpu_count,
+                                              'billing': body.billing, 'disk_gb': body.disk_gb, 'cluster': body.cluster}
                                         if body.provider != 'external' else None,
                                         limits=body.model_dump(include=set(runs.LIMITS)))
     if body.provider != 'external':

@@ -17,6 +17,18 @@ def duration(seconds: float | None) -> str:
     return f'{minutes}m {secs:02d}s' if minutes else f'{secs}s'
 
 
+def machine(run: dict) -> str:
+    """Where a run runs and what that costs: 'novita · RTX 4090 24GB x2 · spot · $0.70/h'."""
+    parts = [run['provider']]
+    if run.get('gpu_product'):
+        parts.append(run['gpu_product'] + (f' x{run["gpu_count"]}' if run.get('gpu_count', 0) > 1 else ''))
+    if run.get('billing') == 'spot':
+        parts.append('spot')
+    if run.get('price_per_hour'):
+        parts.append(f'{money(run["price_per_hour"])}/h')
+    return ' · '.join(parts)
+
+
 def limits(values: dict[str, float | None]) -> str:
     """A run's limits in a few words: '$5.00 · 2h 00m · stall after 10m 00s'; '' when it has none."""
     parts = []

@@ -26,7 +26,9 @@ async def new_run(user: User, project_id: int) -> None:
                 .classes('w-48')
             product = ui.select({}, label='Product').classes('grow')
             gpus = ui.number('GPUs', value=1, min=1, max=8, step=1).classes('w-20')
-        image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('w-full')
+        with ui.row().classes('w-full items-center no-wrap'):
+            image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('grow')
+            spot = ui.switch('Spot').tooltip('Cheaper capacity that the cloud may reclaim (with an hour\'s notice)')
         command = ui.textarea('Command', value=EXAMPLE).classes('w-full font-mono')
         envs = ui.textarea('Environment (NAME=value, one per line)').classes('w-full font-mono')
         with ui.row().classes('w-full no-wrap'):  # empty: no limit
@@ -40,23 +42,30 @@ async def new_run(user: User, project_id: int) -> None:
         def show_products() -> None:
             products = catalog.get(provider.value, {})
             product.set_options({pid: f'{p.name} · {format.money(p.price_per_hour)}/h per GPU'
+                                 + (f' ({format.money(p.spot_price_per_hour)} spot)' if p.spot_price_per_hour else '')
                                  + ('' if p.available else ' · sold out') for pid, p in products.items()},
                                 value=next((pid for pid, p in products.items() if p.available), None))
             cloud = provider.value != 'local'
             image.set_visibility(cloud)
             gpus.set_visibility(cloud)
+            spot.set_visibility(cloud)
             show_cost()
 
         def show_cost() -> None:
             chosen = catalog.get(provider.value, {}).get(product.value)
             count = int(gpus.value or 1) if provider.value != 'local' else 1
-            price = chosen.price_per_hour * count if chosen else 0.0
+            if chosen and spot.value and chosen.spot_price_per_hour is None:
+                cost.set_text(f'{chosen.name} is not offered on spot capacity.')
+                return
+            per_gpu = (chosen.spot_price_per_hour if spot.value else chosen.price_per_hour) if chosen else 0.0
+            price = per_gpu * count
             cost.set_text(f'This run will cost {format.money(price)} per hour while it runs.')
 
         async def launch() -> None:
             try:
                 spec = {'command': command.value or '', 'envs': _envs(envs.value or ''), 'image': image.value or '',
-                        'product_id': product.value or '', 'gpu_count': int(gpus.value or 1)}
+                        'product_id': product.value or '', 'gpu_count': int(gpus.value or 1),
+                        'billing': 'spot' if spot.value and provider.value != 'local' else 'on-demand'}
                 limits = {'max_cost_usd': max_cost.value, 'max_duration_s': _scaled(max_hours.value, 3600),
                           'stall_timeout_s': _scaled(stall_minutes.value, 60)}
                 data, _ = await runs.create_run(user, project_id, name=name.value or '', provider=provider.value,
@@ -70,6 +79,7 @@ async def new_run(user: User, project_id: int) -> None:
         provider.on_value_change(show_products)
         product.on_value_change(show_cost)
         gpus.on_value_change(show_cost)
+        spot.on_value_change(show_cost)
         show_products()
         with ui.row().classes('w-full justify-end'):
             ui.button('Cancel', on_click=dialog.close).props('flat')

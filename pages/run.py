@@ -121,7 +121,7 @@ async def run_page(run_id: int) -> None:
             ui.label('/').classes('text-grey-7')
             ui.label(data['name']).classes('text-h5')
             badge = StatusBadge(data['status'])
-            ui.label(data['provider']).classes('text-grey-7')
+            ui.label(format.machine(data)).classes('text-grey-7')
             controls = RunControls(act)
         message = ui.label().classes('text-negative')
         outage = poller.status().get(data['provider'])

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+DEFAULT_DISK_GB = 50
+
 
 class Phase(StrEnum):
     """A provider's many states, mapped onto what the poller needs to decide."""
@@ -24,6 +26,7 @@ class Product:
     id: str
     name: str
     price_per_hour: float  # USD for the whole product as offered (GPU count included)
+    spot_price_per_hour: float | None = None  # the same on spot capacity (cheaper, can be reclaimed), if offered
     available: bool = True
     gpu_count: int = 1
     regions: tuple[str, ...] = ()
@@ -38,7 +41,7 @@ class JobSpec:
     image: str = ''
     product_id: str = ''
     gpu_count: int = 0
-    disk_gb: int = 50
+    disk_gb: int = DEFAULT_DISK_GB
     cluster: str = ''
     spot: bool = False
 

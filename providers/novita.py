@@ -65,6 +65,7 @@ class NovitaProvider:
         answer = await self._call('GET', f'{API}/products')
         return [Product(id=str(p['id']), name=str(p.get('name', p['id'])),
                         price_per_hour=_number(p.get('price')) / 100_000, available=bool(p.get('availableDeploy')),
+                        spot_price_per_hour=_number(p['spotPrice']) / 100_000 if p.get('spotPrice') else None,
                         regions=tuple(p.get('regions') or ())) for p in answer.get('data', [])]
 
     async def launch(self, spec: JobSpec) -> str:

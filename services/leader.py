@@ -71,7 +71,9 @@ class _Lock:
         import asyncpg
         try:
             if self.connection is None or self.connection.is_closed():
-                self._flip(False)
+                if self.held:
+                    log.warning('lost the leader lock with its connection: another process may take over')
+                    self.held = False
                 self.connection = await asyncpg.connect(self.dsn, timeout=5)
             if self.held:
                 await self.connection.fetchval('SELECT 1', timeout=5)  # still connected, so still holding it

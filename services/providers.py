@@ -39,13 +39,16 @@ async def products(name: str) -> list[Product]:
         raise Invalid(error.message) from None
 
 
-async def offer(name: str, product_id: str, gpu_count: int) -> tuple[Product, float]:
+async def offer(name: str, product_id: str, gpu_count: int, *, spot: bool = False) -> tuple[Product, float]:
     """The product a run would launch on, and what it would bill per hour for `gpu_count` GPUs."""
     provider = await get(name)
     product = next((p for p in await provider.products() if p.id == product_id or name == 'local'), None)
     if product is None:
         raise ProviderError(f'{name} has no product "{product_id}".')
-    return product, product.price_per_hour * max(gpu_count, 1)
+    if spot and product.spot_price_per_hour is None:
+        raise ProviderError(f'{product.name} is not offered on spot capacity: launch it on demand.')
+    price = product.spot_price_per_hour if spot else product.price_per_hour
+    return product, price * max(gpu_count, 1)
 
 
 async def each_job(runs: list[Any], work: Callable[[Any], Awaitable[int]], *, at_once: int = 8) -> int:

@@ -13,7 +13,7 @@ from nicegui import background_tasks
 
 import settings
 from models import MemberRole, Run, RunStatus, User
-from providers.base import JobSpec, ProviderError
+from providers.base import DEFAULT_DISK_GB, JobSpec, ProviderError
 from services import audit, hub, projects, providers, runs
 from services.errors import Conflict, ServiceError, Unavailable
 
@@ -36,9 +36,10 @@ async def launch(run: Run) -> None:
     spec = JobSpec(run_id=run.id, name=f'trainboard-run-{run.id}', command=launched.get('command', ''),
                    envs={**launched.get('envs', {}), **job_env(run)}, image=launched.get('image', ''),
                    product_id=launched.get('product_id', ''), gpu_count=run.gpu_count,
+                   disk_gb=int(launched.get('disk_gb') or DEFAULT_DISK_GB), cluster=launched.get('cluster', ''),
                    spot=launched.get('billing') == 'spot')
     try:
-        product, price_per_hour = await providers.offer(run.provider, spec.product_id, run.gpu_count)
+        product, price_per_hour = await providers.offer(run.provider, spec.product_id, run.gpu_count, spot=spec.spot)
         ref = await (await providers.get(run.provider)).launch(spec)
     except (ProviderError, ServiceError) as error:
         await _finish(run, RunStatus.FAILED, f'Could not launch: {error.message}')

@@ -51,7 +51,8 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
         raise Invalid('envs must map names to string values.')
     if provider != 'external' and project.budget_usd > 0:
         try:
-            _, price_per_hour = await providers.offer(provider, str(spec.get('product_id', '')), gpu_count)
+            _, price_per_hour = await providers.offer(provider, str(spec.get('product_id', '')), gpu_count,
+                                                      spot=spec.get('billing') == 'spot')
         except ProviderError as error:
             raise Invalid(error.message) from None
         budget.check_launch(project, price_per_hour)
@@ -122,7 +123,7 @@ async def snapshot(run: Run) -> dict[str, Any]:
     """The run with its steps, as the API answers and the run page shows."""
     steps = await RunStep.filter(run_id=run.id).order_by('index')
     return {**row(run), 'config': run.config, 'status_message': run.status_message,
-            'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count,
+            'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count, 'billing': (run.spec or {}).get('billing'),
             'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': forecast_cost(run),
             'last_report_at': _iso(run.last_report_at), 'created_at': _iso(run.created_at),
             'limits': limits_of(run),

@@ -26,6 +26,7 @@ async def test_products_parse_novitas_quirks(novita: FakeNovita) -> None:
     provider = NovitaProvider(API_KEY, novita.url)
     products = {p.id: p for p in await provider.products()}
     assert products['4090.16c96g.v2'].price_per_hour == pytest.approx(0.67)  # "67000" in 1/100,000 USD
+    assert products['4090.16c96g.v2'].spot_price_per_hour == pytest.approx(0.35)
     assert products['h100.sxm.v1'].price_per_hour == pytest.approx(1.45) and not products['h100.sxm.v1'].available
     with pytest.raises(ProviderError, match='no free GPUs'):
         await provider.launch(JobSpec(run_id=1, name='x', command='', product_id='h100.sxm.v1', image='i',
@@ -270,3 +271,23 @@ def test_a_stop_the_cloud_cannot_take_during_an_outage_happens_once_it_can(
     novita.outage = False
     assert wait_for(api, run, 'stopped')['status_message'] == 'Stopped on request.'
     helpers.wait_until(lambda: not novita.live())
+
+
+def test_a_spot_run_bills_the_spot_price_on_the_disk_and_cluster_asked_for(
+        cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch(cloud_server, billing='spot', disk_gb=80, cluster='us-ca-nas-2')
+    instance = next(iter(novita.instances.values()))
+    assert (instance.created_with['billingMode'], instance.created_with['rootfsSize'],
+            instance.created_with['clusterId']) == ('spot', 80, 'us-ca-nas-2')
+    assert run['price_per_hour'] == pytest.approx(2 * 0.35)  # "35000" per GPU-hour on spot, 2 GPUs
+    wait_for(api, run, 'running')
+    time.sleep(3)
+    report(cloud_server, run, {'status': {'state': 'succeeded'}})
+    helpers.wait_until(lambda: not novita.live())
+    time.sleep(0.3)
+    assert api.get(f'/runs/{run["id"]}').json()['cost_usd'] == pytest.approx(instance.cost(), rel=0.05)
+    refused = api.post(f'/projects/{run["project_id"]}/runs', json={
+        'name': 'h100', 'provider': 'novita', 'product_id': 'h100.sxm.v1', 'image': 'i', 'command': 'c',
+        'billing': 'auction'})
+    assert refused.status_code == 422 and 'billing' in refused.json()['detail']

@@ -52,6 +52,7 @@ class Instance:
     created_at: float = field(default_factory=time.time)
     log: list[str] = field(default_factory=list)  # what the container printed
     log_host: str = ''
+    created_with: dict[str, Any] = field(default_factory=dict)  # the create call's body, as sent
     running_since: float | None = None  # GPU samples exist while it runs
 
     def set_status(self, status: str) -> None:
@@ -66,7 +67,8 @@ class Instance:
 
     def cost(self) -> float:
         seconds = self.billed_seconds + (time.time() - self.billing_since if self.billing_since else 0)
-        price = next(int(p['price']) for p in PRODUCTS if p['id'] == self.product_id) / 100_000
+        key = 'spotPrice' if self.billing_mode == 'spot' else 'price'
+        price = next(int(p[key]) for p in PRODUCTS if p['id'] == self.product_id) / 100_000
         return price * self.gpu_num * seconds / 3600
 
     def gpu_samples(self, start: float, end: float, every_s: float) -> list[dict[str, str]]:
@@ -199,7 +201,7 @@ class FakeNovita:
             self.instances[instance_id] = Instance(instance_id, body.get('name', ''), product['id'],
                                                    int(body['gpuNum']), body['imageUrl'], body.get('command', ''),
                                                    body.get('envs', []), body.get('billingMode', 'onDemand'),
-                                                   log_host=self.url)
+                                                   log_host=self.url, created_with=body)
             return {'id': instance_id}
 
         @app.get(f'{BASE}/gpu/instances')
