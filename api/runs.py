@@ -65,7 +65,7 @@ class RunOut(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     steps: list[Step] = Field(default_factory=list)
-    limits: dict[str, float | None] = Field(default_factory=dict)
+    limits: dict[str, int | float | None] = Field(default_factory=dict)
 
 
 class RunCreated(RunOut):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -37,10 +38,10 @@ async def is_leader() -> bool:
 
 def only_on_leader(job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
     """`job` as a scheduler job that runs in the leading process only."""
+    @functools.wraps(job)  # named as the job in the scheduler's log
     async def run_if_leader() -> None:
         if await is_leader():
             await job()
-    run_if_leader.__name__ = f'{job.__name__}_if_leader'
     return run_if_leader
 
 

@@ -171,7 +171,9 @@ def forecast_cost(run: Run) -> float:
 
 
 def limits_of(run: Run) -> dict[str, float | None]:
-    return {name: None if getattr(run, name) is None else float(getattr(run, name)) for name in LIMITS}
+    values = {name: getattr(run, name) for name in LIMITS}
+    return {name: None if value is None else float(value) if name == 'max_cost_usd' else int(value)
+            for name, value in values.items()}
 
 
 def _validated_limits(limits: dict[str, float | None]) -> dict[str, Any]:

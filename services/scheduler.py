@@ -36,6 +36,7 @@ async def start() -> None:
                                    (settings.current.gpu_metrics_interval_s, gpu_metrics.collect, 'fetch-gpu-metrics')):
         if interval_s > 0:  # 0 turns the task off
             _scheduler.add_job(leader.only_on_leader(task), IntervalTrigger(seconds=interval_s), id=name)
+    logging.getLogger('apscheduler').setLevel(logging.WARNING)  # not a line per job per tick; failures still show
     _scheduler.start()
 
 
