@@ -24,6 +24,7 @@ async def start() -> None:
     if not settings.current.scheduler_enabled:
         log.info('scheduler disabled by TRAINBOARD_SCHEDULER_ENABLED')
         return
+    logging.getLogger('apscheduler').setLevel(logging.WARNING)  # not a line per job per tick; failures still show
     await leader.start(settings.current.database_url)
     await leader.is_leader()  # at once, so that /status and the log tell from the start
     # trigger instances, not the string aliases, which a frozen binary cannot resolve (stack notes, packaging)
@@ -36,7 +37,6 @@ async def start() -> None:
                                    (settings.current.gpu_metrics_interval_s, gpu_metrics.collect, 'fetch-gpu-metrics')):
         if interval_s > 0:  # 0 turns the task off
             _scheduler.add_job(leader.only_on_leader(task), IntervalTrigger(seconds=interval_s), id=name)
-    logging.getLogger('apscheduler').setLevel(logging.WARNING)  # not a line per job per tick; failures still show
     _scheduler.start()
 
 
