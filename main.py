@@ -21,7 +21,7 @@ api.register(app)
 app.add_middleware(SignInRequired)
 db.register(
     app, config.database_url,
-    on_ready=[auth.bootstrap, lambda: hub.start(config.database_url), run_control.resume_pending_stops,
+    on_ready=[auth.bootstrap, lambda: hub.start(config.database_url), run_control.resume_pending_actions,
               scheduler.start],
     on_close=[hub.stop, scheduler.stop],
 )

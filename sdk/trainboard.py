@@ -67,6 +67,8 @@ class Run:
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stop_requested = False
+        self.control = None  # what the server last asked of this job: 'stop', 'pause' or None
+        self._on_control = []
         self._spool = _Spool(spool_dir or os.path.join(_cache_dir(), 'spool', f'run-{run_id}'))
         self._thread = threading.Thread(target=self._loop, name=f'trainboard-run-{run_id}', daemon=True)
         self._thread.start()
@@ -105,8 +107,14 @@ class Run:
             self._logs.extend(str(line) for line in lines)
 
     def should_stop(self):
-        """True once someone asked this run to stop or pause: checkpoint and return."""
+        """True once someone asked this run to stop: checkpoint and return."""
         return self._stop_requested
+
+    def on_control(self, callback):
+        """Call `callback(action)` when someone asks this run to 'stop' or 'pause' (from the SDK's own thread): save
+        a checkpoint there. The job is stopped, or frozen, once the server's grace period is over."""
+        self._on_control.append(callback)
+        return callback
 
     def finish(self, state='succeeded', message='', timeout=30.0):
         """Send everything still waiting and mark the run finished; waits at most `timeout` seconds."""
@@ -177,6 +185,21 @@ class Run:
                 return
             self._spool.remove(path)
 
+    def _heard(self, action):
+        """The server's answer carries what it asks of the job now; a new request goes to the callbacks once."""
+        if action not in ('stop', 'pause'):
+            action = None
+        if action == self.control:
+            return
+        self.control = action
+        if action == 'stop':
+            self._stop_requested = True
+        for callback in list(self._on_control) if action else []:
+            try:
+                callback(action)
+            except Exception:  # the training goes on; say why the checkpoint may be missing
+                _warn('an on_control callback failed:\n' + traceback.format_exc())
+
     def _post(self, batch, retries=RETRIES_BEFORE_SPOOL):
         """True when the server took the batch (or refused it for good); False to keep it for later."""
         body = json.dumps(batch).encode()
@@ -191,8 +214,7 @@ class Run:
                         answer = json.loads(response.read() or b'{}')
                     except ValueError:
                         answer = {}
-                    if ((answer or {}).get('control') or {}).get('action') in ('stop', 'pause'):
-                        self._stop_requested = True
+                    self._heard(((answer or {}).get('control') or {}).get('action'))
                     return True
             except urllib.error.HTTPError as error:
                 if error.code in (408, 429) or error.code >= 500:

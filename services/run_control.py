@@ -79,10 +79,10 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
 async def _act_on_job(user: User, run: Run, action: str) -> dict[str, Any]:
     if run.provider == 'external' or not run.job_ref:
         await _without_job(run, action)
-    elif action == 'pause':
-        await (await providers.get(run.provider)).pause(run.job_ref)
+    elif action == 'pause':  # frozen after the grace period (see _after_grace), so that the job can checkpoint
         run.status, run.control = RunStatus.PAUSED, 'pause'
         await run.save()
+        background_tasks.create(_after_grace(run.id, RunStatus.PAUSED), name=f'pause-run-{run.id}')
     elif action == 'resume':
         await (await providers.get(run.provider)).resume(run.job_ref)
         run.status, run.control = RunStatus.RUNNING, ''
@@ -90,7 +90,7 @@ async def _act_on_job(user: User, run: Run, action: str) -> dict[str, Any]:
     elif action == 'stop':
         run.status, run.control = RunStatus.STOPPING, 'stop'
         await run.save()
-        background_tasks.create(_stop_after_grace(run.id), name=f'stop-run-{run.id}')
+        background_tasks.create(_after_grace(run.id, RunStatus.STOPPING), name=f'stop-run-{run.id}')
     elif action == 'cancel':
         await _finish(run, RunStatus.CANCELLED, f'Cancelled by {user.email}.')
         try:
@@ -118,7 +118,7 @@ async def stop_for(run: Run, reason: str, *, failed: bool = False) -> bool:
     await audit.record(None, 'run.limit_stop', 'run', run.id, reason=reason, status=before.value)
     log.info('run %s: %s', run.id, reason)
     if run.status == RunStatus.STOPPING:
-        background_tasks.create(_stop_after_grace(run.id), name=f'stop-run-{run.id}')
+        background_tasks.create(_after_grace(run.id, RunStatus.STOPPING), name=f'stop-run-{run.id}')
     elif run.job_ref:  # failed: the job goes now (the poller frees what is left of it)
         try:
             await (await providers.get(run.provider)).terminate(run.job_ref)
@@ -128,28 +128,32 @@ async def stop_for(run: Run, reason: str, *, failed: bool = False) -> bool:
     return True
 
 
-async def resume_pending_stops() -> None:
-    """After a restart: runs left stopping lost their grace-period task, so give them a new one."""
-    for run in await Run.filter(status=RunStatus.STOPPING, job_ref__isnull=False):
-        background_tasks.create(_stop_after_grace(run.id), name=f'stop-run-{run.id}')
+async def resume_pending_actions() -> None:
+    """After a restart: runs left stopping or pausing lost their grace-period task, so give them a new one (pausing
+    a job that is already frozen changes nothing)."""
+    for run in await Run.filter(status__in=[RunStatus.STOPPING, RunStatus.PAUSED], job_ref__isnull=False):
+        background_tasks.create(_after_grace(run.id, RunStatus(run.status)), name=f'{run.status}-run-{run.id}')
 
 
-async def _stop_after_grace(run_id: int) -> None:
-    """The job hears 'stop' in the answer to its next report and may checkpoint; then its process is stopped. If
-    the run is still stopping some polls later (the call failed, or the cloud did not stop it), the job is
-    terminated, again until the poller sees it gone: a run left stopping on a cloud would bill on."""
+async def _after_grace(run_id: int, status: RunStatus) -> None:
+    """The job hears the request (stop or pause) in the answer to its next report and may checkpoint; then its
+    process or instance is stopped, or frozen. Retried while the run stays `status`: a run left stopping or pausing
+    on a cloud would bill on. A stop that does not take within some polls becomes a terminate."""
     await asyncio.sleep(settings.current.stop_grace_s)
     asked = False
-    while (run := await Run.get_or_none(id=run_id)) is not None and run.status == RunStatus.STOPPING \
-            and run.job_ref:
+    while (run := await Run.get_or_none(id=run_id)) is not None and run.status == status and run.job_ref:
         try:
             provider = await providers.get(run.provider)
+            if status == RunStatus.PAUSED:
+                await provider.pause(run.job_ref)
+                return
             # a job that never ran has nothing to checkpoint, and a cloud may refuse to stop an instance that is
             # still being created (it would then start, and bill, for a run that is stopping)
             await (provider.stop(run.job_ref) if run.started_at and not asked else provider.terminate(run.job_ref))
             asked = True
         except (ProviderError, ServiceError) as error:
-            log.warning('run %s: could not stop its job yet (%s)', run_id, error.message)
+            log.warning('run %s: could not %s its job yet (%s)', run_id, 'pause' if status == RunStatus.PAUSED
+                        else 'stop', error.message)
         await asyncio.sleep(STOP_CHECK_POLLS * settings.current.poll_interval_s)
 
 

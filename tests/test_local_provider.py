@@ -17,6 +17,7 @@ from tests.helpers import Server
 TRAIN = '''
 import time, trainboard
 run = trainboard.init()
+run.on_control(lambda action: run.print(f"checkpoint before {{action}}"))
 for step in range({steps}):
     run.log({{"loss": 1 / (step + 1)}}, step=step)
     run.progress(step + 1, {steps})
@@ -131,7 +132,9 @@ def test_pause_resume_cancel_and_refusals(polling_server: Server, tmp_path: Path
     conflict = api.post(f'/runs/{run["id"]}/actions/resume')
     assert conflict.status_code == 409 and 'it is running' in conflict.json()['detail']
     assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
-    time.sleep(0.5)  # a report already on its way when the job froze may still land
+    lines = lambda: [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()]  # noqa: E731
+    helpers.wait_until(lambda: 'checkpoint before pause' in lines())  # heard in a report's answer, in the grace
+    time.sleep(4.5)  # the grace period (4 s), then a report already on its way when the job froze may still land
     steps = api.get(f'/runs/{run["id"]}').json()['step']
     time.sleep(1.0)
     assert api.get(f'/runs/{run["id"]}').json()['step'] == steps  # frozen: no progress while paused

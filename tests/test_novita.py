@@ -148,6 +148,8 @@ def test_pause_stops_the_instance_and_resume_starts_it(cloud_server: Server, nov
     wait_for(api, run, 'running')
     instance = next(iter(novita.instances.values()))
     assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
+    assert report(cloud_server, run, {'logs': ['step 10']})['control'] == {'action': 'pause'}  # checkpoint now
+    assert instance.status == 'running'  # stopped once the grace period (1 s) is over, not at once
     deadline = time.monotonic() + 5
     while instance.status != 'exited' and time.monotonic() < deadline:
         time.sleep(0.05)
