@@ -106,10 +106,9 @@ async def stop_for(run: Run, reason: str, *, failed: bool = False) -> bool:
     """Stop a run on the system's behalf (a limit, the budget); `failed` ends it at once, with no checkpoint (a job
     that reports nothing would not hear the request). False when the run changed meanwhile and was left alone."""
     before = RunStatus(run.status)
-    if failed or run.provider == 'external' or not run.job_ref:
-        run.status = RunStatus.FAILED if failed else RunStatus.STOPPED
-        run.control, run.ended_at = '', datetime.now(UTC)
-    else:
+    if failed:
+        run.status, run.control, run.ended_at = RunStatus.FAILED, '', datetime.now(UTC)
+    else:  # external runs too: their code hears it and may checkpoint
         run.status, run.control = RunStatus.STOPPING, 'stop'
     run.status_message = reason
     if not await Run.filter(id=run.id, status=before).update(status=run.status, control=run.control,
@@ -131,7 +130,7 @@ async def stop_for(run: Run, reason: str, *, failed: bool = False) -> bool:
 async def resume_pending_actions() -> None:
     """After a restart: runs left stopping or pausing lost their grace-period task, so give them a new one (pausing
     a job that is already frozen changes nothing)."""
-    for run in await Run.filter(status__in=[RunStatus.STOPPING, RunStatus.PAUSED], job_ref__isnull=False):
+    for run in await Run.filter(status__in=[RunStatus.STOPPING, RunStatus.PAUSED]):
         background_tasks.create(_after_grace(run.id, RunStatus(run.status)), name=f'{run.status}-run-{run.id}')
 
 
@@ -141,7 +140,11 @@ async def _after_grace(run_id: int, status: RunStatus) -> None:
     on a cloud would bill on. A stop that does not take within some polls becomes a terminate."""
     await asyncio.sleep(settings.current.stop_grace_s)
     asked = False
-    while (run := await Run.get_or_none(id=run_id)) is not None and run.status == status and run.job_ref:
+    while (run := await Run.get_or_none(id=run_id)) is not None and run.status == status:
+        if not run.job_ref:  # no process of ours (external code): it had its chance to checkpoint and finish
+            if status == RunStatus.STOPPING:
+                await _finish(run, RunStatus.STOPPED, run.status_message or 'Stopped on request.')
+            return
         try:
             provider = await providers.get(run.provider)
             if status == RunStatus.PAUSED:
@@ -158,8 +161,13 @@ async def _after_grace(run_id: int, status: RunStatus) -> None:
 
 
 async def _without_job(run: Run, action: str) -> None:
-    """An external run (or one not launched yet) has no process of ours: its state is all there is."""
-    if action in {'stop', 'cancel'}:
+    """An external run (or one not launched yet) has no process of ours: its code hears a stop or pause in the
+    answer to its next report; a stop ends the run once the grace period is over (or the code finishes first)."""
+    if action == 'stop' and run.status != RunStatus.QUEUED:
+        run.status, run.control = RunStatus.STOPPING, 'stop'
+        await run.save()
+        background_tasks.create(_after_grace(run.id, RunStatus.STOPPING), name=f'stop-run-{run.id}')
+    elif action in {'stop', 'cancel'}:
         await _finish(run, RunStatus.STOPPED if action == 'stop' else RunStatus.CANCELLED, f'{action} requested')
     elif action == 'pause':
         run.status, run.control = RunStatus.PAUSED, 'pause'

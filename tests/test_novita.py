@@ -250,10 +250,13 @@ def test_control_during_an_outage_answers_clearly_and_cancel_still_frees_the_ins
     novita.auto_advance = True
     api, run = launch(cloud_server)
     wait_for(api, run, 'running')
+    assert api.post(f'/runs/{run["id"]}/actions/pause').status_code == 202
+    instance = next(iter(novita.instances.values()))
+    helpers.wait_until(lambda: instance.status == 'exited')
     novita.outage = True
-    paused = api.post(f'/runs/{run["id"]}/actions/pause')
-    assert paused.status_code == 503 and 'Novita unreachable' in paused.json()['detail']
-    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'running'  # nothing changed
+    resumed = api.post(f'/runs/{run["id"]}/actions/resume')
+    assert resumed.status_code == 503 and 'Novita unreachable' in resumed.json()['detail']
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'paused'  # nothing changed
     cancelled = api.post(f'/runs/{run["id"]}/actions/cancel')  # the run ends now; its instance once Novita is back
     assert cancelled.status_code == 202 and cancelled.json()['status'] == 'cancelled'
     assert novita.live()

@@ -137,7 +137,8 @@ def test_init_with_an_api_key_creates_an_external_run(own_server: Server, tmp_pa
     assert run['provider'] == 'external' and run['status'] == 'succeeded'
 
 
-def test_a_pause_reaches_the_script_s_callback_and_is_not_a_stop(own_server: Server, tmp_path: Path) -> None:
+def test_pause_and_stop_reach_the_script_s_callback_and_a_stop_lets_it_checkpoint(own_server: Server,
+                                                                                 tmp_path: Path) -> None:
     api, run = new_run(own_server)
     script = training(own_server, run, '''
         import pathlib, time
@@ -146,14 +147,17 @@ def test_a_pause_reaches_the_script_s_callback_and_is_not_a_stop(own_server: Ser
         for step in range(2000):
             run.log({'loss': 1.0}, step=step)
             time.sleep(0.01)
-            if (pathlib.Path(__file__).parent / 'done').exists() or run.should_stop():
+            if run.should_stop():
                 break
         print('heard', heard, 'stop', run.should_stop())
+        run.finish('stopped', 'checkpointed at step %d' % step)
         ''', tmp_path)
     helpers.wait_for_status(api, run, 'running')
     for action in ('pause', 'resume', 'pause', 'resume'):
         assert api.post(f'/runs/{run["id"]}/actions/{action}').status_code == 202
         time.sleep(1.5)  # a report or two later
-    (tmp_path / 'done').touch()
+    assert api.post(f'/runs/{run["id"]}/actions/stop').json()['status'] == 'stopping'
     assert script.wait(30) == 0
-    assert "heard ['pause', 'pause'] stop False" in script.stdout.read()
+    assert "heard ['pause', 'pause', 'stop'] stop True" in script.stdout.read()  # a pause is not a stop
+    done = helpers.wait_for_status(api, run, 'stopped')
+    assert done['status_message'].startswith('checkpointed at step')  # the script finished it within the grace
