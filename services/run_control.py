@@ -19,6 +19,10 @@ from services.errors import Conflict, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
 
+# what launching and control write: only these, so that a save never puts back the cost or the provider state the
+# poller wrote while a provider call was under way (the next poll would bill that time again)
+LAUNCH_FIELDS = ['job_ref', 'status', 'provider_state', 'gpu_product', 'price_per_hour', 'updated_at']
+CONTROL_FIELDS = ['status', 'status_message', 'control', 'ended_at', 'updated_at']
 STOP_CHECK_POLLS = 3  # how many poll intervals a stopping job gets to be seen stopped before it is terminated
 SDK_DIR = Path(__file__).resolve().parent.parent / 'sdk'
 ALLOWED = {  # action -> the statuses it makes sense from
@@ -47,7 +51,7 @@ async def launch(run: Run) -> None:
     run.job_ref, run.status, run.provider_state = ref, RunStatus.PROVISIONING, 'launched'
     run.gpu_product = product.name
     run.price_per_hour = Decimal(str(price_per_hour))
-    await run.save()
+    await run.save(update_fields=LAUNCH_FIELDS)
     await _publish(run)
 
 
@@ -81,15 +85,15 @@ async def _act_on_job(user: User, run: Run, action: str) -> dict[str, Any]:
         await _without_job(run, action)
     elif action == 'pause':  # frozen after the grace period (see _after_grace), so that the job can checkpoint
         run.status, run.control = RunStatus.PAUSED, 'pause'
-        await run.save()
+        await run.save(update_fields=CONTROL_FIELDS)
         background_tasks.create(_after_grace(run.id, RunStatus.PAUSED), name=f'pause-run-{run.id}')
     elif action == 'resume':
         await (await providers.get(run.provider)).resume(run.job_ref)
         run.status, run.control = RunStatus.RUNNING, ''
-        await run.save()
+        await run.save(update_fields=CONTROL_FIELDS)
     elif action == 'stop':
         run.status, run.control = RunStatus.STOPPING, 'stop'
-        await run.save()
+        await run.save(update_fields=CONTROL_FIELDS)
         background_tasks.create(_after_grace(run.id, RunStatus.STOPPING), name=f'stop-run-{run.id}')
     elif action == 'cancel':
         await _finish(run, RunStatus.CANCELLED, f'Cancelled by {user.email}.')
@@ -165,22 +169,22 @@ async def _without_job(run: Run, action: str) -> None:
     answer to its next report; a stop ends the run once the grace period is over (or the code finishes first)."""
     if action == 'stop' and run.status != RunStatus.QUEUED:
         run.status, run.control = RunStatus.STOPPING, 'stop'
-        await run.save()
+        await run.save(update_fields=CONTROL_FIELDS)
         background_tasks.create(_after_grace(run.id, RunStatus.STOPPING), name=f'stop-run-{run.id}')
     elif action in {'stop', 'cancel'}:
         await _finish(run, RunStatus.STOPPED if action == 'stop' else RunStatus.CANCELLED, f'{action} requested')
     elif action == 'pause':
         run.status, run.control = RunStatus.PAUSED, 'pause'
-        await run.save()
+        await run.save(update_fields=CONTROL_FIELDS)
     elif action == 'resume':
         run.status, run.control = RunStatus.RUNNING, ''
-        await run.save()
+        await run.save(update_fields=CONTROL_FIELDS)
 
 
 async def _finish(run: Run, status: RunStatus, message: str) -> None:
     run.status, run.status_message, run.control = status, message, ''
     run.ended_at = datetime.now(UTC)
-    await run.save()
+    await run.save(update_fields=CONTROL_FIELDS)
     await _publish(run)
 
 
