@@ -112,6 +112,19 @@ def test_a_stop_pending_at_a_restart_still_happens(cloud_server: Server, novita:
     _wait_until_deleted(novita)
 
 
+def test_a_pause_pending_at_a_restart_still_happens(cloud_server: Server, novita: FakeNovita) -> None:
+    novita.auto_advance = True
+    api, run = launch_on_novita(cloud_server)
+    wait_for_status(api, run, 'running')
+    assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
+    cloud_server.stop()  # before the grace period ends: the pause task dies with the process
+    instance = next(iter(novita.instances.values()))
+    assert instance.status == 'running'
+    cloud_server.start()
+    helpers.wait_until(lambda: instance.status == 'exited')  # no GPU billing while paused
+    assert api.post(f'/runs/{run["id"]}/actions/cancel').json()['status'] == 'cancelled'
+
+
 def novita_bill(novita: FakeNovita) -> float:
     return sum(instance.cost() for instance in novita.instances.values())
 
