@@ -7,7 +7,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
-from models import Run
 from services import ingest, metric_store, projects, run_control, runs
 from services.errors import Invalid, NotFound
 
@@ -81,15 +80,11 @@ class ReportAnswer(BaseModel):
 @router.post('/projects/{project_id}/runs', status_code=201)
 async def create_run(project_id: int, body: RunCreate, user: CurrentUser) -> RunCreated:
     """Create a run that code anywhere reports to. The answer carries its token: shown once, stored hashed."""
-    data, token = await runs.create_run(user, project_id, name=body.name, provider=body.provider, config=body.config,
-                                        spec={'command': body.command, 'envs': body.envs, 'image': body.image,
-                                              'product_id': body.product_id, 'gpu_count': body.gpu_count,
-                                              'billing': body.billing, 'disk_gb': body.disk_gb, 'cluster': body.cluster}
-                                        if body.provider != 'external' else None,
-                                        limits=body.model_dump(include=set(runs.LIMITS)))
-    if body.provider != 'external':
-        await run_control.launch(await Run.get(id=data['id']))
-        data = await runs.snapshot(await Run.get(id=data['id']))
+    spec = body.model_dump(include={'command', 'envs', 'image', 'product_id', 'gpu_count', 'billing', 'disk_gb',
+                                    'cluster'})
+    data, token = await run_control.start(user, project_id, name=body.name, provider=body.provider,
+                                          config=body.config, spec=spec if body.provider != 'external' else None,
+                                          limits=body.model_dump(include=set(runs.LIMITS)))
     return RunCreated(**data, token=token)
 
 

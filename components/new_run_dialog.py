@@ -4,8 +4,8 @@ from typing import Any
 from nicegui import ui
 
 from components import format
-from models import Run, User
-from services import providers, run_control, runs
+from models import User
+from services import providers, run_control
 from services.errors import ServiceError
 
 
@@ -68,9 +68,8 @@ async def new_run(user: User, project_id: int) -> None:
                         'billing': 'spot' if spot.value and provider.value != 'local' else 'on-demand'}
                 limits = {'max_cost_usd': max_cost.value, 'max_duration_s': _scaled(max_hours.value, 3600),
                           'stall_timeout_s': _scaled(stall_minutes.value, 60)}
-                data, _ = await runs.create_run(user, project_id, name=name.value or '', provider=provider.value,
-                                                spec=spec, limits=limits)
-                await run_control.launch(await Run.get(id=data['id']))
+                data, _ = await run_control.start(user, project_id, name=name.value or '', provider=provider.value,
+                                                  spec=spec, limits=limits)
             except ServiceError as error:
                 hint.set_text(error.message)
                 return

@@ -10,7 +10,7 @@ from components.frame import frame, not_found
 from components.new_run_dialog import new_run
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
-from models import LatestMetric, MemberRole
+from models import MemberRole
 from pages import session
 from services import hub, metric_store, projects, runs
 from services.errors import ServiceError
@@ -82,7 +82,7 @@ async def project_page(project_id: int) -> None:
 
 async def _compare_panel(project_id: int, table: RunsTable) -> None:
     """One metric of the runs selected in the table, overlaid in one chart."""
-    names = sorted(set(await LatestMetric.filter(run__project_id=project_id).values_list('name', flat=True)))
+    names = await metric_store.project_metric_names(project_id)
     if not names:
         return
 

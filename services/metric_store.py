@@ -20,6 +20,8 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from models import LatestMetric
+
 BUCKET_BASE = 16
 LEVELS = range(1, 6)  # buckets of 16 .. 1,048,576 steps; base 16 writes ~7 roll-up rows per 100 points
 SPECIALS = {'NaN': math.nan, 'Infinity': math.inf, '-Infinity': -math.inf}
@@ -63,6 +65,11 @@ async def metric_names(run_id: int) -> list[dict[str, Any]]:
                    'ORDER BY name'), [run_id])
     return [{'name': r['name'], 'step': r['step'], 'value': _shown(r['value'], r['special']),
              'timestamp': r['timestamp'], 'count': r['count']} for r in rows]
+
+
+async def project_metric_names(project_id: int) -> list[str]:
+    """Every metric name any run of the project has, sorted (from the small latest-values table)."""
+    return sorted(set(await LatestMetric.filter(run__project_id=project_id).values_list('name', flat=True)))
 
 
 async def series(run_id: int, name: str, *, max_points: int = 1000, min_step: int | None = None,

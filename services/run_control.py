@@ -34,6 +34,19 @@ ALLOWED = {  # action -> the statuses it makes sense from
 }
 
 
+async def start(user: User, project_id: int, *, name: str, provider: str = 'external',
+                config: dict[str, Any] | None = None, spec: dict[str, Any] | None = None,
+                limits: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    """A new run (runs.create_run), launched on its provider unless it is external; its snapshot and its token."""
+    data, token = await runs.create_run(user, project_id, name=name, provider=provider, config=config, spec=spec,
+                                        limits=limits)
+    if provider == 'external':
+        return data, token
+    run = await Run.get(id=data['id'])
+    await launch(run)
+    return await runs.snapshot(run), token
+
+
 async def launch(run: Run) -> None:
     """Hand the run to its provider; the reference comes back at once, and the poller follows the job from there."""
     launched = run.spec or {}
@@ -70,10 +83,9 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
         raise Conflict(f'Cannot {action} run {run.id}: it is {status.value}.')
     await audit.record(user, f'run.{action}', 'run', run.id, status=status.value)
     if action == 'retry':
-        data, _ = await runs.create_run(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
-                                        config=run.config, spec=run.spec or {}, limits=runs.limits_of(run))
-        await launch(await Run.get(id=data['id']))
-        return await runs.snapshot(await Run.get(id=data['id']))
+        data, _ = await start(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
+                              config=run.config, spec=run.spec or {}, limits=runs.limits_of(run))
+        return data
     try:
         return await _act_on_job(user, run, action)
     except ProviderError as error:  # nothing changed: the provider could not be asked

@@ -141,6 +141,14 @@ def launch_on_novita(server: Server, budget_usd: float = 10, **fields) -> tuple[
     return api, answer.json()
 
 
+def running_on_novita(server: Server, novita: Any, **fields: Any) -> tuple[httpx.Client, dict]:
+    """A run launched on the Novita fake, its clock on, once the run is running."""
+    novita.auto_advance = True
+    api, run = launch_on_novita(server, **fields)
+    wait_for_status(api, run, 'running')
+    return api, run
+
+
 def wait_for_status(api: httpx.Client, run: dict, *statuses: str, timeout: float = 30) -> dict:
     """Poll the API until the run is in one of `statuses`; its state then."""
     deadline = time.monotonic() + timeout

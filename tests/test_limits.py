@@ -9,7 +9,7 @@ import pytest
 
 from tests import helpers
 from tests.fakes.novita import FakeNovita
-from tests.helpers import Server, launch_on_novita, wait_for_status
+from tests.helpers import Server, launch_on_novita, running_on_novita, wait_for_status
 
 
 @pytest.fixture
@@ -102,9 +102,7 @@ def test_an_external_run_past_its_duration_is_told_to_stop(local_server: Server)
 
 
 def test_a_stop_pending_at_a_restart_still_happens(cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch_on_novita(cloud_server)
-    wait_for_status(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     assert api.post(f'/runs/{run["id"]}/actions/stop').json()['status'] == 'stopping'
     cloud_server.stop()  # before the grace period ends: the stop task dies with the process
     cloud_server.start()
@@ -113,9 +111,7 @@ def test_a_stop_pending_at_a_restart_still_happens(cloud_server: Server, novita:
 
 
 def test_a_pause_pending_at_a_restart_still_happens(cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch_on_novita(cloud_server)
-    wait_for_status(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
     cloud_server.stop()  # before the grace period ends: the pause task dies with the process
     instance = next(iter(novita.instances.values()))

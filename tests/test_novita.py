@@ -12,6 +12,7 @@ from tests.fakes.novita import API_KEY, FakeNovita
 from tests.helpers import Server
 
 launch = helpers.launch_on_novita
+running_on_novita = helpers.running_on_novita
 wait_for = helpers.wait_for_status
 
 
@@ -98,10 +99,7 @@ def test_launch_run_report_success_and_the_instance_is_deleted(cloud_server: Ser
     wait_for(api, run, 'running')
     time.sleep(10)  # long against the poll interval, whose edges the 1% must absorb
     report(cloud_server, run, {'status': {'state': 'succeeded'}})
-    deadline = time.monotonic() + 10
-    while novita.live() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not novita.live()  # deleted once the run ended
+    helpers.wait_until(lambda: not novita.live())  # deleted once the run ended
     time.sleep(0.5)
     done = api.get(f'/runs/{run["id"]}').json()
     billed = instance.cost()
@@ -112,9 +110,7 @@ def test_launch_run_report_success_and_the_instance_is_deleted(cloud_server: Ser
 
 
 def test_a_running_instance_s_log_and_gpu_usage_reach_the_run(cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch(cloud_server)
-    wait_for(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     instance = next(iter(novita.instances.values()))
     instance.log.extend(['Loading checkpoint', 'epoch 1 loss=0.9'])
     lines = lambda: [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()]  # noqa: E731
@@ -134,40 +130,28 @@ def test_a_running_instance_s_log_and_gpu_usage_reach_the_run(cloud_server: Serv
 
 
 def test_an_instance_that_exits_without_success_fails_the_run(cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch(cloud_server)
-    wait_for(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     novita.exit(next(iter(novita.instances)))
     done = wait_for(api, run, 'failed')
     assert 'stopped before the run reported success' in done['status_message']
 
 
 def test_pause_stops_the_instance_and_resume_starts_it(cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch(cloud_server)
-    wait_for(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     instance = next(iter(novita.instances.values()))
     assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
     assert report(cloud_server, run, {'logs': ['step 10']})['control'] == {'action': 'pause'}  # checkpoint now
     assert instance.status == 'running'  # stopped once the grace period (1 s) is over, not at once
-    deadline = time.monotonic() + 5
-    while instance.status != 'exited' and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert instance.status == 'exited'  # no GPU billing while paused
+    helpers.wait_until(lambda: instance.status == 'exited', timeout=5)  # no GPU billing while paused
     time.sleep(0.5)
     assert api.get(f'/runs/{run["id"]}').json()['status'] == 'paused'  # exited because we paused it
     assert api.post(f'/runs/{run["id"]}/actions/resume').json()['status'] == 'running'
-    deadline = time.monotonic() + 5
-    while instance.status != 'running' and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert instance.status == 'running'
+    helpers.wait_until(lambda: instance.status == 'running', timeout=5)
     assert api.post(f'/runs/{run["id"]}/actions/cancel').json()['status'] == 'cancelled'
 
 
 def test_stop_with_checkpoint(cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch(cloud_server)
-    wait_for(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     assert api.post(f'/runs/{run["id"]}/actions/stop').json()['status'] == 'stopping'
     assert report(cloud_server, run, {'logs': ['step 10']})['control'] == {'action': 'stop'}  # checkpoint now
     done = wait_for(api, run, 'stopped')
@@ -175,21 +159,13 @@ def test_stop_with_checkpoint(cloud_server: Server, novita: FakeNovita) -> None:
 
 
 def test_an_outage_changes_no_run_and_shows(cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch(cloud_server)
-    wait_for(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     novita.outage = True
-    deadline = time.monotonic() + 10
-    while 'novita unreachable' not in cloud_server.log() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert 'novita unreachable' in cloud_server.log()  # after the retries give up
+    helpers.wait_until(lambda: 'novita unreachable' in cloud_server.log())  # after the retries give up
     time.sleep(4)  # more failing polls
     assert api.get(f'/runs/{run["id"]}').json()['status'] == 'running'
     novita.outage = False
-    deadline = time.monotonic() + 10
-    while 'novita reachable again' not in cloud_server.log() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert 'novita reachable again' in cloud_server.log()
+    helpers.wait_until(lambda: 'novita reachable again' in cloud_server.log())
     assert cloud_server.log().count('novita unreachable') == 1  # logged once, not on every poll
     assert api.post(f'/runs/{run["id"]}/actions/cancel').status_code == 202
 
@@ -198,27 +174,19 @@ def test_an_orphan_instance_is_terminated_after_the_grace_period(cloud_server: S
     api, run = launch(cloud_server)
     orphan = novita.add_orphan('trainboard-run-99999')
     stranger = novita.add_orphan('someone-elses-notebook')
-    deadline = time.monotonic() + 10
-    while novita.instances[orphan].status == 'running' and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert novita.instances[orphan].status in {'removing', 'removed'}
+    helpers.wait_until(lambda: novita.instances[orphan].status in {'removing', 'removed'})
     assert novita.instances[stranger].status == 'running'  # not ours: left alone
     novita.instances[stranger].status = 'removed'
     api.post(f'/runs/{run["id"]}/actions/cancel')
 
 
 def test_the_app_restarts_mid_run_and_resumes(cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch(cloud_server)
-    wait_for(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     cloud_server.stop()
     time.sleep(0.5)
     cloud_server.start()
     report(cloud_server, run, {'status': {'state': 'succeeded'}})
-    deadline = time.monotonic() + 10
-    while novita.live() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not novita.live(), api.get(f'/runs/{run["id"]}').json()
+    helpers.wait_until(lambda: not novita.live())
     assert api.get(f'/runs/{run["id"]}').json()['status'] == 'succeeded'
 
 
@@ -247,9 +215,7 @@ def test_stopping_a_run_still_provisioning_deletes_its_instance(cloud_server: Se
 
 def test_control_during_an_outage_answers_clearly_and_cancel_still_frees_the_instance(
         cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch(cloud_server)
-    wait_for(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     assert api.post(f'/runs/{run["id"]}/actions/pause').status_code == 202
     instance = next(iter(novita.instances.values()))
     helpers.wait_until(lambda: instance.status == 'exited')
@@ -266,9 +232,7 @@ def test_control_during_an_outage_answers_clearly_and_cancel_still_frees_the_ins
 
 def test_a_stop_the_cloud_cannot_take_during_an_outage_happens_once_it_can(
         cloud_server: Server, novita: FakeNovita) -> None:
-    novita.auto_advance = True
-    api, run = launch(cloud_server)
-    wait_for(api, run, 'running')
+    api, run = running_on_novita(cloud_server, novita)
     assert api.post(f'/runs/{run["id"]}/actions/stop').json()['status'] == 'stopping'
     novita.outage = True  # when the grace period ends, the stop call fails
     time.sleep(2.5)
