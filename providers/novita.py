@@ -22,6 +22,7 @@ API = '/gpu-instance/openapi/v1'
 METRICS = '/openapi/v1/metrics/gpu/instance'  # not under /gpu-instance (reference 1.11)
 METRICS_INTERVAL_S = 15  # the finest Novita keeps
 LOG_TAIL = 1000
+PRODUCTS_TTL_S = 30.0
 PAGE_SIZE = 100
 RETRIES = 3  # with backoff from 0.5 s: gives up after 3.5 s, and the next poll tries again
 TIMEOUT_S = 15.0
@@ -59,14 +60,21 @@ class NovitaProvider:
                                          headers={'Authorization': f'Bearer {api_key}'})
         self._logs_client = httpx.AsyncClient(timeout=TIMEOUT_S)
         self._log_addresses: dict[str, str] = {}
+        self._products: tuple[float, list[Product]] | None = None
         self.retry_delay_s = retry_delay_s
 
     async def products(self) -> list[Product]:
+        """The catalogue, fetched at most every PRODUCTS_TTL_S: a launch checks the budget and then launches, and
+        both need the price."""
+        if self._products is not None and time.monotonic() - self._products[0] < PRODUCTS_TTL_S:
+            return self._products[1]
         answer = await self._call('GET', f'{API}/products')
-        return [Product(id=str(p['id']), name=str(p.get('name', p['id'])),
+        products = [Product(id=str(p['id']), name=str(p.get('name', p['id'])),
                         price_per_hour=_number(p.get('price')) / 100_000, available=bool(p.get('availableDeploy')),
                         spot_price_per_hour=_number(p['spotPrice']) / 100_000 if p.get('spotPrice') else None,
                         regions=tuple(p.get('regions') or ())) for p in answer.get('data', [])]
+        self._products = (time.monotonic(), products)
+        return products
 
     async def launch(self, spec: JobSpec) -> str:
         body = {'name': spec.name, 'productId': spec.product_id, 'gpuNum': spec.gpu_count or 1,
