@@ -1,6 +1,6 @@
 """Tortoise models: the whole data model of DESIGN.md. Imports nothing of ours."""
 
-from models.accounts import ApiKey, Role, User
+from models.accounts import ApiKey, Role, UsedSignature, User
 from models.artifacts import Artifact
 from models.credentials import Credential
 from models.events import AuditEntry, Notification
@@ -12,5 +12,6 @@ from models.runs import Run, RunStatus, RunStep, StepStatus
 __all__ = [
     'ApiKey', 'Artifact', 'AuditEntry', 'Credential', 'LatestMetric', 'LogLine', 'Membership', 'MemberRole', 'Metric',
     'MetricBucket',
-    'Notification', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus', 'RunStep', 'StepStatus', 'User',
+    'Notification', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus', 'RunStep', 'StepStatus', 'UsedSignature',
+    'User',
 ]

@@ -43,3 +43,15 @@ class ApiKey(models.Model):
 
     class Meta:
         table = 'api_keys'
+
+
+class UsedSignature(models.Model):
+    # A report signature already accepted: a replay of it within its freshness window is refused.
+    # Rows older than the window are pruned; the SHA-256 of the signature is kept, not the signature.
+
+    signature_hash = fields.CharField(max_length=64, primary_key=True)
+    expires_at = fields.FloatField()  # epoch seconds after which the timestamp check alone refuses it
+
+    class Meta:
+        table = 'used_signatures'
+        indexes = (('expires_at',),)

@@ -22,6 +22,8 @@ class Project(models.Model):
     status = fields.CharEnumField(ProjectStatus, max_length=16, default=ProjectStatus.ACTIVE)
     budget_usd = fields.DecimalField(max_digits=14, decimal_places=4, default=0)
     used_usd = fields.DecimalField(max_digits=16, decimal_places=6, default=0)  # accrues in sub-cent steps
+    # with no budget (0), paid runs launch only for an admin, or once an admin has marked the project unlimited
+    budget_unlimited = fields.BooleanField(default=False, null=True)  # nullable: older rows migrate as NULL
     settings = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

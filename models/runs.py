@@ -65,6 +65,9 @@ class Run(models.Model):
     billed_until = fields.FloatField(null=True)  # epoch seconds up to which cost has been accrued
     control = fields.CharField(max_length=16, default='', null=True)  # 'stop'/'pause' asked of the job via reports
     log_cursor = fields.CharField(max_length=200, null=True)  # how far the job's own log has been copied (provider's)
+    # the stored key the run launched with (and is polled, stopped and billed through); None for local and external
+    credential = fields.ForeignKeyField('models.Credential', related_name='runs', null=True,
+                                        on_delete=fields.SET_NULL)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
