@@ -49,6 +49,15 @@ async def authenticate(email: str, password: str) -> User:
     return user
 
 
+async def refreshed(user: User) -> User:
+    """The caller as the database has them now. A tab or token opened before a demotion or a deactivation must not
+    keep the powers it had then, so every service call that acts for someone asks this first."""
+    fresh = await User.get_or_none(id=user.id, is_active=True)
+    if fresh is None:
+        raise Unauthorized('Your account has been deactivated or removed: sign in again.')
+    return fresh
+
+
 async def create_user(email: str, password: str, *, name: str = '', role: Role = Role.MEMBER,
                       actor: User | None = None) -> User:
     email = normalize_email(email)
