@@ -27,7 +27,9 @@ class MetricChart(ui.echart):
             'series': [{'id': 'main', 'type': 'line', 'showSymbol': False, 'connectNulls': False,
                         'data': _chartable(series['points'])}],
         })
-        self.classes('w-full h-64').props(f'data-metric="{name}"')
+        self.classes('w-full h-64')
+        # set, not parsed: `.props()` parses its string, so a name with a quote would add attributes of its own
+        self._props['data-metric'] = name
         self.on('chart:datazoom', self._zoomed)
         self.points_shown = len(series['points'])
 

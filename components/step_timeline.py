@@ -24,7 +24,8 @@ class StepTimeline(ui.column):
             for step in steps:
                 icon, color = ICONS.get(step['status'], ('help', 'grey'))
                 with ui.row().classes('items-center gap-3 no-wrap'):
-                    ui.icon(icon, color=color).props(f'title={step["status"]}')
+                    status_icon = ui.icon(icon, color=color)
+                    status_icon._props['title'] = step['status']  # set, not parsed from a string (see MetricChart)
                     ui.label(step['name']).classes('text-bold w-28')
                     ui.label(step['description'] or step['status']).classes('text-grey-8 w-64')
                     ui.label(format.duration(step['duration_s'])).classes('w-20 text-right')
