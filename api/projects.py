@@ -24,8 +24,12 @@ class ProjectPatch(BaseModel):
     model_config = ConfigDict(extra='forbid', str_strip_whitespace=True)
     name: str = Field(None, min_length=1, max_length=projects.NAME_MAX)
     description: str = Field(None, max_length=projects.DESCRIPTION_MAX)
-    budget_usd: float = Field(None, ge=0, allow_inf_nan=False)
+    budget_usd: float = Field(None, ge=0, allow_inf_nan=False,
+                              description='owners and admins; only an admin removes a budget (sets 0)')
     status: Literal['active', 'archived'] = None
+    budget_unlimited: bool = Field(None, description='admins: with no budget, paid runs may still launch')
+    confirm: bool = Field(False, description='go ahead with a budget lowered so far that runs stop (else 409 '
+                                             'naming them)')
 
 
 class ProjectOut(BaseModel):
@@ -33,6 +37,7 @@ class ProjectOut(BaseModel):
     name: str
     description: str
     budget_usd: float
+    budget_unlimited: bool = False
     used_usd: float
     status: str
     owner_id: int
@@ -71,9 +76,10 @@ async def get_project(project_id: int, user: CurrentUser) -> ProjectOut:
 @router.patch('/projects/{project_id}')
 async def update_project(project_id: int, body: ProjectPatch, user: CurrentUser) -> ProjectOut:
     changes = body.model_dump(exclude_unset=True)
+    confirm = bool(changes.pop('confirm', False))
     if any(value is None for value in changes.values()):
         raise Invalid('Fields cannot be set to null; leave out what should not change.')
-    return ProjectOut(**await projects.update_project(user, project_id, **changes))
+    return ProjectOut(**await projects.update_project(user, project_id, confirm=confirm, **changes))
 
 
 @router.delete('/projects/{project_id}', status_code=204)

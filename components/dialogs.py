@@ -11,15 +11,16 @@ async def confirm(question: str, *, action: str = 'Delete', color: str = 'negati
     with ui.dialog() as dialog, ui.card():
         ui.label(question)
         with ui.row().classes('w-full justify-end'):
-            ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat')
+            ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat').mark('dismiss')
             ui.button(action, on_click=lambda: dialog.submit(True)).props(f'color={color}').mark('confirm')
     result = await dialog
-    dialog.delete()
+    if not dialog.is_deleted:  # asked from inside another dialog, which may have gone with it
+        dialog.delete()
     return bool(result)
 
 
 async def project_form(title: str, save: Callable[[dict[str, Any]], Awaitable[Any]], *,
-                       values: dict[str, Any] | None = None, button: str = 'Save') -> None:
+                       values: dict[str, Any] | None = None, button: str = 'Save', admin: bool = False) -> None:
     """A dialog to create or edit a project; a refused save shows the reason and keeps the dialog open."""
     values = values or {}
     with ui.dialog() as dialog, ui.card().classes('w-[28rem]'):
@@ -28,12 +29,18 @@ async def project_form(title: str, save: Callable[[dict[str, Any]], Awaitable[An
         description = ui.textarea('Description', value=values.get('description', '')).classes('w-full')
         budget = ui.number('Budget (USD)', value=values.get('budget_usd', 0.0), min=0, format='%.2f',
                            prefix='$').classes('w-full')
+        unlimited = ui.checkbox('Unlimited: paid runs may launch with no budget',
+                                value=bool(values.get('budget_unlimited'))).classes('w-full')
+        unlimited.visible = admin  # an admin's decision only
         hint = ui.label().classes('text-negative')
         hint.visible = False
 
         async def submit() -> None:
+            changes = {'name': name.value, 'description': description.value, 'budget_usd': budget.value}
+            if admin and unlimited.value != bool(values.get('budget_unlimited')):
+                changes['budget_unlimited'] = unlimited.value
             try:
-                await save({'name': name.value, 'description': description.value, 'budget_usd': budget.value})
+                await save(changes)
             except ServiceError as error:
                 hint.set_text(error.message)
                 hint.visible = True

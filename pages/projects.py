@@ -11,7 +11,7 @@ from components.frame import frame
 from components.project_card import ProjectCard
 from pages import session
 from services import hub, projects, sample_data
-from services.errors import ServiceError
+from services.errors import NeedsConfirmation, ServiceError
 
 
 @ui.page('/')
@@ -69,13 +69,19 @@ async def projects_page() -> None:
             data = await projects.create_project(user, **values)
             add_card(data)
             ui.notify(f'Created "{data["name"]}"', type='positive')
-        await project_form('New project', save, button='Create')
+        await project_form('New project', save, button='Create', admin=user.is_admin)
 
     async def edit(card: ProjectCard) -> None:
         async def save(values: dict[str, Any]) -> None:
-            card.show(await projects.update_project(user, card.data['id'], **values))
+            try:
+                data = await projects.update_project(user, card.data['id'], **values)
+            except NeedsConfirmation as question:  # a budget lowered so far that runs stop: say which, ask
+                if not await confirm(question.message, action='Lower the budget'):
+                    raise ServiceError('Not saved: the budget stays as it was.') from None
+                data = await projects.update_project(user, card.data['id'], confirm=True, **values)
+            card.show(data)
             ui.notify('Saved', type='positive')
-        await project_form(f'Edit "{card.data["name"]}"', save, values=card.data)
+        await project_form(f'Edit "{card.data["name"]}"', save, values=card.data, admin=user.is_admin)
 
     async def archive(card: ProjectCard) -> None:
         before = card.data

@@ -32,3 +32,8 @@ class Unauthorized(ServiceError):
 class Unavailable(ServiceError):
     """Something outside (a cloud provider) cannot be reached now; trying again later may work."""
     status_code = 503
+
+
+class NeedsConfirmation(Conflict):
+    """The change is allowed but has consequences the user must accept first (the message says which); asking again
+    with confirmation carries it out."""

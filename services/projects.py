@@ -10,8 +10,8 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from models import MemberRole, Membership, Project, ProjectStatus, Run, User
-from services import audit, hub
-from services.errors import Forbidden, Invalid, NotFound
+from services import audit, auth, budget, hub
+from services.errors import Forbidden, Invalid, NeedsConfirmation, NotFound
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 5000
@@ -20,12 +20,14 @@ _RANK = {MemberRole.VIEWER: 0, MemberRole.EDITOR: 1, MemberRole.OWNER: 2}
 
 async def visible_projects(user: User) -> list[Project]:
     """Projects the user owns or is a member of (every project for an admin), newest first."""
+    user = await auth.refreshed(user)
     query = Project.all() if user.is_admin else Project.filter(id__in=await _member_project_ids(user))
     return await query.order_by('-created_at', '-id')
 
 
 async def get_project(user: User, project_id: int, need: MemberRole = MemberRole.VIEWER) -> Project:
     """The project if the user has at least `need` on it. A project the user may not see is 'not found'."""
+    user = await auth.refreshed(user)
     project = await Project.get_or_none(id=project_id)
     role = await role_of(user, project) if project else None
     if project is None or role is None:
@@ -43,9 +45,13 @@ async def role_of(user: User, project: Project) -> MemberRole | None:
 
 
 async def create_project(user: User, *, name: str, description: str = '', budget_usd: float = 0.0,
-                         status: str = ProjectStatus.ACTIVE.value) -> dict[str, Any]:
+                         status: str = ProjectStatus.ACTIVE.value, budget_unlimited: bool = False) -> dict[str, Any]:
     """Create a project owned by `user`; returns its snapshot, as published to every tab."""
+    user = await auth.refreshed(user)
+    if budget_unlimited and not user.is_admin:
+        raise Forbidden('Only an admin can mark a project unlimited (able to launch paid runs with no budget).')
     fields = _validated(name=name, description=description, budget_usd=budget_usd, status=status)
+    fields['budget_unlimited'] = budget_unlimited
     await _check_unique_name(user.id, fields['name'])
     async with in_transaction():
         project = await Project.create(owner=user, **fields)
@@ -53,12 +59,28 @@ async def create_project(user: User, *, name: str, description: str = '', budget
     return await _publish(project, 'created')
 
 
-async def update_project(user: User, project_id: int, **changes: Any) -> dict[str, Any]:
-    """Apply the changes an editor asks for; returns the project's snapshot, as published to every tab."""
-    project = await get_project(user, project_id, MemberRole.EDITOR)
+async def update_project(user: User, project_id: int, *, confirm: bool = False, **changes: Any) -> dict[str, Any]:
+    """Apply the changes a member may make: editors the name, description and status; owners the budget; admins
+    whether a project with no budget may launch paid runs. Lowering the budget so far that runs must stop raises
+    NeedsConfirmation naming them, unless `confirm`. Returns the project's snapshot, as published to every tab."""
+    unlimited = changes.pop('budget_unlimited', None)
     fields = _validated(**changes)
+    project = await get_project(user, project_id, MemberRole.EDITOR)
+    user = await auth.refreshed(user)
+    if fields.get('budget_usd', project.budget_usd) == project.budget_usd:
+        fields.pop('budget_usd', None)  # the edit form sends the budget as it was
+    elif await role_of(user, project) != MemberRole.OWNER:
+        raise Forbidden(f'Only the owners of "{project.name}" and admins can change its budget.')
+    if unlimited is not None:
+        if not user.is_admin:
+            raise Forbidden('Only an admin can mark a project unlimited (able to launch paid runs with no budget).')
+        fields['budget_unlimited'] = bool(unlimited)
     if 'name' in fields and fields['name'] != project.name:
         await _check_unique_name(project.owner_id, fields['name'], exclude=project.id)
+    if 'budget_usd' in fields:
+        budget.check_budget_change(user, project, fields['budget_usd'])
+        if not confirm:
+            await _confirm_lowered_budget(project, fields['budget_usd'])
     if fields:
         project.update_from_dict(fields)
         async with in_transaction():
@@ -145,6 +167,7 @@ async def snapshots(found: list[Project]) -> list[dict[str, Any]]:
         'description': project.description,
         'status': ProjectStatus(project.status).value,
         'budget_usd': float(project.budget_usd),
+        'budget_unlimited': bool(project.budget_unlimited),
         'used_usd': float(project.used_usd),
         'owner_id': project.owner_id,
         'member_ids': [project.owner_id, *members[project.id]],
@@ -165,6 +188,26 @@ async def _publish(project: Project, action: str) -> dict[str, Any]:
     data = await snapshot(project)
     await hub.publish(hub.Change(kind='project', action=action, id=project.id, project_id=project.id, data=data))
     return data
+
+
+async def _confirm_lowered_budget(project: Project, new_budget: Decimal) -> None:
+    """A budget lowered below what the project has spent, or so far that its billing runs must stop, is a decision
+    to make knowingly: say which runs it stops."""
+    if new_budget <= 0 or new_budget >= project.budget_usd:
+        return
+    billing = await Run.filter(project_id=project.id, status__in=budget.BURNING, price_per_hour__gt=0) \
+        .order_by('id').values_list('id', 'name', 'price_per_hour')
+    lowered = Project(name=project.name, budget_usd=new_budget, used_usd=project.used_usd)
+    if not budget.would_overspend(lowered, sum(float(price) for _, _, price in billing)):
+        return
+    spent = f'${float(project.used_usd):,.2f} used'
+    if not billing:
+        raise NeedsConfirmation(f'Lower the budget of "{project.name}" to ${float(new_budget):,.2f}, with {spent}? '
+                                'It launches no more paid runs until the budget is raised.')
+    names = ', '.join(f'"{name}" (#{run_id})' for run_id, name, _ in billing[:10])
+    more = f' and {len(billing) - 10} more' if len(billing) > 10 else ''
+    raise NeedsConfirmation(f'Lower the budget of "{project.name}" to ${float(new_budget):,.2f}, with {spent}? '
+                            f'It stops {len(billing)} billing run{"s" if len(billing) != 1 else ""}: {names}{more}.')
 
 
 async def _member_project_ids(user: User) -> list[int]:

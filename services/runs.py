@@ -12,8 +12,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from models import MemberRole, Run, RunStatus, RunStep, User
 from providers.base import ProviderError
 from services import audit, auth, budget, hub, keys, projects, providers
@@ -49,17 +47,21 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     envs = spec.get('envs', {})
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise Invalid('envs must map names to string values.')
-    if provider != 'external' and project.budget_usd > 0:
+    price_per_hour = 0.0
+    if provider != 'external':
         try:
             _, price_per_hour = await providers.offer(provider, str(spec.get('product_id', '')), gpu_count,
                                                       spot=spec.get('billing') == 'spot')
         except ProviderError as error:
             raise Invalid(error.message) from None
-        budget.check_launch(project, price_per_hour)
+    user = await auth.refreshed(user)
     nonce = secrets.token_hex(16)
-    async with in_transaction():
+    # the check and the new run's row in one serialised step: the next launch into the project counts this one
+    async with budget.launch_guard(project.id) as project:
+        budget.check_launch(user, project, price_per_hour, await budget.burn_per_hour(project.id))
         run = await Run.create(project=project, created_by=user, name=name, provider=provider, config=config or {},
-                               token_nonce=nonce, spec=spec, gpu_count=gpu_count, **limits)
+                               token_nonce=nonce, spec=spec, gpu_count=gpu_count,
+                               price_per_hour=Decimal(str(price_per_hour)), **limits)
         token = run_token(run.id, nonce)
         run.token_hash = auth.hash_token(token)
         await run.save(update_fields=['token_hash'])

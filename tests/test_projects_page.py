@@ -90,6 +90,28 @@ async def test_changes_from_elsewhere_show_without_reload(admin: User) -> None:
     await admin.should_see('No projects yet')
 
 
+async def test_lowering_a_budget_below_what_runs_burn_asks_first(admin: User) -> None:
+    from services import runs
+    project = await projects.create_project(await _admin(), name='Costly', budget_usd=100)
+    created, _ = await runs.create_run(await _admin(), project['id'], name='big job')
+    await Run.filter(id=created['id']).update(status=RunStatus.RUNNING, price_per_hour=360)
+    await admin.open('/projects')
+    admin.find(marker='edit-project').click()
+    await admin.should_see('Edit "Costly"')
+    admin.find('Budget (USD)').clear().type('2')
+    admin.find(kind=ui.button, content='Save').click()
+    await admin.should_see('It stops 1 billing run: "big job"')
+    admin.find(marker='dismiss').click()  # the question's Cancel: nothing is saved
+    await admin.should_see('Not saved: the budget stays as it was.')
+    assert float((await Project.get(id=project['id'])).budget_usd) == 100
+
+    admin.find(kind=ui.button, content='Save').click()
+    await admin.should_see('It stops 1 billing run: "big job"')
+    admin.find(marker='confirm').click()
+    await admin.should_see('Saved')
+    assert float((await Project.get(id=project['id'])).budget_usd) == 2
+
+
 async def _admin():
     from models import User as UserModel
     return await UserModel.get(role='admin')

@@ -1,0 +1,92 @@
+"""Budgets hold: concurrent launches cannot pass one together, only owners and admins set them, a project with no
+budget launches paid runs only with an admin's say, and lowering one below what runs burn is a knowing decision."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import settings
+from models import Role, Run, RunStatus
+from services import auth, projects, runs
+from services.errors import Forbidden, NeedsConfirmation, ServiceError
+
+LOCAL_JOB = {'command': 'true'}
+
+
+@pytest.fixture
+def paid_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An hour on this machine costs $100, and members may launch on it: every local launch is a paid one."""
+    monkeypatch.setenv('TRAINBOARD_LOCAL_PRICE_PER_HOUR', '100')
+    monkeypatch.setenv('TRAINBOARD_LOCAL_RUNS', 'members')
+    settings.reload()
+
+
+async def test_concurrent_launches_cannot_pass_the_budget_together(orm: str, paid_local: None) -> None:
+    admin = await auth.create_user('root@example.com', 'a long password', role=Role.ADMIN)
+    project = await projects.create_project(admin, name='tight', budget_usd=1.0)
+
+    async def launch(i: int) -> bool:
+        try:
+            await runs.create_run(admin, project['id'], name=f'burst {i}', provider='local', spec=LOCAL_JOB)
+        except ServiceError as error:
+            assert error.status_code == 409 and 'too little is left' in error.message
+            return False
+        return True
+
+    accepted = await asyncio.gather(*(launch(i) for i in range(30)))
+    # a stop takes 10 s of grace + 4 polls of 5 s = 30 s, $0.83 at $100/h: one run fits in $1, two do not
+    assert sum(accepted) == 1
+    assert await Run.filter(project_id=project['id']).count() == 1
+
+
+async def test_only_owners_and_admins_change_a_budget(orm: str) -> None:
+    admin = await auth.create_user('root@example.com', 'a long password', role=Role.ADMIN)
+    owner = await auth.create_user('olga@example.com', 'a long password')
+    editor = await auth.create_user('ed@example.com', 'a long password')
+    project = await projects.create_project(owner, name='vision', budget_usd=10)
+    await projects.add_member(owner, project['id'], editor.email, 'editor')
+
+    with pytest.raises(Forbidden, match='budget'):
+        await projects.update_project(editor, project['id'], budget_usd=1000)
+    # the edit form sends the budget unchanged with the rest: an editor may still rename
+    renamed = await projects.update_project(editor, project['id'], name='vision 2', budget_usd=10)
+    assert (renamed['name'], renamed['budget_usd']) == ('vision 2', 10)
+    assert (await projects.update_project(owner, project['id'], budget_usd=20))['budget_usd'] == 20
+    with pytest.raises(Forbidden, match='Only an admin can remove'):
+        await projects.update_project(owner, project['id'], budget_usd=0)
+    with pytest.raises(Forbidden, match='unlimited'):
+        await projects.update_project(owner, project['id'], budget_unlimited=True)
+    assert (await projects.update_project(admin, project['id'], budget_usd=0))['budget_usd'] == 0
+
+
+async def test_a_project_with_no_budget_launches_paid_runs_only_with_an_admins_say(orm: str, paid_local: None) -> None:
+    admin = await auth.create_user('root@example.com', 'a long password', role=Role.ADMIN)
+    member = await auth.create_user('mia@example.com', 'a long password')
+    project = await projects.create_project(member, name='mine')  # owner, but no budget
+
+    with pytest.raises(Forbidden, match='no budget'):
+        await runs.create_run(member, project['id'], name='8 GPUs', provider='local', spec=LOCAL_JOB)
+    assert await Run.filter(project_id=project['id']).count() == 0
+    await runs.create_run(member, project['id'], name='reports only')  # an external run costs nothing
+
+    await projects.update_project(admin, project['id'], budget_unlimited=True)
+    created, _ = await runs.create_run(member, project['id'], name='allowed', provider='local', spec=LOCAL_JOB)
+    assert created['status'] == 'queued'
+    await runs.create_run(admin, (await projects.create_project(admin, name='admin'))['id'], name='admin run',
+                          provider='local', spec=LOCAL_JOB)  # an admin needs nobody's say
+
+
+async def test_lowering_a_budget_below_what_runs_burn_asks_first_and_names_them(orm: str) -> None:
+    owner = await auth.create_user('olga@example.com', 'a long password')
+    project = await projects.create_project(owner, name='vision', budget_usd=100)
+    created, _ = await runs.create_run(owner, project['id'], name='big job')
+    await Run.filter(id=created['id']).update(status=RunStatus.RUNNING, price_per_hour=360)  # $3 per 30 s lookahead
+
+    with pytest.raises(NeedsConfirmation, match=r'stops 1 billing run: "big job"'):
+        await projects.update_project(owner, project['id'], budget_usd=2)
+    assert (await projects.get_project(owner, project['id'])).budget_usd == 100  # nothing changed
+    assert (await projects.update_project(owner, project['id'], budget_usd=50))['budget_usd'] == 50  # room left
+    lowered = await projects.update_project(owner, project['id'], budget_usd=2, confirm=True)
+    assert lowered['budget_usd'] == 2
