@@ -3,8 +3,10 @@ from contextlib import contextmanager
 
 from nicegui import ui
 
+from components import live
 from models import User
 from pages import session
+from services import hub
 
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))
 
@@ -17,8 +19,14 @@ def not_found(user: User, message: str) -> None:
 
 
 @contextmanager
-def frame(title: str, user: User) -> Iterator[ui.column]:
-    """The layout every signed-in page shares: a header with navigation and the user, then the content."""
+def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[ui.column]:
+    """The layout every signed-in page shares: a header with navigation and the user, then the content.
+
+    The tab follows its user's powers: when the user's role or access changes (or they are deactivated), or they
+    lose their place in the project the page shows (`project_id`), the page is built anew, which signs them out or
+    shows only what they may still see. Services check each action anyway; this keeps the tab from showing more.
+    """
+    live.on_change(lambda change: _follow_access(change, user, project_id))
     ui.page_title(f'{title} · Trainboard')
     ui.colors(primary='#3f51b5')
     links = [('Trainboard', '/projects', 'text-h6'), *((label, target, '') for label, target in NAV)]
@@ -33,3 +41,11 @@ def frame(title: str, user: User) -> Iterator[ui.column]:
             ui.button('Log out', on_click=session.sign_out).props('flat color=white')
     with ui.column().classes('w-full max-w-6xl mx-auto p-4 gap-4') as content:
         yield content
+
+
+def _follow_access(change: hub.Change, user: User, project_id: int | None) -> None:
+    own_account = change.kind == 'user' and change.id == user.id
+    left_project = project_id is not None and change.kind == 'project' and change.id == project_id \
+        and not user.is_admin and user.id not in change.data.get('member_ids', (user.id,))
+    if own_account or left_project:
+        ui.navigate.reload()

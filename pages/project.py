@@ -50,7 +50,7 @@ async def project_page(project_id: int) -> None:
                 table.show_run(change.data)
             empty.visible = not table.rows
 
-    with frame(data['name'], user):
+    with frame(data['name'], user, project_id=project_id):
         with ui.card().classes('w-full') as gone:
             ui.label('This project was deleted.').classes('text-h6 text-negative')
             ui.link('Back to projects', '/projects')

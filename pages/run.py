@@ -115,7 +115,7 @@ async def run_page(run_id: int) -> None:
             ui.notify(f'{action.capitalize()} requested', type='positive')
 
     state: dict[str, Any] = {}
-    with frame(data['name'], user):
+    with frame(data['name'], user, project_id=data['project_id']):
         with ui.row().classes('items-center gap-3'):
             ui.link('Project', f'/projects/{data["project_id"]}').classes('text-grey-7')
             ui.label('/').classes('text-grey-7')

@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 import settings
 from models import ApiKey, Role, User
-from services import audit
+from services import audit, hub
 from services.errors import Conflict, Invalid, NotFound, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ async def update_user(user_id: int, *, actor: User, role: Role | None = None, is
         user.is_active = is_active
     await user.save()
     await audit.record(actor, 'user.updated', 'user', user.id, role=user.role.value, is_active=user.is_active)
+    await hub.publish(hub.Change(kind='user', action='updated', id=user.id))  # their open tabs follow the change
     return user
 
 

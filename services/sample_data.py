@@ -14,7 +14,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import Artifact, Project, Run, RunStatus, RunStep, StepStatus, User
-from services import audit, hub, projects
+from services import audit, auth, hub, projects
 from services.metric_store import Point, write_points
 
 STEP_NAMES = ('provisioning', 'setup', 'training', 'evaluation', 'upload')
@@ -34,6 +34,7 @@ GPU = {'product': 'NVIDIA RTX 4090 24GB', 'price': Decimal('0.35')}
 
 async def load(user: User) -> list[Project]:
     """Create the sample projects this user does not have yet; returns the ones created."""
+    user = await auth.refreshed(user)
     created = []
     for index, (name, description, budget, runs) in enumerate(SAMPLES):
         if await Project.exists(owner=user, name=name):
