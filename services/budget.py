@@ -77,7 +77,7 @@ def check_launch(user: User, project: Project, price_per_hour: float, burning_pe
         burning = f' and its active runs bill ${burning_per_hour:,.2f}/h' if burning_per_hour > 0 else ''
         raise Conflict(f'Project "{project.name}" has used ${float(project.used_usd):,.4f} of its '
                        f'${float(project.budget_usd):,.2f} budget{burning}: too little is left for a run at '
-                       f'${price_per_hour:,.2f}/h. Raise the budget to launch more runs.')
+                       f'${price_per_hour:,.2f}/h: raise the budget to launch more runs.')
 
 
 def check_budget_change(user: User, project: Project, budget_usd: Decimal) -> None:
