@@ -44,7 +44,7 @@ async def test_bad_name_keeps_the_dialog_open_with_a_hint(admin: User) -> None:
     await admin.should_see('Name')
     admin.find('Name').type('Taken')
     admin.find(kind=ui.button, content='Create').click()
-    await admin.should_see('You already have a project named "Taken"')
+    await admin.should_see('You already have a project named "Taken"', retries=50)
     assert await Project.all().count() == 1
 
 
