@@ -2,14 +2,19 @@
 with `off`. A local job runs a shell command on the server's machine, so it is not every member's to start."""
 
 import time
+from collections.abc import Callable
 
 import pytest
+from nicegui import ui
+from nicegui.testing import User as Browser
 
 import settings
+from components.new_run_dialog import NOTHING_TO_LAUNCH_ON
 from models import Role, Run, RunStatus, User
 from services import auth, projects, run_control, runs
 from services.errors import Forbidden
 from tests import helpers
+from tests.conftest import sign_in
 
 
 def allow_local_runs(monkeypatch: pytest.MonkeyPatch, who: str) -> None:
@@ -82,3 +87,19 @@ def test_the_api_answers_403_to_a_member_s_local_launch(server: helpers.Server) 
                          json={'name': 'shell', 'provider': 'local', 'command': 'id; cat ../../secret.key; env'})
     assert answer.status_code == 403 and 'TRAINBOARD_LOCAL_RUNS=members' in answer.json()['detail']
     assert member.get(f'/projects/{project["id"]}/runs').json() == []
+
+
+async def test_the_new_run_form_offers_this_machine_only_to_whom_may_launch_there(
+        admin: Browser, create_user: Callable[[], Browser]) -> None:
+    member = await auth.create_user('ada@example.com', 'a long password')
+    project = await projects.create_project(member, name='mine')
+    await admin.open(f'/projects/{project["id"]}')
+    admin.find('New run').click()
+    await admin.should_see('This machine (local)')
+
+    ada = create_user()
+    await sign_in(ada, 'ada@example.com', 'a long password')
+    await ada.open(f'/projects/{project["id"]}')
+    ada.find('New run').click()
+    await ada.should_see(NOTHING_TO_LAUNCH_ON)
+    assert all('local' not in element.options for element in ada.find(ui.select).elements)
