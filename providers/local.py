@@ -43,7 +43,6 @@ class LocalProvider:
     async def launch(self, spec: JobSpec) -> str:
         python = await self.sandbox.python()
         run_dir, work = self.sandbox.prepare(spec.run_id, python)
-        (run_dir / PAUSED_FILE).unlink(missing_ok=True)
         # the shell records the command's exit code (the subshell keeps an `exit` in the command from skipping
         # that) in the file it got as its stdin, which the server opened: the job cannot write where the server
         # reads; a job killed by a signal leaves the file empty
@@ -51,8 +50,8 @@ class LocalProvider:
         with (run_dir / LOG_FILE).open('ab') as log, (run_dir / EXIT_FILE).open('wb') as exit_code:
             try:
                 process = subprocess.Popen(['/bin/sh', '-c', wrapped], cwd=work,
-                                           env=self.sandbox.env(work, spec.envs), stdin=exit_code, stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True,
+                                           env=self.sandbox.env(spec.run_id, work, spec.envs), stdin=exit_code,
+                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                            **self.sandbox.identity(spec.run_id))
             except OSError as error:
                 raise ProviderError(f'Could not start the command: {error}') from error

@@ -3,8 +3,10 @@
 A job's environment is built from nothing: the server's own holds its secrets (the admin password, the key, a
 database URL, cloud credentials). Its directory is outside the data dir. And a server running as root starts each
 job as an unprivileged user (`nobody` by default) with a group of the run's own and no other groups: jobs share
-that user, so the group is what keeps one run out of another's directory. A server that is not root cannot switch
-users: its jobs run as itself.
+that user, so the group is what keeps one run out of another's directory and its processes' /proc entries (but a
+job may still signal another's processes, or read files it left outside its directory); `per-run` gives each run
+a user id of its own too, which needs no account.
+A server that is not root cannot switch users: its jobs run as itself.
 
     <jobs dir>/                  the server's, traversable by all (0711)
         bin/python, bin/python3  run the chosen interpreter: the `python` a job finds first on its PATH
@@ -21,6 +23,7 @@ import asyncio
 import os
 import pwd
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -29,7 +32,8 @@ from typing import Any
 
 from providers.base import ProviderError
 
-GID_BASE = 1_500_000_000  # a run's group is GID_BASE + its id: far above any group a system hands out
+ID_BASE = 1_500_000_000  # a run's group (and per-run user) is ID_BASE + its id: far above any a system hands out
+PER_RUN = 'per-run'  # the run_as that gives every run a user id of its own
 SYSTEM_PATH = '/usr/local/bin:/usr/bin:/bin'
 FALLBACK_PYTHON = '/usr/bin/python3'  # the system's, which any user may run (the app's may be in root's home)
 PROBE_TIMEOUT_S = 20.0
@@ -46,32 +50,37 @@ class Sandbox:
         """subprocess.Popen's arguments that start a run's job as its own user and group (none: as the server)."""
         if not self.run_as:
             return {}
-        return {'user': self.run_as, 'group': GID_BASE + run_id, 'extra_groups': [], 'umask': 0o007}
+        user = ID_BASE + run_id if self.run_as == PER_RUN else self.run_as
+        return {'user': user, 'group': ID_BASE + run_id, 'extra_groups': [], 'umask': 0o007}
 
     def prepare(self, run_id: int, python: str) -> tuple[Path, Path]:
         """The run's directory (the server's) and its work directory (the job's), made and owned as above."""
         self._prepare_root(python)
         run_dir = self.root / f'run-{run_id}'
         work = run_dir / 'work'
+        # a run id seen before (the database was made anew) must not hand on the files and log of the run it was
+        shutil.rmtree(run_dir, ignore_errors=True)
         for path, mode in ((run_dir, 0o750), (work, 0o770)):
-            path.mkdir(exist_ok=True)
+            path.mkdir()
             if self.run_as:
-                os.chown(path, 0, GID_BASE + run_id)
+                os.chown(path, 0, ID_BASE + run_id)
             path.chmod(mode if self.run_as else 0o700)
         return run_dir, work
 
-    def env(self, work: Path, envs: dict[str, str]) -> dict[str, str]:
+    def env(self, run_id: int, work: Path, envs: dict[str, str]) -> dict[str, str]:
         """Nothing of the server's environment: a PATH with our `python` first, HOME, LANG, and the run's own."""
+        # a user id without an account has no name to look up: getpass.getuser() (torch calls it) reads USER
+        account = {'USER': f'run-{run_id}', 'LOGNAME': f'run-{run_id}'} if self.run_as == PER_RUN else {}
         return {'PATH': f'{self.root / "bin"}{os.pathsep}{SYSTEM_PATH}', 'HOME': str(work),
-                'LANG': os.environ.get('LANG') or 'C.UTF-8', **envs, 'PYTHONUNBUFFERED': '1'}
+                'LANG': os.environ.get('LANG') or 'C.UTF-8', **account, **envs, 'PYTHONUNBUFFERED': '1'}
 
     async def python(self) -> str:
         """The interpreter a job's `python` runs: the configured one, else the app's own when the job's user can run
         it, else the system's. Refused, saying what to set, when the job's user can run none of them."""
         if self._python:
             return self._python
-        who = self.run_as or pwd.getpwuid(os.geteuid()).pw_name
-        if self.run_as:
+        who = {'': pwd.getpwuid(os.geteuid()).pw_name, PER_RUN: 'one per run'}.get(self.run_as, self.run_as)
+        if self.run_as not in {'', PER_RUN}:
             try:
                 pwd.getpwnam(self.run_as)
             except KeyError:
@@ -83,9 +92,9 @@ class Sandbox:
                 self._python = candidate
                 return candidate
         if self.configured_python:
-            raise ProviderError(f'{self.configured_python} cannot be run by the user {who} that jobs run as: set '
+            raise ProviderError(f'{self.configured_python} cannot be run by the user local jobs run as ({who}): set '
                                 'TRAINBOARD_LOCAL_PYTHON to a Python that user can run.')
-        raise ProviderError(f'No Python that the user {who} (whom jobs run as) can run was found: set '
+        raise ProviderError(f'No Python that the user local jobs run as ({who}) can run was found: set '
                             'TRAINBOARD_LOCAL_PYTHON to one, or install python3.')
 
     async def _runs(self, python: str) -> bool:

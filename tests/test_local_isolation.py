@@ -12,6 +12,7 @@ import pytest
 
 from providers.base import JobSpec, Phase, ProviderError
 from providers.local import LocalProvider
+from providers.local_sandbox import ID_BASE
 from tests import helpers
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason='only a server running as root can run jobs as another user')
@@ -76,15 +77,41 @@ async def test_one_run_cannot_reach_another_s_files(open_dir: Path) -> None:
     await asyncio.sleep(0.3)
     second = await provider.launch(JobSpec(run_id=2, name='b', command=(
         f'cat {run_dir}/work/notes.txt || echo no-notes; ls {run_dir}/work || echo no-listing; '
-        f'cat {run_dir}/output.log || echo no-log; echo mine > own.txt && cat own.txt; '
+        f'cat {run_dir}/output.log || echo no-log; cat /proc/{first.split(":")[0]}/environ || echo no-environ; '
+        'echo mine > own.txt && cat own.txt; '
         'touch ../.paused || echo no-pause; python -c "import numpy; print(\'numpy\', numpy.__version__)"')))
     assert await wait_for_end(provider, second) == Phase.SUCCEEDED
     output = (await provider.logs(second)).lines
-    assert {'no-notes', 'no-listing', 'no-log', 'mine', 'no-pause'} <= set(output), output
+    assert {'no-notes', 'no-listing', 'no-log', 'no-environ', 'mine', 'no-pause'} <= set(output), output
     assert 'private' not in output
     assert any(line.startswith('numpy ') for line in output), output  # the job's python has numpy
     assert (await provider.states([first]))[first].phase == Phase.RUNNING  # and run A carries on, unpaused
     await provider.terminate(first)
+
+
+@as_root
+async def test_with_a_user_per_run_one_job_cannot_read_or_signal_another_s_processes(open_dir: Path) -> None:
+    provider = LocalProvider(open_dir / 'jobs', run_as='per-run')
+    first = await provider.launch(JobSpec(run_id=1, name='a', command='sleep 30', envs={'TRAINBOARD_RUN_TOKEN': 'a'}))
+    pid = first.split(':')[0]
+    second = await provider.launch(JobSpec(run_id=2, name='b', command=(
+        f'cat /proc/{pid}/environ || echo no-environ; kill -STOP {pid} || echo no-signal; id -u; '
+        'python -c "import getpass; print(getpass.getuser())"')))
+    assert await wait_for_end(provider, second) == Phase.SUCCEEDED
+    output = (await provider.logs(second)).lines
+    assert {'no-environ', 'no-signal', str(ID_BASE + 2), 'run-2'} <= set(output), output
+    assert (await provider.states([first]))[first].phase == Phase.RUNNING
+    await provider.terminate(first)
+
+
+async def test_a_run_id_seen_before_starts_afresh(open_dir: Path) -> None:
+    """A database made anew counts its runs from 1 again: run 1 must not find the old run 1's files or log."""
+    first = await LocalProvider(open_dir / 'jobs').launch(JobSpec(run_id=1, name='a', command='echo old > f; echo a'))
+    provider = LocalProvider(open_dir / 'jobs')
+    assert await wait_for_end(provider, first) == Phase.SUCCEEDED
+    again = await provider.launch(JobSpec(run_id=1, name='b', command='ls; echo b'))
+    assert await wait_for_end(provider, again) == Phase.SUCCEEDED
+    assert (await provider.logs(again)).lines == ['b']
 
 
 @as_root
