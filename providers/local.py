@@ -42,10 +42,13 @@ class LocalProvider:
 
     async def launch(self, spec: JobSpec) -> str:
         python = await self.sandbox.python()
-        run_dir, work = self.sandbox.prepare(spec.run_id, python)
+        try:
+            run_dir, work = self.sandbox.prepare(spec.run_id, python)
+        except OSError as error:
+            raise ProviderError(f'Could not make the job\'s directory: {error}') from error
         # the shell records the command's exit code (the subshell keeps an `exit` in the command from skipping
-        # that) in the file it got as its stdin, which the server opened: the job cannot write where the server
-        # reads; a job killed by a signal leaves the file empty
+        # that) in the file it got as its stdin, which the server opened in a directory the job cannot write to: no
+        # link planted there, no pause forged; a job killed by a signal leaves the file empty
         wrapped = f'exec 9>&0 </dev/null\n(\n{spec.command}\n) 9>&-\necho $? >&9'
         with (run_dir / LOG_FILE).open('ab') as log, (run_dir / EXIT_FILE).open('wb') as exit_code:
             try:

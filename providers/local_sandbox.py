@@ -20,6 +20,7 @@ A server that is not root cannot switch users: its jobs run as itself.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pwd
 import shlex
@@ -32,6 +33,7 @@ from typing import Any
 
 from providers.base import ProviderError
 
+log = logging.getLogger(__name__)
 ID_BASE = 1_500_000_000  # a run's group (and per-run user) is ID_BASE + its id: far above any a system hands out
 PER_RUN = 'per-run'  # the run_as that gives every run a user id of its own
 SYSTEM_PATH = '/usr/local/bin:/usr/bin:/bin'
@@ -43,6 +45,9 @@ class Sandbox:
     def __init__(self, root: Path, *, run_as: str = 'nobody', python: str = '') -> None:
         self.root = root
         self.run_as = run_as if os.geteuid() == 0 else ''  # only root can start a process as someone else
+        if run_as and not self.run_as:
+            log.warning('local jobs run as this server\'s own user: only a server running as root can run them as '
+                        '"%s"', run_as)
         self.configured_python = python
         self._python = ''  # the interpreter found to work, once found
 
@@ -86,7 +91,9 @@ class Sandbox:
             except KeyError:
                 raise ProviderError(f'There is no user "{self.run_as}" on this machine to run jobs as: set '
                                     'TRAINBOARD_LOCAL_RUN_AS to one.') from None
-        candidates = [self.configured_python] if self.configured_python else [sys.executable, FALLBACK_PYTHON]
+        # absolute, so that the `python` shim cannot end up running itself
+        configured = shutil.which(self.configured_python) or self.configured_python if self.configured_python else ''
+        candidates = [configured] if configured else [sys.executable, FALLBACK_PYTHON]
         for candidate in candidates:
             if await self._runs(candidate):
                 self._python = candidate
