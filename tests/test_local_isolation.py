@@ -121,3 +121,17 @@ async def test_a_python_the_job_s_user_cannot_run_is_refused_with_what_to_set(tm
     provider = LocalProvider(open_dir / 'jobs', run_as='nobody', python=str(hidden))
     with pytest.raises(ProviderError, match='TRAINBOARD_LOCAL_PYTHON'):
         await provider.launch(JobSpec(run_id=1, name='t', command='true'))
+
+
+@as_root
+async def test_a_jobs_dir_someone_else_made_is_not_used(open_dir: Path) -> None:
+    """The default jobs dir is in /tmp, where any user could make it first (or a link by its name)."""
+    planted = open_dir / 'jobs'
+    planted.mkdir()
+    os.chown(planted, NOBODY_UID, NOBODY_UID)
+    (open_dir / 'link').symlink_to(open_dir / 'elsewhere', target_is_directory=True)
+    (open_dir / 'elsewhere').mkdir()
+    for root in (planted, open_dir / 'link'):
+        with pytest.raises(ProviderError, match='TRAINBOARD_LOCAL_JOBS_DIR'):
+            await LocalProvider(root).launch(JobSpec(run_id=1, name='t', command='true'))
+    assert not list((open_dir / 'elsewhere').iterdir())
