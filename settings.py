@@ -65,7 +65,7 @@ class Settings:
             poll_interval_s=float(get('POLL_INTERVAL_S', '5')),
             local_price_per_hour=float(get('LOCAL_PRICE_PER_HOUR', '0')),
             local_runs=_choice('LOCAL_RUNS', get('LOCAL_RUNS', 'admins').lower(), LOCAL_RUNS),
-            local_jobs_dir=Path(get('LOCAL_JOBS_DIR') or _default_jobs_dir(data_dir)).expanduser().resolve(),
+            local_jobs_dir=_jobs_dir(get('LOCAL_JOBS_DIR'), data_dir),
             local_run_as=get('LOCAL_RUN_AS', 'nobody'),
             local_python=get('LOCAL_PYTHON'),
             stop_grace_s=float(get('STOP_GRACE_S', '10')),
@@ -90,10 +90,15 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _default_jobs_dir(data_dir: Path) -> Path:
-    """Outside the data dir (a job must not live next to the server's key), in a place every user can traverse,
-    and one per data dir, so that two servers on one machine keep their run-<id> directories apart."""
-    return Path(tempfile.gettempdir()) / f'trainboard-jobs-{hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]}'
+def _jobs_dir(configured: str, data_dir: Path) -> Path:
+    """Outside the data dir (a job must not live next to the server's key); by default in a place every user can
+    traverse, one per data dir, so that two servers on one machine keep their run-<id> directories apart."""
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    jobs_dir = Path(configured).expanduser().resolve() if configured else \
+        Path(tempfile.gettempdir()) / f'trainboard-jobs-{digest}'
+    if jobs_dir.is_relative_to(data_dir):
+        raise ValueError(f'TRAINBOARD_LOCAL_JOBS_DIR ({jobs_dir}) must be outside the data dir ({data_dir}).')
+    return jobs_dir
 
 
 current = Settings.from_env()

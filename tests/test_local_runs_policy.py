@@ -103,3 +103,14 @@ async def test_the_new_run_form_offers_this_machine_only_to_whom_may_launch_ther
     ada.find('New run').click()
     await ada.should_see(NOTHING_TO_LAUNCH_ON)
     assert all('local' not in element.options for element in ada.find(ui.select).elements)
+
+
+def test_local_settings_refuse_what_would_undo_them(tmp_path) -> None:
+    with pytest.raises(ValueError, match='TRAINBOARD_LOCAL_RUNS must be one of admins, members, off'):
+        settings.Settings.from_env({'TRAINBOARD_LOCAL_RUNS': 'everyone'})
+    with pytest.raises(ValueError, match='must be outside the data dir'):
+        settings.Settings.from_env({'TRAINBOARD_DATA_DIR': str(tmp_path),
+                                    'TRAINBOARD_LOCAL_JOBS_DIR': str(tmp_path / 'jobs')})
+    defaults = settings.Settings.from_env({'TRAINBOARD_DATA_DIR': str(tmp_path)})
+    assert (defaults.local_runs, defaults.local_run_as) == ('admins', 'nobody')
+    assert not defaults.local_jobs_dir.is_relative_to(tmp_path)
