@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-live clean
+.PHONY: run test lint bench-live clean job-python
 
 run: $(STAMP)
 	$(BIN)/python main.py
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium job-python
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -28,6 +28,13 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 		else echo 'Chromium is missing: run "sudo apt-get install -y chromium" to include the browser tests'; fi; \
+	fi
+
+# numpy for Debian's python3: under root, local jobs run as `nobody`, who cannot run the app's interpreter when it
+# lives in root's home, so they get /usr/bin/python3, and the example job (examples/train_mlp.py) needs numpy
+job-python:
+	@if [ "$$(id -u)" = 0 ] && ! /usr/bin/python3 -c 'import numpy' 2>/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq python3 python3-numpy >/dev/null; \
 	fi
 
 clean:

@@ -6,9 +6,13 @@ restarted process) sees the environment of the moment. README.md has the table o
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+LOCAL_RUNS = ('admins', 'members', 'off')  # who may launch on this machine (the `local` provider)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +31,10 @@ class Settings:
     log_level: str = 'INFO'
     poll_interval_s: float = 5.0
     local_price_per_hour: float = 0.0
+    local_runs: str = 'admins'  # one of LOCAL_RUNS
+    local_jobs_dir: Path = Path(tempfile.gettempdir()) / 'trainboard-jobs'
+    local_run_as: str = 'nobody'  # '': the server's own user
+    local_python: str = ''  # '': the app's interpreter if the job's user can run it, else /usr/bin/python3
     stop_grace_s: float = 10.0
     novita_base_url: str = 'https://api.novita.ai'
     orphan_grace_s: float = 600.0
@@ -56,6 +64,10 @@ class Settings:
             log_level=get('LOG_LEVEL', 'INFO').upper(),
             poll_interval_s=float(get('POLL_INTERVAL_S', '5')),
             local_price_per_hour=float(get('LOCAL_PRICE_PER_HOUR', '0')),
+            local_runs=_choice('LOCAL_RUNS', get('LOCAL_RUNS', 'admins').lower(), LOCAL_RUNS),
+            local_jobs_dir=_jobs_dir(get('LOCAL_JOBS_DIR'), data_dir),
+            local_run_as=get('LOCAL_RUN_AS', 'nobody'),
+            local_python=get('LOCAL_PYTHON'),
             stop_grace_s=float(get('STOP_GRACE_S', '10')),
             novita_base_url=get('NOVITA_BASE_URL', 'https://api.novita.ai'),
             orphan_grace_s=float(get('ORPHAN_GRACE_S', '600')),
@@ -70,6 +82,23 @@ class Settings:
 
 def _flag(value: str) -> bool:
     return value.lower() not in {'0', 'false', 'no', 'off', ''}
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f'TRAINBOARD_{name} must be one of {", ".join(choices)}, not "{value}".')
+    return value
+
+
+def _jobs_dir(configured: str, data_dir: Path) -> Path:
+    """Outside the data dir (a job must not live next to the server's key); by default in a place every user can
+    traverse, one per data dir, so that two servers on one machine keep their run-<id> directories apart."""
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    jobs_dir = Path(configured).expanduser().resolve() if configured else \
+        Path(tempfile.gettempdir()) / f'trainboard-jobs-{digest}'
+    if jobs_dir.is_relative_to(data_dir):
+        raise ValueError(f'TRAINBOARD_LOCAL_JOBS_DIR ({jobs_dir}) must be outside the data dir ({data_dir}).')
+    return jobs_dir
 
 
 current = Settings.from_env()

@@ -5,7 +5,7 @@ from nicegui import ui
 
 from components import format
 from models import User
-from services import providers, run_control
+from services import providers, run_control, runs
 from services.errors import ServiceError
 
 
@@ -13,7 +13,7 @@ async def new_run(user: User, project_id: int) -> None:
     """The "New run" form: provider and product with its price and availability, GPU count, image, command, env
     vars, and the hourly cost it will incur; launches and opens the run."""
     catalog: dict[str, dict[str, providers.Product]] = {}
-    for name in await providers.available():
+    for name in await _launchable(user):
         try:
             catalog[name] = {p.id: p for p in await providers.products(name)}
         except ServiceError as error:
@@ -22,7 +22,8 @@ async def new_run(user: User, project_id: int) -> None:
         ui.label('New run').classes('text-h6')
         name = ui.input('Name', value='train').classes('w-full')
         with ui.row().classes('w-full items-center no-wrap'):
-            provider = ui.select({n: LABELS.get(n, n) for n in catalog}, value='local', label='Provider') \
+            provider = ui.select({n: LABELS.get(n, n) for n in catalog}, value=next(iter(catalog), None),
+                                 label='Provider') \
                 .classes('w-48')
             product = ui.select({}, label='Product').classes('grow')
             gpus = ui.number('GPUs', value=1, min=1, max=8, step=1).classes('w-20')
@@ -37,7 +38,7 @@ async def new_run(user: User, project_id: int) -> None:
             stall_minutes = ui.number('Stall timeout (minutes)', min=0).classes('grow') \
                 .tooltip('Fail the run when its code has not reported through the SDK for this long')
         cost = ui.label().classes('text-grey-8')
-        hint = ui.label().classes('text-negative')
+        hint = ui.label('' if catalog else NOTHING_TO_LAUNCH_ON).classes('text-negative')
 
         def show_products() -> None:
             products = catalog.get(provider.value, {})
@@ -90,8 +91,15 @@ async def new_run(user: User, project_id: int) -> None:
 
 
 LABELS = {'local': 'This machine (local)', 'novita': 'Novita AI'}
+NOTHING_TO_LAUNCH_ON = 'There is nothing you may launch on yet: an admin can add a Novita API key.'
 # what a new user can launch at once: the example MLP, which reports through the SDK
 EXAMPLE = f'python {Path(__file__).resolve().parent.parent / "examples" / "train_mlp.py"} --epochs 20'
+
+
+async def _launchable(user: User) -> list[str]:
+    """The providers this user may launch on: this machine only for whom TRAINBOARD_LOCAL_RUNS allows."""
+    local_allowed = await runs.may_launch_local(user)
+    return [name for name in await providers.available() if name != 'local' or local_allowed]
 
 
 def _scaled(value: float | None, unit_s: int) -> float | None:

@@ -1,5 +1,7 @@
 """This machine: a job is a child process in a working directory of its own, its output the run's log.
 
+What a job may see and touch (its user, directory, environment, python) is local_sandbox's to decide.
+
 Pause is SIGSTOP, resume SIGCONT, stop SIGTERM then SIGKILL after a grace period. A job runs in its own session
 and writes its exit code to a file, so after an app restart it is found again by its process id (and start time,
 so a reused pid is not mistaken for it), or its end is known from that file.
@@ -12,10 +14,10 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from providers.base import JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
+from providers.local_sandbox import Sandbox
 
 EXIT_FILE = '.exit_code'
 PAUSED_FILE = '.paused'  # /proc's process state is not to be trusted in every sandbox: remember pauses ourselves
@@ -26,8 +28,10 @@ LOG_READ_BYTES = 1 << 20
 class LocalProvider:
     name = 'local'
 
-    def __init__(self, jobs_dir: Path, *, price_per_hour: float = 0.0, stop_grace_s: float = 10.0) -> None:
+    def __init__(self, jobs_dir: Path, *, price_per_hour: float = 0.0, stop_grace_s: float = 10.0,
+                 run_as: str = 'nobody', python: str = '') -> None:
         self.jobs_dir = jobs_dir
+        self.sandbox = Sandbox(jobs_dir, run_as=run_as, python=python)
         self.price_per_hour = price_per_hour
         self.stop_grace_s = stop_grace_s
         self._children: dict[int, subprocess.Popen] = {}  # reaped when they end, so they leave no zombies
@@ -37,36 +41,36 @@ class LocalProvider:
                         gpu_count=0)]
 
     async def launch(self, spec: JobSpec) -> str:
-        workdir = self.jobs_dir / f'run-{spec.run_id}'
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / EXIT_FILE).unlink(missing_ok=True)
-        (workdir / PAUSED_FILE).unlink(missing_ok=True)
+        python = await self.sandbox.python()
+        try:
+            run_dir, work = self.sandbox.prepare(spec.run_id, python)
+        except OSError as error:
+            raise ProviderError(f'Could not make the job\'s directory: {error}') from error
         # the shell records the command's exit code (the subshell keeps an `exit` in the command from skipping
-        # that); a job killed by a signal leaves no file behind
-        wrapped = f'(\n{spec.command}\n)\necho $? > {EXIT_FILE}'
-        # `python` is the app's own interpreter (it has the SDK's dependencies and numpy for the example)
-        path = f'{Path(sys.executable).parent}{os.pathsep}{os.environ.get("PATH", "")}'
-        env = {**os.environ, 'PATH': path, **spec.envs, 'PYTHONUNBUFFERED': '1'}
-        env.pop('PYTEST_CURRENT_TEST', None)
-        with (workdir / LOG_FILE).open('ab') as log:
+        # that) in the file it got as its stdin, which the server opened in a directory the job cannot write to: no
+        # link planted there, no pause forged; a job killed by a signal leaves the file empty
+        wrapped = f'exec 9>&0 </dev/null\n(\n{spec.command}\n) 9>&-\necho $? >&9'
+        with (run_dir / LOG_FILE).open('ab') as log, (run_dir / EXIT_FILE).open('wb') as exit_code:
             try:
-                process = subprocess.Popen(['/bin/sh', '-c', wrapped], cwd=workdir, env=env, stdout=log,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                process = subprocess.Popen(['/bin/sh', '-c', wrapped], cwd=work,
+                                           env=self.sandbox.env(spec.run_id, work, spec.envs), stdin=exit_code,
+                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                           **self.sandbox.identity(spec.run_id))
             except OSError as error:
                 raise ProviderError(f'Could not start the command: {error}') from error
         self._children[process.pid] = process
-        return f'{process.pid}:{_start_time(process.pid)}:{workdir}'
+        return f'{process.pid}:{_start_time(process.pid)}:{run_dir}'
 
     async def states(self, refs: list[str]) -> dict[str, JobState]:
         return {ref: self._state(ref) for ref in refs}
 
     async def pause(self, ref: str) -> None:
         self._signal(ref, signal.SIGSTOP)
-        (_workdir(ref) / PAUSED_FILE).touch()
+        (_run_dir(ref) / PAUSED_FILE).touch()
 
     async def resume(self, ref: str) -> None:
         self._signal(ref, signal.SIGCONT)
-        (_workdir(ref) / PAUSED_FILE).unlink(missing_ok=True)
+        (_run_dir(ref) / PAUSED_FILE).unlink(missing_ok=True)
 
     async def stop(self, ref: str) -> None:
         """SIGTERM now (a paused job is woken to receive it), SIGKILL if it is still there after the grace period."""
@@ -74,7 +78,7 @@ class LocalProvider:
             return
         self._signal(ref, signal.SIGTERM)
         self._signal(ref, signal.SIGCONT)
-        (_workdir(ref) / PAUSED_FILE).unlink(missing_ok=True)
+        (_run_dir(ref) / PAUSED_FILE).unlink(missing_ok=True)
         for _ in range(int(self.stop_grace_s * 10)):
             await asyncio.sleep(0.1)
             if not self._alive(ref):
@@ -89,7 +93,7 @@ class LocalProvider:
         """Whole lines from the byte offset `cursor` on (a line still being written waits for its end, unless the job
         has ended), at most LOG_READ_BYTES at a time."""
         offset = int(cursor or 0)
-        path = _workdir(ref) / LOG_FILE
+        path = _run_dir(ref) / LOG_FILE
         if not path.exists():
             return LogChunk(lines=[], cursor=str(offset))
         ended = not self._alive(ref)  # asked before reading: then what is read is all there will be
@@ -107,12 +111,11 @@ class LocalProvider:
     def _state(self, ref: str) -> JobState:
         self._reap(ref)
         if self._alive(ref):
-            stopped = (_workdir(ref) / PAUSED_FILE).exists()
+            stopped = (_run_dir(ref) / PAUSED_FILE).exists()
             return JobState(ref=ref, phase=Phase.PAUSED if stopped else Phase.RUNNING,
                             raw='stopped' if stopped else 'running', billing=not stopped)
-        exit_file = _workdir(ref) / EXIT_FILE
-        if exit_file.exists():
-            code = exit_file.read_text().strip()
+        code = _exit_code(_run_dir(ref))
+        if code:
             if code == '0':
                 return JobState(ref=ref, phase=Phase.SUCCEEDED, raw='exited 0')
             return JobState(ref=ref, phase=Phase.FAILED, raw=f'exited {code}',
@@ -139,8 +142,18 @@ def _pid(ref: str) -> int:
     return int(ref.split(':', 1)[0])
 
 
-def _workdir(ref: str) -> Path:
+def _run_dir(ref: str) -> Path:
+    """The run's directory: its log and exit code (and, for jobs launched before jobs had a work/, their files)."""
     return Path(ref.split(':', 2)[2])
+
+
+def _exit_code(run_dir: Path) -> str:
+    try:
+        with (run_dir / EXIT_FILE).open() as file:
+            code = file.read(16).strip()
+    except OSError:
+        return ''
+    return code if code.lstrip('-').isdigit() else ''
 
 
 def _stat(pid: int) -> list[str] | None:

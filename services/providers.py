@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import stat
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import settings
@@ -72,8 +75,16 @@ async def available() -> list[str]:
 
 @functools.lru_cache(maxsize=4)
 def _local(config: settings.Settings) -> LocalProvider:
-    return LocalProvider(config.data_dir / 'jobs', price_per_hour=config.local_price_per_hour,
-                         stop_grace_s=config.stop_grace_s)
+    _keep_from_other_users(config.data_dir)
+    return LocalProvider(config.local_jobs_dir, price_per_hour=config.local_price_per_hour,
+                         stop_grace_s=config.stop_grace_s, run_as=config.local_run_as, python=config.local_python)
+
+
+def _keep_from_other_users(data_dir: Path) -> None:
+    """Local jobs run as another user of this machine: the data dir (the server's key, the SQLite database, browser
+    sessions) must not be theirs to read, whatever mode it was made with."""
+    with contextlib.suppress(FileNotFoundError):
+        data_dir.chmod(stat.S_IMODE(data_dir.stat().st_mode) & ~0o007)
 
 
 @functools.lru_cache(maxsize=4)

@@ -12,14 +12,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import settings
 from models import MemberRole, Run, RunStatus, RunStep, User
 from providers.base import ProviderError
 from services import audit, auth, budget, hub, keys, projects, providers
-from services.errors import Invalid, NotFound, Unauthorized
+from services.errors import Forbidden, Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
 SIGNATURE_MAX_AGE_S = 300
 PROVIDERS = ('external', *providers.LAUNCHABLE)  # external: code anywhere reports to it
+_LOCAL_REFUSALS = {
+    'admins': 'Only admins may launch runs on this machine (local); TRAINBOARD_LOCAL_RUNS=members lets project '
+              'editors launch them too.',
+    'off': 'Runs on this machine (local) are turned off; TRAINBOARD_LOCAL_RUNS=admins (or members) allows them.',
+}
 LIMITS = {'max_cost_usd': 'dollars', 'max_duration_s': 'seconds', 'stall_timeout_s': 'seconds'}
 
 
@@ -36,6 +42,8 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
         raise Invalid('The run name needs 1 to 200 characters.')
     if provider not in PROVIDERS:
         raise Invalid(f'Unknown provider "{provider}"; one of: {", ".join(PROVIDERS)}.')
+    if provider == 'local' and not await may_launch_local(user):
+        raise Forbidden(_LOCAL_REFUSALS[settings.current.local_runs])
     spec = spec or {}
     if provider != 'external' and not str(spec.get('command', '')).strip():
         raise Invalid(f'A run on "{provider}" needs a command to run.')
@@ -70,6 +78,14 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     await hub.publish(hub.Change(kind='run', action='created', id=run.id, project_id=project.id, data=data))
     await projects.publish_updated(project.id)
     return data, token
+
+
+async def may_launch_local(user: User) -> bool:
+    """Whether the user may launch on this machine at all (TRAINBOARD_LOCAL_RUNS); a project's roles still apply.
+    A local job runs a shell command on the server's machine, so by default only admins start one."""
+    user = await auth.refreshed(user)
+    policy = settings.current.local_runs
+    return policy == 'members' or policy == 'admins' and user.is_admin
 
 
 async def get_run(user: User, run_id: int, need: MemberRole = MemberRole.VIEWER) -> Run:

@@ -1,7 +1,6 @@
 """The local provider runs real commands; through the API and the poller they become runs that end right."""
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,13 +87,13 @@ def polling_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     server.stop()
 
 
-def launch(server: Server, script: str, tmp_path: Path) -> tuple[httpx.Client, dict]:
-    path = tmp_path / f'train-{time.time_ns()}.py'
-    path.write_text(script)
+def launch(server: Server, script: str) -> tuple[httpx.Client, dict]:
+    """A local run of a Python script, handed to the job's `python` in the command itself: the job runs as another
+    user, who may not read a file in this test's directory."""
     api = server.client()
     project = api.post('/projects', json={'name': f'local-{time.time_ns()}'}).json()
     answer = api.post(f'/projects/{project["id"]}/runs',
-                      json={'name': 'local', 'provider': 'local', 'command': f'{os.sys.executable} {path}'})
+                      json={'name': 'local', 'provider': 'local', 'command': f"python - <<'EOF'\n{script}\nEOF"})
     assert answer.status_code == 201, answer.text
     return api, answer.json()
 
@@ -102,22 +101,22 @@ def launch(server: Server, script: str, tmp_path: Path) -> tuple[httpx.Client, d
 wait_for = helpers.wait_for_status
 
 
-def test_a_local_run_reports_and_succeeds(polling_server: Server, tmp_path: Path) -> None:
-    api, run = launch(polling_server, TRAIN.format(steps=20, delay=0.05), tmp_path)
+def test_a_local_run_reports_and_succeeds(polling_server: Server) -> None:
+    api, run = launch(polling_server, TRAIN.format(steps=20, delay=0.05))
     assert run['status'] == 'provisioning'
     done = wait_for(api, run, 'succeeded', 'failed')
     assert done['status'] == 'succeeded', done
     assert api.get(f'/runs/{run["id"]}/metrics').json()[0]['count'] == 20
 
 
-def test_a_failing_command_fails_the_run_with_the_reason(polling_server: Server, tmp_path: Path) -> None:
-    api, run = launch(polling_server, 'raise SystemExit(4)', tmp_path)
+def test_a_failing_command_fails_the_run_with_the_reason(polling_server: Server) -> None:
+    api, run = launch(polling_server, 'raise SystemExit(4)')
     done = wait_for(api, run, 'succeeded', 'failed')
     assert done['status'] == 'failed' and done['status_message'] == 'The command exited with code 4.'
 
 
-def test_stop_asks_the_job_to_checkpoint_first(polling_server: Server, tmp_path: Path) -> None:
-    api, run = launch(polling_server, TRAIN.format(steps=1000, delay=0.05), tmp_path)
+def test_stop_asks_the_job_to_checkpoint_first(polling_server: Server) -> None:
+    api, run = launch(polling_server, TRAIN.format(steps=1000, delay=0.05))
     wait_for(api, run, 'running')
     answer = api.post(f'/runs/{run["id"]}/actions/stop')
     assert answer.status_code == 202 and answer.json()['status'] == 'stopping'
@@ -126,8 +125,8 @@ def test_stop_asks_the_job_to_checkpoint_first(polling_server: Server, tmp_path:
     assert done['ended_at']
 
 
-def test_pause_resume_cancel_and_refusals(polling_server: Server, tmp_path: Path) -> None:
-    api, run = launch(polling_server, TRAIN.format(steps=1000, delay=0.05), tmp_path)
+def test_pause_resume_cancel_and_refusals(polling_server: Server) -> None:
+    api, run = launch(polling_server, TRAIN.format(steps=1000, delay=0.05))
     wait_for(api, run, 'running')
     conflict = api.post(f'/runs/{run["id"]}/actions/resume')
     assert conflict.status_code == 409 and 'it is running' in conflict.json()['detail']
@@ -149,8 +148,8 @@ def test_pause_resume_cancel_and_refusals(polling_server: Server, tmp_path: Path
     assert api.post(f'/runs/{run["id"]}/actions/dance').status_code == 422
 
 
-def test_the_app_restarts_mid_run_and_follows_the_job_to_its_end(polling_server: Server, tmp_path: Path) -> None:
-    api, run = launch(polling_server, TRAIN.format(steps=40, delay=0.1), tmp_path)
+def test_the_app_restarts_mid_run_and_follows_the_job_to_its_end(polling_server: Server) -> None:
+    api, run = launch(polling_server, TRAIN.format(steps=40, delay=0.1))
     wait_for(api, run, 'running')
     polling_server.stop()
     time.sleep(1.0)
@@ -160,7 +159,7 @@ def test_the_app_restarts_mid_run_and_follows_the_job_to_its_end(polling_server:
     assert api.get(f'/runs/{run["id"]}/metrics').json()[0]['count'] == 40
 
 
-def test_the_form_s_example_command_trains_and_reports(polling_server: Server, tmp_path: Path) -> None:
+def test_the_form_s_example_command_trains_and_reports(polling_server: Server) -> None:
     from components.new_run_dialog import EXAMPLE
     api = polling_server.client()
     project = api.post('/projects', json={'name': 'example'}).json()
@@ -172,10 +171,8 @@ def test_the_form_s_example_command_trains_and_reports(polling_server: Server, t
     assert {m['name'] for m in api.get(f'/runs/{run["id"]}/metrics').json()} >= {'train/loss', 'val/accuracy'}
 
 
-def test_a_job_s_own_output_lands_in_its_log_once_also_across_a_restart(polling_server: Server,
-                                                                         tmp_path: Path) -> None:
-    api, run = launch(polling_server, 'import time\nprint("one")\nprint("two")\ntime.sleep(3)\nprint("three")',
-                      tmp_path)
+def test_a_job_s_own_output_lands_in_its_log_once_also_across_a_restart(polling_server: Server) -> None:
+    api, run = launch(polling_server, 'import time\nprint("one")\nprint("two")\ntime.sleep(3)\nprint("three")')
     lines = lambda: [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()]  # noqa: E731
     helpers.wait_until(lambda: lines() == ['one', 'two'])
     polling_server.stop()
