@@ -110,6 +110,25 @@ async def usable_named(user: User, provider: str, credential_id: int | None = No
     return chosen
 
 
+async def scopes(user: User) -> dict[int | None, str]:
+    """Where `user` may add credentials: the workspace (None; admins) and the projects they own, with names."""
+    user = await auth.refreshed(user)
+    managed = await _managed_project_ids(user)
+    found: dict[int | None, str] = {None: 'the workspace'} if user.is_admin else {}
+    for project in await projects.visible_projects(user):
+        if user.is_admin or project.id in managed:
+            found[project.id] = f'project {project.name}'
+    return found
+
+
+async def usable_in(user: User, project_id: int) -> list[dict[str, Any]]:
+    """The credentials a launch into the project may name (masked): the project's own first, then the workspace's."""
+    project = await projects.get_project(await auth.refreshed(user), project_id, MemberRole.EDITOR)
+    found = await Credential.filter(Q(project_id=project.id) | Q(project_id__isnull=True)).order_by('id')
+    found.sort(key=lambda c: c.project_id is None)
+    return [shown(c, project if c.project_id else None, can_manage=False) for c in found]
+
+
 async def key_for(credential_id: int) -> str | None:
     """The credential's secret, decrypted: for the server's own calls to its provider only."""
     credential = await Credential.get_or_none(id=credential_id)
@@ -133,7 +152,8 @@ def shown(credential: Credential, project: Project | None, *, can_manage: bool) 
     return {'id': credential.id, 'provider': credential.provider, 'label': credential.label,
             'secret': f'••••{credential.last4}', 'created_at': credential.created_at,
             'scope': PROJECT if project else WORKSPACE, 'project_id': project.id if project else None,
-            'project_name': project.name if project else None, 'can_manage': can_manage,
+            'project_name': project.name if project else None,
+            'scope_label': f'project {project.name}' if project else 'workspace', 'can_manage': can_manage,
             'ok': health.ok, 'error': health.error, 'failing_since': health.since}
 
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from nicegui import ui
+from nicegui.testing import User as Tab
 
 import settings
 from models import Credential, MemberRole, Role, Run, RunStatus, User
@@ -15,7 +17,7 @@ from services import auth, credentials, poller, projects, providers, run_control
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from tests import helpers
 from tests.fakes.novita import API_KEY, TEAM, FakeNovita
-from tests.helpers import Server
+from tests.helpers import ADMIN_EMAIL, Server, eventually
 
 ELSEWHERE_KEY = 'nv-someone-elses-key-9876'
 NON_ASCII_KEY = 'nv-test-kéy-0000-5678'  # pasted from a document that "improved" a character
@@ -258,3 +260,46 @@ def test_a_key_that_cannot_even_be_sent_stops_no_budget_enforcement(budget_serve
     assert 'ASCII' in shown['error'] and NON_ASCII_KEY not in api.get('/credentials').text
     in_use = api.delete(f'/credentials/{run["credential_id"]}')
     assert in_use.status_code == 204  # the run has ended and its instance is gone: nothing uses it
+
+
+# --- the pages -----------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def novita_for_the_app(novita: FakeNovita, monkeypatch: pytest.MonkeyPatch) -> FakeNovita:
+    """The app the `user` fixture starts talks to the fake (set before it starts)."""
+    monkeypatch.setenv('TRAINBOARD_NOVITA_BASE_URL', novita.url)
+    return novita
+
+
+async def test_a_failing_key_shows_with_its_reason_on_status_and_settings(admin: Tab) -> None:
+    me = await User.get(email=ADMIN_EMAIL)
+    await credentials.add(me, provider='novita', label='pasted', secret=NON_ASCII_KEY)
+    await poller.poll_once()
+    await admin.open('/status')
+    await admin.should_see('credential "pasted" (workspace) failing since', retries=20)
+    await admin.should_see('HTTP header cannot carry')
+    await admin.open('/settings')
+    await admin.should_see('failing since')
+    await admin.should_see('HTTP header cannot carry')
+
+
+async def test_the_new_run_form_names_the_credential_to_launch_with(novita_for_the_app: FakeNovita,
+                                                                      admin: Tab) -> None:
+    me = await User.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(me, name='vision', budget_usd=10)
+    await credentials.add(me, provider='novita', label='team', secret=API_KEY)
+    second = await credentials.add(me, provider='novita', label='second', secret=API_KEY)
+    await admin.open(f'/projects/{project["id"]}')
+    admin.find('New run').click()
+    await admin.should_see('Provider', retries=20)
+    picker = next(iter(admin.find(kind=ui.select, content='Provider').elements))
+    assert set(picker.options.values()) >= {'Novita AI · team (workspace)', 'Novita AI · second (workspace)'}
+    picker.value = f'novita#{second["id"]}'
+    await admin.should_see('This run will cost $0.67 per hour', retries=20)  # the products of that account
+    admin.find('Image').type('pytorch/pytorch:2.4')
+    admin.find('Launch').click()
+    await eventually(lambda: Run.exists(project_id=project['id']), tries=100)
+    run = await Run.get(project_id=project['id'])
+    assert run.credential_id == second['id']
+    await run_control.act(me, run.id, 'cancel')
+    await eventually(lambda: not novita_for_the_app.live(), tries=100)
