@@ -13,7 +13,7 @@ import base64
 import hashlib
 from typing import Any
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from tortoise.expressions import Q
 
 import settings
@@ -141,7 +141,7 @@ async def check(user: User, credential_id: int) -> tuple[bool, str]:
     credential = await _managed(user, credential_id)
     try:
         found = await NovitaProvider(_decrypted(credential), settings.current.novita_base_url).products()
-    except ProviderError as error:
+    except (ProviderError, Invalid) as error:
         return False, error.message
     return True, f'The key works: {len(found)} products visible.'
 
@@ -215,7 +215,11 @@ async def _launchable_project_ids(user: User) -> list[int]:
 
 
 def _decrypted(credential: Credential) -> str:
-    return _fernet().decrypt(credential.secret_encrypted.encode()).decode()
+    try:
+        return _fernet().decrypt(credential.secret_encrypted.encode()).decode()
+    except InvalidToken:
+        raise Invalid(f'The credential "{credential.label}" cannot be decrypted with this server\'s key (has '
+                      'TRAINBOARD_SECRET_KEY changed?): add it again.') from None
 
 
 def _fernet() -> Fernet:

@@ -41,8 +41,7 @@ LEFTOVER_GRACE_S = {'local': 30.0}
 async def poll_once() -> None:
     """One cycle: every account's active runs, one state query each; then limits and budgets, whatever failed."""
     now = time.time()
-    by_account = await _runs_by_account()
-    owned = {run.job_ref for account_runs in by_account.values() for run in account_runs}
+    by_account, owned = await _runs_by_account()
     listings: dict[Account, dict[str, JobState]] = {}
     for account, account_runs in by_account.items():
         if (states := await _poll_account(account, account_runs, owned, now)) is not None:
@@ -52,9 +51,10 @@ async def poll_once() -> None:
     await limits.enforce(now)  # on the cost this cycle accrued
 
 
-async def _runs_by_account() -> dict[Account, list[Run]]:
+async def _runs_by_account() -> tuple[dict[Account, list[Run]], set[str]]:
     """Active runs (and ended ones whose job is not freed yet) by the account they launched through; every stored
-    cloud credential too, even with no run, to find its orphans (and tell when it fails)."""
+    cloud credential too, even with no run, to find its orphans (and tell when it fails). And every job such a run
+    owns, whatever its account: none of them is an orphan."""
     by_account: dict[Account, list[Run]] = defaultdict(list)
     active = await Run.filter(status__in=ACTIVE, job_ref__isnull=False).exclude(provider='external')
     unreleased = await Run.filter(status__in=[s for s in RunStatus if s.is_finished], job_ref__isnull=False,
@@ -65,7 +65,7 @@ async def _runs_by_account() -> dict[Account, list[Run]]:
     for provider, credential_id in await Credential.filter(provider__in=credentials.PROVIDERS) \
             .values_list('provider', 'id'):
         by_account.setdefault(Account(provider, credential_id), [])
-    return by_account
+    return by_account, {run.job_ref for run in [*active, *unreleased]}
 
 
 async def _poll_account(account: Account, account_runs: list[Run], owned: set[str],
@@ -76,6 +76,8 @@ async def _poll_account(account: Account, account_runs: list[Run], owned: set[st
         states = await (provider.instances() if account.provider == 'novita' else
                         provider.states([run.job_ref for run in account_runs]))
     except Exception as error:  # any failure of one account (bad key, 401, outage, surprise) is that account's alone
+        if not isinstance(error, ProviderError | ServiceError) and provider_health.of(account).ok:
+            log.warning('polling %s failed unexpectedly', account, exc_info=True)
         provider_health.flip(account, ok=False, error=_reason(error))
         return None
     provider_health.flip(account, ok=True)
@@ -109,7 +111,8 @@ def _account_of(run: Run) -> Account:
 async def _adopt_unassigned(listings: dict[Account, dict[str, JobState]]) -> None:
     """Cloud runs launched before runs recorded their credential: each is given the credential whose account lists
     its instance, once and for good, so that a credential added later never changes it."""
-    for run in await Run.filter(credential_id__isnull=True, job_ref__isnull=False, provider__in=credentials.PROVIDERS):
+    for run in await Run.filter(credential_id__isnull=True, job_ref__isnull=False, provider__in=credentials.PROVIDERS,
+                                provider_state__not='released'):
         found = next((account for account, states in listings.items()
                       if account.provider == run.provider and run.job_ref in states), None)
         if found is not None:
@@ -121,6 +124,7 @@ def _reason(error: Exception) -> str:
     if isinstance(error, ProviderError | ServiceError):
         return error.message
     return f'unexpected {type(error).__name__}'  # its text might quote the key: the log has the details
+
 
 @dataclass(kw_only=True, slots=True)
 class _Cycle:

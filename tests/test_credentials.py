@@ -204,6 +204,40 @@ async def test_a_broken_key_is_shown_and_the_rest_of_the_cycle_runs(team: Team, 
         await providers.products(team.owner, 'novita', credential_id=broken['id'])
 
 
+async def test_a_key_the_server_cannot_even_decrypt_stops_nothing_else(team: Team, novita: FakeNovita) -> None:
+    await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
+    launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
+                                          spec=GPU_RUN)
+    garbled = await Credential.create(provider='novita', label='from a restore', secret_encrypted='not fernet',
+                                      last4='0000')  # e.g. a backup restored under another server key
+    for _ in range(3):
+        novita.advance()
+        await poller.poll_once()
+    assert (await Run.get(id=launched['id'])).status == RunStatus.RUNNING
+    shown = {c['id']: c for c in await credentials.listed(team.admin)}
+    assert not shown[garbled.id]['ok'] and 'cannot be decrypted' in shown[garbled.id]['error']
+    assert await credentials.check(team.admin, garbled.id) == (False, shown[garbled.id]['error'])
+    await run_control.act(team.editor, launched['id'], 'cancel')
+
+
+async def test_a_run_from_before_credentials_had_scopes_keeps_the_account_it_runs_in(
+        team: Team, novita: FakeNovita) -> None:
+    novita.add_account(ELSEWHERE_KEY, 'elsewhere')
+    team_key = await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
+    launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
+                                          spec=GPU_RUN)
+    await Run.filter(id=launched['id']).update(credential_id=None)  # as migration 0006 leaves older runs
+    await credentials.add(team.admin, provider='novita', label='newer', secret=ELSEWHERE_KEY)
+    await poller.poll_once()
+    assert (await Run.get(id=launched['id'])).credential_id == team_key['id']  # the account that lists its instance
+    for _ in range(3):
+        novita.advance()
+        await poller.poll_once()
+    assert (await Run.get(id=launched['id'])).status == RunStatus.RUNNING
+    await run_control.act(team.editor, launched['id'], 'cancel')
+    assert not novita.live()
+
+
 # --- through a real server, polling the fake on its own ------------------------------------------------------------
 
 @pytest.fixture
