@@ -36,7 +36,10 @@ _health: dict[Account, Health] = {}
 def flip(account: Account, *, ok: bool, error: str = '') -> None:
     """Record the outcome of a call to `account`; logs only a change."""
     current = _health.get(account, Health())
-    if current.ok == ok and (ok or current.since is not None):
+    if current.ok and ok:
+        return
+    if not current.ok and not ok:  # still failing: the reason may have changed (an outage, then a refused key)
+        current.error = error
         return
     through = f' through credential {account.credential_id}' if account.credential_id is not None else ''
     if ok:

@@ -272,6 +272,8 @@ def test_a_non_member_s_key_neither_fails_nor_reroutes_the_team_s_running_run(
     assert again.status_code == 201, again.text
     assert {i.account for i in novita.live()} == {TEAM}  # carrying the run token to the team's account only
     assert again.json()['credential_id'] == run['credential_id']
+    in_use = api.delete(f'/credentials/{run["credential_id"]}')
+    assert in_use.status_code == 409 and f'run {run["id"]} "finetune"' in in_use.json()['detail']
     for launched in (run, again.json()):
         assert api.post(f'/runs/{launched["id"]}/actions/cancel').status_code == 202
     helpers.wait_until(lambda: not novita.live())
