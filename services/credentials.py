@@ -75,9 +75,10 @@ async def delete(user: User, credential_id: int) -> None:
     await audit.record(user, 'credential.deleted', 'credential', credential_id)
 
 
-async def for_launch(user: User, project: Project, provider: str, credential_id: int | None = None) -> Credential:
-    """The credential a launch into `project` uses: the one named, which must be the project's or the workspace's;
-    else the project's own, else the workspace's. Several at that level: the launcher must name one."""
+async def for_launch(project: Project, provider: str, credential_id: int | None = None) -> Credential:
+    """The credential a launch into `project` uses (the launcher's right to launch there is checked by the caller):
+    the one named, which must be the project's or the workspace's; else the project's own, else the workspace's.
+    Several at that level: the launcher must name one."""
     usable = await Credential.filter(Q(project_id=project.id) | Q(project_id__isnull=True), provider=provider) \
         .order_by('id')
     if credential_id is not None:

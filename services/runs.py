@@ -51,7 +51,7 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     envs = spec.get('envs', {})
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise Invalid('envs must map names to string values.')
-    credential = await _credential(user, project, provider, credential_id)
+    credential = await _credential(project, provider, credential_id)
     if provider != 'external' and project.budget_usd > 0:
         try:
             _, price_per_hour = await providers.offer(provider, str(spec.get('product_id', '')), gpu_count,
@@ -180,13 +180,13 @@ def limits_of(run: Run) -> dict[str, float | None]:
             for name, value in values.items()}
 
 
-async def _credential(user: User, project: Project, provider: str, credential_id: int | None) -> Credential | None:
+async def _credential(project: Project, provider: str, credential_id: int | None) -> Credential | None:
     """The credential a run on `provider` launches with (None for a provider that needs none)."""
     if provider not in credentials.PROVIDERS:
         if credential_id is not None:
             raise Invalid(f'A run on "{provider}" takes no credential_id.')
         return None
-    return await credentials.for_launch(user, project, provider, credential_id)
+    return await credentials.for_launch(project, provider, credential_id)
 
 
 def _validated_limits(limits: dict[str, float | None]) -> dict[str, Any]:
