@@ -1,10 +1,11 @@
 from datetime import datetime
+from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
-from services import credentials, providers
+from services import credentials, providers, runs
 
 router = APIRouter(tags=['providers'])
 
@@ -22,6 +23,9 @@ class CredentialIn(BaseModel):
     provider: str = 'novita'
     label: str = Field(min_length=1, max_length=100)
     secret: str = Field(min_length=1, max_length=4096)
+    project_id: int | None = Field(None, ge=1, le=2**31 - 1,
+                                   description='the project it is for (its owners manage it); none: the workspace '
+                                               '(admins only)')
 
 
 class CredentialOut(BaseModel):
@@ -30,23 +34,37 @@ class CredentialOut(BaseModel):
     label: str
     secret: str  # only the last four characters
     created_at: datetime
+    scope: Literal['workspace', 'project'] = 'workspace'
+    project_id: int | None = None
+    project_name: str | None = None
+    can_manage: bool = False  # whether the caller may remove it
+    ok: bool = True  # whether its provider answered the poller's last call
+    error: str = ''  # why not
+    failing_since: datetime | None = None
 
 
 @router.get('/providers')
-async def list_providers(user: CurrentUser) -> list[dict[str, str]]:
-    return [{'name': name} for name in await providers.available()]
+async def list_providers(user: CurrentUser) -> list[dict[str, Any]]:
+    """The providers the caller can launch on; a cloud with the credentials the caller may use (no secrets). This
+    machine (`local`) only for whom TRAINBOARD_LOCAL_RUNS lets launch there."""
+    local_allowed = await runs.may_launch_local(user)
+    return [found for found in await providers.available(user) if found['name'] != 'local' or local_allowed]
 
 
 @router.get('/providers/{name}/products')
-async def list_products(name: str, user: CurrentUser) -> list[ProductOut]:
-    found = await providers.products(name)
+async def list_products(name: str, user: CurrentUser,
+                        credential_id: int | None = Query(None, ge=1, le=2**31 - 1,
+                                                          description='through which credential (needed when the '
+                                                                      'caller may use several)')) -> list[ProductOut]:
+    found = await providers.products(user, name, credential_id=credential_id)
     return [ProductOut(id=p.id, name=p.name, price_per_hour=p.price_per_hour, spot_price_per_hour=p.spot_price_per_hour,
                        available=p.available, regions=list(p.regions)) for p in found]
 
 
 @router.post('/credentials', status_code=201)
 async def add_credential(body: CredentialIn, user: CurrentUser) -> CredentialOut:
-    return CredentialOut(**await credentials.add(user, provider=body.provider, label=body.label, secret=body.secret))
+    return CredentialOut(**await credentials.add(user, provider=body.provider, label=body.label, secret=body.secret,
+                                                 project_id=body.project_id))
 
 
 @router.get('/credentials')

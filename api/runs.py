@@ -31,6 +31,10 @@ class RunCreate(BaseModel):
     max_duration_s: int | None = Field(None, gt=0, description='stop the run after it has run this long')
     stall_timeout_s: int | None = Field(None, gt=0,
                                         description='fail the run when its code has not reported for this long')
+    credential_id: int | None = Field(None, ge=1, le=2**31 - 1,
+                                      description='cloud runs: the credential to launch with, the project\'s or a '
+                                                  'workspace one (GET /providers lists them); needed when several '
+                                                  'could be used')
 
 
 class Step(BaseModel):
@@ -65,6 +69,7 @@ class RunOut(BaseModel):
     ended_at: datetime | None
     steps: list[Step] = Field(default_factory=list)
     limits: dict[str, int | float | None] = Field(default_factory=dict)
+    credential_id: int | None = None  # the credential a cloud run launched with (and is polled and billed through)
 
 
 class RunCreated(RunOut):
@@ -84,7 +89,8 @@ async def create_run(project_id: int, body: RunCreate, user: CurrentUser) -> Run
                                     'cluster'})
     data, token = await run_control.start(user, project_id, name=body.name, provider=body.provider,
                                           config=body.config, spec=spec if body.provider != 'external' else None,
-                                          limits=body.model_dump(include=set(runs.LIMITS)))
+                                          limits=body.model_dump(include=set(runs.LIMITS)),
+                                          credential_id=body.credential_id)
     return RunCreated(**data, token=token)
 
 

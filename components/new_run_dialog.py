@@ -5,26 +5,30 @@ from nicegui import ui
 
 from components import format
 from models import User
-from services import providers, run_control, runs
+from services import credentials, providers, run_control, runs
 from services.errors import ServiceError
 
 
 async def new_run(user: User, project_id: int) -> None:
-    """The "New run" form: provider and product with its price and availability, GPU count, image, command, env
-    vars, and the hourly cost it will incur; launches and opens the run."""
-    catalog: dict[str, dict[str, providers.Product]] = {}
-    for name in await _launchable(user):
-        try:
-            catalog[name] = {p.id: p for p in await providers.products(name)}
-        except ServiceError as error:
-            ui.notify(f'{name}: {error.message}', type='warning')
+    """The "New run" form: provider (a cloud through one of the credentials the project may use) and product with
+    its price and availability, GPU count, image, command, env vars, and the hourly cost it will incur; launches and
+    opens the run."""
+    try:
+        usable = await credentials.usable_in(user, project_id)
+    except ServiceError as error:  # the role was lost since the page was opened
+        ui.notify(error.message, type='negative')
+        return
+    # 'local', or 'novita#<credential id>': the project's own credentials first, then the workspace's
+    local = {'local': LABELS['local']} if await runs.may_launch_local(user) else {}
+    choices = local | {
+        f'{c["provider"]}#{c["id"]}': f'{LABELS.get(c["provider"], c["provider"])} · {c["label"]} ({c["scope_label"]})'
+        for c in usable}
+    catalog: dict[str, dict[str, providers.Product]] = {}  # choice -> its products, fetched when it is chosen
     with ui.dialog() as dialog, ui.card().classes('w-[40rem]'):
         ui.label('New run').classes('text-h6')
         name = ui.input('Name', value='train').classes('w-full')
         with ui.row().classes('w-full items-center no-wrap'):
-            provider = ui.select({n: LABELS.get(n, n) for n in catalog}, value=next(iter(catalog), None),
-                                 label='Provider') \
-                .classes('w-48')
+            provider = ui.select(choices, value=next(iter(choices), None), label='Provider').classes('w-64')
             product = ui.select({}, label='Product').classes('grow')
             gpus = ui.number('GPUs', value=1, min=1, max=8, step=1).classes('w-20')
         with ui.row().classes('w-full items-center no-wrap'):
@@ -38,10 +42,20 @@ async def new_run(user: User, project_id: int) -> None:
             stall_minutes = ui.number('Stall timeout (minutes)', min=0).classes('grow') \
                 .tooltip('Fail the run when its code has not reported through the SDK for this long')
         cost = ui.label().classes('text-grey-8')
-        hint = ui.label('' if catalog else NOTHING_TO_LAUNCH_ON).classes('text-negative')
+        hint = ui.label('' if choices else NOTHING_TO_LAUNCH_ON).classes('text-negative')
 
-        def show_products() -> None:
-            products = catalog.get(provider.value, {})
+        async def show_products() -> None:
+            if provider.value not in catalog:
+                cloud_name, _, credential_id = provider.value.partition('#')
+                try:
+                    found = await providers.products(user, cloud_name, credential_id=int(credential_id or 0) or None)
+                except ServiceError as error:
+                    hint.set_text(error.message)
+                    found = []
+                else:
+                    hint.set_text('')
+                catalog[provider.value] = {p.id: p for p in found}
+            products = catalog[provider.value]
             product.set_options({pid: f'{p.name} · {format.money(p.price_per_hour)}/h per GPU'
                                  + (f' ({format.money(p.spot_price_per_hour)} spot)' if p.spot_price_per_hour else '')
                                  + ('' if p.available else ' · sold out') for pid, p in products.items()},
@@ -69,8 +83,10 @@ async def new_run(user: User, project_id: int) -> None:
                         'billing': 'spot' if spot.value and provider.value != 'local' else 'on-demand'}
                 limits = {'max_cost_usd': max_cost.value, 'max_duration_s': _scaled(max_hours.value, 3600),
                           'stall_timeout_s': _scaled(stall_minutes.value, 60)}
-                data, _ = await run_control.start(user, project_id, name=name.value or '', provider=provider.value,
-                                                  spec=spec, limits=limits)
+                provider_name, _, credential_id = provider.value.partition('#')
+                data, _ = await run_control.start(user, project_id, name=name.value or '', provider=provider_name,
+                                                  spec=spec, limits=limits,
+                                                  credential_id=int(credential_id) if credential_id else None)
             except ServiceError as error:
                 hint.set_text(error.message)
                 return
@@ -80,7 +96,7 @@ async def new_run(user: User, project_id: int) -> None:
         product.on_value_change(show_cost)
         gpus.on_value_change(show_cost)
         spot.on_value_change(show_cost)
-        show_products()
+        await show_products()
         with ui.row().classes('w-full justify-end'):
             ui.button('Cancel', on_click=dialog.close).props('flat')
             ui.button('Launch', icon='rocket_launch', on_click=launch)

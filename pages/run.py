@@ -124,7 +124,7 @@ async def run_page(run_id: int) -> None:
             ui.label(format.machine(data)).classes('text-grey-7')
             controls = RunControls(act)
         message = ui.label().classes('text-negative')
-        outage = poller.status().get(data['provider'])
+        outage = poller.status_of(data['provider'], data.get('credential_id'))
         if outage is not None and not outage['ok']:
             ui.label(f'{data["provider"].capitalize()} unreachable since {outage["since"]:%H:%M:%S}: '
                      f'{outage["error"]}').classes('text-warning')

@@ -69,6 +69,7 @@ async def settings_page() -> None:
 
 
 async def _credentials_panel(user: User) -> None:
+    """Each credential with its scope and whether it works; those the user manages can be checked and removed."""
     async def refresh() -> None:
         rows.clear()
         with rows:
@@ -80,12 +81,20 @@ async def _credentials_panel(user: User) -> None:
                     ui.label(credential['provider']).classes('text-bold w-20')
                     ui.label(credential['label']).classes('w-40')
                     ui.label(credential['secret']).classes('font-mono text-grey-8')
-                    ui.button('Check key', on_click=lambda c=credential: check(c)).props('flat dense')
-                    ui.button('Delete', on_click=lambda c=credential: delete(c)).props('flat dense color=negative')
+                    ui.label(credential['scope_label']).classes('text-grey-8')
+                    if credential['ok']:
+                        ui.label('works').classes('text-positive')
+                    else:
+                        ui.label(f'failing since {credential["failing_since"]:%Y-%m-%d %H:%M}: '
+                                 f'{credential["error"]}').classes('text-negative')
+                    if credential['can_manage']:
+                        ui.button('Check key', on_click=lambda c=credential: check(c)).props('flat dense')
+                        ui.button('Delete', on_click=lambda c=credential: delete(c)).props('flat dense color=negative')
 
     async def add() -> None:
         try:
-            await credentials.add(user, provider='novita', label=label.value or '', secret=secret.value or '')
+            await credentials.add(user, provider='novita', label=label.value or '', secret=secret.value or '',
+                                  project_id=scope.value or None)
         except ServiceError as error:
             hint.set_text(error.message)
             return
@@ -95,21 +104,36 @@ async def _credentials_panel(user: User) -> None:
         await refresh()
 
     async def check(credential: dict) -> None:
-        ok, message = await credentials.check(user, credential['id'])
+        try:
+            ok, message = await credentials.check(user, credential['id'])
+        except ServiceError as error:
+            ok, message = False, error.message
         ui.notify(message, type='positive' if ok else 'negative')
 
     async def delete(credential: dict) -> None:
         if await confirm(f'Delete the {credential["provider"]} credential "{credential["label"]}"?'):
-            await credentials.delete(user, credential['id'])
+            try:
+                await credentials.delete(user, credential['id'])
+            except ServiceError as error:  # e.g. runs still use it
+                ui.notify(error.message, type='negative', multi_line=True)
             await refresh()
 
+    scopes = await credentials.scopes(user)
     with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2'):
         ui.label('Provider credentials').classes('text-h5')
-        ui.label('Stored encrypted; only the last four characters are ever shown.').classes('text-grey-7')
-        with ui.row().classes('items-center'):
+        ui.label('Stored encrypted; only the last four characters are ever shown. A workspace key serves every '
+                 'project; a project\'s own key serves that project only.').classes('text-grey-7')
+        with ui.row().classes('items-center') as form:
             label = ui.input('Label', placeholder='team account')
             secret = ui.input('Novita API key', password=True)
+            # 0 stands for the workspace: a select's value cannot be None and still be chosen
+            options = {key or 0: name for key, name in scopes.items()}
+            scope = ui.select(options, label='For', value=next(iter(options), None)).classes('w-56')
             ui.button('Add key', on_click=add)
+        form.visible = bool(scopes)
+        if not scopes:
+            ui.label('Admins add workspace keys; project owners add their project\'s.').classes('text-grey-7')
         hint = ui.label().classes('text-negative')
         rows = ui.column().classes('w-full gap-1')
     await refresh()
+

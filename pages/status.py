@@ -8,7 +8,7 @@ import settings
 from components.frame import frame
 from models import db
 from pages import session
-from services import hub, poller, scheduler
+from services import credentials, hub, poller, scheduler
 
 ROUND_TRIP_EVERY_S = 5.0
 
@@ -42,14 +42,21 @@ async def status_page() -> None:
             scheduler_label.set_text('disabled by TRAINBOARD_SCHEDULER_ENABLED' if not state['enabled']
                                      else 'not running')
             scheduler_label.classes(replace='text-warning' if not state['enabled'] else 'text-negative')
-        outages = [f'{name} unreachable since {h["since"]:%Y-%m-%d %H:%M:%S}: {h["error"]}'
-                   for name, h in poller.status().items() if not h['ok']]
-        providers_label.set_text('; '.join(outages) or 'all reachable')
-        providers_label.classes(replace='text-negative' if outages else 'text-positive')
         listening = hub.listening()
         hub_label.set_text('this process only (SQLite)' if listening is None else
                            'listening to other processes' if listening else 'not listening: reconnecting')
         hub_label.classes(replace='text-negative' if listening is False else 'text-positive')
+
+    async def check_providers() -> None:
+        """This machine, and every credential the user may see: one failing says so, with the reason."""
+        local = poller.status_of('local')
+        outages = [f'local unreachable since {local["since"]:%Y-%m-%d %H:%M:%S}: {local["error"]}'] \
+            if local and not local['ok'] else []
+        outages += [f'{c["provider"]} credential "{c["label"]}" ({c["scope_label"]}) failing since '
+                    f'{c["failing_since"]:%Y-%m-%d %H:%M:%S}: {c["error"]}'
+                    for c in await credentials.listed(user) if not c['ok']]
+        providers_label.set_text('; '.join(outages) or 'all reachable')
+        providers_label.classes(replace='text-negative' if outages else 'text-positive')
 
     async def round_trip() -> None:
         if not client.has_socket_connection:
@@ -70,6 +77,7 @@ async def status_page() -> None:
     async def check_all() -> None:
         await check_database()
         check_scheduler()
+        await check_providers()
         await round_trip()
 
     with frame('Status', user):
@@ -91,3 +99,4 @@ async def status_page() -> None:
     await client.connected()
     await check_all()
     ui.timer(ROUND_TRIP_EVERY_S, round_trip)  # the websocket only: the database is checked on demand
+

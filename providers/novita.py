@@ -56,8 +56,10 @@ class NovitaProvider:
     name = 'novita'
 
     def __init__(self, api_key: str, base_url: str = 'https://api.novita.ai', *, retry_delay_s: float = 0.5) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip('/'), timeout=TIMEOUT_S,
-                                         headers={'Authorization': f'Bearer {api_key}'})
+        # a key an HTTP header cannot carry fails every call with a message, not an exception from deep in httpx
+        self._key_problem = _key_problem(api_key)
+        headers = {} if self._key_problem else {'Authorization': f'Bearer {api_key}'}
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip('/'), timeout=TIMEOUT_S, headers=headers)
         self._logs_client = httpx.AsyncClient(timeout=TIMEOUT_S)
         self._log_addresses: dict[str, str] = {}
         self._products: tuple[float, list[Product]] | None = None
@@ -154,6 +156,8 @@ class NovitaProvider:
             raise
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        if self._key_problem:
+            raise ProviderError(self._key_problem, name='BAD_KEY')
         delay = self.retry_delay_s
         for attempt in range(RETRIES + 1):
             try:
@@ -173,6 +177,14 @@ class NovitaProvider:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
         raise AssertionError('unreachable')
+
+
+def _key_problem(api_key: str) -> str:
+    """Why the key cannot be sent in a header ('' when it can); never quotes the key."""
+    if not api_key.isascii() or not api_key.isprintable() or any(c.isspace() for c in api_key):
+        return ('The Novita API key contains a character an HTTP header cannot carry (keys are printable ASCII, '
+                'without spaces): enter it again on the settings page.')
+    return ''
 
 
 def _state(item: dict[str, Any]) -> JobState:

@@ -27,7 +27,7 @@ async def collect() -> int:
 
 async def _fetch(run: Run) -> int:
     since = _latest.get(run.id, time.time() - FIRST_WINDOW_S)
-    samples = await (await providers.get(run.provider)).gpu_usage(run.job_ref, since)
+    samples = await (await providers.get(run.provider, run.credential_id)).gpu_usage(run.job_ref, since)
     started = run.started_at.timestamp()
     points = [metric_store.Point(PREFIX + s.name, max(0, int(s.time - started)), s.value, None, s.time)
               for s in samples if s.time > 0]

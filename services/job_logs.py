@@ -29,7 +29,7 @@ async def collect() -> int:
 
 
 async def _read_on(run: Run) -> int:
-    chunk = await (await providers.get(run.provider)).logs(run.job_ref, run.log_cursor or '')
+    chunk = await (await providers.get(run.provider, run.credential_id)).logs(run.job_ref, run.log_cursor or '')
     if chunk.cursor == (run.log_cursor or ''):
         return 0
     if chunk.lines:

@@ -1,7 +1,10 @@
-"""The poller: one batched state query per provider for all its active runs, mapped onto run status and cost.
+"""The poller: one batched state query per provider account for all its active runs, mapped onto status and cost.
 
-It owns the fetch and fans out through the hub, like Home Assistant's update coordinator: a provider outage
-changes no run's state; it is logged once when it starts and once when it ends, and shown on /status.
+An account is a provider reached through one stored credential: each run is polled, freed and billed through the
+credential it launched with, and orphans are looked for in each account. It owns the fetch and fans out through the
+hub, like Home Assistant's update coordinator: an account that fails (an outage, a refused or broken key, anything)
+changes no run's state, not even its own runs', and stops nothing else of the cycle, enforcement of limits and
+budgets included; it is logged once when it starts and once when it ends, and shown on /status and /settings.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 import settings
-from models import Project, Run, RunStatus
-from providers.base import JobState, Phase, ProviderError
+from models import Credential, Project, Run, RunStatus
+from providers.base import JobState, Phase, Provider, ProviderError
 from providers.novita import INSTANCE_PREFIX
-from services import audit, credentials, hub, limits, projects, providers, runs
+from services import audit, credentials, hub, limits, projects, provider_health, providers, runs
 from services.errors import ServiceError
+from services.provider_health import Account
 
 log = logging.getLogger(__name__)
 
@@ -34,51 +38,92 @@ ACTIVE = [RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus
 LEFTOVER_GRACE_S = {'local': 30.0}
 
 
-@dataclass(kw_only=True, slots=True)
-class Health:
-    ok: bool = True
-    since: datetime | None = None
-    error: str = ''
-
-
-health: dict[str, Health] = defaultdict(Health)
-
-
 async def poll_once() -> None:
-    """One cycle: every provider's active runs, one state query each."""
-    by_provider: dict[str, list[Run]] = defaultdict(list)
-    for run in await Run.filter(status__in=ACTIVE, job_ref__isnull=False).exclude(provider='external'):
-        by_provider[run.provider].append(run)
-    for run in await Run.filter(status__in=[s for s in RunStatus if s.is_finished], job_ref__isnull=False,
-                                provider_state__not='released').exclude(provider='external'):
-        by_provider[run.provider].append(run)
+    """One cycle: every account's active runs, one state query each; then limits and budgets, whatever failed."""
     now = time.time()
-    if await credentials.secret_for('novita'):
-        by_provider.setdefault('novita', [])  # polled even with no active run, to find orphans
-    for name, provider_runs in by_provider.items():
-        try:
-            provider = await providers.get(name)
-            states = await (provider.instances() if name == 'novita' else
-                            provider.states([run.job_ref for run in provider_runs]))
-        except (ProviderError, ServiceError) as error:
-            _flip(name, ok=False, error=error.message)
-            continue
-        _flip(name, ok=True)
-        owned = {run.job_ref for run in provider_runs}
-        cycle = _Cycle()
-        async with in_transaction():  # one commit for the cycle, not one per run
-            for run in provider_runs:
-                gone = JobState(ref=run.job_ref, phase=Phase.GONE, raw='removed')
-                await _apply(run, states.get(run.job_ref) or gone, now, cycle)
-            for project_id, added in cycle.spent.items():
-                await Project.filter(id=project_id).update(used_usd=F('used_usd') + added)
-        for run, state in cycle.releases:
-            await _release(run, state, now, cycle)
-        await cycle.publish()
-        if name == 'novita':
-            await _orphans(provider, states, owned, now)
+    by_account, owned = await _runs_by_account()
+    listings: dict[Account, dict[str, JobState]] = {}
+    for account, account_runs in by_account.items():
+        if (states := await _poll_account(account, account_runs, owned, now)) is not None:
+            listings[account] = states
+    await _adopt_unassigned(listings)
     _clock.previous = now
     await limits.enforce(now)  # on the cost this cycle accrued
+
+
+async def _runs_by_account() -> tuple[dict[Account, list[Run]], set[str]]:
+    """Active runs (and ended ones whose job is not freed yet) by the account they launched through; every stored
+    cloud credential too, even with no run, to find its orphans (and tell when it fails). And every job such a run
+    owns, whatever its account: none of them is an orphan."""
+    by_account: dict[Account, list[Run]] = defaultdict(list)
+    active = await Run.filter(status__in=ACTIVE, job_ref__isnull=False).exclude(provider='external')
+    unreleased = await Run.filter(status__in=[s for s in RunStatus if s.is_finished], job_ref__isnull=False,
+                                  provider_state__not='released').exclude(provider='external')
+    for run in [*active, *unreleased]:
+        if run.provider == 'local' or run.credential_id is not None:  # else: _adopt_unassigned first
+            by_account[_account_of(run)].append(run)
+    for provider, credential_id in await Credential.filter(provider__in=credentials.PROVIDERS) \
+            .values_list('provider', 'id'):
+        by_account.setdefault(Account(provider, credential_id), [])
+    return by_account, {run.job_ref for run in [*active, *unreleased]}
+
+
+async def _poll_account(account: Account, account_runs: list[Run], owned: set[str],
+                        now: float) -> dict[str, JobState] | None:
+    """Poll one account; what it listed (None when it failed). Nothing it raises reaches the rest of the cycle."""
+    try:
+        provider = await providers.get(account.provider, account.credential_id)
+        states = await (provider.instances() if account.provider == 'novita' else
+                        provider.states([run.job_ref for run in account_runs]))
+    except Exception as error:  # any failure of one account (bad key, 401, outage, surprise) is that account's alone
+        if not isinstance(error, ProviderError | ServiceError) and provider_health.of(account).ok:
+            log.warning('polling %s failed unexpectedly', account, exc_info=True)
+        provider_health.flip(account, ok=False, error=_reason(error))
+        return None
+    provider_health.flip(account, ok=True)
+    try:
+        await _apply_states(provider, account_runs, states, now)
+        if account.provider == 'novita':
+            await _orphans(account, provider, states, owned, now)
+    except Exception:  # a bug must not stop the other accounts, nor enforcement
+        log.exception('polling %s failed after its state query', account)
+    return states
+
+
+async def _apply_states(provider: Provider, account_runs: list[Run], states: dict[str, JobState], now: float) -> None:
+    cycle = _Cycle()
+    async with in_transaction():  # one commit for the account, not one per run
+        for run in account_runs:
+            gone = JobState(ref=run.job_ref, phase=Phase.GONE, raw='removed')
+            await _apply(run, states.get(run.job_ref) or gone, now, cycle)
+        for project_id, added in cycle.spent.items():
+            await Project.filter(id=project_id).update(used_usd=F('used_usd') + added)
+    for run, state in cycle.releases:
+        await _release(provider, run, state, now, cycle)
+    await cycle.publish()
+
+
+def _account_of(run: Run) -> Account:
+    # this machine needs no credential: every local run is polled alike
+    return Account(run.provider, run.credential_id if run.provider != 'local' else None)
+
+
+async def _adopt_unassigned(listings: dict[Account, dict[str, JobState]]) -> None:
+    """Cloud runs launched before runs recorded their credential: each is given the credential whose account lists
+    its instance, once and for good, so that a credential added later never changes it."""
+    for run in await Run.filter(credential_id__isnull=True, job_ref__isnull=False, provider__in=credentials.PROVIDERS,
+                                provider_state__not='released'):
+        found = next((account for account, states in listings.items()
+                      if account.provider == run.provider and run.job_ref in states), None)
+        if found is not None:
+            await Run.filter(id=run.id, credential_id__isnull=True).update(credential_id=found.credential_id)
+            log.info('run %s was launched before runs recorded their credential: it is %s', run.id, found)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ProviderError | ServiceError):
+        return error.message
+    return f'unexpected {type(error).__name__}'  # its text might quote the key: the log has the details
 
 
 @dataclass(kw_only=True, slots=True)
@@ -97,7 +142,16 @@ class _Cycle:
 
 
 def status() -> dict[str, dict[str, object]]:
-    return {name: {'ok': h.ok, 'since': h.since, 'error': h.error} for name, h in health.items()}
+    """Every account polled, by name ('local', 'novita credential 3'): whether it answered, since when not, and why."""
+    return {str(account): {'ok': h.ok, 'since': h.since, 'error': h.error, 'provider': account.provider,
+                           'credential_id': account.credential_id}
+            for account, h in provider_health.all_accounts().items()}
+
+
+def status_of(provider: str, credential_id: int | None = None) -> dict[str, object] | None:
+    """How the account a run is polled through fares (None: not polled yet)."""
+    account = Account(provider, credential_id if provider != 'local' else None)
+    return status().get(str(account))
 
 
 async def _apply(run: Run, state: JobState, now: float, cycle: _Cycle) -> None:
@@ -169,14 +223,14 @@ class _Clock:
 _clock = _Clock()
 
 
-async def _release(run: Run, state: JobState, now: float, cycle: _Cycle) -> None:
+async def _release(provider: Provider, run: Run, state: JobState, now: float, cycle: _Cycle) -> None:
     """A finished run's job: free it once it has ended (or has been left running past the grace period)."""
     ended = run.ended_at.timestamp() if run.ended_at else now
     if state.phase in {Phase.RUNNING, Phase.PAUSED, Phase.PROVISIONING} \
             and now - ended < LEFTOVER_GRACE_S.get(run.provider, 0.0):
         return
     try:
-        await (await providers.get(run.provider)).terminate(run.job_ref)
+        await provider.terminate(run.job_ref)
     except ProviderError as error:  # kept as it is: the next cycle tries again
         log.warning('could not free %s job %s of run %s: %s', run.provider, run.job_ref, run.id, error.message)
         return
@@ -189,30 +243,22 @@ async def _release(run: Run, state: JobState, now: float, cycle: _Cycle) -> None
         cycle.projects.add(run.project_id)
 
 
-_orphans_seen: dict[str, float] = {}
+_orphans_seen: dict[tuple[Account, str], float] = {}
 
 
-async def _orphans(provider: Any, states: dict[str, JobState], owned: set[str], now: float) -> None:
-    """Instances named like ours that no active run owns are terminated once they outlive the grace period."""
+async def _orphans(account: Account, provider: Any, states: dict[str, JobState], owned: set[str], now: float) -> None:
+    """Instances of this account named like ours that no run owns are terminated once they outlive the grace period.
+    `owned` is every run's job, whatever its credential: two keys may open one account, and a run launched through
+    one is not the other's orphan."""
     for ref, state in states.items():
+        seen = (account, ref)
         if ref in owned or not state.name.startswith(INSTANCE_PREFIX) or state.phase == Phase.GONE:
-            _orphans_seen.pop(ref, None)
+            _orphans_seen.pop(seen, None)
             continue
-        first_seen = _orphans_seen.setdefault(ref, now)
+        first_seen = _orphans_seen.setdefault(seen, now)
         if now - first_seen >= settings.current.orphan_grace_s:
             await provider.terminate(ref)
-            _orphans_seen.pop(ref, None)
-            log.warning('terminated orphan instance %s (%s)', ref, state.name)
-            await audit.record(None, 'instance.orphan_terminated', 'instance', ref, name=state.name, state=state.raw)
-
-
-def _flip(name: str, *, ok: bool, error: str = '') -> None:
-    current = health[name]
-    if current.ok == ok and (ok or current.since is not None):
-        return
-    if ok:
-        log.info('%s reachable again (unreachable since %s)', name, current.since)
-        health[name] = Health()
-    else:
-        log.warning('%s unreachable: %s', name, error)
-        health[name] = Health(ok=False, since=datetime.now(UTC), error=error)
+            _orphans_seen.pop(seen, None)
+            log.warning('terminated orphan instance %s (%s) of %s', ref, state.name, account)
+            await audit.record(None, 'instance.orphan_terminated', 'instance', ref, name=state.name, state=state.raw,
+                               credential_id=account.credential_id)

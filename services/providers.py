@@ -1,4 +1,8 @@
-"""The providers this server can launch on: this machine always, Novita once a credential is stored."""
+"""The providers this server can launch on: this machine always, Novita through a stored credential.
+
+A cloud provider is always reached through one credential (one account): the run's own for everything about a run,
+the one a user names (or may only use) for what they browse.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import settings
+from models import User
 from providers.base import Product, Provider, ProviderError
 from providers.local import LocalProvider
 from providers.novita import NovitaProvider
@@ -23,28 +28,35 @@ log = logging.getLogger(__name__)
 LAUNCHABLE = ('local', 'novita')
 
 
-async def get(name: str) -> Provider:
+async def get(name: str, credential_id: int | None = None) -> Provider:
+    """The provider `name`, reached through the credential `credential_id` (a cloud needs one; this machine none)."""
     if name == 'local':
         return _local(settings.current)
     if name == 'novita':
-        key = await credentials.secret_for('novita')
+        if credential_id is None:
+            raise Invalid('No Novita credential is recorded for this: name one.')
+        key = await credentials.key_for(credential_id)
         if key is None:
-            raise Invalid('Add a Novita API key on the settings page first.')
+            raise Invalid(f'The Novita credential {credential_id} has been removed.')
         return _novita(key, settings.current.novita_base_url)
     raise Invalid(f'Trainboard cannot launch on "{name}"; it can launch on: {", ".join(LAUNCHABLE)}.')
 
 
-async def products(name: str) -> list[Product]:
-    """What a provider offers, with prices; its failure as a message for the user."""
+async def products(user: User, name: str, *, credential_id: int | None = None) -> list[Product]:
+    """What a provider offers `user`, with prices, through a credential they may use (the one named, or their only
+    one); its failure as a message for the user."""
+    if name == 'novita':
+        credential_id = (await credentials.usable_named(user, name, credential_id)).id
     try:
-        return await (await get(name)).products()
+        return await (await get(name, credential_id)).products()
     except ProviderError as error:
         raise Invalid(error.message) from None
 
 
-async def offer(name: str, product_id: str, gpu_count: int, *, spot: bool = False) -> tuple[Product, float]:
+async def offer(name: str, product_id: str, gpu_count: int, *, spot: bool = False,
+                credential_id: int | None = None) -> tuple[Product, float]:
     """The product a run would launch on, and what it would bill per hour for `gpu_count` GPUs."""
-    provider = await get(name)
+    provider = await get(name, credential_id)
     product = next((p for p in await provider.products() if p.id == product_id or name == 'local'), None)
     if product is None:
         raise ProviderError(f'{name} has no product "{product_id}".')
@@ -66,11 +78,21 @@ async def each_job(runs: list[Any], work: Callable[[Any], Awaitable[int]], *, at
             except (ProviderError, ServiceError) as error:
                 log.debug('%s of run %s failed: %s', work.__name__, run.id, error.message)
                 return 0
+            except Exception:  # a surprise from one job's provider must not stop the others' collection
+                log.exception('%s of run %s failed', work.__name__, run.id)
+                return 0
     return sum(await asyncio.gather(*(one(run) for run in runs)))
 
 
-async def available() -> list[str]:
-    return ['local'] + (['novita'] if await credentials.secret_for('novita') else [])
+async def available(user: User) -> list[dict[str, Any]]:
+    """The providers `user` can launch on, each cloud with the credentials they may use (masked)."""
+    found: list[dict[str, Any]] = [{'name': 'local', 'credentials': []}]
+    for name in credentials.PROVIDERS:
+        if usable := await credentials.usable(user, name):
+            found.append({'name': name, 'credentials': [
+                {'id': c.id, 'label': c.label, 'scope': credentials.PROJECT if c.project_id else credentials.WORKSPACE,
+                 'project_id': c.project_id} for c in usable]})
+    return found
 
 
 @functools.lru_cache(maxsize=4)
@@ -87,6 +109,6 @@ def _keep_from_other_users(data_dir: Path) -> None:
         data_dir.chmod(stat.S_IMODE(data_dir.stat().st_mode) & ~0o007)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=64)  # one per credential: each keeps its catalogue and log addresses
 def _novita(api_key: str, base_url: str) -> NovitaProvider:
     return NovitaProvider(api_key, base_url)

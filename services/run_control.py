@@ -36,10 +36,10 @@ ALLOWED = {  # action -> the statuses it makes sense from
 
 async def start(user: User, project_id: int, *, name: str, provider: str = 'external',
                 config: dict[str, Any] | None = None, spec: dict[str, Any] | None = None,
-                limits: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+                limits: dict[str, Any] | None = None, credential_id: int | None = None) -> tuple[dict[str, Any], str]:
     """A new run (runs.create_run), launched on its provider unless it is external; its snapshot and its token."""
     data, token = await runs.create_run(user, project_id, name=name, provider=provider, config=config, spec=spec,
-                                        limits=limits)
+                                        limits=limits, credential_id=credential_id)
     if provider == 'external':
         return data, token
     run = await Run.get(id=data['id'])
@@ -56,8 +56,9 @@ async def launch(run: Run) -> None:
                    disk_gb=int(launched.get('disk_gb') or DEFAULT_DISK_GB), cluster=launched.get('cluster', ''),
                    spot=launched.get('billing') == 'spot')
     try:
-        product, price_per_hour = await providers.offer(run.provider, spec.product_id, run.gpu_count, spot=spec.spot)
-        ref = await (await providers.get(run.provider)).launch(spec)
+        product, price_per_hour = await providers.offer(run.provider, spec.product_id, run.gpu_count, spot=spec.spot,
+                                                        credential_id=run.credential_id)
+        ref = await (await providers.get(run.provider, run.credential_id)).launch(spec)
     except (ProviderError, ServiceError) as error:
         await _finish(run, RunStatus.FAILED, f'Could not launch: {error.message}')
         return
@@ -84,7 +85,8 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
     await audit.record(user, f'run.{action}', 'run', run.id, status=status.value)
     if action == 'retry':
         data, _ = await start(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
-                              config=run.config, spec=run.spec or {}, limits=runs.limits_of(run))
+                              config=run.config, spec=run.spec or {}, limits=runs.limits_of(run),
+                              credential_id=run.credential_id)
         return data
     try:
         return await _act_on_job(user, run, action)
@@ -100,7 +102,7 @@ async def _act_on_job(user: User, run: Run, action: str) -> dict[str, Any]:
         await run.save(update_fields=CONTROL_FIELDS)
         background_tasks.create(_after_grace(run.id, RunStatus.PAUSED), name=f'pause-run-{run.id}')
     elif action == 'resume':
-        await (await providers.get(run.provider)).resume(run.job_ref)
+        await (await providers.get(run.provider, run.credential_id)).resume(run.job_ref)
         run.status, run.control = RunStatus.RUNNING, ''
         await run.save(update_fields=CONTROL_FIELDS)
     elif action == 'stop':
@@ -110,8 +112,8 @@ async def _act_on_job(user: User, run: Run, action: str) -> dict[str, Any]:
     elif action == 'cancel':
         await _finish(run, RunStatus.CANCELLED, f'Cancelled by {user.email}.')
         try:
-            await (await providers.get(run.provider)).terminate(run.job_ref)
-        except ProviderError as error:  # cancelled all the same: the poller frees the job once it can
+            await (await providers.get(run.provider, run.credential_id)).terminate(run.job_ref)
+        except (ProviderError, ServiceError) as error:  # cancelled all the same: the poller frees the job once it can
             log.warning('run %s cancelled; its job is freed later (%s)', run.id, error.message)
         return await runs.snapshot(run)
     await _publish(run)
@@ -136,7 +138,7 @@ async def stop_for(run: Run, reason: str, *, failed: bool = False) -> bool:
         background_tasks.create(_after_grace(run.id, RunStatus.STOPPING), name=f'stop-run-{run.id}')
     elif run.job_ref:  # failed: the job goes now (the poller frees what is left of it)
         try:
-            await (await providers.get(run.provider)).terminate(run.job_ref)
+            await (await providers.get(run.provider, run.credential_id)).terminate(run.job_ref)
         except (ProviderError, ServiceError) as error:
             log.warning('run %s: could not end its job yet (%s); the poller tries again', run.id, error.message)
     await _publish(run)
@@ -162,7 +164,7 @@ async def _after_grace(run_id: int, status: RunStatus) -> None:
                 await _finish(run, RunStatus.STOPPED, run.status_message or 'Stopped on request.')
             return
         try:
-            provider = await providers.get(run.provider)
+            provider = await providers.get(run.provider, run.credential_id)
             if status == RunStatus.PAUSED:
                 await provider.pause(run.job_ref)
                 return

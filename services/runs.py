@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 import settings
-from models import MemberRole, Run, RunStatus, RunStep, User
+from models import Credential, MemberRole, Project, Run, RunStatus, RunStep, User
 from providers.base import ProviderError
-from services import audit, auth, budget, hub, keys, projects, providers
+from services import audit, auth, budget, credentials, hub, keys, projects, providers
 from services.errors import Forbidden, Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
@@ -31,10 +31,12 @@ LIMITS = {'max_cost_usd': 'dollars', 'max_duration_s': 'seconds', 'stall_timeout
 
 async def create_run(user: User, project_id: int, *, name: str, provider: str = 'external',
                      config: dict[str, Any] | None = None, spec: dict[str, Any] | None = None,
-                     limits: dict[str, float | None] | None = None) -> tuple[dict[str, Any], str]:
+                     limits: dict[str, float | None] | None = None,
+                     credential_id: int | None = None) -> tuple[dict[str, Any], str]:
     """A new queued run; returns its snapshot and its token (shown once). An external run is one that code
     anywhere reports to; the others carry a `spec` (command, envs) for run_control.launch. `limits` (LIMITS) stop
-    the run once it passes one of them."""
+    the run once it passes one of them. A cloud run records the credential it launches with (credentials.for_launch:
+    `credential_id`, else the project's, else the workspace's)."""
     project = await projects.get_project(user, project_id, MemberRole.EDITOR)
     limits = _validated_limits(limits or {})
     name = name.strip()
@@ -55,11 +57,13 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     envs = spec.get('envs', {})
     if not isinstance(envs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
         raise Invalid('envs must map names to string values.')
+    credential = await _credential(project, provider, credential_id)
     price_per_hour = 0.0
     if provider != 'external':
         try:
             _, price_per_hour = await providers.offer(provider, str(spec.get('product_id', '')), gpu_count,
-                                                      spot=spec.get('billing') == 'spot')
+                                                      spot=spec.get('billing') == 'spot',
+                                                      credential_id=credential.id if credential else None)
         except ProviderError as error:
             raise Invalid(error.message) from None
     user = await auth.refreshed(user)
@@ -68,7 +72,7 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     async with budget.launch_guard(project.id) as project:
         budget.check_launch(user, project, price_per_hour, await budget.burn_per_hour(project.id))
         run = await Run.create(project=project, created_by=user, name=name, provider=provider, config=config or {},
-                               token_nonce=nonce, spec=spec, gpu_count=gpu_count,
+                               token_nonce=nonce, spec=spec, gpu_count=gpu_count, credential=credential,
                                price_per_hour=Decimal(str(price_per_hour)), **limits)
         token = run_token(run.id, nonce)
         run.token_hash = auth.hash_token(token)
@@ -144,7 +148,7 @@ async def snapshot(run: Run) -> dict[str, Any]:
             'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count, 'billing': (run.spec or {}).get('billing'),
             'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': forecast_cost(run),
             'last_report_at': _iso(run.last_report_at), 'created_at': _iso(run.created_at),
-            'limits': limits_of(run),
+            'limits': limits_of(run), 'credential_id': run.credential_id,
             'steps': [step_row(step) for step in steps]}
 
 
@@ -192,6 +196,15 @@ def limits_of(run: Run) -> dict[str, float | None]:
     values = {name: getattr(run, name) for name in LIMITS}
     return {name: None if value is None else float(value) if name == 'max_cost_usd' else int(value)
             for name, value in values.items()}
+
+
+async def _credential(project: Project, provider: str, credential_id: int | None) -> Credential | None:
+    """The credential a run on `provider` launches with (None for a provider that needs none)."""
+    if provider not in credentials.PROVIDERS:
+        if credential_id is not None:
+            raise Invalid(f'A run on "{provider}" takes no credential_id.')
+        return None
+    return await credentials.for_launch(project, provider, credential_id)
 
 
 def _validated_limits(limits: dict[str, float | None]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ and rate limits are 429. Instances move toCreate -> creating -> pulling -> runni
 change between two polls rather than at them); `exit(id)` ends an instance's command (status `exited`).
 Faults are switched on by the test: `outage` (503s), `rate_limit_next` (that many 429s), `fail_create` (a name).
 Each instance has a log (`instance.log`, served at the address its details name) and GPU samples while it runs.
+Each API key is an account of its own (API_KEY is the account 'team'; `add_account(key)` makes another): a key
+sees, lists and controls only its own account's instances, as on Novita.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 BASE = '/gpu-instance/openapi/v1'
 API_KEY = 'nv-test-key-0000-1234'
+TEAM = 'team'  # the account API_KEY opens
 PRODUCTS = [
     {'id': '4090.16c96g.v2', 'name': 'RTX 4090 24GB', 'price': '67000', 'spotPrice': '35000', 'availableDeploy': True,
      'regions': ['us-ca-nas-2'], 'inventoryState': 'normal', 'cpuPerGpu': '16', 'memoryPerGpu': '96'},
@@ -54,6 +57,7 @@ class Instance:
     log_host: str = ''
     created_with: dict[str, Any] = field(default_factory=dict)  # the create call's body, as sent
     running_since: float | None = None  # GPU samples exist while it runs
+    account: str = TEAM  # whose instance it is: only that account's key sees it
 
     def set_status(self, status: str) -> None:
         now = time.time()
@@ -94,7 +98,8 @@ class Instance:
 
 class FakeNovita:
     def __init__(self) -> None:
-        self.instances: dict[str, Instance] = {}
+        self.instances: dict[str, Instance] = {}  # every account's, by id (ids are unique across accounts)
+        self.accounts: dict[str, str] = {API_KEY: TEAM}  # API key -> account
         self.calls: list[str] = []
         self.outage = False
         self.rate_limit_next = 0
@@ -154,14 +159,20 @@ class FakeNovita:
         """The instance's command ended (the container stopped)."""
         self.instances[instance_id].set_status('exited')
 
-    def live(self) -> list[Instance]:
-        """Instances that still exist (and may bill)."""
-        return [i for i in self.instances.values() if i.status not in {'removing', 'removed'}]
+    def live(self, account: str | None = None) -> list[Instance]:
+        """Instances that still exist (and may bill), of every account or of one."""
+        return [i for i in self.instances.values() if i.status not in {'removing', 'removed'}
+                and account in {None, i.account}]
 
-    def add_orphan(self, name: str) -> str:
+    def add_account(self, api_key: str, account: str) -> str:
+        """Another Novita account, opened by `api_key`; its name."""
+        self.accounts[api_key] = account
+        return account
+
+    def add_orphan(self, name: str, account: str = TEAM) -> str:
         instance_id = f'orphan{next(self._ids)}'
         self.instances[instance_id] = Instance(instance_id, name, PRODUCTS[0]['id'], 1, 'img', '', [], 'onDemand',
-                                               status='running')
+                                               status='running', account=account)
         return instance_id
 
     def _app(self) -> FastAPI:
@@ -176,8 +187,10 @@ class FakeNovita:
                 if request.headers.get('authorization'):
                     return _error(400, 'UNEXPECTED_AUTH', 'log addresses take no API key')
                 return await call_next(request)
-            if request.headers.get('authorization') != f'Bearer {API_KEY}':
+            scheme, _, key = request.headers.get('authorization', '').partition(' ')
+            if scheme != 'Bearer' or key not in self.accounts:
                 return _error(401, 'UNAUTHORIZED', 'invalid api key')
+            request.state.account = self.accounts[key]
             if self.rate_limit_next > 0:
                 self.rate_limit_next -= 1
                 return _error(429, 'RATE_LIMIT_EXCEEDED', 'too many requests')
@@ -201,18 +214,20 @@ class FakeNovita:
             self.instances[instance_id] = Instance(instance_id, body.get('name', ''), product['id'],
                                                    int(body['gpuNum']), body['imageUrl'], body.get('command', ''),
                                                    body.get('envs', []), body.get('billingMode', 'onDemand'),
-                                                   log_host=self.url, created_with=body)
+                                                   log_host=self.url, created_with=body,
+                                                   account=request.state.account)
             return {'id': instance_id}
 
         @app.get(f'{BASE}/gpu/instances')
-        async def instances(pageSize: int = 10, pageNum: int = 1) -> dict:  # noqa: N803 (Novita's names)
-            visible = [i for i in self.instances.values() if i.status != 'removed']
+        async def instances(request: Request, pageSize: int = 10, pageNum: int = 1) -> dict:  # noqa: N803 (Novita's)
+            visible = [i for i in self.instances.values()
+                       if i.status != 'removed' and i.account == request.state.account]
             page = visible[(pageNum - 1) * pageSize:pageNum * pageSize]
             return {'instances': [i.as_json() for i in page], 'total': len(visible)}
 
         @app.get(f'{BASE}/gpu/instance')
-        async def instance(instanceId: str) -> Any:  # noqa: N803
-            found = self.instances.get(instanceId)
+        async def instance(request: Request, instanceId: str) -> Any:  # noqa: N803
+            found = self._of(request, instanceId)
             if found is None or found.status == 'removed':
                 return _error(400, 'RESOURCE_NOT_FOUND', 'instance not found')
             return found.as_json()
@@ -225,9 +240,9 @@ class FakeNovita:
             return PlainTextResponse(''.join(line + '\n' for line in found.log[-tail:]))
 
         @app.get('/openapi/v1/metrics/gpu/instance')
-        async def metrics(instanceId: str, startTime: int | None = None, endTime: int | None = None,  # noqa: N803
-                          interval: int = 15) -> Any:
-            found = self.instances.get(instanceId)
+        async def metrics(request: Request, instanceId: str, startTime: int | None = None,  # noqa: N803
+                          endTime: int | None = None, interval: int = 15) -> Any:  # noqa: N803
+            found = self._of(request, instanceId)
             if found is None:
                 return _error(400, 'RESOURCE_NOT_FOUND', 'instance not found')
             end = float(endTime or time.time())
@@ -247,7 +262,7 @@ class FakeNovita:
 
     def _lifecycle(self, allowed: set[str] | None, target: str):  # type: ignore[no-untyped-def]
         async def handler(request: Request) -> Any:
-            found = self.instances.get((await request.json()).get('instanceId', ''))
+            found = self._of(request, (await request.json()).get('instanceId', ''))
             if found is None or found.status == 'removed':
                 return _error(400, 'RESOURCE_NOT_FOUND', 'instance not found')
             if allowed is not None and found.status not in allowed:
@@ -255,6 +270,11 @@ class FakeNovita:
             found.set_status(target)
             return {}
         return handler
+
+    def _of(self, request: Request, instance_id: str) -> Instance | None:
+        """The instance, if it is in the calling key's account: another account's is not found, as on Novita."""
+        found = self.instances.get(instance_id)
+        return found if found is not None and found.account == request.state.account else None
 
 
 def _error(status: int, reason: str, message: str) -> JSONResponse:
