@@ -87,6 +87,8 @@ def test_the_api_answers_403_to_a_member_s_local_launch(server: helpers.Server) 
                          json={'name': 'shell', 'provider': 'local', 'command': 'id; cat ../../secret.key; env'})
     assert answer.status_code == 403 and 'TRAINBOARD_LOCAL_RUNS=members' in answer.json()['detail']
     assert member.get(f'/projects/{project["id"]}/runs').json() == []
+    assert 'local' not in {p['name'] for p in member.get('/providers').json()}  # nor is it offered
+    assert 'local' in {p['name'] for p in admin.get('/providers').json()}
 
 
 async def test_the_new_run_form_offers_this_machine_only_to_whom_may_launch_there(
