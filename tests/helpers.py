@@ -178,3 +178,13 @@ async def eventually(check, tries: int = 30, every_s: float = 0.05) -> None:
             return
         await asyncio.sleep(every_s)
     raise AssertionError('the condition was not reached')
+
+
+class Clock:
+    """A monotonic clock for code that takes one (the sign-in throttle): it moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
