@@ -37,8 +37,8 @@ class SignInRequired:
         if scope['type'] != 'http' or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        if await current_session() or await _bearer_user(request):  # scripts may fetch /openapi.json
+        signed_in = await auth.session_for(app.storage.user.get(SESSION_SECRET))
+        if signed_in or await _bearer_user(Request(scope)):  # scripts may fetch /openapi.json
             await self.app(scope, receive, send)
             return
         await RedirectResponse(f'/login?redirect_to={quote(path)}')(scope, receive, send)
@@ -52,35 +52,34 @@ async def current_user() -> User | None:
     """
     session = await current_session()
     if session is None:
-        if app.storage.user.get(SESSION_SECRET):
+        if _tab_secret():
             ui.notify('Your session has ended: sign in again.', type='warning')
-        app.storage.user.clear()
         ui.navigate.to('/login')
         return None
     return session.user
 
 
 async def current_session() -> ApiKey | None:
-    """This browser's live session row, its user loaded."""
-    return await auth.session_for(app.storage.user.get(SESSION_SECRET))
+    """The live session row this tab was opened with, its user loaded."""
+    return await auth.session_for(_tab_secret())
 
 
 def refused(error: ServiceError) -> None:
     """Tell the user why a service said no; a tab whose user was signed out or deactivated goes to /login."""
     ui.notify(error.message, type='negative')
     if isinstance(error, Unauthorized):
-        app.storage.user.clear()
         ui.navigate.to('/login')
 
 
 async def sign_in(user: User) -> None:
+    await auth.close_session(app.storage.user.get(SESSION_SECRET))  # whoever was signed in on this browser before
     secret = await auth.open_session(user, address=client_address())
     app.storage.user.clear()
     app.storage.user.update({SESSION_SECRET: secret, 'email': user.email})
 
 
 async def sign_out() -> None:
-    await auth.close_session(app.storage.user.get(SESSION_SECRET))
+    await auth.close_session(_tab_secret())
     app.storage.user.clear()
     ui.navigate.to('/login')
 
@@ -101,6 +100,15 @@ def safe_redirect(target: str, default: str = DEFAULT_PAGE) -> str:
             or any(ord(char) < 32 or ord(char) == 127 for char in target)):
         return default
     return target
+
+
+def _tab_secret() -> str | None:
+    """The secret of the session this tab was opened with. Kept with the tab, so that its actions act for that
+    session even after the browser signs in as someone else in another tab (which ends this one's)."""
+    tab = app.storage.client
+    if SESSION_SECRET not in tab:
+        tab[SESSION_SECRET] = app.storage.user.get(SESSION_SECRET)
+    return tab[SESSION_SECRET]
 
 
 async def _bearer_user(request: Request) -> User | None:
