@@ -106,7 +106,8 @@ class LoginThrottle:
             # the account's own count decays with time only: resetting it on every success of the owner would
             # let a stranger's guesses from many addresses run at the first-failure rate
             self._trust(pair)
-            self._records.pop(('pair', *pair), None)
+            if trusted:  # reset in place: other attempts may be waiting for this record's lock
+                records[0].failures, records[0].blocked_until = 0, 0.0
 
     def _check(self, record: _Record) -> None:
         now = self.clock()

@@ -1,4 +1,4 @@
-"""Sign-in rules: passwords, tokens that expire, throttled failures, the one-time setup token."""
+"""Sign-in rules: passwords, tokens that expire, the one-time setup token (throttling: test_login_throttle.py)."""
 
 from datetime import timedelta
 
