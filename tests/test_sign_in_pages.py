@@ -7,8 +7,9 @@ from nicegui.testing import User
 from models import ApiKey, Role
 from models import User as UserModel
 from services import auth
+from services.login_throttle import LoginThrottle
 from tests.conftest import sign_in
-from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, Clock
 
 
 async def test_pages_send_strangers_to_login(app_env: dict, user: User) -> None:
@@ -171,3 +172,20 @@ async def test_an_admin_resets_a_password(admin: User, create_user) -> None:
     await bob.open('/projects')  # Bob's browser was signed out
     await bob.should_see('Log in')
     await sign_in(bob, 'bob@example.com', 'a new password')
+
+
+async def test_repeated_wrong_passwords_make_the_page_wait(app_env: dict, user: User,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(auth, 'throttle', LoginThrottle(clock=clock))
+    await user.open('/login')
+    user.find('Email').type(ADMIN_EMAIL)
+    user.find('Password').type('wrong password')
+    user.find(kind=ui.button, content='Log in').click()
+    await user.should_see('Wrong email or password.', retries=50)
+    user.find('Password').clear().type(ADMIN_PASSWORD)
+    user.find(kind=ui.button, content='Log in').click()
+    await user.should_see('Too many failed sign-ins: try again in 1 s.', retries=50)
+    clock.now += 1
+    user.find(kind=ui.button, content='Log in').click()
+    await user.should_see('New project', retries=50)
