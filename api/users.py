@@ -4,18 +4,18 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
+from api.auth import RowId
 from api.deps import CurrentUser
 from models import ApiKey, Role, User
 from services import auth
-from services.errors import Forbidden
 
 router = APIRouter(tags=['users'])
 
 
 class UserCreate(BaseModel):
     email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=auth.MIN_PASSWORD_LENGTH, max_length=1024)
-    name: str = Field('', max_length=100)
+    password: str = Field(min_length=auth.MIN_PASSWORD_LENGTH, max_length=auth.MAX_PASSWORD_LENGTH)
+    name: str = Field('', max_length=auth.MAX_NAME_LENGTH)
     role: Literal['admin', 'member'] = 'member'
 
 
@@ -25,6 +25,10 @@ class UserOut(BaseModel):
     name: str
     role: str
     is_active: bool
+
+
+class PasswordReset(BaseModel):
+    password: str = Field(min_length=1, max_length=auth.MAX_PASSWORD_LENGTH)
 
 
 class KeyCreate(BaseModel):
@@ -42,20 +46,27 @@ class KeyOut(BaseModel):
 
 @router.get('/users')
 async def list_users(user: CurrentUser) -> list[UserOut]:
-    _require_admin(user)
-    return [_user_out(u) for u in await User.all().order_by('email')]
+    """Admins only."""
+    return [_user_out(u) for u in await auth.list_users(user)]
 
 
 @router.post('/users', status_code=201)
 async def create_user(body: UserCreate, user: CurrentUser) -> UserOut:
-    _require_admin(user)
+    """Admins only."""
     created = await auth.create_user(body.email, body.password, name=body.name, role=Role(body.role), actor=user)
     return _user_out(created)
 
 
+@router.post('/users/{user_id}/password', status_code=204)
+async def reset_password(user_id: RowId, body: PasswordReset, user: CurrentUser) -> Response:
+    """Admins only: set a user's password; all their login tokens and browser sessions end."""
+    await auth.reset_password(user_id, body.password, actor=user)
+    return Response(status_code=204)
+
+
 @router.get('/api-keys')
 async def list_keys(user: CurrentUser) -> list[KeyOut]:
-    return [_key_out(key) for key in await ApiKey.filter(user=user, kind='key').order_by('-created_at')]
+    return [_key_out(key) for key in await auth.list_tokens(user) if key.kind == auth.TokenKind.KEY]
 
 
 @router.post('/api-keys', status_code=201)
@@ -65,14 +76,9 @@ async def create_key(body: KeyCreate, user: CurrentUser) -> KeyOut:
 
 
 @router.delete('/api-keys/{key_id}', status_code=204)
-async def revoke_key(key_id: int, user: CurrentUser) -> Response:
+async def revoke_key(key_id: RowId, user: CurrentUser) -> Response:
     await auth.revoke_key(user, key_id)
     return Response(status_code=204)
-
-
-def _require_admin(user: User) -> None:
-    if not user.is_admin:
-        raise Forbidden('Only admins manage users.')
 
 
 def _user_out(user: User) -> UserOut:

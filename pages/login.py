@@ -7,23 +7,22 @@ from services.errors import ServiceError
 
 
 @ui.page('/login')
-async def login_page(redirect_to: str = '/projects') -> RedirectResponse | None:
-    if not redirect_to.startswith('/') or redirect_to.startswith('//'):
-        redirect_to = '/projects'  # never bounce a user to another site
+async def login_page(redirect_to: str = session.DEFAULT_PAGE) -> RedirectResponse | None:
+    redirect_to = session.safe_redirect(redirect_to)  # never bounce a user to another site
     if auth.needs_setup():
         return RedirectResponse('/setup')
 
     async def log_in() -> None:
         button.props('loading')
         try:
-            user = await auth.authenticate(email.value, password.value)
+            user = await auth.authenticate(email.value, password.value, address=session.client_address())
         except ServiceError as error:
             hint.set_text(error.message)
             hint.visible = True
             return
         finally:
             button.props(remove='loading')
-        session.sign_in(user)
+        await session.sign_in(user)
         ui.navigate.to(redirect_to)
 
     with ui.card().classes('absolute-center w-96'):

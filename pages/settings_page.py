@@ -1,13 +1,15 @@
-"""/settings: the user's API keys (shown once when made, stored hashed, revocable) and provider credentials."""
+"""/settings: the user's API keys (shown once when made, stored hashed, revocable), password, sessions and login
+tokens, and provider credentials."""
 
 from nicegui import ui
 
+from components.account_security import account_security
 from components.dialogs import confirm
 from components.frame import frame
 from models import ApiKey, User
 from pages import session
 from services import auth, credentials
-from services.errors import ServiceError
+from services.errors import ServiceError, Unauthorized
 
 
 @ui.page('/settings')
@@ -17,9 +19,11 @@ async def settings_page() -> None:
         return
 
     async def refresh() -> None:
+        if (actor := await session.current_user()) is None:
+            return
+        found = [key for key in await auth.list_tokens(actor) if key.kind == auth.TokenKind.KEY]
         keys.clear()
         with keys:
-            found = await ApiKey.filter(user=user, kind='key').order_by('-created_at')
             if not found:
                 ui.label('No API keys yet.').classes('text-grey-7')
             for key in found:
@@ -32,8 +36,13 @@ async def settings_page() -> None:
                     ui.button('Revoke', on_click=lambda k=key: revoke(k)).props('flat color=negative dense')
 
     async def create() -> None:
+        if (actor := await session.current_user()) is None:
+            return
         try:
-            _, token = await auth.issue_token(user, name=name.value)
+            _, token = await auth.issue_token(actor, name=name.value)
+        except Unauthorized as error:
+            session.refused(error)
+            return
         except ServiceError as error:
             hint.set_text(error.message)
             return
@@ -46,10 +55,12 @@ async def settings_page() -> None:
     async def revoke(key: ApiKey) -> None:
         if not await confirm(f'Revoke the key "{key.name}"? Scripts using it stop working.', action='Revoke'):
             return
+        if (actor := await session.current_user()) is None:
+            return
         try:
-            await auth.revoke_key(user, key.id)
+            await auth.revoke_key(actor, key.id)
         except ServiceError as error:
-            ui.notify(error.message, type='negative')
+            session.refused(error)
         await refresh()
 
     with frame('Settings', user):
@@ -65,6 +76,7 @@ async def settings_page() -> None:
         shown_box.visible = False
         keys = ui.column().classes('w-full gap-2')
     await refresh()
+    await account_security()
     await _credentials_panel(user)
 
 

@@ -18,7 +18,7 @@ async def setup_page(token: str = '') -> RedirectResponse | None:
             hint.set_text(error.message)
             hint.visible = True
             return
-        session.sign_in(user)
+        await session.sign_in(user)
         ui.navigate.to('/projects')
 
     with ui.card().classes('absolute-center w-96'):

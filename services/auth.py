@@ -1,84 +1,123 @@
 """Users, passwords, sessions and Bearer tokens.
 
-Passwords are hashed with argon2. Bearer tokens (named API keys and the expiring login tokens of
-POST /api/v1/auth/token) are random strings of which only the SHA-256 is stored.
+Passwords are hashed with argon2, on a small pool of worker threads: a hash takes tens of milliseconds and 64 MiB,
+which must neither stall the event loop nor, in a flood, take all the memory. Failed sign-ins are slowed down per
+client address and per account (services/login_throttle.py).
+
+Bearer tokens (named API keys, the expiring login tokens of POST /api/v1/auth/token) and browser sessions are
+ApiKey rows of which only the SHA-256 of the secret is stored; a session's secret stays on the server, in the
+tab's `app.storage.user`, so deleting its row signs that browser out.
+
+Every entry point that acts for someone asks `refreshed(actor)` first: a tab or token opened before a demotion or a
+deactivation must not keep the powers it had then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
+import os
 import re
 import secrets
-import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise.expressions import Q
 
 import settings
 from models import ApiKey, Role, User
 from services import audit, hub
-from services.errors import Conflict, Invalid, NotFound, Unauthorized
+from services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from services.login_throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = 'tb_'
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = 8  # characters that are not whitespace at either end
+MAX_PASSWORD_LENGTH = 1024  # argon2 hashes any length; this only stops megabyte "passwords"
+MAX_NAME_LENGTH = 100  # User.name and ApiKey.name
+MAX_EMAIL_LENGTH = 254
 EMAIL_PATTERN = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
-THROTTLE_BASE_S = 0.5  # a failed login costs 0.5 s, doubling with each further failure, up to THROTTLE_MAX_S
-THROTTLE_MAX_S = 8.0
-THROTTLE_FORGET_S = 900.0
+SESSION_TTL = timedelta(days=30)  # a browser session unused this long ends; each use extends it
 
 _hasher = PasswordHasher()
-_failures: dict[str, tuple[int, float]] = {}  # email -> (failures in a row, time of the last one)
+# at most this many hashes at once: each takes 64 MiB, and the CPU is better spent on the pages
+_argon2_pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix='argon2')
+throttle = LoginThrottle()
 _setup_token: str | None = None
 
 
-async def authenticate(email: str, password: str) -> User:
-    """Return the active user with these credentials, or raise Unauthorized after a growing delay."""
+class TokenKind(StrEnum):
+    KEY = 'key'  # named on the settings page, no expiry
+    LOGIN = 'login'  # from POST /api/v1/auth/token, expires
+    SESSION = 'session'  # a signed-in browser; never accepted as a Bearer token
+
+
+# --- signing in ----------------------------------------------------------------------------------------------------
+
+async def authenticate(email: str, password: str, *, address: str) -> User:
+    """The active user with these credentials. Raises Unauthorized for a wrong pair, and TooManyAttempts (429) while
+    the client `address` or the account is blocked after failures."""
     email = normalize_email(email)
-    await asyncio.sleep(_throttle_delay(email))
-    user = await User.get_or_none(email=email, is_active=True)
-    if user is None or not _verify(user.password_hash, password):
-        _record_failure(email)
-        log.info('failed login for %s', email)
-        raise Unauthorized('Wrong email or password.')
-    _failures.pop(email, None)
+    async with throttle.attempt(address, email) as attempt:
+        user = await User.get_or_none(email=email, is_active=True)
+        # an unknown email costs a hash too, so the time taken does not tell which emails exist
+        known_hash = user.password_hash if user else await _dummy_hash()
+        if not await _verify(known_hash, password) or user is None:
+            attempt.failed()
+            log.info('failed sign-in for %s from %s', email, address)
+            raise Unauthorized('Wrong email or password.')
+        attempt.succeeded()
     return user
 
 
 async def refreshed(user: User) -> User:
-    """The caller as the database has them now. A tab or token opened before a demotion or a deactivation must not
-    keep the powers it had then, so every service call that acts for someone asks this first."""
+    """The caller as the database has them now; Unauthorized if they were deactivated or removed."""
     fresh = await User.get_or_none(id=user.id, is_active=True)
     if fresh is None:
         raise Unauthorized('Your account has been deactivated or removed: sign in again.')
     return fresh
 
 
+async def refreshed_admin(user: User, doing: str) -> User:
+    """The caller as `refreshed` gives them, who must still be an admin; Forbidden says what only admins may do."""
+    fresh = await refreshed(user)
+    if not fresh.is_admin:
+        raise Forbidden(f'Only admins {doing}.')
+    return fresh
+
+
+# --- users ---------------------------------------------------------------------------------------------------------
+
 async def create_user(email: str, password: str, *, name: str = '', role: Role = Role.MEMBER,
                       actor: User | None = None) -> User:
+    """A new account. `actor` is the admin adding it; None only for the first admin (bootstrap, /setup)."""
+    if actor is not None:
+        actor = await refreshed_admin(actor, 'add users')
     email = normalize_email(email)
-    if not EMAIL_PATTERN.match(email):
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(email):
         raise Invalid('Enter a valid email address.')
-    check_password(password)
+    name = _checked_name(name) or email.split('@')[0][:MAX_NAME_LENGTH]
+    check_password(password, email)
     if await User.exists(email=email):
         raise Conflict(f'A user with the email {email} already exists.')
-    user = await User.create(email=email, name=name.strip() or email.split('@')[0],
-                             password_hash=_hasher.hash(password), role=role)
+    user = await User.create(email=email, name=name, password_hash=await _hash(password), role=role)
     await audit.record(actor, 'user.created', 'user', user.id, email=email, role=role.value)
     return user
 
 
-async def set_password(user: User, password: str) -> None:
-    check_password(password)
-    user.password_hash = _hasher.hash(password)
-    await user.save(update_fields=['password_hash'])
+async def list_users(actor: User) -> list[User]:
+    await refreshed_admin(actor, 'manage users')
+    return await User.all().order_by('email')
 
 
 async def update_user(user_id: int, *, actor: User, role: Role | None = None, is_active: bool | None = None) -> User:
+    actor = await refreshed_admin(actor, 'change roles and deactivate users')
     user = await User.get_or_none(id=user_id)
     if user is None:
         raise NotFound('No such user.')
@@ -94,9 +133,40 @@ async def update_user(user_id: int, *, actor: User, role: Role | None = None, is
     return user
 
 
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(f'The password needs at least {MIN_PASSWORD_LENGTH} characters.')
+async def change_password(user: User, current: str, new: str, *, address: str, keep_token_id: int | None) -> None:
+    """Change your own password, knowing the current one. Your other sessions and login tokens end (named API keys
+    stay); `keep_token_id` is the session or token this request came with."""
+    user = await refreshed(user)
+    async with throttle.attempt(address, user.email) as attempt:  # a stolen session must not guess it quickly
+        if not await _verify(user.password_hash, current):
+            attempt.failed()
+            raise Invalid('Your current password is not right.')
+        attempt.succeeded()
+    await _replace_password(user, new, keep_token_id=keep_token_id)
+    await audit.record(user, 'user.password_changed', 'user', user.id)
+
+
+async def reset_password(user_id: int, new: str, *, actor: User) -> None:
+    """An admin sets someone's password; all their sessions and login tokens end."""
+    actor = await refreshed_admin(actor, 'reset passwords')
+    user = await User.get_or_none(id=user_id)
+    if user is None:
+        raise NotFound('No such user.')
+    await _replace_password(user, new, keep_token_id=None)
+    await audit.record(actor, 'user.password_reset', 'user', user.id)
+    await hub.publish(hub.Change(kind='user', action='updated', id=user.id))  # their open tabs go to sign-in
+
+
+def check_password(password: str, email: str = '') -> None:
+    """At least MIN_PASSWORD_LENGTH characters once outer whitespace is gone, and not the email or its name part."""
+    real = password.strip()
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise Invalid(f'The password can have at most {MAX_PASSWORD_LENGTH} characters.')
+    if len(real) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f'The password needs at least {MIN_PASSWORD_LENGTH} characters, not counting spaces at '
+                      'either end.')
+    if email and real.lower() in {email.lower(), email.split('@')[0].lower()}:
+        raise Invalid('The password must not be your email address or its name part.')
 
 
 def normalize_email(email: str) -> str:
@@ -136,42 +206,65 @@ async def complete_setup(token: str, email: str, password: str, name: str = '') 
     return user
 
 
-# --- Bearer tokens -------------------------------------------------------------------------------------------------
+# --- Bearer tokens and browser sessions ----------------------------------------------------------------------------
 
-async def issue_token(user: User, *, name: str, kind: str = 'key', ttl: timedelta | None = None) -> tuple[ApiKey, str]:
+async def issue_token(user: User, *, name: str, kind: TokenKind = TokenKind.KEY,
+                      ttl: timedelta | None = None) -> tuple[ApiKey, str]:
     """Make a Bearer token; returns the stored key and the token, which is shown once and never stored."""
+    user = await refreshed(user)
     name = name.strip()
-    if not 1 <= len(name) <= 100:
-        raise Invalid('Give the key a name of 1 to 100 characters.')
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    key = await ApiKey.create(user=user, name=name, kind=kind, token_hash=hash_token(token), prefix=token[:10],
-                              expires_at=datetime.now(UTC) + ttl if ttl else None)
-    return key, token
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise Invalid(f'Give the key a name of 1 to {MAX_NAME_LENGTH} characters.')
+    return await _new_secret(user, name, kind, ttl)
 
 
 async def issue_login_token(user: User) -> str:
-    _, token = await issue_token(user, name='login', kind='login',
+    _, token = await issue_token(user, name='login', kind=TokenKind.LOGIN,
                                  ttl=timedelta(days=settings.current.token_ttl_days))
     return token
 
 
+async def key_for_token(token: str) -> ApiKey | None:
+    """The API key or login token with this secret, its `user` loaded, if it is live and its user active."""
+    return await _live_key(token, (TokenKind.KEY, TokenKind.LOGIN))
+
+
 async def user_for_token(token: str) -> User | None:
-    key = await ApiKey.get_or_none(token_hash=hash_token(token)).select_related('user')
-    if key is None or not key.user.is_active:
-        return None
-    now = datetime.now(UTC)
-    if key.expires_at is not None and key.expires_at <= now:
-        return None
-    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):  # one write a minute at most
-        await ApiKey.filter(id=key.id).update(last_used_at=now)
-    return key.user
+    key = await key_for_token(token)
+    return key.user if key else None
+
+
+async def open_session(user: User, *, address: str) -> str:
+    """Sign a browser in; the returned secret belongs in the server-side storage of that browser, never in it."""
+    _, secret = await _new_secret(await refreshed(user), f'browser at {address}'[:MAX_NAME_LENGTH],
+                                  TokenKind.SESSION, SESSION_TTL)
+    return secret
+
+
+async def session_for(secret: str | None) -> ApiKey | None:
+    """The live session with this secret, its `user` loaded and active; None if it was revoked or ran out."""
+    return await _live_key(secret, (TokenKind.SESSION,)) if secret else None
+
+
+async def close_session(secret: str | None) -> None:
+    if secret:
+        await ApiKey.filter(token_hash=hash_token(secret), kind=TokenKind.SESSION).delete()
+
+
+async def list_tokens(user: User) -> list[ApiKey]:
+    """Your API keys, login tokens and browser sessions that have not run out, newest first."""
+    user = await refreshed(user)
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=datetime.now(UTC))
+    return await ApiKey.filter(live, user=user).order_by('-created_at', '-id')
+
+
+async def revoke_token(user: User, token_id: int) -> None:
+    """End one of your own API keys, login tokens or sessions."""
+    await _revoke(user, token_id, kinds=tuple(TokenKind), what='token or session')
 
 
 async def revoke_key(user: User, key_id: int) -> None:
-    deleted = await ApiKey.filter(id=key_id, user=user, kind="key").delete()
-    if not deleted:
-        raise NotFound('No such API key.')
-    await audit.record(user, 'api_key.revoked', 'api_key', key_id)
+    await _revoke(user, key_id, kinds=(TokenKind.KEY,), what='API key')
 
 
 async def prune_expired_tokens() -> int:
@@ -184,22 +277,70 @@ def hash_token(token: str) -> str:
 
 # --- helpers -------------------------------------------------------------------------------------------------------
 
-def _verify(password_hash: str, password: str) -> bool:
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise Invalid(f'A name can have at most {MAX_NAME_LENGTH} characters.')
+    return name
+
+
+async def _replace_password(user: User, new: str, *, keep_token_id: int | None) -> None:
+    check_password(new, user.email)
+    user.password_hash = await _hash(new)
+    await user.save(update_fields=['password_hash'])
+    # whoever knew the old password may hold a session or a login token: those end
+    ended = ApiKey.filter(user=user, kind__in=[TokenKind.LOGIN, TokenKind.SESSION])
+    await (ended.exclude(id=keep_token_id) if keep_token_id is not None else ended).delete()
+
+
+async def _new_secret(user: User, name: str, kind: TokenKind, ttl: timedelta | None) -> tuple[ApiKey, str]:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    key = await ApiKey.create(user=user, name=name, kind=kind, token_hash=hash_token(token), prefix=token[:10],
+                              expires_at=datetime.now(UTC) + ttl if ttl else None)
+    return key, token
+
+
+async def _live_key(token: str, kinds: tuple[TokenKind, ...]) -> ApiKey | None:
+    key = await ApiKey.get_or_none(token_hash=hash_token(token), kind__in=kinds).select_related('user')
+    if key is None or not key.user.is_active:
+        return None
+    now = datetime.now(UTC)
+    if key.expires_at is not None and key.expires_at <= now:
+        return None
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):  # one write a minute at most
+        changes: dict = {'last_used_at': now}
+        if key.kind == TokenKind.SESSION:
+            changes['expires_at'] = now + SESSION_TTL
+        await ApiKey.filter(id=key.id).update(**changes)
+    return key
+
+
+async def _revoke(user: User, token_id: int, *, kinds: tuple[TokenKind, ...], what: str) -> None:
+    user = await refreshed(user)
+    if not await ApiKey.filter(id=token_id, user=user, kind__in=kinds).delete():
+        raise NotFound(f'No such {what}.')
+    await audit.record(user, 'api_key.revoked', 'api_key', token_id)
+
+
+async def _hash(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_argon2_pool, _hasher.hash, password)
+
+
+async def _verify(password_hash: str, password: str) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(_argon2_pool, _check, password_hash, password)
+
+
+def _check(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
-def _throttle_delay(email: str) -> float:
-    failures, last = _failures.get(email, (0, 0.0))
-    if failures == 0 or time.monotonic() - last > THROTTLE_FORGET_S:
-        return 0.0
-    return min(THROTTLE_BASE_S * 2 ** (failures - 1), THROTTLE_MAX_S)
+async def _dummy_hash() -> str:
+    return await asyncio.get_running_loop().run_in_executor(_argon2_pool, _dummy_hash_once)
 
 
-def _record_failure(email: str) -> None:
-    failures, last = _failures.get(email, (0, 0.0))
-    if time.monotonic() - last > THROTTLE_FORGET_S:
-        failures = 0
-    _failures[email] = (failures + 1, time.monotonic())
+@functools.cache
+def _dummy_hash_once() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))

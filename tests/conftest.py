@@ -13,6 +13,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 import settings
 from models import db
+from services import auth
 from tests import helpers
 from tests.fakes.novita import FakeNovita
 
@@ -28,10 +29,12 @@ _ORIGINAL_LIFESPAN = app.router.lifespan_context
 @pytest.fixture(autouse=True)
 def _restore_globals() -> Iterator[None]:
     """main.py wraps the app's lifespan each time a `user` test runs it (NiceGUI's reset does not undo that),
-    and tests change the environment that settings were read from."""
+    tests change the environment that settings were read from, and the sign-in throttle remembers every test's
+    failed sign-ins (all from one address)."""
     yield
     app.router.lifespan_context = _ORIGINAL_LIFESPAN
     settings.reload()
+    auth.throttle.forget()
 
 
 @pytest.fixture(params=BACKENDS)
