@@ -26,7 +26,7 @@ async def test_empty_state_loads_sample_data_once(admin: User) -> None:
 async def test_create_project_shows_it_at_once(admin: User) -> None:
     await admin.open('/projects')
     admin.find('New project').click()
-    await admin.should_see('Name')
+    await admin.should_see('Name', retries=50)
     admin.find('Name').type('Vision baseline')
     admin.find('Budget (USD)').clear().type('120')
     admin.find(kind=ui.button, content='Create').click()
