@@ -65,6 +65,7 @@ class RunOut(BaseModel):
     ended_at: datetime | None
     steps: list[Step] = Field(default_factory=list)
     limits: dict[str, int | float | None] = Field(default_factory=dict)
+    envs: dict[str, str] = Field(default_factory=dict, description='its environment, values masked')
 
 
 class RunCreated(RunOut):

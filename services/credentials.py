@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -74,5 +72,4 @@ def shown(credential: Credential) -> dict[str, Any]:
 
 
 def _fernet() -> Fernet:
-    # a Fernet key derived from the server secret, whatever form TRAINBOARD_SECRET_KEY takes
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b'credentials:' + keys.server_secret().encode()).digest()))
+    return keys.fernet('credentials')
