@@ -3,15 +3,19 @@ says when the database is gone, and a start-up that cannot use its database exit
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
+from models.db import asyncpg_dsn
 from tests import helpers
 from tests.helpers import ROOT, Server
 
@@ -78,6 +82,20 @@ def test_an_unreachable_postgres_stops_the_start_at_once(tmp_path: Path) -> None
     assert 'cannot connect to PostgreSQL at 127.0.0.1' in output and 'not-this' not in output, output
 
 
+@pytest.mark.skipif(not helpers.POSTGRES_URL, reason='needs TRAINBOARD_TEST_POSTGRES_URL (.ci/run sets it)')
+def test_a_read_only_postgres_stops_the_start_at_once(tmp_path: Path) -> None:
+    role = f'tb_read_only_{uuid.uuid4().hex[:8]}'  # a role of its own: whose every transaction is read-only
+    postgres(f'CREATE ROLE {role} LOGIN', f'ALTER ROLE {role} SET default_transaction_read_only = on')
+    try:
+        parts = urlsplit(helpers.POSTGRES_URL)
+        url = urlunsplit(parts._replace(netloc=f'{role}@{parts.hostname}:{parts.port or 5432}'))
+        returncode, output = start_without_file_rights(helpers.app_env(url, tmp_path / 'data'))
+    finally:
+        postgres(f'DROP ROLE {role}')
+    assert returncode != 0
+    assert 'is read-only' in output, output
+
+
 def start_without_file_rights(env: dict[str, str]) -> tuple[int, str]:
     """Run main.py until it exits; its exit code and output. Root may write any file whatever its mode, so as root
     the process starts without the capabilities that let it (the way a server run as a plain user would)."""
@@ -98,3 +116,15 @@ def break_database(url: str) -> None:
             conn.execute('DROP TABLE users')
         return
     helpers.drop_schema(url)
+
+
+def postgres(*statements: str) -> None:
+    async def run() -> None:
+        import asyncpg
+        conn = await asyncpg.connect(asyncpg_dsn(helpers.POSTGRES_URL))
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+    asyncio.run(run())
