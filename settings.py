@@ -28,6 +28,7 @@ class Settings:
     token_ttl_days: float = 7.0
     scheduler_enabled: bool = True
     public_url: str = ''
+    cookie_secure: bool = False  # the session cookie only travels over HTTPS
     log_level: str = 'INFO'
     poll_interval_s: float = 5.0
     local_price_per_hour: float = 0.0
@@ -49,6 +50,7 @@ class Settings:
         data_dir = Path(get('DATA_DIR', 'data')).expanduser().resolve()
         host = get('HOST', '127.0.0.1')
         port = int(get('PORT', '8080'))
+        public_url = get('PUBLIC_URL') or f'http://{host}:{port}'
         return cls(
             host=host,
             port=port,
@@ -60,7 +62,8 @@ class Settings:
             admin_name=get('ADMIN_NAME', 'Admin'),
             token_ttl_days=float(get('TOKEN_TTL_DAYS', '7')),
             scheduler_enabled=_flag(get('SCHEDULER_ENABLED', 'true')),
-            public_url=get('PUBLIC_URL') or f'http://{host}:{port}',
+            public_url=public_url,
+            cookie_secure=_flag(get('COOKIE_SECURE', str(public_url.startswith('https://')))),
             log_level=get('LOG_LEVEL', 'INFO').upper(),
             poll_interval_s=float(get('POLL_INTERVAL_S', '5')),
             local_price_per_hour=float(get('LOCAL_PRICE_PER_HOUR', '0')),

@@ -70,6 +70,7 @@ class RunOut(BaseModel):
     steps: list[Step] = Field(default_factory=list)
     limits: dict[str, int | float | None] = Field(default_factory=dict)
     credential_id: int | None = None  # the credential a cloud run launched with (and is polled and billed through)
+    envs: dict[str, str] = Field(default_factory=dict, description='its environment, values masked')
 
 
 class RunCreated(RunOut):

@@ -9,8 +9,6 @@ with, and is polled, controlled and billed through it alone.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -224,5 +222,4 @@ def _decrypted(credential: Credential) -> str:
 
 
 def _fernet() -> Fernet:
-    # a Fernet key derived from the server secret, whatever form TRAINBOARD_SECRET_KEY takes
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b'credentials:' + keys.server_secret().encode()).digest()))
+    return keys.fernet('credentials')

@@ -1,9 +1,12 @@
-"""The server's own secret: signs browser sessions and (with Fernet) encrypts provider credentials at rest."""
+"""The server's own secret: signs browser sessions and (with Fernet) encrypts secrets at rest: provider credentials,
+a run's environment."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
 import os
 from pathlib import Path
 
@@ -17,6 +20,23 @@ KEY_FILE = 'secret.key'
 def server_secret() -> str:
     """TRAINBOARD_SECRET_KEY, or a key created once in the data dir with mode 0600."""
     return _secret_for(settings.current)
+
+
+def encrypt(text: str, purpose: str) -> str:
+    """`text` encrypted (Fernet) under a key derived from the server secret for `purpose` ('credentials', ...)."""
+    return fernet(purpose).encrypt(text.encode()).decode()
+
+
+def decrypt(token: str, purpose: str) -> str:
+    """What `encrypt(text, purpose)` encrypted; cryptography.fernet.InvalidToken under another secret or purpose."""
+    return fernet(purpose).decrypt(token.encode()).decode()
+
+
+def fernet(purpose: str) -> Fernet:
+    # one key per purpose, so that a token of one kind never decrypts as another; derived by hashing, whatever form
+    # TRAINBOARD_SECRET_KEY takes
+    digest = hashlib.sha256(f'{purpose}:'.encode() + server_secret().encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
 
 
 @functools.lru_cache(maxsize=4)

@@ -49,7 +49,7 @@ async def start(user: User, project_id: int, *, name: str, provider: str = 'exte
 
 async def launch(run: Run) -> None:
     """Hand the run to its provider; the reference comes back at once, and the poller follows the job from there."""
-    launched = run.spec or {}
+    launched = runs.launch_spec(run)
     spec = JobSpec(run_id=run.id, name=f'trainboard-run-{run.id}', command=launched.get('command', ''),
                    envs={**launched.get('envs', {}), **job_env(run)}, image=launched.get('image', ''),
                    product_id=launched.get('product_id', ''), gpu_count=run.gpu_count,
@@ -85,7 +85,7 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
     await audit.record(user, f'run.{action}', 'run', run.id, status=status.value)
     if action == 'retry':
         data, _ = await start(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
-                              config=run.config, spec=run.spec or {}, limits=runs.limits_of(run),
+                              config=run.config, spec=runs.launch_spec(run), limits=runs.limits_of(run),
                               credential_id=run.credential_id)
         return data
     try:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import math
 import secrets
 import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+from cryptography.fernet import InvalidToken
 
 import settings
 from models import Credential, MemberRole, Project, Run, RunStatus, RunStep, User
@@ -27,6 +30,8 @@ _LOCAL_REFUSALS = {
     'off': 'Runs on this machine (local) are turned off; TRAINBOARD_LOCAL_RUNS=admins (or members) allows them.',
 }
 LIMITS = {'max_cost_usd': 'dollars', 'max_duration_s': 'seconds', 'stall_timeout_s': 'seconds'}
+ENVS_PURPOSE = 'run-envs'  # the services.keys purpose a run's environment is encrypted for
+SHOWN_TAIL_MIN_LENGTH = 12  # an env value shows its last 4 characters only when they are a small part of it
 
 
 async def create_run(user: User, project_id: int, *, name: str, provider: str = 'external',
@@ -72,7 +77,7 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     async with budget.launch_guard(project.id) as project:
         budget.check_launch(user, project, price_per_hour, await budget.burn_per_hour(project.id))
         run = await Run.create(project=project, created_by=user, name=name, provider=provider, config=config or {},
-                               token_nonce=nonce, spec=spec, gpu_count=gpu_count, credential=credential,
+                               token_nonce=nonce, spec=sealed(spec), gpu_count=gpu_count, credential=credential,
                                price_per_hour=Decimal(str(price_per_hour)), **limits)
         token = run_token(run.id, nonce)
         run.token_hash = auth.hash_token(token)
@@ -148,7 +153,7 @@ async def snapshot(run: Run) -> dict[str, Any]:
             'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count, 'billing': (run.spec or {}).get('billing'),
             'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': forecast_cost(run),
             'last_report_at': _iso(run.last_report_at), 'created_at': _iso(run.created_at),
-            'limits': limits_of(run), 'credential_id': run.credential_id,
+            'limits': limits_of(run), 'credential_id': run.credential_id, 'envs': shown_envs(run),
             'steps': [step_row(step) for step in steps]}
 
 
@@ -190,6 +195,42 @@ def forecast_cost(run: Run) -> float:
     """Cost so far plus the price of the time the ETA says is left."""
     eta = eta_seconds(run)
     return float(run.cost_usd) + (float(run.price_per_hour) * eta / 3600 if eta else 0.0)
+
+
+def launch_spec(run: Run) -> dict[str, Any]:
+    """What the run was launched with, its environment in the clear: for its job (and a retry) only, never shown."""
+    spec = {name: value for name, value in (run.spec or {}).items() if name != 'envs_encrypted'}
+    if token := (run.spec or {}).get('envs_encrypted'):
+        try:
+            spec['envs'] = json.loads(keys.decrypt(token, ENVS_PURPOSE))
+        except InvalidToken:
+            raise Invalid(f'Run {run.id}\'s environment was encrypted under another server secret '
+                          '(TRAINBOARD_SECRET_KEY); launch a new run instead.') from None
+    return spec  # a run stored before envs were encrypted has them in the clear (until seal_stored_envs)
+
+
+def sealed(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec as stored: the environment encrypted under the server secret, and its values masked for display."""
+    envs = spec.get('envs') or {}
+    stored = {name: value for name, value in spec.items() if name != 'envs_encrypted'}
+    stored['envs'] = {name: _masked(value) for name, value in envs.items()}
+    if envs:
+        stored['envs_encrypted'] = keys.encrypt(json.dumps(envs), ENVS_PURPOSE)
+    return stored
+
+
+def shown_envs(run: Run) -> dict[str, str]:
+    """The run's env names, values masked (already so in a sealed spec)."""
+    spec = run.spec or {}
+    envs = spec.get('envs') or {}
+    return dict(envs) if 'envs_encrypted' in spec else {name: _masked(value) for name, value in envs.items()}
+
+
+async def seal_stored_envs() -> None:
+    """Encrypt the environments that runs stored before they were encrypted (once, at start-up)."""
+    for run_id, spec in await Run.exclude(provider='external').values_list('id', 'spec'):
+        if spec and spec.get('envs') and 'envs_encrypted' not in spec:
+            await Run.filter(id=run_id).update(spec=sealed(spec))
 
 
 def limits_of(run: Run) -> dict[str, float | None]:
@@ -235,3 +276,7 @@ def _check_signature(run: Run, timestamp: str, signature: str, body: bytes) -> N
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _masked(value: str) -> str:
+    return '' if not value else '••••' + (value[-4:] if len(value) >= SHOWN_TAIL_MIN_LENGTH else '')
