@@ -2,12 +2,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
+from api.schema import Input
 from services import auth
 
 router = APIRouter(tags=['auth'])
 
 
-class Credentials(BaseModel):
+class Credentials(Input):
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
 

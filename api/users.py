@@ -5,6 +5,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
+from api.schema import Id, Input
 from models import ApiKey, Role, User
 from services import auth
 from services.errors import Forbidden
@@ -12,7 +13,7 @@ from services.errors import Forbidden
 router = APIRouter(tags=['users'])
 
 
-class UserCreate(BaseModel):
+class UserCreate(Input):
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=auth.MIN_PASSWORD_LENGTH, max_length=1024)
     name: str = Field('', max_length=100)
@@ -27,7 +28,7 @@ class UserOut(BaseModel):
     is_active: bool
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(Input):
     name: str = Field(min_length=1, max_length=100)
 
 
@@ -65,7 +66,7 @@ async def create_key(body: KeyCreate, user: CurrentUser) -> KeyOut:
 
 
 @router.delete('/api-keys/{key_id}', status_code=204)
-async def revoke_key(key_id: int, user: CurrentUser) -> Response:
+async def revoke_key(key_id: Id, user: CurrentUser) -> Response:
     await auth.revoke_key(user, key_id)
     return Response(status_code=204)
 

@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 
 from models import MemberRole, Run, RunStatus, RunStep, User
 from providers.base import ProviderError
-from services import audit, auth, budget, hub, keys, projects, providers
+from services import audit, auth, bounds, budget, hub, keys, projects, providers
 from services.errors import Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
@@ -36,9 +36,17 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise Invalid('The run name needs 1 to 200 characters.')
+    if problem := bounds.text_problem(name):
+        raise Invalid(f'The run name {problem}.')
+    if not isinstance(config or {}, dict):
+        raise Invalid('config must be a JSON object.')
+    if problem := bounds.json_problem(config or {}):
+        raise Invalid(f'config {problem}.')
     if provider not in PROVIDERS:
         raise Invalid(f'Unknown provider "{provider}"; one of: {", ".join(PROVIDERS)}.')
     spec = spec or {}
+    if problem := bounds.nested_text_problem(spec):
+        raise Invalid(f'The command, image and envs {problem}.')
     if provider != 'external' and not str(spec.get('command', '')).strip():
         raise Invalid(f'A run on "{provider}" needs a command to run.')
     if provider == 'novita' and not (spec.get('product_id') and spec.get('image')):
@@ -184,8 +192,11 @@ def _validated_limits(limits: dict[str, float | None]) -> dict[str, Any]:
     for name, value in limits.items():
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-            raise Invalid(f'{name} must be a number of {LIMITS[name]} above 0, or left out for no limit.')
+        most = bounds.USD_MAX if name == 'max_cost_usd' else bounds.INT_MAX
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or not 0 < value <= most:
+            raise Invalid(f'{name} must be a number of {LIMITS[name]} above 0 and at most {most:,}, '
+                          'or left out for no limit.')
         checked[name] = Decimal(str(round(value, 4))) if name == 'max_cost_usd' else max(1, round(value))
     return checked
 
