@@ -145,13 +145,14 @@ async def report(run_id: Id, request: Request, authorization: str = Header(''),
     """Metrics, progress, steps, logs and status from training code, all optional, stored all or nothing. At most
     4 MB (services/ingest.MAX_BODY_BYTES): api/body_limit.py answers 413 before reading past that."""
     body = await request.body()
-    run = await runs.authorize_report(run_id, authorization=authorization, timestamp=x_trainboard_timestamp,
-                                      signature=x_trainboard_signature, body=body)
+    run, signature = await runs.authorize_report(run_id, authorization=authorization,
+                                                 timestamp=x_trainboard_timestamp, signature=x_trainboard_signature,
+                                                 body=body)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise Invalid(f'The body is not valid JSON: {error}.') from None
-    return ReportAnswer(**await ingest.report(run, payload))
+    return ReportAnswer(**await ingest.report(run, payload, signature=signature))
 
 
 def _attachment(filename: str) -> str:

@@ -47,8 +47,9 @@ class Report:
     message: str = ''
 
 
-async def report(run: Run, body: Any) -> dict[str, Any]:
-    """Validate and store one report; answers how many points were new and how many the run already had."""
+async def report(run: Run, body: Any, *, signature: runs.Signature | None = None) -> dict[str, Any]:
+    """Validate and store one report; answers how many points were new and how many the run already had.
+    A signed report spends its signature with the rest: a replay is refused (409) and stores nothing."""
     parsed = parse(body)
     if RunStatus(run.status).is_finished:
         raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
@@ -59,6 +60,8 @@ async def report(run: Run, body: Any) -> dict[str, Any]:
         status_before = run.status
         if RunStatus(run.status).is_finished:
             raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
+        if signature is not None:
+            await runs.spend_signature(conn, signature)
         new_points = await write_points(conn, run.id, parsed.points) if parsed.points else []
         now = time.time()
         await _write_logs(conn, run.id, parsed.logs, now)
