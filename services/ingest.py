@@ -107,9 +107,10 @@ def parse(body: Any) -> Report:
         raise TooLarge(f'{len(logs)} log lines in one report; send at most {MAX_LOG_LINES:,}.')
     result.logs = logs
     if (status := body.get('status')) is not None:
-        if not isinstance(status, dict) or status.get('state') not in {s.value for s in REPORTABLE_STATES}:
+        state = status.get('state') if isinstance(status, dict) else None
+        if not isinstance(state, str) or state not in {s.value for s in REPORTABLE_STATES}:
             raise Invalid('status.state must be one of ' + ', '.join(sorted(s.value for s in REPORTABLE_STATES)) + '.')
-        result.state = RunStatus(status['state'])
+        result.state = RunStatus(state)
         result.message = bounds.strip_nul(str(status.get('message') or '')[:2000])
     return result
 

@@ -102,6 +102,8 @@ def test_special_values_are_kept(server: Server, api: httpx.Client, run: dict) -
     ({'progress': {'fraction': 1.5}}, 422, 'progress.fraction'),
     ({'steps': [{'name': 'training', 'status': 'dancing'}]}, 422, 'steps[0].status'),
     ({'status': {'state': 'exploded'}}, 422, 'status.state'),
+    ({'status': {'state': {}}}, 422, 'status.state'),  # found by the fuzz test: was a 500 (unhashable)
+    ({'steps': [{'name': 'training', 'status': ['running']}]}, 422, 'steps[0].status'),
     ({'logs': [1, 2]}, 422, 'logs'),
     ({'weather': 'sunny'}, 422, 'weather'),
     ({'metrics': points('loss', range(10_001))}, 413, '10,000'),
