@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
-from api.schema import Id, Input
+from api.schema import ApiKeyText, Id, Input
 from services import credentials, providers
 
 router = APIRouter(tags=['providers'])
@@ -22,7 +22,7 @@ class ProductOut(BaseModel):
 class CredentialIn(Input):
     provider: str = 'novita'
     label: str = Field(min_length=1, max_length=100)
-    secret: str = Field(min_length=1, max_length=4096)
+    secret: ApiKeyText = Field(min_length=1, max_length=4096)
 
 
 class CredentialOut(BaseModel):

@@ -32,3 +32,13 @@ def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
 
 
 StorableJson = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+
+
+def _header_safe(secret: str) -> str:
+    if not all('!' <= c <= '~' for c in secret):
+        raise ValueError('must be printable ASCII without spaces, as API keys are: it is sent in an HTTP header')
+    return secret
+
+
+# a provider's API key: anything else cannot go into the Authorization header it is sent in
+ApiKeyText = Annotated[str, AfterValidator(_header_safe)]

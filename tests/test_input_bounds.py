@@ -184,3 +184,11 @@ async def test_job_output_with_nul_keeps_the_log(orm: str) -> None:
     run = await Run.create(project=project, name='r')
     await ingest.record_output(run, logs=['epoch 1', 'binary \u0000 junk', 'epoch 2'])
     assert [row['line'] for row in await ingest.log_tail(run.id)] == ['epoch 1', 'binary  junk', 'epoch 2']
+
+
+@pytest.mark.parametrize('secret', ['sk_ünïcode', 'sk with spaces', 'sk_\u0000'])
+def test_a_provider_key_that_cannot_be_sent_is_refused(api: httpx.Client, secret: str) -> None:
+    """Found by the fuzz test: a stored key outside ASCII made /providers/novita/products answer 500."""
+    answer = api.post('/credentials', json={'provider': 'novita', 'label': 'odd', 'secret': secret})
+    assert answer.status_code == 422 and 'secret' in answer.json()['detail']
+    assert all(c['label'] != 'odd' for c in api.get('/credentials').json())
