@@ -7,6 +7,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from api import report_schema
 from api.deps import CurrentUser
 from api.schema import Id, Input, StorableJson
 from services import bounds, ingest, metric_store, projects, run_control, runs
@@ -139,7 +140,7 @@ async def logs(run_id: Id, user: CurrentUser, limit: int = Query(200, ge=1, le=1
     return await ingest.log_tail(run_id, limit=limit, after_id=after_id)
 
 
-@report_router.post('/runs/{run_id}/report', response_model_exclude_none=True)
+@report_router.post('/runs/{run_id}/report', response_model_exclude_none=True, openapi_extra=report_schema.OPENAPI)
 async def report(run_id: Id, request: Request, authorization: str = Header(''),
                  x_trainboard_timestamp: str = Header(''), x_trainboard_signature: str = Header('')) -> ReportAnswer:
     """Metrics, progress, steps, logs and status from training code, all optional, stored all or nothing. At most
