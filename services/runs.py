@@ -224,11 +224,11 @@ def _validated_limits(limits: dict[str, float | None]) -> dict[str, Any]:
     for name, value in limits.items():
         if value is None:
             continue
-        most = bounds.USD_MAX if name == 'max_cost_usd' else bounds.INT_MAX
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-                or not 0 < value <= most:
-            raise Invalid(f'{name} must be a number of {LIMITS[name]} above 0 and at most {most:,}, '
-                          'or left out for no limit.')
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise Invalid(f'{name} must be a number of {LIMITS[name]} above 0, or left out for no limit.')
+        most = bounds.USD_MAX if name == 'max_cost_usd' else bounds.INT_MAX  # what its column holds
+        if value > most:
+            raise Invalid(f'{name} must be at most {most:,} {LIMITS[name]}.')
         checked[name] = Decimal(str(round(value, 4))) if name == 'max_cost_usd' else max(1, round(value))
     return checked
 

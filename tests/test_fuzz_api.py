@@ -40,7 +40,7 @@ def test_no_input_gets_a_server_error(fuzzed_server: helpers.Server, tmp_path: P
     (tmp_path / 'openapi.json').write_text(schema.text)
     env = {**os.environ, 'PYTHONPATH': str(helpers.ROOT), 'SCHEMATHESIS_HOOKS': 'tests.fuzz_hooks',
            'FUZZ_API_URL': f'{fuzzed_server.url}/api/v1', 'FUZZ_ADMIN_TOKEN': token}
-    command = [str(Path(sys.executable).parent / 'st'), 'run', str(tmp_path / 'openapi.json'),
+    command = [sys.executable, '-m', 'schemathesis.cli', 'run', str(tmp_path / 'openapi.json'),
                '--url', fuzzed_server.url, '--checks', 'not_a_server_error', '--seed', str(SEED),
                '--max-examples', str(EXAMPLES_PER_OPERATION), '--workers', '1', '--no-color']
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
