@@ -61,7 +61,10 @@ class BodyLimit:
 
         async def watched_send(message: Message) -> None:
             nonlocal started
-            started = started or message['type'] == 'http.response.start'
+            if message['type'] == 'http.response.start':
+                started = True
+                if received > cap:  # the route answered the refusal: close, rather than read the rest to skip it
+                    message = {**message, 'headers': [*message.get('headers', []), (b'connection', b'close')]}
             await send(message)
 
         try:
@@ -73,7 +76,7 @@ class BodyLimit:
 
 
 async def _refuse(error: BodyTooLarge, scope: Scope, receive: Receive, send: Send) -> None:
-    # the connection closes after the answer, so the client's unsent rest is never read
+    # the connection closes after the answer, so the rest of the body is never read
     await JSONResponse({'detail': error.detail}, status_code=413, headers={'Connection': 'close'})(scope, receive, send)
 
 

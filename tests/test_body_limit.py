@@ -19,9 +19,9 @@ def api(server: Server) -> httpx.Client:
         yield client
 
 
-def raw_post(server: Server, path: str, head: dict[str, str], chunks: list[bytes]) -> tuple[int, dict]:
-    """POST with a body that never ends: the headers, then `chunks` as they are, then silence. Answers the status and
-    the JSON of a reply that comes anyway; a server that waits for the rest times the test out instead."""
+def raw_post(server: Server, path: str, head: dict[str, str], chunks: list[bytes]) -> tuple[int, dict, bytes]:
+    """POST with a body that never ends: the headers, then `chunks` as they are, then silence. Answers the status,
+    the JSON and the raw head of a reply that comes anyway; a server that waits for the rest times the test out."""
     address = urlparse(server.url)
     with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
         lines = [f'POST {path} HTTP/1.1', f'Host: {address.netloc}', 'Content-Type: application/json',
@@ -35,8 +35,8 @@ def raw_post(server: Server, path: str, head: dict[str, str], chunks: list[bytes
             if not data:
                 break
             reply += data
-    status_line, _, rest = reply.partition(b'\r\n')
-    return int(status_line.split()[1]), json.loads(rest.partition(b'\r\n\r\n')[2])
+    head_part, _, body = reply.partition(b'\r\n\r\n')
+    return int(head_part.split()[1]), json.loads(body), head_part.lower()
 
 
 def _length(reply: bytes) -> int:
@@ -54,23 +54,24 @@ def chunked(total: int, size: int = 64 * 1024) -> list[bytes]:
 
 
 def test_a_declared_length_over_the_cap_is_refused_before_anything_is_read(server: Server) -> None:
-    status, answer = raw_post(server, '/api/v1/auth/token', {'Content-Length': str(300 * MB)}, [b'{"email": '])
+    status, answer, head = raw_post(server, '/api/v1/auth/token', {'Content-Length': str(300 * MB)}, [b'{"email": '])
     assert status == 413
-    assert '1 MB' in answer['detail']
+    assert '1 MB' in answer['detail'] and b'connection: close' in head
 
 
 def test_a_chunked_body_is_cut_off_at_the_cap(server: Server) -> None:
-    status, answer = raw_post(server, '/api/v1/auth/token', {'Transfer-Encoding': 'chunked'}, chunked(MB + 65536))
+    status, answer, head = raw_post(server, '/api/v1/auth/token', {'Transfer-Encoding': 'chunked'},
+                                    chunked(MB + 65536))
     assert status == 413
-    assert '1 MB' in answer['detail']
+    assert '1 MB' in answer['detail'] and b'connection: close' in head  # the rest is not read either
 
 
 def test_reports_have_a_cap_of_their_own(server: Server, api: httpx.Client) -> None:
     project = api.post('/projects', json={'name': f'big-{uuid.uuid4().hex[:8]}'}).json()
     run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'chatty'}).json()
     path = f'/api/v1/runs/{run["id"]}/report'
-    status, answer = raw_post(server, path, {'Transfer-Encoding': 'chunked', 'Authorization': f'Bearer {run["token"]}'},
-                              chunked(4 * MB + 65536))
+    head = {'Transfer-Encoding': 'chunked', 'Authorization': f'Bearer {run["token"]}'}
+    status, answer, _ = raw_post(server, path, head, chunked(4 * MB + 65536))
     assert status == 413 and '4 MB' in answer['detail']
     two_mb = {'logs': ['x' * 1000] * 2000}  # over the general cap, under the report's
     accepted = httpx.post(f'{server.url}{path}', json=two_mb, headers={'Authorization': f'Bearer {run["token"]}'})
