@@ -41,6 +41,7 @@ class Settings:
     orphan_grace_s: float = 600.0
     job_logs_interval_s: float = 10.0  # 0: off
     gpu_metrics_interval_s: float = 60.0  # 0: off
+    max_body_bytes: int = 1024 * 1024  # a request body's cap; reports have their own (services/ingest)
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -76,6 +77,7 @@ class Settings:
             orphan_grace_s=float(get('ORPHAN_GRACE_S', '600')),
             job_logs_interval_s=float(get('JOB_LOGS_INTERVAL_S', '10')),
             gpu_metrics_interval_s=float(get('GPU_METRICS_INTERVAL_S', '60')),
+            max_body_bytes=int(get('MAX_BODY_BYTES', str(1024 * 1024))),
         )
 
     @property

@@ -6,7 +6,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+import settings
 from api import auth, health, projects, providers, runs, sdk, users
+from api.body_limit import BodyLimit
+from services import ingest
 from services.errors import ServiceError
 
 PREFIX = '/api/v1'
@@ -23,6 +26,9 @@ def register(app: FastAPI) -> None:
     app.include_router(sdk.router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # every route of the app, NiceGUI's too: no stranger's body is read past its cap
+    app.add_middleware(BodyLimit, cap=settings.current.max_body_bytes,
+                       caps={f'{PREFIX}/runs/[^/]+/report': ingest.MAX_BODY_BYTES})
 
 
 async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:

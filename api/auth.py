@@ -1,17 +1,17 @@
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ClientAddress, CurrentKey, CurrentUser
+from api.schema import Id, Input
 from services import auth
 
 router = APIRouter(tags=['auth'])
-RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # what an id column holds on both databases
 
 
-class Credentials(BaseModel):
+class Credentials(Input):
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=auth.MAX_PASSWORD_LENGTH)
 
@@ -74,7 +74,7 @@ async def list_tokens(key: CurrentKey) -> list[TokenOut]:
 
 
 @router.delete('/me/tokens/{token_id}', status_code=204)
-async def revoke_token(token_id: RowId, user: CurrentUser) -> Response:
+async def revoke_token(token_id: Id, user: CurrentUser) -> Response:
     """End one of your API keys, login tokens or browser sessions."""
     await auth.revoke_token(user, token_id)
     return Response(status_code=204)

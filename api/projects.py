@@ -5,26 +5,26 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CurrentUser
-from services import projects
+from api.schema import Id, Input
+from services import bounds, projects
 from services.errors import Invalid
 
 router = APIRouter(tags=['projects'])
 
 
-
-class ProjectCreate(BaseModel):
+class ProjectCreate(Input):
     model_config = ConfigDict(extra='forbid', str_strip_whitespace=True)
     name: str = Field(min_length=1, max_length=projects.NAME_MAX)
     description: str = Field('', max_length=projects.DESCRIPTION_MAX)
-    budget_usd: float = Field(0.0, ge=0, allow_inf_nan=False)
+    budget_usd: float = Field(0.0, ge=0, le=bounds.USD_MAX, allow_inf_nan=False)
     status: Literal['active', 'archived'] = 'active'
 
 
-class ProjectPatch(BaseModel):
+class ProjectPatch(Input):
     model_config = ConfigDict(extra='forbid', str_strip_whitespace=True)
     name: str = Field(None, min_length=1, max_length=projects.NAME_MAX)
     description: str = Field(None, max_length=projects.DESCRIPTION_MAX)
-    budget_usd: float = Field(None, ge=0, allow_inf_nan=False,
+    budget_usd: float = Field(None, ge=0, le=bounds.USD_MAX, allow_inf_nan=False,
                               description='owners and admins; only an admin removes a budget (sets 0)')
     status: Literal['active', 'archived'] = None
     budget_unlimited: bool = Field(None, description='admins: with no budget, paid runs may still launch')
@@ -46,7 +46,7 @@ class ProjectOut(BaseModel):
     updated_at: datetime
 
 
-class MemberIn(BaseModel):
+class MemberIn(Input):
     email: str = Field(min_length=3, max_length=254)
     role: Literal['owner', 'editor', 'viewer'] = 'viewer'
 
@@ -69,12 +69,12 @@ async def create_project(body: ProjectCreate, user: CurrentUser) -> ProjectOut:
 
 
 @router.get('/projects/{project_id}')
-async def get_project(project_id: int, user: CurrentUser) -> ProjectOut:
+async def get_project(project_id: Id, user: CurrentUser) -> ProjectOut:
     return ProjectOut(**await projects.snapshot(await projects.get_project(user, project_id)))
 
 
 @router.patch('/projects/{project_id}')
-async def update_project(project_id: int, body: ProjectPatch, user: CurrentUser) -> ProjectOut:
+async def update_project(project_id: Id, body: ProjectPatch, user: CurrentUser) -> ProjectOut:
     changes = body.model_dump(exclude_unset=True)
     confirm = bool(changes.pop('confirm', False))
     if any(value is None for value in changes.values()):
@@ -83,24 +83,24 @@ async def update_project(project_id: int, body: ProjectPatch, user: CurrentUser)
 
 
 @router.delete('/projects/{project_id}', status_code=204)
-async def delete_project(project_id: int, user: CurrentUser) -> Response:
+async def delete_project(project_id: Id, user: CurrentUser) -> Response:
     await projects.delete_project(user, project_id)
     return Response(status_code=204)
 
 
 @router.get('/projects/{project_id}/members')
-async def list_members(project_id: int, user: CurrentUser) -> list[MemberOut]:
+async def list_members(project_id: Id, user: CurrentUser) -> list[MemberOut]:
     return [MemberOut(**row) for row in await projects.members(user, project_id)]
 
 
 @router.post('/projects/{project_id}/members', status_code=201)
-async def add_member(project_id: int, body: MemberIn, user: CurrentUser) -> list[MemberOut]:
+async def add_member(project_id: Id, body: MemberIn, user: CurrentUser) -> list[MemberOut]:
     await projects.add_member(user, project_id, body.email, body.role)
     return [MemberOut(**row) for row in await projects.members(user, project_id)]
 
 
 @router.delete('/projects/{project_id}/members/{member_id}', status_code=204)
-async def remove_member(project_id: int, member_id: int, user: CurrentUser) -> Response:
+async def remove_member(project_id: Id, member_id: Id, user: CurrentUser) -> Response:
     await projects.remove_member(user, project_id, member_id)
     return Response(status_code=204)
 

@@ -5,7 +5,8 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
-from services import credentials, providers, runs
+from api.schema import ApiKeyText, Id, Input
+from services import bounds, credentials, providers, runs
 
 router = APIRouter(tags=['providers'])
 
@@ -19,11 +20,11 @@ class ProductOut(BaseModel):
     regions: list[str]
 
 
-class CredentialIn(BaseModel):
+class CredentialIn(Input):
     provider: str = 'novita'
     label: str = Field(min_length=1, max_length=100)
-    secret: str = Field(min_length=1, max_length=4096)
-    project_id: int | None = Field(None, ge=1, le=2**31 - 1,
+    secret: ApiKeyText = Field(min_length=1, max_length=4096)
+    project_id: int | None = Field(None, ge=1, le=bounds.INT_MAX,
                                    description='the project it is for (its owners manage it); none: the workspace '
                                                '(admins only)')
 
@@ -73,13 +74,13 @@ async def list_credentials(user: CurrentUser) -> list[CredentialOut]:
 
 
 @router.post('/credentials/{credential_id}/check')
-async def check_credential(credential_id: int, user: CurrentUser) -> dict[str, object]:
+async def check_credential(credential_id: Id, user: CurrentUser) -> dict[str, object]:
     """Try the key against the provider: the number of products it can see, or the provider's reason."""
     ok, message = await credentials.check(user, credential_id)
     return {'ok': ok, 'message': message}
 
 
 @router.delete('/credentials/{credential_id}', status_code=204)
-async def delete_credential(credential_id: int, user: CurrentUser) -> Response:
+async def delete_credential(credential_id: Id, user: CurrentUser) -> Response:
     await credentials.delete(user, credential_id)
     return Response(status_code=204)

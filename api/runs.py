@@ -1,23 +1,26 @@
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from api import report_schema
 from api.deps import CurrentUser
-from services import ingest, metric_store, projects, run_control, runs
+from api.schema import Id, Input, StorableJson
+from services import bounds, ingest, metric_store, projects, run_control, runs
 from services.errors import Invalid, NotFound
 
 router = APIRouter(tags=['runs'])
 report_router = APIRouter(tags=['report'])  # authorised by the run's own token, see services/runs.py
 
 
-class RunCreate(BaseModel):
+class RunCreate(Input):
     name: str = Field(min_length=1, max_length=200)
     provider: str = 'external'
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: StorableJson = Field(default_factory=dict)
     command: str = Field('', max_length=10_000, description='what the job runs (local and cloud providers)')
     envs: dict[str, str] = Field(default_factory=dict)
     product_id: str = Field('', max_length=100, description='Novita: the GPU product, from /providers/novita/products')
@@ -26,10 +29,11 @@ class RunCreate(BaseModel):
     billing: Literal['on-demand', 'spot'] = Field('on-demand', description='Novita: spot is cheaper, can be reclaimed')
     disk_gb: int | None = Field(None, ge=10, le=2000, description='Novita: the container disk in GB (default 50)')
     cluster: str = Field('', max_length=100, description='Novita: a cluster (region) id; any when empty')
-    max_cost_usd: float | None = Field(None, gt=0, allow_inf_nan=False,
+    max_cost_usd: float | None = Field(None, gt=0, le=bounds.USD_MAX, allow_inf_nan=False,
                                        description='stop the run before it costs more than this')
-    max_duration_s: int | None = Field(None, gt=0, description='stop the run after it has run this long')
-    stall_timeout_s: int | None = Field(None, gt=0,
+    max_duration_s: int | None = Field(None, gt=0, le=bounds.INT_MAX,
+                                       description='stop the run after it has run this long')
+    stall_timeout_s: int | None = Field(None, gt=0, le=bounds.INT_MAX,
                                         description='fail the run when its code has not reported for this long')
     credential_id: int | None = Field(None, ge=1, le=2**31 - 1,
                                       description='cloud runs: the credential to launch with, the project\'s or a '
@@ -84,7 +88,7 @@ class ReportAnswer(BaseModel):
 
 
 @router.post('/projects/{project_id}/runs', status_code=201)
-async def create_run(project_id: int, body: RunCreate, user: CurrentUser) -> RunCreated:
+async def create_run(project_id: Id, body: RunCreate, user: CurrentUser) -> RunCreated:
     """Create a run that code anywhere reports to. The answer carries its token: shown once, stored hashed."""
     spec = body.model_dump(include={'command', 'envs', 'image', 'product_id', 'gpu_count', 'billing', 'disk_gb',
                                     'cluster'})
@@ -96,66 +100,72 @@ async def create_run(project_id: int, body: RunCreate, user: CurrentUser) -> Run
 
 
 @router.post('/runs/{run_id}/actions/{action}', status_code=202)
-async def act(run_id: int, action: Literal['stop', 'pause', 'resume', 'cancel', 'retry'], user: CurrentUser) -> RunOut:
+async def act(run_id: Id, action: Literal['stop', 'pause', 'resume', 'cancel', 'retry'], user: CurrentUser) -> RunOut:
     """Ask a run to stop, pause, resume, cancel or retry: 202 with its new status, 409 when that makes no sense."""
     return RunOut(**await run_control.act(user, run_id, action))
 
 
 @router.get('/projects/{project_id}/runs')
-async def list_runs(project_id: int, user: CurrentUser) -> list[RunOut]:
+async def list_runs(project_id: Id, user: CurrentUser) -> list[RunOut]:
     await projects.get_project(user, project_id)
     return [RunOut(**row) for row in await runs.project_runs(project_id)]
 
 
 @router.get('/runs/{run_id}')
-async def get_run(run_id: int, user: CurrentUser) -> RunOut:
+async def get_run(run_id: Id, user: CurrentUser) -> RunOut:
     return RunOut(**await runs.snapshot(await runs.get_run(user, run_id)))
 
 
 @router.get('/runs/{run_id}/metrics')
-async def list_metrics(run_id: int, user: CurrentUser) -> list[dict[str, Any]]:
+async def list_metrics(run_id: Id, user: CurrentUser) -> list[dict[str, Any]]:
     """Every metric of the run with its latest value and number of points."""
     await runs.get_run(user, run_id)
     return await metric_store.metric_names(run_id)
 
 
 @router.get('/runs/{run_id}/metrics/{name:path}')
-async def metric_points(run_id: int, name: str, user: CurrentUser,
+async def metric_points(run_id: Id, name: str, user: CurrentUser,
                         max_points: int = Query(1000, ge=2, le=100_000),
-                        min_step: int | None = Query(None, ge=0), max_step: int | None = Query(None, ge=0)) -> Any:
+                        min_step: int | None = Query(None, ge=0, le=bounds.BIGINT_MAX),
+                        max_step: int | None = Query(None, ge=0, le=bounds.BIGINT_MAX)) -> Any:
     """`{"points": [[step, value], ...], "total": N, "downsampled": bool}`, or the full history as CSV for
     `<name>.csv`. Downsampling keeps each bucket's minimum and maximum, so spikes stay visible."""
     await runs.get_run(user, run_id)
     names = {m['name'] for m in await metric_store.metric_names(run_id)}
     if name not in names and name.endswith('.csv') and name[:-4] in names:
-        filename = name[:-4].replace('/', '_') + '.csv'
         return StreamingResponse(metric_store.export_csv(run_id, name[:-4]), media_type='text/csv',
-                                 headers={'Content-Disposition': f'attachment; filename="{filename}"'})
+                                 headers={'Content-Disposition': _attachment(name[:-4].replace('/', '_') + '.csv')})
     if name not in names:
         raise NotFound(f'Run {run_id} has no metric "{name}".')
     return await metric_store.series(run_id, name, max_points=max_points, min_step=min_step, max_step=max_step)
 
 
 @router.get('/runs/{run_id}/logs')
-async def logs(run_id: int, user: CurrentUser, limit: int = Query(200, ge=1, le=10_000),
-               after_id: int | None = None) -> list[dict[str, Any]]:
+async def logs(run_id: Id, user: CurrentUser, limit: int = Query(200, ge=1, le=10_000),
+               after_id: int | None = Query(None, ge=0, le=bounds.BIGINT_MAX)) -> list[dict[str, Any]]:
     await runs.get_run(user, run_id)
     return await ingest.log_tail(run_id, limit=limit, after_id=after_id)
 
 
-@report_router.post('/runs/{run_id}/report', response_model_exclude_none=True)
-async def report(run_id: int, request: Request, authorization: str = Header(''),
+@report_router.post('/runs/{run_id}/report', response_model_exclude_none=True, openapi_extra=report_schema.OPENAPI)
+async def report(run_id: Id, request: Request, authorization: str = Header(''),
                  x_trainboard_timestamp: str = Header(''), x_trainboard_signature: str = Header('')) -> ReportAnswer:
-    """Metrics, progress, steps, logs and status from training code, all optional, stored all or nothing."""
-    if int(request.headers.get('content-length') or 0) > ingest.MAX_BODY_BYTES:
-        raise ingest.TooLarge('The report is larger than 4 MB; send it in smaller batches.')
+    """Metrics, progress, steps, logs and status from training code, all optional, stored all or nothing. At most
+    4 MB (services/ingest.MAX_BODY_BYTES): api/body_limit.py answers 413 before reading past that."""
     body = await request.body()
-    if len(body) > ingest.MAX_BODY_BYTES:
-        raise ingest.TooLarge('The report is larger than 4 MB; send it in smaller batches.')
-    run = await runs.authorize_report(run_id, authorization=authorization, timestamp=x_trainboard_timestamp,
-                                      signature=x_trainboard_signature, body=body)
+    run, signature = await runs.authorize_report(run_id, authorization=authorization,
+                                                 timestamp=x_trainboard_timestamp, signature=x_trainboard_signature,
+                                                 body=body)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise Invalid(f'The body is not valid JSON: {error}.') from None
-    return ReportAnswer(**await ingest.report(run, payload))
+    return ReportAnswer(**await ingest.report(run, payload, signature=signature))
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition for any file name (RFC 6266): the name itself UTF-8 and percent-encoded, for browsers,
+    and an ASCII stand-in without quotes, backslashes or control characters for the rest; a header holds only
+    Latin-1, and a quote in the plain name would end it early."""
+    fallback = ''.join(c if ' ' <= c <= '~' and c not in '"\\' else '_' for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

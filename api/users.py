@@ -4,15 +4,15 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from api.auth import RowId
 from api.deps import CurrentUser
+from api.schema import Id, Input
 from models import ApiKey, Role, User
 from services import auth
 
 router = APIRouter(tags=['users'])
 
 
-class UserCreate(BaseModel):
+class UserCreate(Input):
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=auth.MIN_PASSWORD_LENGTH, max_length=auth.MAX_PASSWORD_LENGTH)
     name: str = Field('', max_length=auth.MAX_NAME_LENGTH)
@@ -27,11 +27,11 @@ class UserOut(BaseModel):
     is_active: bool
 
 
-class PasswordReset(BaseModel):
+class PasswordReset(Input):
     password: str = Field(min_length=1, max_length=auth.MAX_PASSWORD_LENGTH)
 
 
-class KeyCreate(BaseModel):
+class KeyCreate(Input):
     name: str = Field(min_length=1, max_length=100)
 
 
@@ -58,7 +58,7 @@ async def create_user(body: UserCreate, user: CurrentUser) -> UserOut:
 
 
 @router.post('/users/{user_id}/password', status_code=204)
-async def reset_password(user_id: RowId, body: PasswordReset, user: CurrentUser) -> Response:
+async def reset_password(user_id: Id, body: PasswordReset, user: CurrentUser) -> Response:
     """Admins only: set a user's password; all their login tokens and browser sessions end."""
     await auth.reset_password(user_id, body.password, actor=user)
     return Response(status_code=204)
@@ -76,7 +76,7 @@ async def create_key(body: KeyCreate, user: CurrentUser) -> KeyOut:
 
 
 @router.delete('/api-keys/{key_id}', status_code=204)
-async def revoke_key(key_id: RowId, user: CurrentUser) -> Response:
+async def revoke_key(key_id: Id, user: CurrentUser) -> Response:
     await auth.revoke_key(user, key_id)
     return Response(status_code=204)
 

@@ -15,10 +15,11 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
-from services import hub, projects, runs
+from services import bounds, hub, projects, runs
 from services.errors import Conflict, Invalid, ServiceError
 from services.metric_store import Point, parse_value, write_points
 
+BIGINT_MAX = bounds.BIGINT_MAX  # steps are BigIntField
 MAX_POINTS = 10_000
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LOG_LINES = 10_000
@@ -46,8 +47,9 @@ class Report:
     message: str = ''
 
 
-async def report(run: Run, body: Any) -> dict[str, Any]:
-    """Validate and store one report; answers how many points were new and how many the run already had."""
+async def report(run: Run, body: Any, *, signature: runs.Signature | None = None) -> dict[str, Any]:
+    """Validate and store one report; answers how many points were new and how many the run already had.
+    A signed report spends its signature with the rest: a replay is refused (409) and stores nothing."""
     parsed = parse(body)
     if RunStatus(run.status).is_finished:
         raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
@@ -58,6 +60,8 @@ async def report(run: Run, body: Any) -> dict[str, Any]:
         status_before = run.status
         if RunStatus(run.status).is_finished:
             raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
+        if signature is not None:
+            await runs.spend_signature(conn, signature)
         new_points = await write_points(conn, run.id, parsed.points) if parsed.points else []
         now = time.time()
         await _write_logs(conn, run.id, parsed.logs, now)
@@ -103,10 +107,11 @@ def parse(body: Any) -> Report:
         raise TooLarge(f'{len(logs)} log lines in one report; send at most {MAX_LOG_LINES:,}.')
     result.logs = logs
     if (status := body.get('status')) is not None:
-        if not isinstance(status, dict) or status.get('state') not in {s.value for s in REPORTABLE_STATES}:
+        state = status.get('state') if isinstance(status, dict) else None
+        if not isinstance(state, str) or state not in {s.value for s in REPORTABLE_STATES}:
             raise Invalid('status.state must be one of ' + ', '.join(sorted(s.value for s in REPORTABLE_STATES)) + '.')
-        result.state = RunStatus(status['state'])
-        result.message = str(status.get('message') or '')[:2000]
+        result.state = RunStatus(state)
+        result.message = bounds.strip_nul(str(status.get('message') or '')[:2000])
     return result
 
 
@@ -123,8 +128,9 @@ async def record_output(run: Run, *, points: list[Point] | None = None, logs: li
 
 
 async def _write_logs(conn: Any, run_id: int, lines: list[str], now: float) -> None:
-    if lines:
-        await LogLine.bulk_create([LogLine(run_id=run_id, timestamp=now, line=line) for line in lines], using_db=conn)
+    if lines:  # a NUL would make PostgreSQL refuse the whole batch: a job that prints one kept no log at all
+        await LogLine.bulk_create([LogLine(run_id=run_id, timestamp=now, line=bounds.strip_nul(line))
+                                   for line in lines], using_db=conn)
 
 
 async def _one_writer_per_run(conn: Any, run_id: int) -> None:
@@ -142,12 +148,13 @@ def _points(items: list[Any], now: float) -> list[Point]:
     for index, item in enumerate(items):
         if type(item) is dict:
             name, step, value, timestamp = item.get('name'), item.get('step'), item.get('value'), item.get('time', now)
-            if type(name) is str and type(step) is int and step >= 0 and 0 < len(name) <= 200 \
-                    and (type(timestamp) is float or type(timestamp) is int) and isfinite(timestamp):
+            if type(name) is str and type(step) is int and 0 <= step <= BIGINT_MAX and 0 < len(name) <= 200 \
+                    and '\x00' not in name and (type(timestamp) is float or type(timestamp) is int) \
+                    and isfinite(timestamp):
                 if type(value) is float and isfinite(value):
                     append(Point(name, step, value, None, float(timestamp)))
                     continue
-                if type(value) is int:
+                if type(value) is int and -BIGINT_MAX <= value <= BIGINT_MAX:
                     append(Point(name, step, float(value), None, float(timestamp)))
                     continue
         append(_checked_point(index, item, now))
@@ -161,9 +168,11 @@ def _checked_point(index: int, item: Any, now: float) -> Point:
     name = item.get('name')
     if not isinstance(name, str) or not 1 <= len(name) <= 200:
         raise Invalid(f'{where}.name must be a string of 1 to 200 characters.')
+    if problem := bounds.text_problem(name):
+        raise Invalid(f'{where}.name {problem}.')
     step = item.get('step')
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise Invalid(f'{where}.step must be a whole number, 0 or more.')
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= BIGINT_MAX:
+        raise Invalid(f'{where}.step must be a whole number from 0 to {BIGINT_MAX:,} (2^63 - 1).')
     try:
         value, special = parse_value(item.get('value'))
     except ValueError as error:
@@ -186,6 +195,8 @@ def _progress(result: Report, progress: Any) -> None:
     step, total = progress.get('step'), progress.get('total_steps')
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (step, total)) or total <= 0 or step < 0:
         raise Invalid('progress needs whole numbers step >= 0 and total_steps > 0 (or a fraction).')
+    if max(step, total) > BIGINT_MAX:
+        raise Invalid(f'progress.step and progress.total_steps must be at most {BIGINT_MAX:,} (2^63 - 1).')
     result.step, result.total_steps = step, total
     result.fraction = min(1.0, step / total)
 
@@ -194,6 +205,8 @@ def _step(index: int, item: Any) -> tuple[str, StepStatus, str | None]:
     where = f'steps[{index}]'
     if not isinstance(item, dict) or not isinstance(item.get('name'), str) or not 1 <= len(item['name']) <= 100:
         raise Invalid(f'{where}.name must be a string of 1 to 100 characters.')
+    if problem := bounds.text_problem(item['name']):
+        raise Invalid(f'{where}.name {problem}.')
     try:
         status = StepStatus(item.get('status', 'running'))
     except ValueError:
@@ -201,7 +214,7 @@ def _step(index: int, item: Any) -> tuple[str, StepStatus, str | None]:
     description = item.get('description')
     if description is not None and not isinstance(description, str):
         raise Invalid(f'{where}.description must be a string.')
-    return item['name'], status, description
+    return item['name'], status, None if description is None else bounds.strip_nul(description)
 
 
 # --- applying ------------------------------------------------------------------------------------------------------

@@ -136,8 +136,12 @@ def parse_value(value: Any) -> tuple[float | None, str | None]:
     if isinstance(value, bool):
         raise ValueError('must be a number')
     if isinstance(value, int | float):
-        if math.isfinite(value):
-            return float(value), None
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any float
+            raise ValueError('must be a number within ±1.8e308') from None
+        if math.isfinite(number):
+            return number, None
         raise ValueError('must be finite; send "NaN", "Infinity" or "-Infinity" as strings')
     if isinstance(value, str) and value in SPECIALS:
         return None, value

@@ -10,7 +10,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from models import MemberRole, Membership, Project, ProjectStatus, Run, User
-from services import audit, auth, budget, hub
+from services import audit, auth, bounds, budget, hub
 from services.errors import Forbidden, Invalid, NeedsConfirmation, NotFound
 
 NAME_MAX = 100
@@ -28,7 +28,8 @@ async def visible_projects(user: User) -> list[Project]:
 async def get_project(user: User, project_id: int, need: MemberRole = MemberRole.VIEWER) -> Project:
     """The project if the user has at least `need` on it. A project the user may not see is 'not found'."""
     user = await auth.refreshed(user)
-    project = await Project.get_or_none(id=project_id)
+    # a page's URL id may be any integer; PostgreSQL refuses one its column cannot hold
+    project = await Project.get_or_none(id=project_id) if 1 <= project_id <= bounds.INT_MAX else None
     role = await role_of(user, project) if project else None
     if project is None or role is None:
         raise NotFound(f'Project {project_id} not found.')
@@ -230,19 +231,23 @@ def _validated(**changes: Any) -> dict[str, Any]:
         name = str(changes['name']).strip()
         if not 1 <= len(name) <= NAME_MAX:
             raise Invalid(f'The name needs 1 to {NAME_MAX} characters.')
+        if problem := bounds.text_problem(name):
+            raise Invalid(f'The name {problem}.')
         fields['name'] = name
     if changes.get('description') is not None:
         description = str(changes['description'])
         if len(description) > DESCRIPTION_MAX:
             raise Invalid(f'The description may have at most {DESCRIPTION_MAX} characters.')
+        if problem := bounds.text_problem(description):
+            raise Invalid(f'The description {problem}.')
         fields['description'] = description
     if changes.get('budget_usd') is not None:
         try:
             budget = float(changes['budget_usd'])
         except (TypeError, ValueError):
             raise Invalid('The budget must be a number of dollars.') from None
-        if not math.isfinite(budget) or budget < 0:
-            raise Invalid('The budget must be a number of dollars, 0 or more.')
+        if not math.isfinite(budget) or not 0 <= budget <= bounds.USD_MAX:
+            raise Invalid(f'The budget must be a number of dollars from 0 to {bounds.USD_MAX:,}.')
         fields['budget_usd'] = Decimal(str(round(budget, 4)))
     if changes.get('status') is not None:
         try:

@@ -9,20 +9,24 @@ import json
 import math
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from cryptography.fernet import InvalidToken
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 
 import settings
-from models import Credential, MemberRole, Project, Run, RunStatus, RunStep, User
+from models import Credential, MemberRole, Project, Run, RunStatus, RunStep, UsedSignature, User
 from providers.base import ProviderError
-from services import audit, auth, budget, credentials, hub, keys, projects, providers
-from services.errors import Forbidden, Invalid, NotFound, Unauthorized
+from services import audit, auth, bounds, budget, credentials, hub, keys, projects, providers
+from services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
 SIGNATURE_MAX_AGE_S = 300
+SIGNATURE_PRUNE_EVERY_S = 60
 PROVIDERS = ('external', *providers.LAUNCHABLE)  # external: code anywhere reports to it
 _LOCAL_REFUSALS = {
     'admins': 'Only admins may launch runs on this machine (local); TRAINBOARD_LOCAL_RUNS=members lets project '
@@ -32,6 +36,14 @@ _LOCAL_REFUSALS = {
 LIMITS = {'max_cost_usd': 'dollars', 'max_duration_s': 'seconds', 'stall_timeout_s': 'seconds'}
 ENVS_PURPOSE = 'run-envs'  # the services.keys purpose a run's environment is encrypted for
 SHOWN_TAIL_MIN_LENGTH = 12  # an env value shows its last 4 characters only when they are a small part of it
+_prune_after = 0.0  # when spend_signature next forgets expired signatures
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A report signature that passed its checks, to be spent once."""
+    digest: str  # SHA-256 of the signature: what is kept of it
+    expires_at: float  # epoch seconds from which the freshness check alone refuses it
 
 
 async def create_run(user: User, project_id: int, *, name: str, provider: str = 'external',
@@ -47,11 +59,19 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise Invalid('The run name needs 1 to 200 characters.')
+    if problem := bounds.text_problem(name):
+        raise Invalid(f'The run name {problem}.')
+    if not isinstance(config or {}, dict):
+        raise Invalid('config must be a JSON object.')
+    if problem := bounds.json_problem(config or {}):
+        raise Invalid(f'config {problem}.')
     if provider not in PROVIDERS:
         raise Invalid(f'Unknown provider "{provider}"; one of: {", ".join(PROVIDERS)}.')
     if provider == 'local' and not await may_launch_local(user):
         raise Forbidden(_LOCAL_REFUSALS[settings.current.local_runs])
     spec = spec or {}
+    if problem := bounds.nested_text_problem(spec):
+        raise Invalid(f'The command, image and envs {problem}.')
     if provider != 'external' and not str(spec.get('command', '')).strip():
         raise Invalid(f'A run on "{provider}" needs a command to run.')
     if provider == 'novita' and not (spec.get('product_id') and spec.get('image')):
@@ -98,7 +118,7 @@ async def may_launch_local(user: User) -> bool:
 
 
 async def get_run(user: User, run_id: int, need: MemberRole = MemberRole.VIEWER) -> Run:
-    run = await Run.get_or_none(id=run_id)
+    run = await Run.get_or_none(id=run_id) if 1 <= run_id <= bounds.INT_MAX else None
     if run is None:
         raise NotFound(f'Run {run_id} not found.')
     try:
@@ -113,25 +133,45 @@ async def project_runs(project_id: int) -> list[dict[str, Any]]:
 
 
 async def authorize_report(run_id: int, *, authorization: str, timestamp: str, signature: str,
-                           body: bytes) -> Run:
-    """The run a report may write to: signed with the run token, or a Bearer run token, or a user who may edit."""
+                           body: bytes) -> tuple[Run, Signature | None]:
+    """The run a report may write to: signed with the run token, or a Bearer run token, or a user who may edit.
+    A signature comes back with it, to be spent (spend_signature) in the transaction that stores the report."""
     run = await Run.get_or_none(id=run_id)
     if run is None:
         raise NotFound(f'Run {run_id} not found.')
     if signature:
-        _check_signature(run, timestamp, signature, body)
-        return run
+        return run, _check_signature(run, timestamp, signature, body)
     scheme, _, token = authorization.partition(' ')
     token = token.strip()
     if scheme.lower() != 'bearer' or not token:
         raise Unauthorized('Send the run token as "Authorization: Bearer <token>", or sign the body.')
     if run.token_hash and hmac.compare_digest(auth.hash_token(token), run.token_hash):
-        return run
+        return run, None
     user = await auth.user_for_token(token)
     if user is None:
         raise Unauthorized('That token is neither this run\'s token nor a valid user token.')
     await get_run(user, run_id, MemberRole.EDITOR)
-    return run
+    return run, None
+
+
+async def spend_signature(conn: BaseDBAsyncClient, signature: Signature) -> None:
+    """Record an accepted signature inside the transaction that stores its report. A replay, even one sent at the
+    same moment, then fails the insert (its hash is the key) and is refused; a report that fails stores nothing,
+    its signature included, so its sender may send it again."""
+    global _prune_after
+    try:
+        await UsedSignature.create(signature_hash=signature.digest, expires_at=signature.expires_at, using_db=conn)
+    except IntegrityError:
+        raise Conflict('This signed report was accepted already; a replay is refused. Sign each report anew, '
+                       'with the time of sending.') from None
+    if time.time() >= _prune_after:
+        _prune_after = time.time() + SIGNATURE_PRUNE_EVERY_S
+        await prune_signatures(conn)
+
+
+async def prune_signatures(conn: BaseDBAsyncClient | None = None) -> int:
+    """Forget used signatures whose timestamps the freshness check refuses anyway; how many went."""
+    return await UsedSignature.filter(expires_at__lt=time.time()).using_db(conn).delete()
 
 
 def run_token(run_id: int, nonce: str) -> str:
@@ -258,20 +298,27 @@ def _validated_limits(limits: dict[str, float | None]) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
             raise Invalid(f'{name} must be a number of {LIMITS[name]} above 0, or left out for no limit.')
+        most = bounds.USD_MAX if name == 'max_cost_usd' else bounds.INT_MAX  # what its column holds
+        if value > most:
+            raise Invalid(f'{name} must be at most {most:,} {LIMITS[name]}.')
         checked[name] = Decimal(str(round(value, 4))) if name == 'max_cost_usd' else max(1, round(value))
     return checked
 
 
-def _check_signature(run: Run, timestamp: str, signature: str, body: bytes) -> None:
+def _check_signature(run: Run, timestamp: str, signature: str, body: bytes) -> Signature:
     try:
-        age = abs(time.time() - float(timestamp))
+        sent_at = float(timestamp)
     except ValueError:
         raise Unauthorized('X-Trainboard-Timestamp must be Unix seconds.') from None
-    if age > SIGNATURE_MAX_AGE_S:
+    if not math.isfinite(sent_at):  # nan is never "older than" anything: it would pass the age check
+        raise Unauthorized('X-Trainboard-Timestamp must be a finite number of Unix seconds.')
+    if abs(time.time() - sent_at) > SIGNATURE_MAX_AGE_S:
         raise Unauthorized('The signature is older than 5 minutes (or the clocks disagree): sign again.')
     if not run.token_nonce or not hmac.compare_digest(sign(run_token(run.id, run.token_nonce), timestamp, body),
                                                       signature.strip()):
         raise Unauthorized('The signature does not match this run\'s token.')
+    return Signature(digest=hashlib.sha256(signature.strip().encode()).hexdigest(),
+                     expires_at=sent_at + SIGNATURE_MAX_AGE_S)
 
 
 def _iso(value: datetime | None) -> str | None:

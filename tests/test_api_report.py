@@ -1,5 +1,6 @@
 """The report API, as training code uses it: one write path, retries that never double a point, clear refusals."""
 
+import concurrent.futures
 import json
 import math
 import time
@@ -101,6 +102,8 @@ def test_special_values_are_kept(server: Server, api: httpx.Client, run: dict) -
     ({'progress': {'fraction': 1.5}}, 422, 'progress.fraction'),
     ({'steps': [{'name': 'training', 'status': 'dancing'}]}, 422, 'steps[0].status'),
     ({'status': {'state': 'exploded'}}, 422, 'status.state'),
+    ({'status': {'state': {}}}, 422, 'status.state'),  # found by the fuzz test: was a 500 (unhashable)
+    ({'steps': [{'name': 'training', 'status': ['running']}]}, 422, 'steps[0].status'),
     ({'logs': [1, 2]}, 422, 'logs'),
     ({'weather': 'sunny'}, 422, 'weather'),
     ({'metrics': points('loss', range(10_001))}, 413, '10,000'),
@@ -147,6 +150,46 @@ def test_signed_reports(server: Server, api: httpx.Client, run: dict) -> None:
     assert answer.status_code == 401 and 'older than 5 minutes' in answer.json()['detail']
     assert post(now, sign('tbr_not-the-token', str(now), body)).status_code == 401
     assert post(now, sign(run['token'], str(now), body + b' ')).status_code == 401
+
+
+def post_signed(server: Server, run: dict, body: bytes, timestamp: str, signature: str | None = None) -> httpx.Response:
+    return httpx.post(f'{server.url}/api/v1/runs/{run["id"]}/report', content=body,
+                      headers={'Content-Type': 'application/json', 'X-Trainboard-Timestamp': timestamp,
+                               'X-Trainboard-Signature': signature or sign(run['token'], timestamp, body)})
+
+
+@pytest.mark.parametrize('timestamp', ['nan', '-NaN', 'inf', '-Infinity', '1e999'])
+def test_a_signature_needs_a_finite_timestamp(server: Server, api: httpx.Client, run: dict, timestamp: str) -> None:
+    answer = post_signed(server, run, json.dumps({'logs': ['signed']}).encode(), timestamp)
+    assert answer.status_code == 401 and 'finite' in answer.json()['detail']
+    assert api.get(f'/runs/{run["id"]}/logs').json() == []
+
+
+def test_a_replayed_signature_is_refused(server: Server, api: httpx.Client, run: dict) -> None:
+    body = json.dumps({'logs': ['once'], 'metrics': points('acc', range(3))}).encode()
+    now = str(time.time())
+    assert post_signed(server, run, body, now).status_code == 200
+    replay = post_signed(server, run, body, now)
+    assert replay.status_code == 409 and 'already' in replay.json()['detail']
+    assert [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()] == ['once']
+    assert post_signed(server, run, body, str(time.time() + 0.001)).status_code == 200  # signed again: a new report
+    assert len(api.get(f'/runs/{run["id"]}/logs').json()) == 2
+
+
+def test_replays_at_the_same_moment_store_once(server: Server, api: httpx.Client, run: dict) -> None:
+    body = json.dumps({'logs': ['once']}).encode()
+    now = str(time.time())
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(lambda _: post_signed(server, run, body, now).status_code, range(4)))
+    assert statuses == [200, 409, 409, 409]
+    assert [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()] == ['once']
+
+
+def test_a_refused_report_does_not_spend_its_signature(server: Server, api: httpx.Client, run: dict) -> None:
+    body = json.dumps({'weather': 'sunny'}).encode()
+    now = str(time.time())
+    assert post_signed(server, run, body, now).status_code == 422
+    assert post_signed(server, run, body, now).status_code == 422  # not 409: nothing was stored
 
 
 def test_downsampling_keeps_spikes(server: Server, api: httpx.Client, run: dict) -> None:
