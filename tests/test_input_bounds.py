@@ -192,3 +192,12 @@ def test_a_provider_key_that_cannot_be_sent_is_refused(api: httpx.Client, secret
     answer = api.post('/credentials', json={'provider': 'novita', 'label': 'odd', 'secret': secret})
     assert answer.status_code == 422 and 'secret' in answer.json()['detail']
     assert all(c['label'] != 'odd' for c in api.get('/credentials').json())
+
+
+async def test_services_find_nothing_at_ids_beyond_the_columns(orm: str) -> None:
+    from services import auth
+    from services.errors import NotFound
+    user = await auth.create_user('ada@example.com', 'a long password')
+    for lookup in (projects.get_project(user, 2**31), runs.get_run(user, 2**63)):
+        with pytest.raises(NotFound):
+            await lookup
