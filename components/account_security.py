@@ -48,7 +48,8 @@ def _password_section() -> None:
     with ui.row().classes('items-center'):
         current = ui.input('Current password', password=True).props('autocomplete=current-password')
         new = ui.input('New password', password=True).props('autocomplete=new-password')
-        repeated = ui.input('Repeat the new password', password=True).props('autocomplete=new-password')
+        repeated = ui.input('Repeat the new password', password=True).props('autocomplete=new-password') \
+            .classes('w-56')
         ui.button('Change password', on_click=change)
     ui.label(f'At least {auth.MIN_PASSWORD_LENGTH} characters; not your email address.') \
         .classes('text-caption text-grey-7')
