@@ -123,7 +123,8 @@ class Sandbox:
                                 'TRAINBOARD_LOCAL_JOBS_DIR to one that is.')
         self.root.chmod(0o711 if self.run_as else 0o700)
         bin_dir = self.root / 'bin'
-        bin_dir.mkdir(mode=0o755, exist_ok=True)
+        bin_dir.mkdir(exist_ok=True)
+        bin_dir.chmod(0o755)  # set, not asked of mkdir: the server's umask (077, services/data_files.py) would mask it
         # a script, not a link: a link to a virtualenv's python would not start that virtualenv
         shim = f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n'
         for name in ('python', 'python3'):
