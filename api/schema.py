@@ -35,7 +35,7 @@ StorableJson = Annotated[dict[str, Any], AfterValidator(_storable_json)]
 
 
 def _header_safe(secret: str) -> str:
-    if not all('!' <= c <= '~' for c in secret):
+    if not bounds.header_safe(secret):
         raise ValueError('must be printable ASCII without spaces, as API keys are: it is sent in an HTTP header')
     return secret
 

@@ -1,7 +1,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from components import live
 from models import User
@@ -47,5 +47,12 @@ def _follow_access(change: hub.Change, user: User, project_id: int | None) -> No
     own_account = change.kind == 'user' and change.id == user.id
     left_project = project_id is not None and change.kind == 'project' and change.id == project_id \
         and not user.is_admin and user.id not in change.data.get('member_ids', (user.id,))
-    if own_account or left_project:
+    if own_account and change.action == 'sessions_ended':  # maybe not this tab's: it checks its own
+        client = ui.context.client
+
+        async def check_session() -> None:
+            with client:
+                await session.current_user()  # off to /login if it has ended
+        background_tasks.create(check_session(), name='check-session')
+    elif own_account or left_project:
         ui.navigate.reload()

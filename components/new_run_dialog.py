@@ -29,8 +29,9 @@ async def new_run(user: User, project_id: int) -> None:
         name = ui.input('Name', value='train').classes('w-full')
         with ui.row().classes('w-full items-center no-wrap'):
             provider = ui.select(choices, value=next(iter(choices), None), label='Provider').classes('w-64')
-            product = ui.select({}, label='Product').classes('grow')
-            gpus = ui.number('GPUs', value=1, min=1, max=8, step=1).classes('w-20')
+            # min-w-0: a long product label must not push the GPU count out of the dialog
+            product = ui.select({}, label='Product').classes('grow min-w-0')
+            gpus = ui.number('GPUs', value=1, min=1, max=8, step=1).classes('w-20 shrink-0')
         with ui.row().classes('w-full items-center no-wrap'):
             image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('grow')
             spot = ui.switch('Spot').tooltip('Cheaper capacity that the cloud may reclaim (with an hour\'s notice)')
@@ -45,6 +46,8 @@ async def new_run(user: User, project_id: int) -> None:
         hint = ui.label('' if choices else NOTHING_TO_LAUNCH_ON).classes('text-negative')
 
         async def show_products() -> None:
+            if provider.value is None:  # nothing this user may launch on: the hint says so
+                return
             if provider.value not in catalog:
                 cloud_name, _, credential_id = provider.value.partition('#')
                 try:
@@ -77,6 +80,9 @@ async def new_run(user: User, project_id: int) -> None:
             cost.set_text(f'This run will cost {format.money(price)} per hour while it runs.')
 
         async def launch() -> None:
+            if provider.value is None:
+                hint.set_text(NOTHING_TO_LAUNCH_ON)
+                return
             try:
                 spec = {'command': command.value or '', 'envs': _envs(envs.value or ''), 'image': image.value or '',
                         'product_id': product.value or '', 'gpu_count': int(gpus.value or 1),

@@ -128,6 +128,8 @@ async def update_user(user_id: int, *, actor: User, role: Role | None = None, is
     if is_active is not None:
         user.is_active = is_active
     await user.save()
+    if user.is_active is False:  # nothing of a deactivated account may work again if it is reactivated
+        await ApiKey.filter(user=user).delete()
     await audit.record(actor, 'user.updated', 'user', user.id, role=user.role.value, is_active=user.is_active)
     await hub.publish(hub.Change(kind='user', action='updated', id=user.id))  # their open tabs follow the change
     return user
@@ -144,6 +146,7 @@ async def change_password(user: User, current: str, new: str, *, address: str, k
         attempt.succeeded()
     await _replace_password(user, new, keep_token_id=keep_token_id)
     await audit.record(user, 'user.password_changed', 'user', user.id)
+    await _sessions_ended(user.id)
 
 
 async def reset_password(user_id: int, new: str, *, actor: User) -> None:
@@ -320,6 +323,12 @@ async def _revoke(user: User, token_id: int, *, kinds: tuple[TokenKind, ...], wh
     if not await ApiKey.filter(id=token_id, user=user, kind__in=kinds).delete():
         raise NotFound(f'No such {what}.')
     await audit.record(user, 'api_key.revoked', 'api_key', token_id)
+    await _sessions_ended(user.id)
+
+
+async def _sessions_ended(user_id: int) -> None:
+    """Tell the user's open tabs that some of their sessions ended: each checks its own and signs out if it is gone."""
+    await hub.publish(hub.Change(kind='user', action='sessions_ended', id=user_id))
 
 
 async def _hash(password: str) -> str:

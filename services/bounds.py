@@ -23,6 +23,11 @@ CONFIG_MAX_DEPTH = 20
 CONFIG_MAX_BYTES = 64 * 1024
 
 
+def header_safe(secret: str) -> bool:
+    """Whether an API key can be sent at all: it goes into an HTTP header, which carries printable ASCII only."""
+    return all('!' <= c <= '~' for c in secret)
+
+
 def text_problem(text: str) -> str | None:
     """What keeps a text out of the database: a NUL character, or a lone surrogate (not encodable as UTF-8)."""
     if '\x00' in text:

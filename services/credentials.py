@@ -19,7 +19,7 @@ from models import Credential, MemberRole, Membership, Project, Run, User
 from models.runs import FINISHED
 from providers.base import ProviderError
 from providers.novita import NovitaProvider
-from services import audit, auth, keys, projects, provider_health
+from services import audit, auth, bounds, keys, projects, provider_health
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 
 PROVIDERS = ('novita',)
@@ -38,6 +38,9 @@ async def add(user: User, *, provider: str, label: str, secret: str, project_id:
         raise Invalid('Give the credential a label of 1 to 100 characters.')
     if len(secret) < 8:
         raise Invalid('That secret is too short to be an API key.')
+    if not bounds.header_safe(secret):  # a character "improved" by a document it was pasted from, say
+        raise Invalid('That API key has a character an API key cannot have (only printable ASCII, no spaces): '
+                      'copy it again from Novita\'s console.')
     encrypted = _fernet().encrypt(secret.encode()).decode()
     credential = await Credential.create(provider=provider, label=label, owner=user, project=project,
                                          last4=secret[-4:], secret_encrypted=encrypted)

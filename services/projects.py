@@ -6,12 +6,13 @@ import math
 from decimal import Decimal
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from models import MemberRole, Membership, Project, ProjectStatus, Run, User
 from services import audit, auth, bounds, budget, hub
-from services.errors import Forbidden, Invalid, NeedsConfirmation, NotFound
+from services.errors import Conflict, Forbidden, Invalid, NeedsConfirmation, NotFound
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 5000
@@ -99,6 +100,14 @@ async def publish_updated(project_id: int) -> None:
 
 async def delete_project(user: User, project_id: int) -> None:
     project = await get_project(user, project_id, MemberRole.OWNER)
+    # its runs' rows (and a project credential) go with it: a job still running would bill on with no run to stop it
+    with_jobs = await Run.filter(Q(provider_state__isnull=True) | Q(provider_state__not='released'),
+                                 project_id=project.id, job_ref__isnull=False).exclude(provider='external') \
+        .order_by('id').values_list('id', 'name')
+    if with_jobs:
+        names = ', '.join(f'{run_id} "{name}"' for run_id, name in with_jobs[:10])
+        raise Conflict(f'"{project.name}" still has jobs on their provider (run {names}): cancel them, and delete the '
+                       'project once they are gone.')
     async with in_transaction():
         await project.delete()
         await audit.record(user, 'project.deleted', 'project', project_id, name=project.name)

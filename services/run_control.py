@@ -14,7 +14,7 @@ from nicegui import background_tasks
 import settings
 from models import MemberRole, Run, RunStatus, User
 from providers.base import DEFAULT_DISK_GB, JobSpec, ProviderError
-from services import audit, hub, projects, providers, runs
+from services import audit, auth, budget, hub, projects, providers, runs
 from services.errors import Conflict, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -95,16 +95,14 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
 
 
 async def _act_on_job(user: User, run: Run, action: str) -> dict[str, Any]:
-    if run.provider == 'external' or not run.job_ref:
+    if action == 'resume':
+        await _resume_within_budget(user, run)
+    elif run.provider == 'external' or not run.job_ref:
         await _without_job(run, action)
     elif action == 'pause':  # frozen after the grace period (see _after_grace), so that the job can checkpoint
         run.status, run.control = RunStatus.PAUSED, 'pause'
         await run.save(update_fields=CONTROL_FIELDS)
         background_tasks.create(_after_grace(run.id, RunStatus.PAUSED), name=f'pause-run-{run.id}')
-    elif action == 'resume':
-        await (await providers.get(run.provider, run.credential_id)).resume(run.job_ref)
-        run.status, run.control = RunStatus.RUNNING, ''
-        await run.save(update_fields=CONTROL_FIELDS)
     elif action == 'stop':
         run.status, run.control = RunStatus.STOPPING, 'stop'
         await run.save(update_fields=CONTROL_FIELDS)
@@ -118,6 +116,24 @@ async def _act_on_job(user: User, run: Run, action: str) -> dict[str, Any]:
         return await runs.snapshot(run)
     await _publish(run)
     return await runs.snapshot(run)
+
+
+async def _resume_within_budget(user: User, run: Run) -> None:
+    """A paused job bills nothing, so resuming it spends like a launch: the same serialised budget check, and the run
+    counted as billing (running) before the cloud is asked, so that a launch meanwhile counts it too."""
+    async with budget.launch_guard(run.project_id) as project:
+        burning = await budget.burn_per_hour(project.id)
+        budget.check_launch(await auth.refreshed(user), project, float(run.price_per_hour), burning)
+        if not await Run.filter(id=run.id, status=RunStatus.PAUSED).update(status=RunStatus.RUNNING, control=''):
+            raise Conflict(f'Cannot resume run {run.id}: it changed meanwhile.')
+    run.status, run.control = RunStatus.RUNNING, ''
+    if run.provider == 'external' or not run.job_ref:
+        return  # its code hears it in the answer to its next report
+    try:
+        await (await providers.get(run.provider, run.credential_id)).resume(run.job_ref)
+    except (ProviderError, ServiceError):
+        await Run.filter(id=run.id, status=RunStatus.RUNNING).update(status=RunStatus.PAUSED, control='pause')
+        raise
 
 
 async def stop_for(run: Run, reason: str, *, failed: bool = False) -> bool:
@@ -189,9 +205,6 @@ async def _without_job(run: Run, action: str) -> None:
         await _finish(run, RunStatus.STOPPED if action == 'stop' else RunStatus.CANCELLED, f'{action} requested')
     elif action == 'pause':
         run.status, run.control = RunStatus.PAUSED, 'pause'
-        await run.save(update_fields=CONTROL_FIELDS)
-    elif action == 'resume':
-        run.status, run.control = RunStatus.RUNNING, ''
         await run.save(update_fields=CONTROL_FIELDS)
 
 

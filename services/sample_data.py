@@ -69,7 +69,7 @@ async def _sample_run(conn: Any, project: Project, user: User, status: RunStatus
     run = await Run.create(
         project=project, created_by=user, name=name, status=status, progress=progress, provider='novita',
         gpu_product=GPU['product'], gpu_count=1, price_per_hour=GPU['price'], cost_usd=cost,
-        started_at=started, ended_at=ended, job_ref=f'sample-{name}',
+        started_at=started, ended_at=ended, job_ref=None,  # a sample: no job of ours to poll or stop
         eta_seconds=None if finished or not started or progress == 0 else hours * 3600 * (1 - progress) / progress,
         status_message={RunStatus.FAILED: 'CUDA out of memory at step 912',
                         RunStatus.CANCELLED: 'cancelled by the user'}.get(status, ''),

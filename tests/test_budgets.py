@@ -9,7 +9,7 @@ import pytest
 
 import settings
 from models import Role, Run, RunStatus
-from services import auth, projects, runs
+from services import auth, projects, run_control, runs
 from services.errors import Forbidden, NeedsConfirmation, ServiceError
 
 LOCAL_JOB = {'command': 'true'}
@@ -90,3 +90,32 @@ async def test_lowering_a_budget_below_what_runs_burn_asks_first_and_names_them(
     assert (await projects.update_project(owner, project['id'], budget_usd=50))['budget_usd'] == 50  # room left
     lowered = await projects.update_project(owner, project['id'], budget_usd=2, confirm=True)
     assert lowered['budget_usd'] == 2
+
+
+async def test_resuming_a_paused_run_spends_like_a_launch(orm: str) -> None:
+    owner = await auth.create_user('olga@example.com', 'a long password')
+    project = await projects.create_project(owner, name='vision', budget_usd=1)
+    paused, _ = await runs.create_run(owner, project['id'], name='paused job')
+    busy, _ = await runs.create_run(owner, project['id'], name='running job')
+    # external runs have no job to wake: what is checked is the budget, before anything is asked of a cloud
+    await Run.filter(id=paused['id']).update(status=RunStatus.PAUSED, price_per_hour=100)
+    await Run.filter(id=busy['id']).update(status=RunStatus.RUNNING, price_per_hour=100)  # $0.83 per lookahead
+
+    with pytest.raises(ServiceError, match='too little is left'):
+        await run_control.act(owner, paused['id'], 'resume')
+    assert (await Run.get(id=paused['id'])).status == RunStatus.PAUSED
+    await Run.filter(id=busy['id']).update(status=RunStatus.STOPPED)
+    assert (await run_control.act(owner, paused['id'], 'resume'))['status'] == 'running'
+
+
+async def test_a_project_whose_jobs_still_run_cannot_be_deleted(orm: str) -> None:
+    owner = await auth.create_user('olga@example.com', 'a long password')
+    project = await projects.create_project(owner, name='vision', budget_usd=10)
+    created, _ = await runs.create_run(owner, project['id'], name='on a gpu')
+    await Run.filter(id=created['id']).update(status=RunStatus.CANCELLED, provider='novita', job_ref='inst-1',
+                                              provider_state='running')  # cancelled, its instance not freed yet
+    with pytest.raises(ServiceError, match=rf'run {created["id"]} "on a gpu"'):
+        await projects.delete_project(owner, project['id'])
+    assert await Run.exists(id=created['id'])
+    await Run.filter(id=created['id']).update(provider_state='released')
+    await projects.delete_project(owner, project['id'])

@@ -1,6 +1,9 @@
 """Credentials have an owner and a scope: who adds, sees and removes them, which one a launch uses, and that each
 run is polled, controlled and billed through its own, whatever happens to the others."""
 
+import asyncio
+import base64
+import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -8,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from nicegui import ui
 from nicegui.testing import User as Tab
+from tortoise import Tortoise
 
 import settings
-from models import Credential, MemberRole, Role, Run, RunStatus, User
-from services import auth, credentials, poller, projects, providers, run_control, runs
+from models import Credential, MemberRole, Role, Run, RunStatus, User, db
+from services import auth, credentials, keys, poller, projects, providers, run_control, runs
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from tests import helpers
 from tests.fakes.novita import API_KEY, TEAM, FakeNovita
@@ -186,8 +191,7 @@ async def test_a_broken_key_is_shown_and_the_rest_of_the_cycle_runs(team: Team, 
     good = await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN)
-    broken = await credentials.add(team.owner, provider='novita', label='pasted', secret=NON_ASCII_KEY,
-                                   project_id=team.project)
+    broken = await stored_before_keys_were_checked(team.owner, 'pasted', NON_ASCII_KEY, project_id=team.project)
     refused = await credentials.add(team.stranger, provider='novita', label='old', secret='nv-revoked-key-0000',
                                     project_id=team.strangers_project)
     for _ in range(3):
@@ -248,7 +252,7 @@ async def test_a_run_from_before_credentials_had_scopes_keeps_the_account_it_run
 def budget_server(database_url: str, tmp_path: Path, novita: FakeNovita) -> Iterator[Server]:
     """Polls every 0.25 s, as tests/test_limits.py's: the budget's lookahead counts on that."""
     yield from helpers.serve_cloud(database_url, tmp_path, novita, TRAINBOARD_POLL_INTERVAL_S='0.25',
-                                   TRAINBOARD_STOP_GRACE_S='0.5')
+                                   TRAINBOARD_STOP_GRACE_S='0.5', TRAINBOARD_SECRET_KEY=SERVER_SECRET)
 
 
 def test_a_non_member_s_key_neither_fails_nor_reroutes_the_team_s_running_run(
@@ -283,23 +287,50 @@ def test_a_non_member_s_key_neither_fails_nor_reroutes_the_team_s_running_run(
     helpers.wait_until(lambda: not novita.live())
 
 
-def test_a_key_that_cannot_even_be_sent_stops_no_budget_enforcement(budget_server: Server, novita: FakeNovita) -> None:
+def test_a_key_that_cannot_even_be_sent_stops_no_budget_enforcement(budget_server: Server, novita: FakeNovita,
+                                                                   database_url: str) -> None:
     novita.auto_advance = True
     api, run = helpers.launch_on_novita(budget_server, budget_usd=0.002)
-    bad = api.post('/credentials', json={'provider': 'novita', 'label': 'pasted', 'secret': NON_ASCII_KEY})
-    assert bad.status_code == 201
+    refused = api.post('/credentials', json={'provider': 'novita', 'label': 'pasted', 'secret': NON_ASCII_KEY})
+    assert refused.status_code == 422 and 'secret' in refused.json()['detail']  # such a key is refused now...
+    bad = {'id': asyncio.run(_insert_unchecked_key(database_url, SERVER_SECRET, 'pasted', NON_ASCII_KEY))}
+    # ...but one stored before (by an older Trainboard, or by hand) must not stop the poller
     stopped = helpers.wait_for_status(api, run, 'stopped', timeout=30)
     assert stopped['status_message'].startswith('Stopped by the budget')
     helpers.wait_until(lambda: not novita.live())
-    products = api.get('/providers/novita/products', params={'credential_id': bad.json()['id']})
+    products = api.get('/providers/novita/products', params={'credential_id': bad['id']})
     assert products.status_code == 422 and 'ASCII' in products.json()['detail']
     unnamed = api.get('/providers/novita/products')  # two workspace keys: which one?
     assert unnamed.status_code == 422 and 'credential_id' in unnamed.json()['detail']
-    helpers.wait_until(lambda: not next(c for c in api.get('/credentials').json() if c['id'] == bad.json()['id'])['ok'])
-    shown = next(c for c in api.get('/credentials').json() if c['id'] == bad.json()['id'])
+    helpers.wait_until(lambda: not next(c for c in api.get('/credentials').json() if c['id'] == bad['id'])['ok'])
+    shown = next(c for c in api.get('/credentials').json() if c['id'] == bad['id'])
     assert 'ASCII' in shown['error'] and NON_ASCII_KEY not in api.get('/credentials').text
     in_use = api.delete(f'/credentials/{run["credential_id"]}')
     assert in_use.status_code == 204  # the run has ended and its instance is gone: nothing uses it
+
+
+SERVER_SECRET = 'the budget server\'s own secret'
+
+
+async def stored_before_keys_were_checked(owner: User, label: str, secret: str, *,
+                                          project_id: int | None = None) -> dict:
+    """A key stored as credentials.add did before it refused keys that cannot be sent."""
+    credential = await Credential.create(provider='novita', label=label, owner=owner, project_id=project_id,
+                                         last4=secret[-4:], secret_encrypted=keys.encrypt(secret, 'credentials'))
+    return {'id': credential.id}
+
+
+async def _insert_unchecked_key(database_url: str, server_secret: str, label: str, secret: str) -> int:
+    """The same, into a running server's database from outside it (its key derived as services/keys.py does)."""
+    digest = hashlib.sha256(b'credentials:' + server_secret.encode()).digest()
+    encrypted = Fernet(base64.urlsafe_b64encode(digest)).encrypt(secret.encode()).decode()
+    await Tortoise.init(config=db.config_for(database_url), _enable_global_fallback=True)
+    try:
+        owner = await User.get(email=ADMIN_EMAIL)
+        return (await Credential.create(provider='novita', label=label, owner=owner, last4=secret[-4:],
+                                        secret_encrypted=encrypted)).id
+    finally:
+        await Tortoise.close_connections()
 
 
 # --- the pages -----------------------------------------------------------------------------------------------------
@@ -313,7 +344,7 @@ def novita_for_the_app(novita: FakeNovita, monkeypatch: pytest.MonkeyPatch) -> F
 
 async def test_a_failing_key_shows_with_its_reason_on_status_and_settings(admin: Tab) -> None:
     me = await User.get(email=ADMIN_EMAIL)
-    await credentials.add(me, provider='novita', label='pasted', secret=NON_ASCII_KEY)
+    await stored_before_keys_were_checked(me, 'pasted', NON_ASCII_KEY)
     await poller.poll_once()
     await admin.open('/status')
     await admin.should_see('credential "pasted" (workspace) failing since', retries=20)

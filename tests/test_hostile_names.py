@@ -70,3 +70,4 @@ def test_hostile_names_reported_through_a_run_token_run_no_script(browser, serve
     assert tab.evaluate('window.__xss') is None
     assert not errors, errors
     tab.context.close()
+

@@ -47,3 +47,13 @@ async def test_a_demoted_admin_cannot_act_from_a_tab_opened_before(app_env: dict
 async def _user(email: str):
     from models import User as UserModel
     return await UserModel.get(email=email)
+
+
+async def test_reactivating_a_user_brings_back_none_of_their_old_tokens(app_env: dict, user: User) -> None:
+    first_admin = await _user('admin@example.com')
+    member = await auth.create_user('bob@example.com', 'a long password')
+    _, key = await auth.issue_token(member, name='laptop')
+    login = await auth.issue_login_token(member)
+    await auth.update_user(member.id, actor=first_admin, is_active=False)
+    await auth.update_user(member.id, actor=first_admin, is_active=True)  # perhaps deactivated after a compromise
+    assert await auth.user_for_token(key) is None and await auth.user_for_token(login) is None
