@@ -1,6 +1,6 @@
 from collections.abc import Callable
 
-from nicegui import ui
+from nicegui import Client, ui
 
 from services import hub
 
@@ -10,7 +10,8 @@ def on_change(handler: Callable[[hub.Change], None]) -> None:
     client = ui.context.client
 
     def apply(change: hub.Change) -> None:
-        if client.is_deleted:  # a tab that went away before NiceGUI's own clean-up ran
+        # a tab that went away before NiceGUI's own clean-up ran (or whose app was reset, between tests)
+        if client.is_deleted or client.id not in Client.instances:
             hub.changes.unsubscribe(apply)
             return
         handler(change)
