@@ -155,6 +155,8 @@ async def reset_password(user_id: int, new: str, *, actor: User) -> None:
     user = await User.get_or_none(id=user_id)
     if user is None:
         raise NotFound('No such user.')
+    if user.id == actor.id:  # your own needs your current one: a stolen session must not take the account over
+        raise Invalid('Change your own password on the settings page, with your current one.')
     await _replace_password(user, new, keep_token_id=None)
     await audit.record(actor, 'user.password_reset', 'user', user.id)
     await hub.publish(hub.Change(kind='user', action='updated', id=user.id))  # their open tabs go to sign-in

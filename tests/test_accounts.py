@@ -74,6 +74,8 @@ async def test_an_admin_resets_a_password(admin: User) -> None:
     login_token = await auth.issue_login_token(bob)
     with pytest.raises(Forbidden, match='Only admins reset passwords'):
         await auth.reset_password(admin.id, 'taken over', actor=bob)
+    with pytest.raises(Invalid, match='your current one'):  # not one's own: that needs the current password
+        await auth.reset_password(admin.id, 'taken over by a stolen session', actor=admin)
     with pytest.raises(Invalid, match='email'):
         await auth.reset_password(bob.id, 'bob@example.com', actor=admin)
     with pytest.raises(NotFound):

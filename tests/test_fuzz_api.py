@@ -39,7 +39,8 @@ def test_no_input_gets_a_server_error(fuzzed_server: helpers.Server, tmp_path: P
         schema = api.get(f'{fuzzed_server.url}/openapi.json')  # signed in: pages/session.SignInRequired
     (tmp_path / 'openapi.json').write_text(schema.text)
     env = {**os.environ, 'PYTHONPATH': str(helpers.ROOT), 'SCHEMATHESIS_HOOKS': 'tests.fuzz_hooks',
-           'FUZZ_API_URL': f'{fuzzed_server.url}/api/v1', 'FUZZ_ADMIN_TOKEN': token}
+           'FUZZ_API_URL': f'{fuzzed_server.url}/api/v1', 'FUZZ_ADMIN_TOKEN': token,
+           'FUZZ_ADMIN_EMAIL': helpers.ADMIN_EMAIL, 'FUZZ_ADMIN_PASSWORD': helpers.ADMIN_PASSWORD}
     command = [sys.executable, '-m', 'schemathesis.cli', 'run', str(tmp_path / 'openapi.json'),
                '--url', fuzzed_server.url, '--checks', 'not_a_server_error', '--seed', str(SEED),
                '--max-examples', str(EXAMPLES_PER_OPERATION), '--workers', '1', '--no-color']
