@@ -83,3 +83,13 @@ def test_bodies_under_the_cap_pass(server: Server, api: httpx.Client) -> None:
     description = 'd' * 5000
     created = api.post('/projects', json={'name': f'ok-{uuid.uuid4().hex[:8]}', 'description': description})
     assert created.status_code == 201 and created.json()['description'] == description
+
+
+def test_a_report_with_a_wrong_token_is_refused_before_its_body_is_read(server: Server, api: httpx.Client) -> None:
+    project = api.post('/projects', json={'name': f'held-{uuid.uuid4().hex[:8]}'}).json()
+    run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'target'}).json()
+    # 4 MB announced, a few bytes sent: a server that read the body before the token would hold the connection
+    status, answer, _ = raw_post(server, f'/api/v1/runs/{run["id"]}/report',
+                                 {'Content-Length': str(4 * MB - 1), 'Authorization': 'Bearer tbr_guessed'},
+                                 [b'{"metrics": ['])
+    assert status == 401 and 'token' in answer['detail']
