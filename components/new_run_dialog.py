@@ -27,10 +27,10 @@ async def new_run(user: User, project_id: int) -> None:
     with ui.dialog() as dialog, ui.card().classes('w-[40rem]'):
         ui.label('New run').classes('text-h6')
         name = ui.input('Name', value='train').classes('w-full')
-        with ui.row().classes('w-full items-center no-wrap'):
+        with ui.row().classes('w-full items-center'):  # wraps on a phone rather than squeeze the product away
             provider = ui.select(choices, value=next(iter(choices), None), label='Provider').classes('w-64')
-            # min-w-0: a long product label must not push the GPU count out of the dialog
-            product = ui.select({}, label='Product').classes('grow min-w-0')
+            # a long product label must neither push the GPU count out of the dialog nor shrink to nothing
+            product = ui.select({}, label='Product').classes('grow basis-48 min-w-0')
             gpus = ui.number('GPUs', value=1, min=1, max=8, step=1).classes('w-20 shrink-0')
         with ui.row().classes('w-full items-center no-wrap'):
             image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('grow')
