@@ -49,10 +49,11 @@ def test_a_run_stops_before_its_cost_limit(budget_server: Server, novita: FakeNo
     assert stopped['status_message'].startswith('Stopped at its cost limit')
     _wait_until_deleted(novita)
     final = api.get(f'/runs/{run["id"]}').json()
-    # billed until the instance went; billing that starts between two polls is counted from their midpoint, so the
-    # bill may be off by half a poll interval (0.25 s here: 2.5% of this short run), and no more
-    half_a_poll = 1.34 * (0.25 / 2 + 0.02) / 3600
-    assert final['cost_usd'] == pytest.approx(novita_bill(novita), abs=half_a_poll)
+    # billed until the instance went. Billing that starts between two polls is counted from their midpoint: off by
+    # up to half the time between them, which a loaded machine stretches past the 0.25 s asked for; on this 5 s run
+    # a fixed 2% was less than that. One poll interval (and a little) is the bound.
+    one_poll = 1.34 * (0.25 + 0.05) / 3600
+    assert final['cost_usd'] == pytest.approx(novita_bill(novita), abs=one_poll)
     assert 0.001 < final['cost_usd'] <= 0.002, final['cost_usd']  # and no more than the limit
 
 
