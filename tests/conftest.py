@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from nicegui import app
 from nicegui.testing import User
@@ -85,6 +86,13 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield server
     server.stop()
     helpers.drop_schema(url)
+
+
+@pytest.fixture
+def api(server: helpers.Server) -> Iterator[httpx.Client]:
+    """An API client of the session's server, signed in as the admin."""
+    with server.client() as client:
+        yield client
 
 
 @pytest.fixture

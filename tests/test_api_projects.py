@@ -8,12 +8,6 @@ import pytest
 from tests.helpers import Server
 
 
-@pytest.fixture
-def api(server: Server) -> httpx.Client:
-    with server.client() as client:
-        yield client
-
-
 def new_name() -> str:
     return f'project-{uuid.uuid4().hex[:8]}'
 

@@ -14,12 +14,6 @@ from tests.helpers import Server
 
 
 @pytest.fixture
-def api(server: Server) -> httpx.Client:
-    with server.client() as client:
-        yield client
-
-
-@pytest.fixture
 def run(api: httpx.Client) -> dict:
     project = api.post('/projects', json={'name': f'reports-{uuid.uuid4().hex[:8]}'}).json()
     created = api.post(f'/projects/{project["id"]}/runs', json={'name': 'mlp', 'config': {'lr': 0.01}})

@@ -6,17 +6,10 @@ import uuid
 from urllib.parse import urlparse
 
 import httpx
-import pytest
 
 from tests.helpers import Server
 
 MB = 1024 * 1024
-
-
-@pytest.fixture
-def api(server: Server) -> httpx.Client:
-    with server.client() as client:
-        yield client
 
 
 def raw_post(server: Server, path: str, head: dict[str, str], chunks: list[bytes]) -> tuple[int, dict, bytes]:

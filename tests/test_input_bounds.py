@@ -15,12 +15,6 @@ BIG = 2**63
 
 
 @pytest.fixture
-def api(server: Server) -> httpx.Client:
-    with server.client() as client:
-        yield client
-
-
-@pytest.fixture
 def run(api: httpx.Client) -> dict:
     project = api.post('/projects', json={'name': f'bounds-{uuid.uuid4().hex[:8]}'}).json()
     return api.post(f'/projects/{project["id"]}/runs', json={'name': 'mlp'}).json()
