@@ -12,7 +12,8 @@ import settings
 from api.security_headers import SecurityHeaders
 from models import db
 from pages.session import SignInRequired
-from services import auth, data_files, hub, keys, run_control, runs, scheduler
+from services import auth, data_files, hub, keys, run_control, runs
+from services.background import scheduler
 
 config = settings.reload()
 logging.basicConfig(level=config.log_level, format='%(asctime)s %(levelname)s %(name)s: %(message)s')

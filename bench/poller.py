@@ -26,7 +26,8 @@ async def main(runs: int) -> None:
         from tortoise import Tortoise
 
         from models import Project, Run, RunStatus, User, db
-        from services import credentials, poller
+        from services import credentials
+        from services.background import poller
         url = f'sqlite://{tmp}/bench.sqlite3'
         await db.migrate_database(url)
         await Tortoise.init(config=db.config_for(url), _enable_global_fallback=True)

@@ -8,8 +8,10 @@ class RunStatus(StrEnum):
     QUEUED = 'queued'
     PROVISIONING = 'provisioning'
     RUNNING = 'running'
-    PAUSED = 'paused'
-    STOPPING = 'stopping'
+    PAUSING = 'pausing'  # asked to pause: the job may checkpoint until the deadline, then it is frozen
+    PAUSED = 'paused'  # frozen or its instance stopped: billing has ended
+    RESUMING = 'resuming'  # asked to go on: the leader wakes the job or starts its instance
+    STOPPING = 'stopping'  # asked to stop: the job may checkpoint until the deadline, then it is stopped
     SUCCEEDED = 'succeeded'
     FAILED = 'failed'
     STOPPED = 'stopped'
@@ -28,6 +30,7 @@ class StepStatus(StrEnum):
     RUNNING = 'running'
     SUCCEEDED = 'succeeded'
     FAILED = 'failed'
+    STOPPED = 'stopped'  # the run was stopped (or cancelled) while the step ran
     SKIPPED = 'skipped'
 
 
@@ -68,6 +71,14 @@ class Run(models.Model):
     # the stored key the run launched with (and is polled, stopped and billed through); None for local and external
     credential = fields.ForeignKeyField('models.Credential', related_name='runs', null=True,
                                         on_delete=fields.SET_NULL)
+    # who or what moved the run to its status last (services/lifecycle.Cause), and the user if a person did
+    status_cause = fields.CharField(max_length=16, null=True)
+    status_by = fields.ForeignKeyField('models.User', related_name='moved_runs', null=True,
+                                       on_delete=fields.SET_NULL)
+    deadline = fields.FloatField(null=True)  # epoch seconds until which a stopping/pausing job may checkpoint
+    carried_out_at = fields.FloatField(null=True)  # when the leader asked the provider to carry the intent out
+    control_error = fields.TextField(null=True)  # why the intent could not be carried out yet (shown, retried)
+    progress_window = fields.JSONField(null=True)  # [[epoch s, fraction], ...] of recent reports that advanced it
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -12,7 +12,8 @@ from components.run_controls import RunControls
 from components.status_badge import StatusBadge
 from components.step_timeline import StepTimeline
 from pages import session
-from services import hub, ingest, metric_store, poller, run_control, runs
+from services import hub, ingest, metric_store, run_control, runs
+from services.background import poller
 from services.errors import ServiceError
 
 CHART_POINTS = 1000

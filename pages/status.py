@@ -8,7 +8,8 @@ import settings
 from components.frame import frame
 from models import db
 from pages import session
-from services import credentials, hub, poller, scheduler
+from services import credentials, hub
+from services.background import poller, scheduler
 
 ROUND_TRIP_EVERY_S = 5.0
 

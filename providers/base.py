@@ -69,6 +69,19 @@ class UsageSample:
     value: float
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Capabilities:
+    """What a provider can do, so that services need no branch per provider."""
+    label: str  # for people: 'Novita AI', 'This machine'
+    needs_credential: bool  # reached through a stored API key (one account per key)
+    job_prefix: str = ''  # the name every job of ours gets, followed by the run id ('' when jobs are not named)
+    lists_jobs: bool = False  # can list every job of the account in one paged call (jobs()): orphans are found so
+    gpu_metrics: bool = False  # gpu_usage() returns samples
+    logs: bool = True  # logs() returns the job's own output
+    pause_freezes: bool = True  # pause keeps the job's memory (SIGSTOP); else it stops the machine, disk kept
+    launch_fields: tuple[str, ...] = ()  # spec fields a launch needs besides the command, e.g. ('product_id', 'image')
+
+
 class ProviderError(Exception):
     """A provider call failed; `message` says what a user can do about it."""
 
@@ -81,6 +94,7 @@ class ProviderError(Exception):
 
 class Provider(Protocol):
     name: str
+    capabilities: Capabilities
 
     async def products(self) -> list[Product]: ...
 
@@ -89,6 +103,9 @@ class Provider(Protocol):
 
     async def states(self, refs: list[str]) -> dict[str, JobState]:
         """The state of many jobs in as few calls as the provider allows; unknown refs map to GONE."""
+
+    async def jobs(self) -> dict[str, JobState]:
+        """Every job of the account, ours or not (only where capabilities.lists_jobs)."""
 
     async def pause(self, ref: str) -> None: ...
 

@@ -16,7 +16,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from providers.base import JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
+from providers.base import Capabilities, JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
 from providers.local_sandbox import Sandbox
 
 EXIT_FILE = '.exit_code'
@@ -27,6 +27,7 @@ LOG_READ_BYTES = 1 << 20
 
 class LocalProvider:
     name = 'local'
+    capabilities = Capabilities(label='This machine', needs_credential=False, logs=True, pause_freezes=True)
 
     def __init__(self, jobs_dir: Path, *, price_per_hour: float = 0.0, stop_grace_s: float = 10.0,
                  run_as: str = 'nobody', python: str = '') -> None:
@@ -63,6 +64,9 @@ class LocalProvider:
 
     async def states(self, refs: list[str]) -> dict[str, JobState]:
         return {ref: self._state(ref) for ref in refs}
+
+    async def jobs(self) -> dict[str, JobState]:
+        return {}  # this machine's jobs are not listed: each is found by its own reference
 
     async def pause(self, ref: str) -> None:
         self._signal(ref, signal.SIGSTOP)

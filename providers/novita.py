@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from providers.base import JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
+from providers.base import Capabilities, JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ MESSAGES = {
 
 class NovitaProvider:
     name = 'novita'
+    capabilities = Capabilities(label='Novita AI', needs_credential=True, job_prefix=INSTANCE_PREFIX, lists_jobs=True,
+                                gpu_metrics=True, logs=True, pause_freezes=False,
+                                launch_fields=('product_id', 'image'))
 
     def __init__(self, api_key: str, base_url: str = 'https://api.novita.ai', *, retry_delay_s: float = 0.5) -> None:
         # a key an HTTP header cannot carry fails every call with a message, not an exception from deep in httpx
@@ -91,6 +94,9 @@ class NovitaProvider:
     async def states(self, refs: list[str]) -> dict[str, JobState]:
         found = await self.instances()
         return {ref: found.get(ref) or JobState(ref=ref, phase=Phase.GONE, raw='removed') for ref in refs}
+
+    async def jobs(self) -> dict[str, JobState]:
+        return await self.instances()
 
     async def instances(self) -> dict[str, JobState]:
         """Every instance of the account, one list call per page."""

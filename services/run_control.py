@@ -84,14 +84,28 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
         raise Conflict(f'Cannot {action} run {run.id}: it is {status.value}.')
     await audit.record(user, f'run.{action}', 'run', run.id, status=status.value)
     if action == 'retry':
-        data, _ = await start(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
-                              config=run.config, spec=runs.launch_spec(run), limits=runs.limits_of(run),
-                              credential_id=run.credential_id)
-        return data
+        return (await _retry(user, run))[0]
     try:
         return await _act_on_job(user, run, action)
     except ProviderError as error:  # nothing changed: the provider could not be asked
         raise (Unavailable if error.retryable else Conflict)(error.message) from None
+
+
+async def retry(user: User, run_id: int) -> tuple[dict[str, Any], str | None]:
+    """A new run like a finished one: a launched run relaunches with the same spec (its job gets its token); an
+    external one gets a fresh token, returned to be shown once, since its code must be started with it."""
+    run = await runs.get_run(user, run_id, MemberRole.EDITOR)
+    if RunStatus(run.status) not in ALLOWED['retry']:
+        raise Conflict(f'Cannot retry run {run.id}: it is {run.status}.')
+    await audit.record(user, 'run.retry', 'run', run.id, status=run.status)
+    return await _retry(user, run)
+
+
+async def _retry(user: User, run: Run) -> tuple[dict[str, Any], str | None]:
+    data, token = await start(user, run.project_id, name=f'{run.name} (retry)', provider=run.provider,
+                              config=run.config, spec=runs.launch_spec(run), limits=runs.limits_of(run),
+                              credential_id=run.credential_id)
+    return data, token if run.provider == 'external' else None
 
 
 async def _act_on_job(user: User, run: Run, action: str) -> dict[str, Any]:

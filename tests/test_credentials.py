@@ -18,7 +18,8 @@ from tortoise import Tortoise
 
 import settings
 from models import Credential, MemberRole, Role, Run, RunStatus, User, db
-from services import auth, credentials, keys, poller, projects, providers, run_control, runs
+from services import auth, credentials, keys, projects, providers, run_control, runs
+from services.background import poller
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from tests import helpers
 from tests.fakes.novita import API_KEY, TEAM, FakeNovita

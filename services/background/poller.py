@@ -24,7 +24,8 @@ import settings
 from models import Credential, Project, Run, RunStatus
 from providers.base import JobState, Phase, Provider, ProviderError
 from providers.novita import INSTANCE_PREFIX
-from services import audit, credentials, hub, limits, projects, provider_health, providers, runs
+from services import audit, credentials, hub, projects, provider_health, providers, runs
+from services.background import limits
 from services.errors import ServiceError
 from services.provider_health import Account
 

@@ -12,7 +12,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 import settings
-from services import auth, gpu_metrics, job_logs, leader, poller
+from services import auth
+from services.background import gpu_metrics, job_logs, leader, poller
 
 log = logging.getLogger(__name__)
 
