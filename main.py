@@ -12,7 +12,7 @@ import settings
 from api.security_headers import SecurityHeaders
 from models import db
 from pages.session import SignInRequired
-from services import auth, data_files, hub, keys, run_control, runs
+from services import auth, data_files, hub, keys, runs
 from services.background import scheduler
 
 config = settings.reload()
@@ -26,7 +26,7 @@ app.add_middleware(SecurityHeaders)
 db.register(
     app, config.database_url,
     on_ready=[auth.bootstrap, runs.seal_stored_envs, lambda: hub.start(config.database_url),
-              run_control.resume_pending_actions, scheduler.start],
+              scheduler.start],
     on_close=[hub.stop, scheduler.stop],
 )
 

@@ -56,7 +56,11 @@ class RunOut(BaseModel):
     project_id: int
     name: str
     status: str
-    status_message: str = ''
+    status_message: str = ''  # why it is in that status, in words ("Stopped by the project budget at $10.00 ...")
+    status_cause: str | None = Field(None, description='who or what moved it there: user, budget, cost_limit, '
+                                                       'duration, stall, provider, job or system')
+    control_error: str | None = Field(None, description='why a stop, pause or resume asked for is not carried out '
+                                                        'yet (e.g. the cloud is unreachable); retried')
     progress: float
     step: int | None
     total_steps: int | None

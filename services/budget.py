@@ -21,12 +21,12 @@ from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 import settings
-from models import Project, Run, RunStatus, User
-from services.errors import Conflict, Forbidden
+from models import Project, Run, User
+from services import lifecycle
+from services.errors import Conflict, Forbidden, Invalid
 
 LOOKAHEAD_POLLS = 4
-# what bills, or is about to: a queued run carries the price it was created at, before its job exists
-BURNING = [RunStatus.QUEUED, RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.STOPPING]
+BURNING = lifecycle.BILLING
 
 # per event loop: a lock belongs to the loop it was first used in (tests run one loop each)
 _launch_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, defaultdict[int, asyncio.Lock]] = \
@@ -80,6 +80,18 @@ def check_launch(user: User, project: Project, price_per_hour: float, burning_pe
                        f'${price_per_hour:,.2f}/h: raise the budget to launch more runs.')
 
 
+def check_cost_limit(max_cost_usd: float | None, price_per_hour: float) -> None:
+    """Refuse a cost limit the run would pass before a stop could end its billing: it would be stopped at once,
+    having done nothing."""
+    if max_cost_usd is None or price_per_hour <= 0:
+        return
+    needed = price_per_hour * lookahead_h()
+    if max_cost_usd <= needed:
+        raise Invalid(f'A cost limit of {usd(max_cost_usd)} is too low for a run at {usd(price_per_hour)}/h: '
+                      f'stopping it takes about {lookahead_h() * 3600:.0f} s, which costs {usd(needed)}: set a limit '
+                      f'above that.')
+
+
 def check_budget_change(user: User, project: Project, budget_usd: Decimal) -> None:
     """Who may change a budget (its owners and admins; only an admin removes one once set: a project with no budget
     would bill on unchecked)."""
@@ -88,5 +100,10 @@ def check_budget_change(user: User, project: Project, budget_usd: Decimal) -> No
 
 
 def reason(project: Project) -> str:
-    return (f'Stopped by the budget: project "{project.name}" has used ${float(project.used_usd):,.2f} of '
-            f'${float(project.budget_usd):,.2f}.')
+    return f'Stopped by the project budget at {usd(project.budget_usd)} ({usd(project.used_usd)} used).'
+
+
+def usd(amount: float | Decimal) -> str:
+    """Dollars as people read them: cents, and for amounts under a dime the digits that matter."""
+    amount = float(amount)
+    return f'${amount:,.2f}' if amount >= 0.1 or amount == 0 else f'${amount:.2g}'

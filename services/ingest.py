@@ -15,8 +15,9 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
-from services import bounds, hub, projects, runs
+from services import bounds, hub, lifecycle, projects, runs
 from services.errors import Conflict, Invalid, ServiceError
+from services.lifecycle import Cause
 from services.metric_store import Point, parse_value, write_points
 
 BIGINT_MAX = bounds.BIGINT_MAX  # steps are BigIntField
@@ -25,10 +26,10 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LOG_LINES = 10_000
 MAX_LINE_CHARS = 10_000  # a job's own output can hold anything: a progress bar redrawn for an hour is one line
 RATE_SMOOTHING = 0.3  # weight of the newest rate in the ETA's moving average
-REPORTABLE_STATES = {RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CANCELLED}
+REPORTABLE_STATES = lifecycle.REPORTABLE
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
-REPORTED_FIELDS = ['status', 'status_message', 'started_at', 'ended_at', 'progress', 'step', 'total_steps',
-                   'progress_rate', 'progress_at', 'last_report_at', 'updated_at']
+# what a report writes besides the status (which only lifecycle.move writes)
+REPORTED_FIELDS = ['progress', 'step', 'total_steps', 'progress_rate', 'progress_at', 'last_report_at', 'updated_at']
 
 
 class TooLarge(ServiceError):
@@ -67,11 +68,11 @@ async def report(run: Run, body: Any, *, signature: runs.Signature | None = None
         await _write_logs(conn, run.id, parsed.logs, now)
         steps_changed = await _apply_steps(run, parsed, conn)
         _apply_progress(run, parsed, now)
-        steps_changed |= await _apply_status(run, parsed, conn)
+        moved = await _apply_status(run, parsed, conn)  # after: a run that succeeds is at 100%
         run.last_report_at = datetime.now(UTC)
         # only what a report decides: the poller writes cost and provider state at the same time
         await run.save(using_db=conn, update_fields=REPORTED_FIELDS)
-    await _publish(run, new_points, parsed.logs, steps_changed or parsed.fraction is not None or bool(parsed.state))
+    await _publish(run, new_points, parsed.logs, steps_changed or moved or parsed.fraction is not None)
     if run.status != status_before:  # the project's run counts changed
         await projects.publish_updated(run.project_id)
     answer = {'metrics_accepted': len(new_points), 'metrics_duplicate': len(parsed.points) - len(new_points)}
@@ -242,11 +243,6 @@ async def _apply_steps(run: Run, parsed: Report, conn: Any) -> bool:
 
 
 def _apply_progress(run: Run, parsed: Report, now: float) -> None:
-    if run.status in {RunStatus.QUEUED, RunStatus.PROVISIONING} and (parsed.points or parsed.fraction is not None
-                                                                     or parsed.steps or parsed.logs):
-        run.status = RunStatus.RUNNING  # the first sign of life
-    if run.started_at is None and run.status == RunStatus.RUNNING:
-        run.started_at = datetime.now(UTC)
     if parsed.fraction is None:
         return
     if parsed.step is not None:
@@ -263,17 +259,15 @@ def _apply_progress(run: Run, parsed: Report, now: float) -> None:
 
 
 async def _apply_status(run: Run, parsed: Report, conn: Any) -> bool:
-    if parsed.state is None or parsed.state == RunStatus.RUNNING:
+    """The status the report implies (its first sign of life starts a run; a finish ends it), moved to in the
+    report's transaction; whether the run moved."""
+    signs_of_life = bool(parsed.points or parsed.fraction is not None or parsed.steps or parsed.logs)
+    to = lifecycle.from_report(RunStatus(run.status), parsed.state, signs_of_life=signs_of_life,
+                               has_job=run.job_ref is not None)
+    if to is None:
         return False
-    run.status = parsed.state
-    run.status_message = parsed.message
-    run.ended_at = datetime.now(UTC)
-    if parsed.state == RunStatus.SUCCEEDED:
-        run.progress = 1.0
-    open_steps = StepStatus.SUCCEEDED if parsed.state == RunStatus.SUCCEEDED else StepStatus.FAILED
-    await RunStep.filter(run_id=run.id, status=StepStatus.RUNNING).using_db(conn) \
-        .update(status=open_steps, ended_at=run.ended_at)
-    return True
+    reason = None if to == RunStatus.RUNNING else parsed.message
+    return await lifecycle.move(run, to, cause=Cause.JOB, reason=reason, using_db=conn)
 
 
 async def _publish(run: Run, new_points: list[Point], logs: list[str], run_changed: bool) -> None:

@@ -45,6 +45,7 @@ class Cause(StrEnum):
 
 
 SYSTEM_STOPS = frozenset({Cause.BUDGET, Cause.COST_LIMIT, Cause.DURATION, Cause.STALL})
+_BYSTANDERS = frozenset({Cause.JOB, Cause.PROVIDER, Cause.SYSTEM})  # they end a stop somebody asked for
 
 # --- the status sets, defined here only --------------------------------------------------------------------------
 INTENTS = frozenset({S.STOPPING, S.PAUSING, S.RESUMING})  # asked for, not carried out yet
@@ -145,7 +146,7 @@ def _values_for(run: Run, current: RunStatus, to: RunStatus, *, cause: Cause, re
         values['ended_at'] = datetime.now(UTC)
         if to == S.SUCCEEDED:
             values['progress'] = 1.0
-        if to == S.STOPPED and current == S.STOPPING and run.status_cause and cause in {Cause.JOB, Cause.PROVIDER}:
+        if to == S.STOPPED and current == S.STOPPING and run.status_cause and cause in _BYSTANDERS:
             # the stop was somebody's: its reason and author stand, whatever the job or cloud says as it ends
             values.update(status_cause=run.status_cause, status_by_id=run.status_by_id,
                           status_message=run.status_message)
@@ -189,12 +190,13 @@ def from_phase(current: RunStatus, phase: Phase, *, raw: str = '', message: str 
     return Decision(S.FAILED, Cause.PROVIDER, message or f'The job ended: {raw or phase.value}.')
 
 
-def from_report(current: RunStatus, reported: RunStatus | None, *, signs_of_life: bool) -> RunStatus | None:
+def from_report(current: RunStatus, reported: RunStatus | None, *, signs_of_life: bool,
+                has_job: bool = False) -> RunStatus | None:
     """What a job's report makes of a run that is `current` (None: nothing changes). A job asked to stop that ends,
-    however it ends but successfully, has stopped."""
+    however it ends but successfully, has stopped; if it is a job of ours, once the provider shows it gone."""
     if reported is not None and reported != S.RUNNING:
         if current == S.STOPPING and reported != S.SUCCEEDED:
-            return S.STOPPED
+            return None if has_job else S.STOPPED
         return reported if can_move(current, reported) else None
     if current in UNSTARTED and (signs_of_life or reported == S.RUNNING):
         return S.RUNNING

@@ -91,6 +91,7 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
                                                       credential_id=credential.id if credential else None)
         except ProviderError as error:
             raise Invalid(error.message) from None
+    budget.check_cost_limit(float(limits['max_cost_usd']) if 'max_cost_usd' in limits else None, price_per_hour)
     user = await auth.refreshed(user)
     nonce = secrets.token_hex(16)
     # the check and the new run's row in one serialised step: the next launch into the project counts this one
@@ -190,6 +191,7 @@ async def snapshot(run: Run) -> dict[str, Any]:
     """The run with its steps, as the API answers and the run page shows."""
     steps = await RunStep.filter(run_id=run.id).order_by('index')
     return {**row(run), 'config': run.config, 'status_message': run.status_message,
+            'status_cause': run.status_cause, 'control_error': run.control_error,
             'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count, 'billing': (run.spec or {}).get('billing'),
             'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': forecast_cost(run),
             'last_report_at': _iso(run.last_report_at), 'created_at': _iso(run.created_at),

@@ -145,6 +145,7 @@ def launch_on_novita(server: Server, budget_usd: float = 10, **fields) -> tuple[
             'image': 'pytorch/pytorch:2.4', 'command': 'python train.py', 'envs': {'SEED': '1'}, **fields}
     answer = api.post(f'/projects/{project["id"]}/runs', json=body)
     assert answer.status_code == 201, answer.text
+    wait_for_status(api, answer.json(), 'provisioning', 'running', 'failed')  # launched by the leader's next poll
     return api, answer.json()
 
 

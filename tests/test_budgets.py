@@ -119,3 +119,19 @@ async def test_a_project_whose_jobs_still_run_cannot_be_deleted(orm: str) -> Non
     assert await Run.exists(id=created['id'])
     await Run.filter(id=created['id']).update(provider_state='released')
     await projects.delete_project(owner, project['id'])
+
+
+async def test_a_cost_limit_smaller_than_a_stop_costs_is_refused_like_the_budget(orm: str, paid_local: None) -> None:
+    admin = await auth.create_user('root@example.com', 'a long password', role=Role.ADMIN)
+    project = await projects.create_project(admin, name='roomy', budget_usd=1000.0)
+    # at $100/h a stop (10 s of grace + 4 polls of 5 s) costs $0.83: a $0.50 limit would stop the run at once
+    with pytest.raises(ServiceError) as refused:
+        await runs.create_run(admin, project['id'], name='tiny limit', provider='local', spec=LOCAL_JOB,
+                              limits={'max_cost_usd': 0.5})
+    assert refused.value.status_code == 422
+    assert refused.value.message == ('A cost limit of $0.50 is too low for a run at $100.00/h: stopping it takes '
+                                     'about 30 s, which costs $0.83: set a limit above that.')
+    assert await Run.filter(project_id=project['id']).count() == 0  # nothing stored
+    ok, _ = await runs.create_run(admin, project['id'], name='room to stop', provider='local', spec=LOCAL_JOB,
+                                  limits={'max_cost_usd': 2.0})
+    assert ok['limits']['max_cost_usd'] == 2.0

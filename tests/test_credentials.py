@@ -161,6 +161,7 @@ async def test_a_non_member_s_key_changes_nothing_of_the_team_s_runs(team: Team,
     await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN)
+    await poller.poll_once()  # the leader launches it
     await credentials.add(team.stranger, provider='novita', label='mine', secret=ELSEWHERE_KEY,
                           project_id=team.strangers_project)
     for _ in range(3):
@@ -170,9 +171,11 @@ async def test_a_non_member_s_key_changes_nothing_of_the_team_s_runs(team: Team,
     assert run.status == RunStatus.RUNNING, run.status_message  # not "removed": polled through the team's key
     relaunched, _ = await run_control.start(team.editor, team.project, name='again', provider='novita',
                                             spec=GPU_RUN)
+    await poller.poll_once()  # the leader launches it
     assert [i.account for i in novita.live()] == [TEAM, TEAM]  # the next launch goes to the team's account too
     for run_id in (launched['id'], relaunched['id']):
         await run_control.act(team.editor, run_id, 'cancel')
+    await poller.poll_once()  # the leader frees the instances of cancelled runs
     assert not novita.live()
 
 
@@ -181,10 +184,12 @@ async def test_a_retry_keeps_the_credential_of_the_run(team: Team, novita: FakeN
     await credentials.add(team.admin, provider='novita', label='team 2', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN, credential_id=workspace['id'])
+    await poller.poll_once()  # the leader launches it
     await run_control.act(team.editor, launched['id'], 'cancel')
     retried = await run_control.act(team.editor, launched['id'], 'retry')
     assert retried['credential_id'] == workspace['id']
     await run_control.act(team.editor, retried['id'], 'cancel')
+    await poller.poll_once()
     assert not novita.live()
 
 
@@ -192,6 +197,7 @@ async def test_a_broken_key_is_shown_and_the_rest_of_the_cycle_runs(team: Team, 
     good = await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN)
+    await poller.poll_once()  # the leader launches it
     broken = await stored_before_keys_were_checked(team.owner, 'pasted', NON_ASCII_KEY, project_id=team.project)
     refused = await credentials.add(team.stranger, provider='novita', label='old', secret='nv-revoked-key-0000',
                                     project_id=team.strangers_project)
@@ -208,6 +214,7 @@ async def test_a_broken_key_is_shown_and_the_rest_of_the_cycle_runs(team: Team, 
     await poller.poll_once()
     run = await Run.get(id=launched['id'])
     assert run.status == RunStatus.FAILED and run.status_message.startswith('Stalled'), run.status_message
+    await poller.poll_once()  # the failed run's instance goes in the next cycle, through its own key
     assert not novita.live()
     with pytest.raises(Invalid, match='ASCII'):  # a message, not an error page
         await providers.products(team.owner, 'novita', credential_id=broken['id'])
@@ -217,6 +224,7 @@ async def test_a_key_the_server_cannot_even_decrypt_stops_nothing_else(team: Tea
     await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN)
+    await poller.poll_once()  # the leader launches it
     garbled = await Credential.create(provider='novita', label='from a restore', secret_encrypted='not fernet',
                                       last4='0000')  # e.g. a backup restored under another server key
     for _ in range(3):
@@ -235,6 +243,7 @@ async def test_a_run_from_before_credentials_had_scopes_keeps_the_account_it_run
     team_key = await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN)
+    await poller.poll_once()  # the leader launches it
     await Run.filter(id=launched['id']).update(credential_id=None)  # as migration 0006 leaves older runs
     await credentials.add(team.admin, provider='novita', label='newer', secret=ELSEWHERE_KEY)
     await poller.poll_once()
@@ -244,6 +253,7 @@ async def test_a_run_from_before_credentials_had_scopes_keeps_the_account_it_run
         await poller.poll_once()
     assert (await Run.get(id=launched['id'])).status == RunStatus.RUNNING
     await run_control.act(team.editor, launched['id'], 'cancel')
+    await poller.poll_once()
     assert not novita.live()
 
 
@@ -297,7 +307,7 @@ def test_a_key_that_cannot_even_be_sent_stops_no_budget_enforcement(budget_serve
     bad = {'id': asyncio.run(_insert_unchecked_key(database_url, SERVER_SECRET, 'pasted', NON_ASCII_KEY))}
     # ...but one stored before (by an older Trainboard, or by hand) must not stop the poller
     stopped = helpers.wait_for_status(api, run, 'stopped', timeout=30)
-    assert stopped['status_message'].startswith('Stopped by the budget')
+    assert stopped['status_message'].startswith('Stopped by the project budget')
     helpers.wait_until(lambda: not novita.live())
     products = api.get('/providers/novita/products', params={'credential_id': bad['id']})
     assert products.status_code == 422 and 'ASCII' in products.json()['detail']
@@ -374,4 +384,5 @@ async def test_the_new_run_form_names_the_credential_to_launch_with(novita_for_t
     run = await Run.get(project_id=project['id'])
     assert run.credential_id == second['id']
     await run_control.act(me, run.id, 'cancel')
+    await poller.poll_once()  # the leader frees a cancelled run's instance
     await eventually(lambda: not novita_for_the_app.live(), tries=100)

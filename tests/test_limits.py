@@ -46,7 +46,7 @@ def test_a_run_stops_before_its_cost_limit(budget_server: Server, novita: FakeNo
     novita.auto_advance = True
     api, run = launch_on_novita(budget_server, max_cost_usd=0.002)  # $1.34/h: about 5 s of billing
     stopped = wait_for_status(api, run, 'stopped', timeout=30)
-    assert stopped['status_message'].startswith('Stopped at its cost limit')
+    assert stopped['status_message'].startswith('Stopped: cost limit $0.002')
     _wait_until_deleted(novita)
     final = api.get(f'/runs/{run["id"]}').json()
     # billed until the instance went. Billing that starts between two polls is counted from their midpoint: off by
@@ -62,7 +62,7 @@ def test_a_project_that_would_overspend_stops_its_runs_and_launches_no_more(
     novita.auto_advance = True
     api, run = launch_on_novita(budget_server, budget_usd=0.002)
     stopped = wait_for_status(api, run, 'stopped', timeout=30)
-    assert stopped['status_message'].startswith('Stopped by the budget')
+    assert stopped['status_message'].startswith('Stopped by the project budget at $0.002')
     _wait_until_deleted(novita)
     project = api.get(f'/projects/{run["project_id"]}').json()
     assert 0.001 < project["used_usd"] <= project["budget_usd"]
@@ -87,7 +87,7 @@ def test_duration_and_stall_limits_stop_local_jobs(local_server: Server) -> None
     calm = api.post(runs, json={'name': 'calm', 'provider': 'local', 'command': 'sleep 60',
                                 'max_duration_s': 3600, 'stall_timeout_s': 3600})
     done = wait_for_status(api, long.json(), 'stopped')
-    assert done['status_message'] == 'Stopped at its duration limit of 1 s.'
+    assert done['status_message'] == 'Stopped: duration limit 1 s.'
     failed = wait_for_status(api, silent.json(), 'failed')
     assert failed['status_message'].startswith('Stalled: no report for 1 s')
     assert api.get(f'/runs/{calm.json()["id"]}').json()['status'] == 'running'  # within its limits: left alone
@@ -102,7 +102,7 @@ def test_an_external_run_past_its_duration_is_told_to_stop(local_server: Server)
                         headers={'Authorization': f'Bearer {run["token"]}'})
     assert report.status_code == 200
     done = wait_for_status(api, run, 'stopped')
-    assert done['status_message'] == 'Stopped at its duration limit of 1 s.'
+    assert done['status_message'] == 'Stopped: duration limit 1 s.'
 
 
 def test_a_stop_pending_at_a_restart_still_happens(cloud_server: Server, novita: FakeNovita) -> None:
@@ -116,12 +116,13 @@ def test_a_stop_pending_at_a_restart_still_happens(cloud_server: Server, novita:
 
 def test_a_pause_pending_at_a_restart_still_happens(cloud_server: Server, novita: FakeNovita) -> None:
     api, run = running_on_novita(cloud_server, novita)
-    assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
-    cloud_server.stop()  # before the grace period ends: the pause task dies with the process
+    assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'pausing'
+    cloud_server.stop()  # before the grace period ends: what was asked is in the database, not in a task
     instance = next(iter(novita.instances.values()))
     assert instance.status == 'running'
     cloud_server.start()
     helpers.wait_until(lambda: instance.status == 'exited')  # no GPU billing while paused
+    wait_for_status(api, run, 'paused')
     assert api.post(f'/runs/{run["id"]}/actions/cancel').json()['status'] == 'cancelled'
 
 

@@ -103,7 +103,7 @@ wait_for = helpers.wait_for_status
 
 def test_a_local_run_reports_and_succeeds(polling_server: Server) -> None:
     api, run = launch(polling_server, TRAIN.format(steps=20, delay=0.05))
-    assert run['status'] == 'provisioning'
+    assert run['status'] == 'queued'  # the leader launches it at its next poll
     done = wait_for(api, run, 'succeeded', 'failed')
     assert done['status'] == 'succeeded', done
     assert api.get(f'/runs/{run["id"]}/metrics').json()[0]['count'] == 20
@@ -130,14 +130,16 @@ def test_pause_resume_cancel_and_refusals(polling_server: Server) -> None:
     wait_for(api, run, 'running')
     conflict = api.post(f'/runs/{run["id"]}/actions/resume')
     assert conflict.status_code == 409 and 'it is running' in conflict.json()['detail']
-    assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
+    assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'pausing'
     lines = lambda: [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()]  # noqa: E731
     helpers.wait_until(lambda: 'checkpoint before pause' in lines())  # heard in a report's answer, in the grace
-    time.sleep(4.5)  # the grace period (4 s), then a report already on its way when the job froze may still land
+    wait_for(api, run, 'paused')  # after the grace period (4 s), once the leader froze it
+    time.sleep(0.5)  # a report already on its way when the job froze may still land
     steps = api.get(f'/runs/{run["id"]}').json()['step']
     time.sleep(1.0)
     assert api.get(f'/runs/{run["id"]}').json()['step'] == steps  # frozen: no progress while paused
-    assert api.post(f'/runs/{run["id"]}/actions/resume').json()['status'] == 'running'
+    assert api.post(f'/runs/{run["id"]}/actions/resume').json()['status'] == 'resuming'
+    wait_for(api, run, 'running')
     cancelled = api.post(f'/runs/{run["id"]}/actions/cancel')
     assert cancelled.status_code == 202 and cancelled.json()['status'] == 'cancelled'
     assert api.post(f'/runs/{run["id"]}/actions/cancel').status_code == 409

@@ -1,5 +1,6 @@
 """Runs on Novita, against a fake that speaks its API: launch to deleted instance, cost, control, faults, orphans."""
 
+import re
 import time
 
 import httpx
@@ -138,16 +139,24 @@ def test_an_instance_that_exits_without_success_fails_the_run(cloud_server: Serv
 
 def test_pause_stops_the_instance_and_resume_starts_it(cloud_server: Server, novita: FakeNovita) -> None:
     api, run = running_on_novita(cloud_server, novita)
+    novita.auto_advance = False  # the instance stays `stopping` until the test moves it on
     instance = next(iter(novita.instances.values()))
-    assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'paused'
+    assert api.post(f'/runs/{run["id"]}/actions/pause').json()['status'] == 'pausing'
     assert report(cloud_server, run, {'logs': ['step 10']})['control'] == {'action': 'pause'}  # checkpoint now
     assert instance.status == 'running'  # stopped once the grace period (1 s) is over, not at once
-    helpers.wait_until(lambda: instance.status == 'exited', timeout=5)  # no GPU billing while paused
-    time.sleep(0.5)
-    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'paused'  # exited because we paused it
-    assert api.post(f'/runs/{run["id"]}/actions/resume').json()['status'] == 'running'
-    helpers.wait_until(lambda: instance.status == 'running', timeout=5)
+    helpers.wait_until(lambda: instance.status == 'stopping', timeout=5)
+    time.sleep(1.0)  # polls meanwhile: Novita bills a stopping instance, so the run is not paused yet
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'pausing'
+    novita.advance()  # stopped: no GPU billing from here
+    paused = wait_for(api, run, 'paused')
+    assert paused['status_message'].startswith('Paused by ')
+    resumed = api.post(f'/runs/{run["id"]}/actions/resume').json()
+    assert resumed['status'] == 'resuming'
+    helpers.wait_until(lambda: instance.status == 'starting', timeout=5)  # the leader started it
+    novita.advance()
+    wait_for(api, run, 'running')
     assert api.post(f'/runs/{run["id"]}/actions/cancel').json()['status'] == 'cancelled'
+    helpers.wait_until(lambda: not novita.live())
 
 
 def test_stop_with_checkpoint(cloud_server: Server, novita: FakeNovita) -> None:
@@ -209,7 +218,7 @@ def test_stopping_a_run_still_provisioning_deletes_its_instance(cloud_server: Se
     api, run = launch(cloud_server)  # the fake's clock is off: the instance stays at toCreate
     assert api.post(f'/runs/{run["id"]}/actions/stop').json()['status'] == 'stopping'
     done = wait_for(api, run, 'stopped')  # nothing to checkpoint yet: the instance goes, and billing with it
-    assert done['status_message'] == 'Stopped on request.'
+    assert done['status_message'] == 'Stopped by admin@example.com.'
     helpers.wait_until(lambda: not novita.live())
 
 
@@ -219,10 +228,12 @@ def test_control_during_an_outage_answers_clearly_and_cancel_still_frees_the_ins
     assert api.post(f'/runs/{run["id"]}/actions/pause').status_code == 202
     instance = next(iter(novita.instances.values()))
     helpers.wait_until(lambda: instance.status == 'exited')
+    wait_for(api, run, 'paused')
     novita.outage = True
-    resumed = api.post(f'/runs/{run["id"]}/actions/resume')
-    assert resumed.status_code == 503 and 'Novita unreachable' in resumed.json()['detail']
-    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'paused'  # nothing changed
+    resumed = api.post(f'/runs/{run["id"]}/actions/resume')  # asked for; carried out once Novita answers
+    assert resumed.status_code == 202 and resumed.json()['status'] == 'resuming'
+    helpers.wait_until(lambda: 'Novita unreachable' in (api.get(f'/runs/{run["id"]}').json()['control_error'] or ''))
+    assert api.get(f'/runs/{run["id"]}').json()['control_error'].endswith('retrying')
     cancelled = api.post(f'/runs/{run["id"]}/actions/cancel')  # the run ends now; its instance once Novita is back
     assert cancelled.status_code == 202 and cancelled.json()['status'] == 'cancelled'
     assert novita.live()
@@ -235,10 +246,13 @@ def test_a_stop_the_cloud_cannot_take_during_an_outage_happens_once_it_can(
     api, run = running_on_novita(cloud_server, novita)
     assert api.post(f'/runs/{run["id"]}/actions/stop').json()['status'] == 'stopping'
     novita.outage = True  # when the grace period ends, the stop call fails
-    time.sleep(2.5)
-    assert novita.live() and api.get(f'/runs/{run["id"]}').json()['status'] == 'stopping'
+    helpers.wait_until(lambda: 'Novita unreachable' in (api.get(f'/runs/{run["id"]}').json()['control_error'] or ''))
+    shown = api.get(f'/runs/{run["id"]}').json()
+    assert novita.live() and shown['status'] == 'stopping'
+    assert re.fullmatch(r'Novita unreachable.* since \d\d:\d\d UTC, retrying', shown['control_error'])
     novita.outage = False
-    assert wait_for(api, run, 'stopped')['status_message'] == 'Stopped on request.'
+    stopped = wait_for(api, run, 'stopped')
+    assert stopped['status_message'] == 'Stopped by admin@example.com.' and stopped['control_error'] is None
     helpers.wait_until(lambda: not novita.live())
 
 

@@ -122,7 +122,7 @@ async def test_launch_a_local_run_from_the_form_and_stop_it(admin: User, tmp_pat
     await admin.should_see(marker='run-cancel', retries=20)  # on the new run's page
     await admin.should_see('limits: $5.00 · 2h 00m')
     run = await Run.get(project_id=project['id'])
-    assert run.status == 'provisioning' and run.spec['command'] == 'sleep 30'
+    assert run.status == 'queued' and run.spec['command'] == 'sleep 30'  # the leader launches it
     assert runs.launch_spec(run)['envs'] == {'SEED': '7'} and run.spec['envs'] == {'SEED': '••••'}
     assert (float(run.max_cost_usd), run.max_duration_s, run.stall_timeout_s) == (5.0, 7200, None)
     admin.find(marker='run-cancel').click()

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from tortoise.expressions import Q
 
 import settings
-from models import Run, RunStatus
-from services import ingest, providers
+from models import Run
+from services import ingest, lifecycle, providers
 
-LIVE = [RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.STOPPING]
+LIVE = lifecycle.LIVE
 FINISHED_RECENTLY_S = 120  # read a finished job's output for this long after it ended: its last lines
 
 

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from tortoise.expressions import Q
 
 from models import Run, RunStatus
-from services import budget, run_control
-
-CHECKED = [RunStatus.PROVISIONING, RunStatus.RUNNING]  # paused jobs bill no GPU time, and a person paused them
+from services import budget, lifecycle, run_control
+from services.budget import usd
+from services.lifecycle import Cause
 
 
 async def enforce(now: float | None = None) -> int:
@@ -26,15 +26,15 @@ async def enforce(now: float | None = None) -> int:
     lookahead_h = budget.lookahead_h()
     limited = Q(max_cost_usd__isnull=False) | Q(max_duration_s__isnull=False) | Q(stall_timeout_s__isnull=False) \
         | Q(project__budget_usd__gt=0)
-    candidates = await Run.filter(limited, status__in=CHECKED).select_related('project')
+    candidates = await Run.filter(limited, status__in=lifecycle.LIMITED).select_related('project')
     stopped = 0
     for run in candidates:
-        reason, stalled = _past_limit(run, now, lookahead_h)
-        if reason and await run_control.stop_for(run, reason, failed=stalled):
+        past = past_limit(run, now, lookahead_h)
+        if past and await run_control.stop_for(run, *past):
             stopped += 1
     by_project: dict[int, list[Run]] = defaultdict(list)
     for run in candidates:
-        if run.status in CHECKED and run.price_per_hour > 0:
+        if run.status in lifecycle.LIMITED and run.price_per_hour > 0:
             by_project[run.project_id].append(run)
     for project_runs in by_project.values():
         project = project_runs[0].project
@@ -42,26 +42,26 @@ async def enforce(now: float | None = None) -> int:
             continue
         reason = budget.reason(project)
         for run in project_runs:
-            if await run_control.stop_for(run, reason):
+            if await run_control.stop_for(run, reason, Cause.BUDGET):
                 stopped += 1
     return stopped
 
 
-def _past_limit(run: Run, now: float, lookahead_h: float) -> tuple[str, bool]:
-    """Why the run must stop now ('' if it need not), and whether it stalled."""
+def past_limit(run: Run, now: float, lookahead_h: float) -> tuple[str, Cause] | None:
+    """Why the run must stop now, and which limit it is (None if it need not)."""
     if run.max_cost_usd is not None:
         upcoming = float(run.cost_usd) + float(run.price_per_hour) * lookahead_h
         if upcoming >= float(run.max_cost_usd):
-            return (f'Stopped at its cost limit: ${float(run.cost_usd):,.2f} spent of '
-                    f'${float(run.max_cost_usd):,.2f}.'), False
+            return (f'Stopped: cost limit {usd(run.max_cost_usd)} ({usd(run.cost_usd)} spent, and a stop takes '
+                    f'time).'), Cause.COST_LIMIT
     if run.max_duration_s is not None and run.started_at is not None \
             and now - run.started_at.timestamp() >= run.max_duration_s:
-        return f'Stopped at its duration limit of {_duration(run.max_duration_s)}.', False
+        return f'Stopped: duration limit {_duration(run.max_duration_s)}.', Cause.DURATION
     if run.stall_timeout_s is not None and run.status == RunStatus.RUNNING:
         heard = max((t.timestamp() for t in (run.last_report_at, run.started_at) if t is not None), default=None)
         if heard is not None and now - heard >= run.stall_timeout_s:
-            return f'Stalled: no report for {_duration(run.stall_timeout_s)} ({_since(heard)}).', True
-    return '', False
+            return f'Stalled: no report for {_duration(run.stall_timeout_s)} ({_since(heard)}).', Cause.STALL
+    return None
 
 
 def _duration(seconds: float) -> str:

@@ -13,34 +13,33 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 import settings
 from models import Credential, Project, Run, RunStatus
 from providers.base import JobState, Phase, Provider, ProviderError
-from providers.novita import INSTANCE_PREFIX
-from services import audit, credentials, hub, projects, provider_health, providers, runs
-from services.background import limits
+from services import audit, credentials, hub, lifecycle, projects, provider_health, providers, runs
+from services.background import intents, limits
 from services.errors import ServiceError
+from services.lifecycle import Cause
 from services.provider_health import Account
 
 log = logging.getLogger(__name__)
 
-POLLED_FIELDS = ['status', 'status_message', 'provider_state', 'cost_usd', 'billed_until', 'started_at', 'ended_at',
-                 'progress', 'control']
-ACTIVE = [RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.STOPPING]
-# how long a finished run's job may go on (a local process exiting by itself) before it is ended; a cloud instance
-# bills for every second, so it goes at once
-LEFTOVER_GRACE_S = {'local': 30.0}
+POLLED_FIELDS = ['provider_state', 'cost_usd', 'billed_until']  # what a poll writes besides a move of the status
+# how long a job that ended its run by itself (a free local process, exiting) may go on before it is ended; a job
+# that bills goes at once, and so does one whose run a person or a limit ended
+LEFTOVER_GRACE_S = 30.0
 
 
 async def poll_once() -> None:
     """One cycle: every account's active runs, one state query each; then limits and budgets, whatever failed."""
+    await intents.launch_queued()
     now = time.time()
     by_account, owned = await _runs_by_account()
     listings: dict[Account, dict[str, JobState]] = {}
@@ -49,7 +48,8 @@ async def poll_once() -> None:
             listings[account] = states
     await _adopt_unassigned(listings)
     _clock.previous = now
-    await limits.enforce(now)  # on the cost this cycle accrued
+    await intents.carry_out_external(now)
+    await limits.enforce(now)  # on the cost this cycle accrued; the stops it asks for are carried out next cycle
 
 
 async def _runs_by_account() -> tuple[dict[Account, list[Run]], set[str]]:
@@ -57,8 +57,8 @@ async def _runs_by_account() -> tuple[dict[Account, list[Run]], set[str]]:
     cloud credential too, even with no run, to find its orphans (and tell when it fails). And every job such a run
     owns, whatever its account: none of them is an orphan."""
     by_account: dict[Account, list[Run]] = defaultdict(list)
-    active = await Run.filter(status__in=ACTIVE, job_ref__isnull=False).exclude(provider='external')
-    unreleased = await Run.filter(status__in=[s for s in RunStatus if s.is_finished], job_ref__isnull=False,
+    active = await Run.filter(status__in=lifecycle.ACTIVE, job_ref__isnull=False).exclude(provider='external')
+    unreleased = await Run.filter(status__in=lifecycle.FINISHED_STATUSES, job_ref__isnull=False,
                                   provider_state__not='released').exclude(provider='external')
     for run in [*active, *unreleased]:
         if run.provider == 'local' or run.credential_id is not None:  # else: _adopt_unassigned first
@@ -74,17 +74,19 @@ async def _poll_account(account: Account, account_runs: list[Run], owned: set[st
     """Poll one account; what it listed (None when it failed). Nothing it raises reaches the rest of the cycle."""
     try:
         provider = await providers.get(account.provider, account.credential_id)
-        states = await (provider.instances() if account.provider == 'novita' else
+        states = await (provider.jobs() if provider.capabilities.lists_jobs else
                         provider.states([run.job_ref for run in account_runs]))
     except Exception as error:  # any failure of one account (bad key, 401, outage, surprise) is that account's alone
         if not isinstance(error, ProviderError | ServiceError) and provider_health.of(account).ok:
             log.warning('polling %s failed unexpectedly', account, exc_info=True)
         provider_health.flip(account, ok=False, error=_reason(error))
+        await intents.could_not(account_runs, _reason(error), now)
         return None
     provider_health.flip(account, ok=True)
     try:
         await _apply_states(provider, account_runs, states, now)
-        if account.provider == 'novita':
+        await intents.carry_out(provider, account_runs, now)
+        if provider.capabilities.lists_jobs:
             await _orphans(account, provider, states, owned, now)
     except Exception:  # a bug must not stop the other accounts, nor enforcement
         log.exception('polling %s failed after its state query', account)
@@ -93,10 +95,10 @@ async def _poll_account(account: Account, account_runs: list[Run], owned: set[st
 
 async def _apply_states(provider: Provider, account_runs: list[Run], states: dict[str, JobState], now: float) -> None:
     cycle = _Cycle()
-    async with in_transaction():  # one commit for the account, not one per run
+    async with in_transaction() as conn:  # one commit for the account, not one per run
         for run in account_runs:
             gone = JobState(ref=run.job_ref, phase=Phase.GONE, raw='removed')
-            await _apply(run, states.get(run.job_ref) or gone, now, cycle)
+            await _apply(run, states.get(run.job_ref) or gone, now, cycle, conn)
         for project_id, added in cycle.spent.items():
             await Project.filter(id=project_id).update(used_usd=F('used_usd') + added)
     for run, state in cycle.releases:
@@ -155,45 +157,29 @@ def status_of(provider: str, credential_id: int | None = None) -> dict[str, obje
     return status().get(str(account))
 
 
-async def _apply(run: Run, state: JobState, now: float, cycle: _Cycle) -> None:
-    if RunStatus(run.status).is_finished:
+async def _apply(run: Run, state: JobState, now: float, cycle: _Cycle, conn: BaseDBAsyncClient) -> None:
+    if lifecycle.is_finished(run.status):
         cycle.releases.append((run, state))  # after the commit: no cloud call inside a transaction
         return
     before = (run.status, run.provider_state, float(run.cost_usd))
     added = _accrue(run, state, now)
     run.provider_state = state.raw[:64]
-    if state.phase == Phase.RUNNING and run.status == RunStatus.PROVISIONING:
-        run.status = RunStatus.RUNNING
-        run.started_at = run.started_at or datetime.now(UTC)
-    elif state.phase == Phase.PAUSED and run.status == RunStatus.RUNNING:
-        run.status = RunStatus.PAUSED
-    elif state.phase == Phase.EXITED and run.status == RunStatus.PAUSED:
-        pass  # stopped because we paused it
-    elif state.phase in {Phase.SUCCEEDED, Phase.FAILED, Phase.GONE, Phase.EXITED}:
-        if run.status == RunStatus.STOPPING:
-            run.status, run.status_message = RunStatus.STOPPED, run.status_message or 'Stopped on request.'
-        elif state.phase == Phase.SUCCEEDED:
-            run.status = RunStatus.SUCCEEDED
-            run.progress = 1.0
-        else:
-            run.status = RunStatus.FAILED
-            run.status_message = state.message or (
-                'The instance stopped before the run reported success.' if state.phase == Phase.EXITED
-                else f'The job ended: {state.raw}.')
-        run.ended_at, run.control = datetime.now(UTC), ''
-    if (run.status, run.provider_state, float(run.cost_usd)) == before:
-        return
-    # only if no report or user changed the run meanwhile (the next cycle sees what they did)
-    if not await Run.filter(id=run.id, status=before[0]).update(**{f: getattr(run, f) for f in POLLED_FIELDS}):
+    polled = {name: getattr(run, name) for name in POLLED_FIELDS}
+    decision = lifecycle.from_phase(RunStatus(run.status), state.phase, raw=state.raw, message=state.message)
+    # either way only if no report or user changed the run meanwhile (the next cycle sees what they did)
+    if decision is not None:
+        if not await lifecycle.move(run, decision.to, cause=decision.cause, reason=decision.reason, using_db=conn,
+                                    **polled):
+            return
+    elif (run.status, run.provider_state, float(run.cost_usd)) == before \
+            or not await Run.filter(id=run.id, status=run.status).using_db(conn).update(**polled):
         return
     cycle.spent[run.project_id] += added
-    status_changed = run.status != before[0]
+    status_changed = decision is not None
     cycle.changes.append(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
                                     data=await runs.snapshot(run) if status_changed else runs.row(run)))
     if status_changed or added:
         cycle.projects.add(run.project_id)
-    if RunStatus(run.status).is_finished:
-        await audit.record(None, f'run.{run.status}', 'run', run.id, provider_state=state.raw)
 
 
 def _accrue(run: Run, state: JobState, now: float) -> Decimal:
@@ -227,8 +213,9 @@ _clock = _Clock()
 async def _release(provider: Provider, run: Run, state: JobState, now: float, cycle: _Cycle) -> None:
     """A finished run's job: free it once it has ended (or has been left running past the grace period)."""
     ended = run.ended_at.timestamp() if run.ended_at else now
-    if state.phase in {Phase.RUNNING, Phase.PAUSED, Phase.PROVISIONING} \
-            and now - ended < LEFTOVER_GRACE_S.get(run.provider, 0.0):
+    exiting_by_itself = run.status_cause == Cause.JOB and not run.price_per_hour
+    if state.phase in {Phase.RUNNING, Phase.PAUSED, Phase.PROVISIONING} and exiting_by_itself \
+            and now - ended < LEFTOVER_GRACE_S:
         return
     try:
         await provider.terminate(run.job_ref)
@@ -253,7 +240,8 @@ async def _orphans(account: Account, provider: Any, states: dict[str, JobState],
     one is not the other's orphan."""
     for ref, state in states.items():
         seen = (account, ref)
-        if ref in owned or not state.name.startswith(INSTANCE_PREFIX) or state.phase == Phase.GONE:
+        prefix = provider.capabilities.job_prefix
+        if ref in owned or not prefix or not state.name.startswith(prefix) or state.phase == Phase.GONE:
             _orphans_seen.pop(seen, None)
             continue
         first_seen = _orphans_seen.setdefault(seen, now)
