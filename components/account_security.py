@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components import session
 from components.dialogs import confirm
 from models import ApiKey
-from pages import session
 from services import auth
 from services.auth import TokenKind
 from services.errors import ServiceError, Unauthorized

@@ -6,9 +6,9 @@ refused by the service, and sent to sign in again.
 
 from nicegui import ui
 
+from components import session
 from components.frame import frame
 from models import Role, User
-from pages import session
 from services import auth
 from services.errors import Forbidden, ServiceError, Unauthorized
 

@@ -4,14 +4,13 @@ from typing import Any
 
 from nicegui import ui
 
-from components import live
+from components import live, session
 from components.budget_bar import BudgetBar
 from components.frame import frame, not_found
 from components.new_run_dialog import new_run
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
 from models import MemberRole
-from pages import session
 from services import hub, metric_store, projects, runs
 from services.errors import ServiceError
 

@@ -3,11 +3,11 @@ tokens, and provider credentials."""
 
 from nicegui import ui
 
+from components import session
 from components.account_security import account_security
 from components.dialogs import confirm
 from components.frame import frame
 from models import ApiKey, User
-from pages import session
 from services import auth, credentials
 from services.errors import ServiceError, Unauthorized
 
