@@ -34,6 +34,13 @@ def is_postgres(where: str | BaseDBAsyncClient) -> bool:
     return where.capabilities.dialect == 'postgres'
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for PostgreSQL or an in-memory database."""
+    if is_postgres(url) or ':memory:' in url:
+        return None
+    return Path(url.removeprefix('sqlite://').split('?', 1)[0])
+
+
 def postgres_schema(url: str) -> str | None:
     """The `schema` query option of a PostgreSQL URL (Tortoise sets it as the search path)."""
     return parse_qs(urlsplit(url).query).get('schema', [None])[0]
@@ -53,8 +60,8 @@ async def migrate_database(url: str, *, target: str | None = None) -> None:
     waits forever on a connection whose set-up failed once (it keeps the connection lock), e.g. a read-only file.
     """
     if not is_postgres(url):
-        if ':memory:' not in url:
-            await asyncio.to_thread(_check_sqlite_writable, Path(url.removeprefix('sqlite://').split('?', 1)[0]))
+        if path := sqlite_path(url):
+            await asyncio.to_thread(_check_sqlite_writable, path)
         # SQLite alters a column by rebuilding its table; with foreign keys on, dropping the old table would
         # cascade-delete every child row (a project's runs, a run's metrics), so migrate with them off
         await _migrate(url + ('&' if '?' in url else '?') + 'foreign_keys=OFF', target)
