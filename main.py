@@ -1,7 +1,12 @@
 """Trainboard's composition root: settings -> database -> API routers -> pages -> scheduler -> ui.run."""
 
 import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
+from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from nicegui import app, ui
 from nicegui.storage import Storage
@@ -10,10 +15,45 @@ import api
 import pages  # noqa: F401  (registers every page)
 import settings
 from api.security_headers import SecurityHeaders
-from models import db
-from pages.session import SignInRequired
-from services import auth, data_files, hub, keys, runs
+from components.session import SignInRequired
+from services import auth, data_files, database, hub, keys, runs
 from services.background import scheduler
+
+EXIT_DATABASE_UNAVAILABLE = 2
+log = logging.getLogger('trainboard')
+
+
+def serve_database(app: FastAPI, url: str, *,
+                   on_ready: Sequence[Callable[[], Awaitable[None]]] = (),
+                   on_close: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
+    """Migrate and open the database before NiceGUI starts, run `on_ready` once it has; `on_close` in reverse at the
+    end. This wraps the app's lifespan: NiceGUI does not await async `app.on_startup` handlers."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
+        try:
+            await database.migrate_database(url)
+        except database.DatabaseUnavailable as error:
+            # one line saying why, and out now: raised on, it would become a page of traceback in the log
+            log.critical('Trainboard cannot start: %s', error)
+            logging.shutdown()
+            os._exit(EXIT_DATABASE_UNAVAILABLE)
+        await database.open_orm(url)
+        try:
+            async with inner(app_) as state:
+                for hook in on_ready:
+                    await hook()
+                try:
+                    yield state
+                finally:
+                    for hook in reversed(on_close):
+                        await hook()
+        finally:
+            await database.close_orm()
+
+    app.router.lifespan_context = lifespan
+
 
 config = settings.reload()
 logging.basicConfig(level=config.log_level, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
@@ -23,7 +63,7 @@ data_files.make_private(config, Storage.path)  # before the key, the database or
 api.register(app)
 app.add_middleware(SignInRequired)
 app.add_middleware(SecurityHeaders)
-db.register(
+serve_database(
     app, config.database_url,
     on_ready=[auth.bootstrap, runs.seal_stored_envs, lambda: hub.start(config.database_url),
               scheduler.start],

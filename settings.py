@@ -80,10 +80,6 @@ class Settings:
             max_body_bytes=int(get('MAX_BODY_BYTES', str(1024 * 1024))),
         )
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.database_url.split(':', 1)[0] in {'postgres', 'postgresql', 'asyncpg'}
-
 
 def _flag(value: str) -> bool:
     return value.lower() not in {'0', 'false', 'no', 'off', ''}

@@ -61,7 +61,7 @@ async def me(user: CurrentUser) -> Me:
 async def change_password(body: PasswordChange, key: CurrentKey, address: ClientAddress) -> Response:
     """Change your password; your other login tokens and browser sessions end (this token and API keys stay)."""
     await auth.change_password(key.user, body.current_password, body.new_password, address=address,
-                               keep_token_id=key.id)
+                               keep_token_id=key.token_id)
     return Response(status_code=204)
 
 
@@ -69,7 +69,7 @@ async def change_password(body: PasswordChange, key: CurrentKey, address: Client
 async def list_tokens(key: CurrentKey) -> list[TokenOut]:
     """Your API keys, login tokens and browser sessions."""
     return [TokenOut(id=token.id, kind=token.kind, name=token.name, prefix=token.prefix, created_at=token.created_at,
-                     last_used_at=token.last_used_at, expires_at=token.expires_at, current=token.id == key.id)
+                     last_used_at=token.last_used_at, expires_at=token.expires_at, current=token.id == key.token_id)
             for token in await auth.list_tokens(key.user)]
 
 

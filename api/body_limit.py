@@ -29,7 +29,7 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimit:
-    """Pure ASGI (as pages/session.SignInRequired): bodies stream through as they come, counted, never copied."""
+    """Pure ASGI (as components/session.SignInRequired): bodies stream through as they come, counted, never copied."""
 
     def __init__(self, app: ASGIApp, *, cap: int, caps: Mapping[str, int] | None = None) -> None:
         """`cap` bytes for every route, or `caps[pattern]` for a path that fully matches the regex `pattern`."""

@@ -7,15 +7,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from models import ApiKey, User
+from models import User
 from services import auth
+from services.auth import SignedIn
 from services.errors import Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description='An API key or a token from POST /api/v1/auth/token')
 
 
-async def current_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> ApiKey:
-    """The API key or login token of this request, its `user` loaded."""
+async def current_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> SignedIn:
+    """Whom the API key or login token of this request acts for, and which token it is."""
     if credentials is None:
         raise Unauthorized('Sign in first: send "Authorization: Bearer <token>" (POST /api/v1/auth/token gives one).')
     key = await auth.key_for_token(credentials.credentials)
@@ -24,7 +25,7 @@ async def current_key(credentials: Annotated[HTTPAuthorizationCredentials | None
     return key
 
 
-async def current_user(key: Annotated[ApiKey, Depends(current_key)]) -> User:
+async def current_user(key: Annotated[SignedIn, Depends(current_key)]) -> User:
     return key.user
 
 
@@ -33,6 +34,6 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ''
 
 
-CurrentKey = Annotated[ApiKey, Depends(current_key)]
+CurrentKey = Annotated[SignedIn, Depends(current_key)]
 CurrentUser = Annotated[User, Depends(current_user)]
 ClientAddress = Annotated[str, Depends(client_address)]

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from models import db
+from services import database
 
 router = APIRouter(tags=['health'])
 PING_TIMEOUT_S = 2.0  # a load balancer's check should hear "unavailable", not time out itself
@@ -17,7 +17,7 @@ class Health(BaseModel):
 async def health(response: Response) -> Health:
     """Public: whether the server answers and reaches its database."""
     try:
-        await db.ping(PING_TIMEOUT_S)
+        await database.ping(PING_TIMEOUT_S)
     except TimeoutError:
         reason = f'no answer within {PING_TIMEOUT_S:g} s'
     except Exception as error:  # whatever the driver raises: this answer exists to say the database is broken

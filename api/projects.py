@@ -90,13 +90,13 @@ async def delete_project(project_id: Id, user: CurrentUser) -> Response:
 
 @router.get('/projects/{project_id}/members')
 async def list_members(project_id: Id, user: CurrentUser) -> list[MemberOut]:
-    return [MemberOut(**row) for row in await projects.members(user, project_id)]
+    return [_member_out(member) for member in await projects.members(user, project_id)]
 
 
 @router.post('/projects/{project_id}/members', status_code=201)
 async def add_member(project_id: Id, body: MemberIn, user: CurrentUser) -> list[MemberOut]:
     await projects.add_member(user, project_id, body.email, body.role)
-    return [MemberOut(**row) for row in await projects.members(user, project_id)]
+    return [_member_out(member) for member in await projects.members(user, project_id)]
 
 
 @router.delete('/projects/{project_id}/members/{member_id}', status_code=204)
@@ -104,3 +104,6 @@ async def remove_member(project_id: Id, member_id: Id, user: CurrentUser) -> Res
     await projects.remove_member(user, project_id, member_id)
     return Response(status_code=204)
 
+
+def _member_out(member: projects.MemberView) -> MemberOut:
+    return MemberOut(user_id=member.user_id, email=member.email, name=member.name, role=member.role.value)

@@ -33,7 +33,7 @@ COMMON = {'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'same-origin',
 
 
 class SecurityHeaders:
-    """Pure ASGI (like pages.session.SignInRequired), so report bodies stream through untouched."""
+    """Pure ASGI (like components.session.SignInRequired), so report bodies stream through untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -6,8 +6,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
 from api.schema import Id, Input
-from models import ApiKey, Role, User
+from models import Role
 from services import auth
+from services.auth import TokenKind, TokenView, UserView
 
 router = APIRouter(tags=['users'])
 
@@ -54,7 +55,7 @@ async def list_users(user: CurrentUser) -> list[UserOut]:
 async def create_user(body: UserCreate, user: CurrentUser) -> UserOut:
     """Admins only."""
     created = await auth.create_user(body.email, body.password, name=body.name, role=Role(body.role), actor=user)
-    return _user_out(created)
+    return _user_out(UserView.of(created))
 
 
 @router.post('/users/{user_id}/password', status_code=204)
@@ -66,7 +67,7 @@ async def reset_password(user_id: Id, body: PasswordReset, user: CurrentUser) ->
 
 @router.get('/api-keys')
 async def list_keys(user: CurrentUser) -> list[KeyOut]:
-    return [_key_out(key) for key in await auth.list_tokens(user) if key.kind == auth.TokenKind.KEY]
+    return [_key_out(key) for key in await auth.list_tokens(user, kinds=(TokenKind.KEY,))]
 
 
 @router.post('/api-keys', status_code=201)
@@ -81,10 +82,10 @@ async def revoke_key(key_id: Id, user: CurrentUser) -> Response:
     return Response(status_code=204)
 
 
-def _user_out(user: User) -> UserOut:
+def _user_out(user: UserView) -> UserOut:
     return UserOut(id=user.id, email=user.email, name=user.name, role=user.role.value, is_active=user.is_active)
 
 
-def _key_out(key: ApiKey, token: str | None = None) -> KeyOut:
+def _key_out(key: TokenView, token: str | None = None) -> KeyOut:
     return KeyOut(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at,
                   last_used_at=key.last_used_at, token=token)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from services.database import is_postgres  # noqa: E402
 from tests import helpers  # noqa: E402
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, signed_in_tabs  # noqa: E402
 
@@ -68,7 +69,7 @@ def main() -> None:
             if args.database_url:
                 helpers.drop_schema(url)
 
-    backend = 'PostgreSQL' if 'postgres' in url else 'SQLite'
+    backend = 'PostgreSQL' if is_postgres(url) else 'SQLite'
     print(f'live latency, {args.tabs} Chromium tabs, {args.changes} API changes, {backend}')
     print(f'  delay until the change shows in every tab: p50 {_pct(every_tab, 50):.1f} ms, '
           f'p95 {_pct(every_tab, 95):.1f} ms, max {max(every_tab):.1f} ms')

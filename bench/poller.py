@@ -23,14 +23,12 @@ async def main(runs: int) -> None:
         os.environ.update(TRAINBOARD_DATA_DIR=tmp, TRAINBOARD_NOVITA_BASE_URL=fake.url)
         import settings
         settings.reload()
-        from tortoise import Tortoise
-
-        from models import Project, Run, RunStatus, User, db
-        from services import credentials
+        from models import Project, Run, RunStatus, User
+        from services import credentials, database
         from services.background import poller
         url = f'sqlite://{tmp}/bench.sqlite3'
-        await db.migrate_database(url)
-        await Tortoise.init(config=db.config_for(url), _enable_global_fallback=True)
+        await database.migrate_database(url)
+        await database.open_orm(url)
         try:
             user = await User.create(email='bench@example.com', password_hash='x', role='admin')
             await credentials.add(user, provider='novita', label='bench', secret=API_KEY)
@@ -53,7 +51,7 @@ async def main(runs: int) -> None:
             print(f'poll cycle over {runs:,} active runs: {elapsed * 1000:.0f} ms, {len(fake.calls)} API calls '
                   f'({len(calls)} list calls of {100} instances per page)')
         finally:
-            await Tortoise.close_connections()
+            await database.close_orm()
             fake.stop()
 
 

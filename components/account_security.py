@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components import session
 from components.dialogs import confirm
-from models import ApiKey
-from pages import session
 from services import auth
-from services.auth import TokenKind
+from services.auth import TokenKind, TokenView
 from services.errors import ServiceError, Unauthorized
 
 KIND_LABELS = {TokenKind.SESSION: 'Browser', TokenKind.LOGIN: 'Login token'}
@@ -32,7 +31,7 @@ def _password_section() -> None:
             return
         try:
             await auth.change_password(this_tab.user, current.value or '', new.value or '',
-                                       address=session.client_address(), keep_token_id=this_tab.id)
+                                       address=session.client_address(), keep_token_id=this_tab.token_id)
         except Unauthorized as error:
             session.refused(error)
             return
@@ -63,7 +62,7 @@ async def _sessions_section() -> None:
             await session.current_user()
             return
         try:
-            found = [key for key in await auth.list_tokens(this_tab.user) if key.kind in KIND_LABELS]
+            found = await auth.list_tokens(this_tab.user, kinds=KIND_LABELS)
         except ServiceError as error:
             session.refused(error)
             return
@@ -71,17 +70,17 @@ async def _sessions_section() -> None:
         with rows:
             for key in found:
                 with ui.row().classes('items-center gap-4'):
-                    ui.label(KIND_LABELS[TokenKind(key.kind)]).classes('text-bold w-24')
+                    ui.label(KIND_LABELS[key.kind]).classes('text-bold w-24')
                     ui.label(key.name).classes('w-48')
                     ui.label(f'since {key.created_at:%Y-%m-%d %H:%M}').classes('text-caption text-grey-7')
                     ui.label(f'last used {key.last_used_at:%Y-%m-%d %H:%M}' if key.last_used_at else 'never used') \
                         .classes('text-caption text-grey-7')
-                    if key.id == this_tab.id:
+                    if key.id == this_tab.token_id:
                         ui.label('this browser').classes('text-caption text-positive')
                     else:
                         ui.button('Revoke', on_click=lambda k=key: revoke(k)).props('flat color=negative dense')
 
-    async def revoke(key: ApiKey) -> None:
+    async def revoke(key: TokenView) -> None:
         what = 'browser session' if key.kind == TokenKind.SESSION else 'login token'
         if not await confirm(f'Sign out the {what} "{key.name}"?', action='Revoke'):
             return

@@ -3,9 +3,8 @@ from contextlib import contextmanager
 
 from nicegui import background_tasks, ui
 
-from components import live
+from components import live, session
 from models import User
-from pages import session
 from services import hub
 
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))

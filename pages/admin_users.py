@@ -6,10 +6,11 @@ refused by the service, and sent to sign in again.
 
 from nicegui import ui
 
+from components import session
 from components.frame import frame
-from models import Role, User
-from pages import session
+from models import Role
 from services import auth
+from services.auth import UserView
 from services.errors import Forbidden, ServiceError, Unauthorized
 
 
@@ -44,7 +45,7 @@ async def users_page() -> None:
                     ui.button('Reset password', on_click=lambda m=member: reset_password(m)).props('flat dense') \
                         .mark(f'reset-password-{member.id}')
 
-    async def change(member: User, **changes) -> None:
+    async def change(member: UserView, **changes) -> None:
         if (actor := await session.current_user()) is None:
             return
         try:
@@ -70,7 +71,7 @@ async def users_page() -> None:
         ui.notify('User added', type='positive')
         await refresh()
 
-    async def reset_password(member: User) -> None:
+    async def reset_password(member: UserView) -> None:
         new_password = await _ask_new_password(member)
         if new_password is None or (actor := await session.current_user()) is None:
             return
@@ -101,7 +102,7 @@ def _refused(error: ServiceError) -> None:
         ui.navigate.reload()
 
 
-async def _ask_new_password(member: User) -> str | None:
+async def _ask_new_password(member: UserView) -> str | None:
     with ui.dialog() as dialog, ui.card():
         ui.label(f'New password for {member.email}').classes('text-h6')
         ui.label('Their browser sessions and login tokens end; API keys stay.').classes('text-grey-7')

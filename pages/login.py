@@ -1,7 +1,7 @@
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from pages import session
+from components import session
 from services import auth
 from services.errors import ServiceError
 

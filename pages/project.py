@@ -4,14 +4,13 @@ from typing import Any
 
 from nicegui import ui
 
-from components import live
+from components import live, session
 from components.budget_bar import BudgetBar
 from components.frame import frame, not_found
 from components.new_run_dialog import new_run
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
 from models import MemberRole
-from pages import session
 from services import hub, metric_store, projects, runs
 from services.errors import ServiceError
 
@@ -119,9 +118,9 @@ async def _members_panel(user, project_id: int, *, manage: bool) -> None:
             with rows:
                 for member in await projects.members(user, project_id):
                     with ui.row().classes('items-center gap-3'):
-                        ui.label(member['email'])
-                        ui.badge(member['role']).props('outline')
-                        if manage and not member['is_project_owner']:
+                        ui.label(member.email)
+                        ui.badge(member.role.value).props('outline')
+                        if manage and not member.is_project_owner:
                             ui.button(icon='person_remove', on_click=lambda m=member: remove(m)) \
                                 .props('flat dense round').mark('remove-member').tooltip('Remove')
 
@@ -136,9 +135,9 @@ async def _members_panel(user, project_id: int, *, manage: bool) -> None:
             email.set_value('')
             await refresh()
 
-        async def remove(member: dict) -> None:
+        async def remove(member: projects.MemberView) -> None:
             try:
-                await projects.remove_member(user, project_id, member['user_id'])
+                await projects.remove_member(user, project_id, member.user_id)
             except ServiceError as error:
                 ui.notify(error.message, type='negative')
             await refresh()

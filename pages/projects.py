@@ -5,11 +5,10 @@ from typing import Any
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from components import live
+from components import live, session
 from components.dialogs import confirm, project_form
 from components.frame import frame
 from components.project_card import ProjectCard
-from pages import session
 from services import hub, projects, sample_data
 from services.errors import NeedsConfirmation, ServiceError
 

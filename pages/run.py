@@ -5,13 +5,12 @@ from typing import Any
 
 from nicegui import ui
 
-from components import format, live
+from components import format, live, session
 from components.frame import frame, not_found
 from components.metric_chart import MetricChart
 from components.run_controls import RunControls
 from components.status_badge import StatusBadge
 from components.step_timeline import StepTimeline
-from pages import session
 from services import hub, ingest, metric_store, run_control, runs
 from services.background import poller
 from services.errors import ServiceError

@@ -3,11 +3,11 @@ tokens, and provider credentials."""
 
 from nicegui import ui
 
+from components import session
 from components.account_security import account_security
 from components.dialogs import confirm
 from components.frame import frame
-from models import ApiKey, User
-from pages import session
+from models import User
 from services import auth, credentials
 from services.errors import ServiceError, Unauthorized
 
@@ -21,7 +21,7 @@ async def settings_page() -> None:
     async def refresh() -> None:
         if (actor := await session.current_user()) is None:
             return
-        found = [key for key in await auth.list_tokens(actor) if key.kind == auth.TokenKind.KEY]
+        found = await auth.list_tokens(actor, kinds=(auth.TokenKind.KEY,))
         keys.clear()
         with keys:
             if not found:
@@ -52,7 +52,7 @@ async def settings_page() -> None:
         shown_box.visible = True
         await refresh()
 
-    async def revoke(key: ApiKey) -> None:
+    async def revoke(key: auth.TokenView) -> None:
         if not await confirm(f'Revoke the key "{key.name}"? Scripts using it stop working.', action='Revoke'):
             return
         if (actor := await session.current_user()) is None:

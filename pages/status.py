@@ -5,10 +5,9 @@ import time
 from nicegui import ui
 
 import settings
+from components import session
 from components.frame import frame
-from models import db
-from pages import session
-from services import credentials, hub
+from services import credentials, database, hub
 from services.background import poller, scheduler
 
 ROUND_TRIP_EVERY_S = 5.0
@@ -23,14 +22,14 @@ async def status_page() -> None:
 
     async def check_database() -> None:
         try:
-            seconds = await db.ping()
+            seconds = await database.ping()
         except Exception as error:  # shown on the page: this page exists to tell what is broken
-            database.set_text(f'unreachable: {error}')
-            database.classes(replace='text-negative')
+            database_label.set_text(f'unreachable: {error}')
+            database_label.classes(replace='text-negative')
             return
-        backend = 'PostgreSQL' if settings.current.is_postgres else 'SQLite'
-        database.set_text(f'{backend}, answered in {seconds * 1000:.1f} ms')
-        database.classes(replace='text-positive')
+        backend = 'PostgreSQL' if database.is_postgres(settings.current.database_url) else 'SQLite'
+        database_label.set_text(f'{backend}, answered in {seconds * 1000:.1f} ms')
+        database_label.classes(replace='text-positive')
 
     def check_scheduler() -> None:
         state = scheduler.status()
@@ -85,7 +84,7 @@ async def status_page() -> None:
         ui.label('Status').classes('text-h5')
         with ui.grid(columns='auto 1fr').classes('gap-x-8 gap-y-2 items-center'):
             ui.label('Database').classes('text-bold')
-            database = ui.label('checking…')
+            database_label = ui.label('checking…')
             ui.label('Scheduler').classes('text-bold')
             scheduler_label = ui.label('checking…')
             ui.label('Providers').classes('text-bold')

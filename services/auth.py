@@ -21,7 +21,9 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -56,6 +58,49 @@ class TokenKind(StrEnum):
     KEY = 'key'  # named on the settings page, no expiry
     LOGIN = 'login'  # from POST /api/v1/auth/token, expires
     SESSION = 'session'  # a signed-in browser; never accepted as a Bearer token
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """A user as pages and the API show them: never the password hash."""
+    id: int
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @classmethod
+    def of(cls, user: User) -> UserView:
+        return cls(id=user.id, email=user.email, name=user.name, role=Role(user.role), is_active=user.is_active)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    """An API key, login token or browser session: never its secret nor its hash, only the first characters."""
+    id: int
+    kind: TokenKind
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> TokenView:
+        return cls(id=key.id, kind=TokenKind(key.kind), name=key.name, prefix=key.prefix, created_at=key.created_at,
+                   last_used_at=key.last_used_at, expires_at=key.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who a browser session or Bearer token acts for (the user as read just now, active), and which token it is:
+    a password change keeps that one."""
+    user: User
+    token_id: int
 
 
 # --- signing in ----------------------------------------------------------------------------------------------------
@@ -111,12 +156,13 @@ async def create_user(email: str, password: str, *, name: str = '', role: Role =
     return user
 
 
-async def list_users(actor: User) -> list[User]:
+async def list_users(actor: User) -> list[UserView]:
     await refreshed_admin(actor, 'manage users')
-    return await User.all().order_by('email')
+    return [UserView.of(user) for user in await User.all().order_by('email')]
 
 
-async def update_user(user_id: int, *, actor: User, role: Role | None = None, is_active: bool | None = None) -> User:
+async def update_user(user_id: int, *, actor: User, role: Role | None = None,
+                      is_active: bool | None = None) -> UserView:
     actor = await refreshed_admin(actor, 'change roles and deactivate users')
     user = await User.get_or_none(id=user_id)
     if user is None:
@@ -132,7 +178,7 @@ async def update_user(user_id: int, *, actor: User, role: Role | None = None, is
         await ApiKey.filter(user=user).delete()
     await audit.record(actor, 'user.updated', 'user', user.id, role=user.role.value, is_active=user.is_active)
     await hub.publish(hub.Change(kind='user', action='updated', id=user.id))  # their open tabs follow the change
-    return user
+    return UserView.of(user)
 
 
 async def change_password(user: User, current: str, new: str, *, address: str, keep_token_id: int | None) -> None:
@@ -214,13 +260,14 @@ async def complete_setup(token: str, email: str, password: str, name: str = '') 
 # --- Bearer tokens and browser sessions ----------------------------------------------------------------------------
 
 async def issue_token(user: User, *, name: str, kind: TokenKind = TokenKind.KEY,
-                      ttl: timedelta | None = None) -> tuple[ApiKey, str]:
-    """Make a Bearer token; returns the stored key and the token, which is shown once and never stored."""
+                      ttl: timedelta | None = None) -> tuple[TokenView, str]:
+    """Make a Bearer token; returns what is stored of it and the token, which is shown once and never stored."""
     user = await refreshed(user)
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise Invalid(f'Give the key a name of 1 to {MAX_NAME_LENGTH} characters.')
-    return await _new_secret(user, name, kind, ttl)
+    key, token = await _new_secret(user, name, kind, ttl)
+    return TokenView.of(key), token
 
 
 async def issue_login_token(user: User) -> str:
@@ -229,14 +276,14 @@ async def issue_login_token(user: User) -> str:
     return token
 
 
-async def key_for_token(token: str) -> ApiKey | None:
-    """The API key or login token with this secret, its `user` loaded, if it is live and its user active."""
+async def key_for_token(token: str) -> SignedIn | None:
+    """Whom the API key or login token with this secret acts for, if it is live and its user active."""
     return await _live_key(token, (TokenKind.KEY, TokenKind.LOGIN))
 
 
 async def user_for_token(token: str) -> User | None:
-    key = await key_for_token(token)
-    return key.user if key else None
+    signed_in = await key_for_token(token)
+    return signed_in.user if signed_in else None
 
 
 async def open_session(user: User, *, address: str) -> str:
@@ -246,8 +293,8 @@ async def open_session(user: User, *, address: str) -> str:
     return secret
 
 
-async def session_for(secret: str | None) -> ApiKey | None:
-    """The live session with this secret, its `user` loaded and active; None if it was revoked or ran out."""
+async def session_for(secret: str | None) -> SignedIn | None:
+    """Whom the live session with this secret acts for; None if it was revoked or ran out, or its user is inactive."""
     return await _live_key(secret, (TokenKind.SESSION,)) if secret else None
 
 
@@ -256,11 +303,13 @@ async def close_session(secret: str | None) -> None:
         await ApiKey.filter(token_hash=hash_token(secret), kind=TokenKind.SESSION).delete()
 
 
-async def list_tokens(user: User) -> list[ApiKey]:
-    """Your API keys, login tokens and browser sessions that have not run out, newest first."""
+async def list_tokens(user: User, kinds: Iterable[TokenKind] = tuple(TokenKind)) -> list[TokenView]:
+    """Your API keys, login tokens and browser sessions (or those of `kinds`) that have not run out, newest first."""
     user = await refreshed(user)
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=datetime.now(UTC))
-    return await ApiKey.filter(live, user=user).order_by('-created_at', '-id')
+    found = await ApiKey.filter(live, user=user, kind__in=[TokenKind(kind).value for kind in kinds]) \
+        .order_by('-created_at', '-id')
+    return [TokenView.of(key) for key in found]
 
 
 async def revoke_token(user: User, token_id: int) -> None:
@@ -305,7 +354,7 @@ async def _new_secret(user: User, name: str, kind: TokenKind, ttl: timedelta | N
     return key, token
 
 
-async def _live_key(token: str, kinds: tuple[TokenKind, ...]) -> ApiKey | None:
+async def _live_key(token: str, kinds: tuple[TokenKind, ...]) -> SignedIn | None:
     key = await ApiKey.get_or_none(token_hash=hash_token(token), kind__in=kinds).select_related('user')
     if key is None or not key.user.is_active:
         return None
@@ -317,7 +366,7 @@ async def _live_key(token: str, kinds: tuple[TokenKind, ...]) -> ApiKey | None:
         if key.kind == TokenKind.SESSION:
             changes['expires_at'] = now + SESSION_TTL
         await ApiKey.filter(id=key.id).update(**changes)
-    return key
+    return SignedIn(user=key.user, token_id=key.id)
 
 
 async def _revoke(user: User, token_id: int, *, kinds: tuple[TokenKind, ...], what: str) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import settings
+from services.database import sqlite_path
 
 PRIVATE_UMASK = 0o077  # what the process creates from now on: no bits for group or others
 SQLITE_COMPANIONS = ('-wal', '-shm', '-journal')
@@ -34,7 +35,6 @@ def _server_paths(config: settings.Settings, sessions_dir: Path) -> Iterator[Pat
     if sessions_dir.is_dir():
         yield sessions_dir
         yield from sessions_dir.iterdir()
-    if config.database_url.startswith('sqlite://') and ':memory:' not in config.database_url:
-        database = Path(config.database_url.removeprefix('sqlite://').split('?', 1)[0])
+    if database := sqlite_path(config.database_url):
         yield database
         yield from (database.with_name(database.name + suffix) for suffix in SQLITE_COMPANIONS)

@@ -18,7 +18,7 @@ from typing import Any
 from nicegui import Event, background_tasks
 from tortoise import connections
 
-from models.db import asyncpg_dsn, is_postgres, postgres_schema
+from services.database import asyncpg_dsn, is_postgres, postgres_schema
 
 log = logging.getLogger(__name__)
 

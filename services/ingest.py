@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
-from services import bounds, hub, lifecycle, projects, runs
+from services import bounds, database, hub, lifecycle, projects, runs
 from services.errors import Conflict, Invalid, ServiceError
 from services.lifecycle import Cause
 from services.metric_store import Point, parse_value, write_points
@@ -136,7 +136,7 @@ async def _write_logs(conn: Any, run_id: int, lines: list[str], now: float) -> N
 
 async def _one_writer_per_run(conn: Any, run_id: int) -> None:
     """On PostgreSQL, one write per run at a time (until commit), so duplicates are counted right."""
-    if conn.capabilities.dialect == 'postgres':
+    if database.is_postgres(conn):
         await conn.execute_query('SELECT pg_advisory_xact_lock($1)', [run_id])
 
 

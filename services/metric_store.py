@@ -21,6 +21,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models import LatestMetric
+from services.database import is_postgres
 
 BUCKET_BASE = 16
 LEVELS = range(1, 6)  # buckets of 16 .. 1,048,576 steps; base 16 writes ~7 roll-up rows per 100 points
@@ -42,7 +43,7 @@ async def write_points(conn: BaseDBAsyncClient, run_id: int, points: list[Point]
     new = await _new_points(conn, run_id, points)
     if not new:
         return []
-    if _is_postgres(conn):
+    if is_postgres(conn):
         await conn.execute_query(
             'INSERT INTO metrics (run_id, name, step, value, special, timestamp) '
             'SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::float8[], $5::text[], $6::float8[]) '
@@ -117,7 +118,7 @@ async def export_csv(run_id: int, name: str) -> AsyncIterator[str]:
     yield 'step,value,timestamp\n'
     after = -1
     while True:
-        if _is_postgres(conn):
+        if is_postgres(conn):
             rows = await conn.execute_query(
                 'SELECT step, COALESCE(special, CAST(value AS TEXT)), timestamp FROM metrics '
                 f'WHERE run_id = $1 AND name = $2 AND step > $3 ORDER BY step LIMIT {EXPORT_CHUNK}',
@@ -278,13 +279,9 @@ def _rows(result: Any) -> list[Any]:
     return list(result)
 
 
-def _is_postgres(conn: BaseDBAsyncClient) -> bool:
-    return conn.capabilities.dialect == 'postgres'
-
-
 def _sql(conn: BaseDBAsyncClient, query: str) -> str:
     """Our queries use '?' placeholders; PostgreSQL wants $1, $2, ..."""
-    if not _is_postgres(conn):
+    if not is_postgres(conn):
         return query
     parts = query.split('?')
     return ''.join(part + (f'${i}' if i < len(parts) else '') for i, part in enumerate(parts, start=1))

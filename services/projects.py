@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,16 @@ from services.errors import Conflict, Forbidden, Invalid, NeedsConfirmation, Not
 NAME_MAX = 100
 DESCRIPTION_MAX = 5000
 _RANK = {MemberRole.VIEWER: 0, MemberRole.EDITOR: 1, MemberRole.OWNER: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """Someone with a place in a project: its owner (who cannot be removed) or a member with a role."""
+    user_id: int
+    email: str
+    name: str
+    role: MemberRole
+    is_project_owner: bool
 
 
 async def visible_projects(user: User) -> list[Project]:
@@ -114,18 +125,20 @@ async def delete_project(user: User, project_id: int) -> None:
     await hub.publish(hub.Change(kind='project', action='deleted', id=project_id, project_id=project_id))
 
 
-async def members(user: User, project_id: int) -> list[dict[str, Any]]:
+async def members(user: User, project_id: int) -> list[MemberView]:
+    """The project's owner, then its members in the order they joined; for anyone who may see the project."""
     project = await get_project(user, project_id)
     owner = await project.owner
-    rows = [{'user_id': owner.id, 'email': owner.email, 'name': owner.name, 'role': MemberRole.OWNER.value,
-             'is_project_owner': True}]
+    found = [MemberView(user_id=owner.id, email=owner.email, name=owner.name, role=MemberRole.OWNER,
+                        is_project_owner=True)]
     for membership in await Membership.filter(project_id=project.id).select_related('user').order_by('id'):
-        rows.append({'user_id': membership.user.id, 'email': membership.user.email, 'name': membership.user.name,
-                     'role': membership.role.value, 'is_project_owner': False})
-    return rows
+        found.append(MemberView(user_id=membership.user.id, email=membership.user.email, name=membership.user.name,
+                                role=MemberRole(membership.role), is_project_owner=False))
+    return found
 
 
-async def add_member(user: User, project_id: int, email: str, role: str) -> Membership:
+async def add_member(user: User, project_id: int, email: str, role: str) -> MemberView:
+    """Give someone a role on the project (or change theirs); owners and admins only."""
     project = await get_project(user, project_id, MemberRole.OWNER)
     member = await User.get_or_none(email=email.strip().lower())
     if member is None:
@@ -133,10 +146,11 @@ async def add_member(user: User, project_id: int, email: str, role: str) -> Memb
     if member.id == project.owner_id:
         raise Invalid(f'{member.email} owns this project already.')
     role_ = _role(role)
-    membership, _ = await Membership.update_or_create(user=member, project=project, defaults={'role': role_})
+    await Membership.update_or_create(user=member, project=project, defaults={'role': role_})
     await audit.record(user, 'member.added', 'project', project.id, email=member.email, role=role_.value)
     await _publish(project, 'updated')
-    return membership
+    return MemberView(user_id=member.id, email=member.email, name=member.name, role=role_,
+                      is_project_owner=False)
 
 
 async def remove_member(user: User, project_id: int, member_id: int) -> None:

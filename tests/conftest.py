@@ -9,12 +9,10 @@ import httpx
 import pytest
 from nicegui import app
 from nicegui.testing import User
-from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 import settings
-from models import db
-from services import auth
+from services import auth, database
 from tests import helpers
 from tests.fakes.novita import FakeNovita
 
@@ -111,7 +109,7 @@ def cloud_server(database_url: str, tmp_path: Path, novita: FakeNovita) -> Itera
 @pytest.fixture
 async def orm(database_url: str) -> AsyncIterator[str]:
     """A migrated database with the ORM open, for service tests that need no app."""
-    await db.migrate_database(database_url)
-    await Tortoise.init(config=db.config_for(database_url), _enable_global_fallback=True)
+    await database.migrate_database(database_url)
+    await database.open_orm(database_url)
     yield database_url
-    await Tortoise.close_connections()
+    await database.close_orm()

@@ -40,7 +40,7 @@ def database_url(backend: str, tmp_path: Path) -> str:
 
 
 def drop_schema(url: str) -> None:
-    from models.db import asyncpg_dsn, is_postgres, postgres_schema
+    from services.database import asyncpg_dsn, is_postgres, postgres_schema
     if not is_postgres(url) or not (schema := postgres_schema(url)):
         return
 

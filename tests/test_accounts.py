@@ -50,21 +50,21 @@ async def test_change_your_password(orm: str, monkeypatch: pytest.MonkeyPatch) -
     _, api_key = await auth.issue_token(ada, name='ci')
 
     with pytest.raises(Invalid, match='current password is not right'):
-        await auth.change_password(ada, 'wrong', 'a new password', address=HOME, keep_token_id=this_tab.id)
+        await auth.change_password(ada, 'wrong', 'a new password', address=HOME, keep_token_id=this_tab.token_id)
     with pytest.raises(TooManyAttempts):  # a stolen session does not get to guess the password quickly
-        await auth.change_password(ada, 'guess', 'a new password', address=HOME, keep_token_id=this_tab.id)
+        await auth.change_password(ada, 'guess', 'a new password', address=HOME, keep_token_id=this_tab.token_id)
     clock.now += 1
     with pytest.raises(Invalid, match='at least 8'):
-        await auth.change_password(ada, PASSWORD, '        ', address=HOME, keep_token_id=this_tab.id)
+        await auth.change_password(ada, PASSWORD, '        ', address=HOME, keep_token_id=this_tab.token_id)
     assert await auth.user_for_token(login_token) is not None  # nothing changed yet
 
-    await auth.change_password(ada, PASSWORD, 'a new password', address=HOME, keep_token_id=this_tab.id)
+    await auth.change_password(ada, PASSWORD, 'a new password', address=HOME, keep_token_id=this_tab.token_id)
     assert (await auth.authenticate('ada@example.com', 'a new password', address=HOME)).id == ada.id
     with pytest.raises(Unauthorized):
         await auth.authenticate('ada@example.com', PASSWORD, address='192.0.2.2')
     assert await auth.session_for(other_tab) is None  # other sessions and login tokens end ...
     assert await auth.user_for_token(login_token) is None
-    assert await ApiKey.exists(id=this_tab.id)  # ... not the one that changed it, nor named keys
+    assert await ApiKey.exists(id=this_tab.token_id)  # ... not the one that changed it, nor named keys
     assert await auth.user_for_token(api_key) is not None
 
 

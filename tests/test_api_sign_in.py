@@ -110,6 +110,34 @@ def test_weak_passwords_and_long_names_are_refused(server: Server) -> None:
         {user['email'] for user in admin.get('/users').json()}
 
 
+def test_account_answers_keep_their_fields(server: Server) -> None:
+    """Users, keys, tokens and members reach the API as typed views: the JSON they make stays what it was."""
+    email, password = _new_member(server)
+    admin = server.client()
+    member_id = next(user['id'] for user in admin.get('/users').json() if user['email'] == email)
+    assert next(user for user in admin.get('/users').json() if user['id'] == member_id) == \
+        {'id': member_id, 'email': email, 'name': email.split('@')[0], 'role': 'member', 'is_active': True}
+
+    api = server.client(server.token(email, password))
+    created = api.post('/api-keys', json={'name': 'ci'}).json()
+    assert set(created) == {'id', 'name', 'prefix', 'created_at', 'last_used_at', 'token'}
+    assert created['prefix'] == created['token'][:10] and created['last_used_at'] is None
+    assert api.get('/api-keys').json() == [{**created, 'token': None}]
+    tokens = api.get('/me/tokens').json()
+    assert [(token['kind'], token['name'], token['current']) for token in tokens] == \
+        [('key', 'ci', False), ('login', 'login', True)]
+    assert set(tokens[0]) == {'id', 'kind', 'name', 'prefix', 'created_at', 'last_used_at', 'expires_at', 'current'}
+
+    project = api.post('/projects', json={'name': f'members {uuid.uuid4().hex[:8]}'}).json()
+    admin_me = admin.get('/me').json()
+    added = api.post(f'/projects/{project["id"]}/members', json={'email': admin_me['email'], 'role': 'editor'})
+    assert added.status_code == 201
+    assert added.json() == [{'user_id': member_id, 'email': email, 'name': email.split('@')[0], 'role': 'owner'},
+                            {'user_id': admin_me['id'], 'email': admin_me['email'], 'name': admin_me['name'],
+                             'role': 'editor'}]
+    assert api.get(f'/projects/{project["id"]}/members').json() == added.json()
+
+
 def _new_member(server: Server) -> tuple[str, str]:
     email, password = f'member-{uuid.uuid4().hex[:8]}@example.com', 'member password'
     answer = server.client().post('/users', json={'email': email, 'password': password})

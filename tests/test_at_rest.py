@@ -11,8 +11,8 @@ import sqlite3
 from cryptography.fernet import Fernet
 
 from models import Project, Run, User
-from models.db import asyncpg_dsn, postgres_schema
 from services import keys, runs
+from services.database import asyncpg_dsn, postgres_schema
 from tests import helpers
 from tests.fakes.novita import FakeNovita
 from tests.helpers import Server, launch_on_novita, wait_for_status

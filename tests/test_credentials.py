@@ -14,11 +14,10 @@ import pytest
 from cryptography.fernet import Fernet
 from nicegui import ui
 from nicegui.testing import User as Tab
-from tortoise import Tortoise
 
 import settings
-from models import Credential, MemberRole, Role, Run, RunStatus, User, db
-from services import auth, credentials, keys, projects, providers, run_control, runs
+from models import Credential, MemberRole, Role, Run, RunStatus, User
+from services import auth, credentials, database, keys, projects, providers, run_control, runs
 from services.background import poller
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from tests import helpers
@@ -335,13 +334,13 @@ async def _insert_unchecked_key(database_url: str, server_secret: str, label: st
     """The same, into a running server's database from outside it (its key derived as services/keys.py does)."""
     digest = hashlib.sha256(b'credentials:' + server_secret.encode()).digest()
     encrypted = Fernet(base64.urlsafe_b64encode(digest)).encrypt(secret.encode()).decode()
-    await Tortoise.init(config=db.config_for(database_url), _enable_global_fallback=True)
+    await database.open_orm(database_url)
     try:
         owner = await User.get(email=ADMIN_EMAIL)
         return (await Credential.create(provider='novita', label=label, owner=owner, last4=secret[-4:],
                                         secret_encrypted=encrypted)).id
     finally:
-        await Tortoise.close_connections()
+        await database.close_orm()
 
 
 # --- the pages -----------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def fuzzed_server(database_url: str, tmp_path: Path, novita: FakeNovita) -> Iter
 def test_no_input_gets_a_server_error(fuzzed_server: helpers.Server, tmp_path: Path) -> None:
     token = fuzzed_server.token()
     with fuzzed_server.client(token) as api:
-        schema = api.get(f'{fuzzed_server.url}/openapi.json')  # signed in: pages/session.SignInRequired
+        schema = api.get(f'{fuzzed_server.url}/openapi.json')  # signed in: components/session.SignInRequired
     (tmp_path / 'openapi.json').write_text(schema.text)
     env = {**os.environ, 'PYTHONPATH': str(helpers.ROOT), 'SCHEMATHESIS_HOOKS': 'tests.fuzz_hooks',
            'FUZZ_API_URL': f'{fuzzed_server.url}/api/v1', 'FUZZ_ADMIN_TOKEN': token,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from models.db import asyncpg_dsn
+from services.database import asyncpg_dsn
 from tests import helpers
 from tests.helpers import ROOT, Server
 

@@ -1,13 +1,14 @@
 """A database made by an older Trainboard is brought up to date at start-up, keeping its data."""
 
-from tortoise import Tortoise, connections
+from tortoise import connections
 
-from models import Project, Run, db
+from models import Project, Run
+from services import database
 
 
 async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: str) -> None:
-    await db.migrate_database(database_url, target='models.0001_initial')  # what the first release made
-    await Tortoise.init(config=db.config_for(database_url), _enable_global_fallback=True)
+    await database.migrate_database(database_url, target='models.0001_initial')  # what the first release made
+    await database.open_orm(database_url)
     conn = connections.get('default')
     await conn.execute_query("INSERT INTO users (email, name, password_hash, role, is_active, created_at) "
                              "VALUES ('old@example.com', 'Old', 'x', 'admin', true, CURRENT_TIMESTAMP)")
@@ -21,12 +22,12 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: st
     await conn.execute_query("INSERT INTO run_steps (run_id, \"index\", name, status, description, cost_usd) "
                              "VALUES (1, 0, 'training', 'succeeded', '', 0)")
     await conn.execute_query("INSERT INTO metrics (run_id, name, step, value, timestamp) VALUES (1, 'loss', 7, 0.5, 1)")
-    await Tortoise.close_connections()
+    await database.close_orm()
 
-    await db.migrate_database(database_url)  # what start-up does
-    await db.migrate_database(database_url)  # and again on the next start: nothing left to do
+    await database.migrate_database(database_url)  # what start-up does
+    await database.migrate_database(database_url)  # and again on the next start: nothing left to do
 
-    await Tortoise.init(config=db.config_for(database_url), _enable_global_fallback=True)
+    await database.open_orm(database_url)
     try:
         project = await Project.get(name='kept')
         assert float(project.budget_usd) == 10 and float(project.used_usd) == 2
@@ -40,4 +41,4 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: st
                                                     '0004_run_control'}
         assert run.control in {None, ''} and not run.spec  # columns added after the old rows were made
     finally:
-        await Tortoise.close_connections()
+        await database.close_orm()

@@ -57,10 +57,10 @@ async def test_owner_adds_and_removes_members(admin: User) -> None:
     admin.find('Email').clear().type('bob@example.com')
     admin.find(kind=ui.button, content='Add member').click()
     await admin.should_see('Added bob@example.com as viewer')
-    assert [m['email'] for m in await projects.members(owner, project['id'])] == [ADMIN_EMAIL, 'bob@example.com']
+    assert [m.email for m in await projects.members(owner, project['id'])] == [ADMIN_EMAIL, 'bob@example.com']
     admin.find(marker='remove-member').click()
     await admin.should_not_see(marker='remove-member')
-    assert [m['email'] for m in await projects.members(owner, project['id'])] == [ADMIN_EMAIL]
+    assert [m.email for m in await projects.members(owner, project['id'])] == [ADMIN_EMAIL]
 
 
 async def test_status_page_checks_the_connections(admin: User) -> None:

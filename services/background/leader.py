@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from models.db import asyncpg_dsn, is_postgres, postgres_schema
+from services.database import asyncpg_dsn, is_postgres, postgres_schema
 
 log = logging.getLogger(__name__)
 

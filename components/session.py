@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import app, ui
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from models import ApiKey, User
+from models import User
 from services import auth
 from services.errors import ServiceError, Unauthorized
 
@@ -59,8 +59,8 @@ async def current_user() -> User | None:
     return session.user
 
 
-async def current_session() -> ApiKey | None:
-    """The live session row this tab was opened with, its user loaded."""
+async def current_session() -> auth.SignedIn | None:
+    """The live session this tab was opened with, and its user."""
     return await auth.session_for(_tab_secret())
 
 
