@@ -83,7 +83,7 @@ async def load(user: User) -> list[Project]:
     live = await runs.may_launch_local(user)
     created = []
     # one load per user at a time in this process (a double click, two tabs); the user's row lock in _create
-    # serialises those of other processes. Projects have no unique (owner, name) in the database to rely on.
+    # serialises those of other processes. On SQLite the projects table has no unique (owner, name) to rely on.
     async with _loading.setdefault(asyncio.get_running_loop(), defaultdict(asyncio.Lock))[user.id]:
         for index, sample in enumerate(SAMPLES):
             project = await _create(user, sample, random.Random(index))
