@@ -85,6 +85,11 @@ class RunCreated(RunOut):
     token: str
 
 
+class RunRetried(RunOut):
+    token: str | None = Field(description='an external run\'s new token, shown once: its code reports with it '
+                                          '(the old token does not); null for a launched run, whose job gets its own')
+
+
 class ReportAnswer(BaseModel):
     metrics_accepted: int
     metrics_duplicate: int
@@ -103,9 +108,17 @@ async def create_run(project_id: Id, body: RunCreate, user: CurrentUser) -> RunC
     return RunCreated(**data, token=token)
 
 
+@router.post('/runs/{run_id}/actions/retry', status_code=202)  # before the route below, which it would match
+async def retry(run_id: Id, user: CurrentUser) -> RunRetried:
+    """A new run like this finished one, 202 with it: a launched run relaunches with the same spec; an external one
+    answers with a fresh token for its code. 409 while the run has not finished."""
+    data, token = await run_control.retry(user, run_id)
+    return RunRetried(**data, token=token)
+
+
 @router.post('/runs/{run_id}/actions/{action}', status_code=202)
-async def act(run_id: Id, action: Literal['stop', 'pause', 'resume', 'cancel', 'retry'], user: CurrentUser) -> RunOut:
-    """Ask a run to stop, pause, resume, cancel or retry: 202 with its new status, 409 when that makes no sense."""
+async def act(run_id: Id, action: Literal['stop', 'pause', 'resume', 'cancel'], user: CurrentUser) -> RunOut:
+    """Ask a run to stop, pause, resume or cancel: 202 with its new status, 409 when that makes no sense."""
     return RunOut(**await run_control.act(user, run_id, action))
 
 

@@ -122,7 +122,7 @@ async def run_page(run_id: int) -> None:
             ui.label(data['name']).classes('text-h5')
             badge = StatusBadge(data['status'])
             ui.label(format.machine(data)).classes('text-grey-7')
-            controls = RunControls(act)
+            controls = RunControls(act, retry=lambda: run_control.retry(user, run_id))
         message = ui.label().classes('text-negative')
         outage = poller.status_of(data['provider'], data.get('credential_id'))
         if outage is not None and not outage['ok']:

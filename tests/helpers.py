@@ -188,6 +188,14 @@ async def eventually(check, tries: int = 30, every_s: float = 0.05) -> None:
     raise AssertionError('the condition was not reached')
 
 
+def without_local_jobs(monkeypatch: Any) -> None:
+    """Nobody may launch on this machine (TRAINBOARD_LOCAL_RUNS=off), so sample data starts no job: for tests that
+    run the app in the test process, where a job would have no server to report to and would outlive the test."""
+    import settings
+    monkeypatch.setenv('TRAINBOARD_LOCAL_RUNS', 'off')
+    settings.reload()
+
+
 class Clock:
     """A monotonic clock for code that takes one (the sign-in throttle): it moves only when a test moves it."""
 

@@ -1,14 +1,16 @@
 """What a user does on /projects: create, edit, archive, delete, load samples, and see others' changes live."""
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 
 from models import Metric, Project, Run, RunStatus
-from services import projects, sample_data
-from tests.helpers import eventually
+from services import lifecycle, projects, sample_data
+from tests.helpers import eventually, without_local_jobs
 
 
-async def test_empty_state_loads_sample_data_once(admin: User) -> None:
+async def test_empty_state_loads_sample_data_once(admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    without_local_jobs(monkeypatch)  # live sample runs are real jobs: tests/test_sample_data.py has them
     await admin.open('/projects')
     await admin.should_see('No projects yet')
     admin.find('Load sample data').click()
@@ -16,7 +18,7 @@ async def test_empty_state_loads_sample_data_once(admin: User) -> None:
     await admin.should_see('LLM: Llama fine-tune')
     await admin.should_not_see('No projects yet')
     statuses = set(await Run.all().values_list('status', flat=True))
-    assert statuses == set(RunStatus)  # runs in every state
+    assert statuses == set(lifecycle.FINISHED)  # runs in every finished state, none in one nothing moves on
     assert await Metric.filter(name='train/loss').count() > 10_000
 
     assert await sample_data.load(await _admin()) == []  # loading again changes nothing

@@ -1,5 +1,6 @@
 """/runs/{id}: everything a run reports shows up live, and charts grow without resending their series."""
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 
@@ -8,7 +9,7 @@ from components.step_timeline import StepTimeline
 from models import Run
 from models import User as UserModel
 from services import ingest, projects, runs, sample_data
-from tests.helpers import ADMIN_EMAIL, eventually
+from tests.helpers import ADMIN_EMAIL, eventually, without_local_jobs
 
 
 async def new_run() -> dict:
@@ -51,12 +52,13 @@ async def test_a_run_reports_and_the_page_follows(admin: User) -> None:
     assert timeline is not None
 
 
-async def test_sample_runs_look_the_same(admin: User) -> None:
+async def test_sample_runs_look_the_same(admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    without_local_jobs(monkeypatch)
     owner = await UserModel.get(email=ADMIN_EMAIL)
     await sample_data.load(owner)
     run = await Run.get(name='resnet50-cosine-lr')
     await admin.open(f'/runs/{run.id}')
-    await admin.should_see('running')
+    await admin.should_see('stopped')
     charts = admin.find(MetricChart).elements
     assert {c.options['title']['text'] for c in charts} == {'train/loss', 'train/accuracy', 'train/lr', 'eval/loss'}
     loss = next(c for c in charts if c.options['title']['text'] == 'train/loss')
@@ -82,7 +84,8 @@ async def test_project_page_lists_runs_live(admin: User) -> None:
     assert table.rows[0]['status'] == 'running' and table.rows[0]['progress'] == 0.5
 
 
-async def test_overlay_one_metric_across_selected_runs(admin: User) -> None:
+async def test_overlay_one_metric_across_selected_runs(admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    without_local_jobs(monkeypatch)
     owner = await UserModel.get(email=ADMIN_EMAIL)
     await sample_data.load(owner)
     project = await projects.visible_projects(owner)

@@ -1,0 +1,105 @@
+"""Load sample data: finished runs with logs, live runs only as real jobs on this machine for those who may launch
+them, no run left in a status nothing moves it out of, and a second load changes nothing."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from models import LogLine, Metric, Project, Role, Run, RunStep, StepStatus
+from services import auth, ingest, lifecycle, projects, sample_data
+from tests import helpers
+from tests.helpers import Server, without_local_jobs
+
+
+async def counts() -> tuple[int, ...]:
+    return (await Project.all().count(), await Run.all().count(), await Metric.all().count(),
+            await LogLine.all().count(), await RunStep.all().count())
+
+
+async def test_a_member_gets_finished_runs_with_logs_and_a_second_load_changes_nothing(orm: str) -> None:
+    member = await auth.create_user('ada@example.com', 'a long password')  # TRAINBOARD_LOCAL_RUNS=admins: no jobs
+    created = await sample_data.load(member)
+    assert [p.name for p in created] == [s.name for s in sample_data.SAMPLES]
+    for run in await Run.all():
+        # finished, by lifecycle's move: no sample run waits in a status nothing would move it out of
+        assert lifecycle.is_finished(run.status) and run.ended_at and run.status_cause == 'system', run.name
+        assert run.provider != 'local'  # there is no live run: the member may not launch on this machine
+        lines = [line['line'] for line in await ingest.log_tail(run.id)]
+        assert lines[0] == sample_data.SAMPLE_NOTE and len(lines) >= 2, run.name
+        steps = await RunStep.filter(run_id=run.id)
+        assert not [s for s in steps if s.status in {StepStatus.RUNNING, StepStatus.PENDING}], run.name
+    failed = await Run.get(name='resnet50-bs1024')
+    assert (await ingest.log_tail(failed.id))[-1]['line'] == failed.status_message == 'CUDA out of memory at step 900'
+    before = await counts()
+
+    assert await sample_data.load(member) == []  # loading again changes nothing
+    assert await counts() == before
+    seen = sorted(p.name for p in await projects.visible_projects(member))
+    assert seen == sorted(s.name for s in sample_data.SAMPLES)
+
+
+async def test_a_sample_shared_with_a_member_is_not_made_again_in_their_view(
+        orm: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    without_local_jobs(monkeypatch)
+    admin = await auth.create_user('root@example.com', 'a long password', role=Role.ADMIN)
+    member = await auth.create_user('ada@example.com', 'a long password')
+    vision = next(p for p in await sample_data.load(admin) if p.name.startswith('Vision'))
+    await projects.add_member(admin, vision.id, member.email, 'viewer')
+    created = await sample_data.load(member)
+    assert [p.name for p in created] == [s.name for s in sample_data.SAMPLES[1:]]
+    names = [p.name for p in await projects.visible_projects(member)]
+    assert sorted(names) == sorted(s.name for s in sample_data.SAMPLES)  # each once
+    assert await sample_data.load(member) == [] and await sample_data.load(admin) == []
+    assert await Project.all().count() == 5
+
+
+async def test_two_loads_at_once_make_one_set(orm: str) -> None:
+    member = await auth.create_user('ada@example.com', 'a long password')
+    first, second = await asyncio.gather(sample_data.load(member), sample_data.load(member))
+    assert len(first) + len(second) == len(sample_data.SAMPLES)
+    assert await Project.all().count() == len(sample_data.SAMPLES)
+
+
+@pytest.fixture
+def polling_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    env = helpers.app_env(database_url, tmp_path / 'data', TRAINBOARD_SCHEDULER_ENABLED='true',
+                          TRAINBOARD_POLL_INTERVAL_S='0.3', TRAINBOARD_STOP_GRACE_S='2',
+                          TRAINBOARD_JOB_LOGS_INTERVAL_S='0.3')
+    server = Server(env).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.browser
+def test_an_admin_s_sample_has_live_runs_on_this_machine_that_report(polling_server: Server) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, signed_in_tabs
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        (tab,) = signed_in_tabs(browser, polling_server.url, 1)
+        tab.get_by_role('button', name='Load sample data').click()
+        expect(tab.get_by_text('Loaded 3 sample projects')).to_be_visible(timeout=30_000)
+        browser.close()
+    api = polling_server.client()
+    every = [run for project in api.get('/projects').json()
+             for run in api.get(f'/projects/{project["id"]}/runs').json()]
+    live = [run for run in every if run['name'] == sample_data.LIVE_RUN]
+    assert len(live) == 2 and all(run['provider'] == 'local' for run in live)
+    # the rest ended; the live ones are jobs that the poller and their reports move on
+    assert all(lifecycle.is_finished(run['status']) for run in every if run not in live)
+    try:
+        for run in live:
+            helpers.wait_until(lambda run=run: api.get(f'/runs/{run["id"]}').json()['progress'] > 0, timeout=60)
+            state = api.get(f'/runs/{run["id"]}').json()
+            assert state['status'] == 'running' and state['total_steps'] == sample_data.LIVE_STEPS
+            assert {m['name'] for m in api.get(f'/runs/{run["id"]}/metrics').json()} >= {'train/loss', 'train/lr'}
+            helpers.wait_until(lambda run=run: any(line['line'].startswith('sample job:')
+                                                   for line in api.get(f'/runs/{run["id"]}/logs').json()))
+    finally:  # the jobs end with the test
+        for run in live:
+            api.post(f'/runs/{run["id"]}/actions/cancel')
+        for run in live:
+            helpers.wait_for_status(api, run, 'cancelled', 'stopped', 'failed', 'succeeded')
