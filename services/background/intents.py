@@ -58,11 +58,10 @@ async def launch_queued() -> int:
     queued = await Run.filter(status=RunStatus.QUEUED, job_ref__isnull=True).exclude(provider='external') \
         .order_by('id')
 
-    async def one(run: Run) -> int:
+    async def launch(run: Run) -> int:
         await run_control.launch(run)
         return 1
-    one.__name__ = 'launch'
-    return await providers.each_job(queued, one)
+    return await providers.each_job(queued, launch)
 
 
 async def carry_out_external(now: float) -> None:
