@@ -1,4 +1,4 @@
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 
 from nicegui import background_tasks, ui
@@ -6,7 +6,8 @@ from nicegui import background_tasks, ui
 from components import live
 from models import User
 from pages import session
-from services import hub
+from services import hub, projects
+from services.errors import ServiceError
 
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))
 
@@ -26,7 +27,8 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
     lose their place in the project the page shows (`project_id`), the page is built anew, which signs them out or
     shows only what they may still see. Services check each action anyway; this keeps the tab from showing more.
     """
-    live.on_change(lambda change: _follow_access(change, user, project_id))
+    access: live.Rereads[None] = live.Rereads(lambda _: _check_project_access(user, project_id))
+    live.on_change(lambda change: _follow_access(change, user, project_id, access))
     ui.page_title(f'{title} · Trainboard')
     ui.colors(primary='#3f51b5')
     links = [('Trainboard', '/projects', 'text-h6'), *((label, target, '') for label, target in NAV)]
@@ -43,10 +45,9 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
         yield content
 
 
-def _follow_access(change: hub.Change, user: User, project_id: int | None) -> None:
+def _follow_access(change: hub.Change, user: User, project_id: int | None,
+                   access: live.Rereads[None]) -> Awaitable[None] | None:
     own_account = change.kind == 'user' and change.id == user.id
-    left_project = project_id is not None and change.kind == 'project' and change.id == project_id \
-        and not user.is_admin and user.id not in change.data.get('member_ids', (user.id,))
     if own_account and change.action == 'sessions_ended':  # maybe not this tab's: it checks its own
         client = ui.context.client
 
@@ -54,5 +55,16 @@ def _follow_access(change: hub.Change, user: User, project_id: int | None) -> No
             with client:
                 await session.current_user()  # off to /login if it has ended
         background_tasks.create(check_session(), name='check-session')
-    elif own_account or left_project:
+    elif own_account:
+        ui.navigate.reload()
+    elif project_id is not None and change.kind == 'project' and change.id == project_id \
+            and change.action != 'deleted' and not user.is_admin:
+        return access.ask(None)  # a member may have been removed: ask, do not guess
+    return None
+
+
+async def _check_project_access(user: User, project_id: int | None) -> None:
+    try:
+        await projects.get_project(user, project_id)
+    except ServiceError:
         ui.navigate.reload()

@@ -35,20 +35,35 @@ async def project_page(project_id: int) -> None:
         description.set_text(data['description'] or 'No description')
         budget.set_amounts(data['used_usd'], data['budget_usd'])
 
-    def apply(change: hub.Change) -> None:
+    async def reread_run(run_id: int) -> None:
+        try:
+            table.show_run(runs.row(await runs.get_run(user, run_id)))
+        except ServiceError:  # deleted, or no longer this user's to see
+            table.remove_run(run_id)
+        empty.visible = not table.rows
+
+    async def reread_project(_: None) -> None:
+        try:
+            show(await projects.snapshot(await projects.get_project(user, project_id)))
+        except ServiceError:  # the frame follows a lost access; a deletion comes as its own change
+            return
+
+    run_rereads, project_rereads = live.Rereads(reread_run), live.Rereads(reread_project)
+
+    async def apply(change: hub.Change) -> None:
+        """Changes say what changed, not what it became: re-read what concerns this page."""
         if change.project_id != project_id:
             return
         if change.kind == 'project' and change.action == 'deleted':
             gone.visible = True
             content.visible = False
-        elif change.kind == 'project' and not change.data.get('truncated'):
-            show(change.data)
-        elif change.kind == 'run':
-            if change.action == 'deleted':
-                table.remove_run(change.id)
-            else:
-                table.show_run(change.data)
+        elif change.kind == 'project':
+            await project_rereads.ask(None)
+        elif change.kind == 'run' and change.action == 'deleted':
+            table.remove_run(change.id)
             empty.visible = not table.rows
+        elif change.kind == 'run':
+            await run_rereads.ask(change.id)
 
     with frame(data['name'], user, project_id=project_id):
         with ui.card().classes('w-full') as gone:

@@ -54,15 +54,22 @@ async def projects_page() -> None:
                 ui.label('Create one with "New project", or load sample data to look around.').classes('text-grey-7')
                 ui.button('Load sample data', icon='science', on_click=load_samples)
 
-    def apply(change: hub.Change) -> None:
+    async def reread(project_id: int) -> None:
+        try:
+            add_card(await projects.snapshot(await projects.get_project(user, project_id)))
+        except ServiceError:  # deleted, or no longer this user's to see
+            remove_card(project_id)
+
+    rereads = live.Rereads(reread)
+
+    async def apply(change: hub.Change) -> None:
+        """Changes say which project changed, not what it became, nor who may see it now: re-read it."""
         if change.kind != 'project':
             return
-        if change.action == 'deleted' or not projects.can_see(user, change.data):
+        if change.action == 'deleted':
             remove_card(change.id)
-        elif change.data.get('truncated'):
-            ui.navigate.reload()
         else:
-            add_card(change.data)
+            await rereads.ask(change.id)
 
     async def create() -> None:
         async def save(values: dict[str, Any]) -> None:
