@@ -1,13 +1,13 @@
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from nicegui import background_tasks, ui
 
-from components import live
+from components import live, reads
 from models import User
 from pages import session
-from services import hub, projects
-from services.errors import ServiceError
+from services import hub
 
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))
 
@@ -27,7 +27,7 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
     lose their place in the project the page shows (`project_id`), the page is built anew, which signs them out or
     shows only what they may still see. Services check each action anyway; this keeps the tab from showing more.
     """
-    access: live.Rereads[None] = live.Rereads(lambda _: _check_project_access(user, project_id))
+    access = live.Rereads(partial(reads.may_see_project, user), _reload_unless, shared_by=('access', user.id))
     live.on_change(lambda change: _follow_access(change, user, project_id, access))
     ui.page_title(f'{title} · Trainboard')
     ui.colors(primary='#3f51b5')
@@ -46,7 +46,7 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
 
 
 def _follow_access(change: hub.Change, user: User, project_id: int | None,
-                   access: live.Rereads[None]) -> Awaitable[None] | None:
+                   access: live.Rereads[int, bool]) -> Awaitable[None] | None:
     own_account = change.kind == 'user' and change.id == user.id
     if own_account and change.action == 'sessions_ended':  # maybe not this tab's: it checks its own
         client = ui.context.client
@@ -59,12 +59,10 @@ def _follow_access(change: hub.Change, user: User, project_id: int | None,
         ui.navigate.reload()
     elif project_id is not None and change.kind == 'project' and change.id == project_id \
             and change.action != 'deleted' and not user.is_admin:
-        return access.ask(None)  # a member may have been removed: ask, do not guess
+        return access.ask(project_id)  # a member may have been removed: ask, do not guess
     return None
 
 
-async def _check_project_access(user: User, project_id: int | None) -> None:
-    try:
-        await projects.get_project(user, project_id)
-    except ServiceError:
+def _reload_unless(_project_id: int, may_see: bool) -> None:
+    if not may_see:
         ui.navigate.reload()

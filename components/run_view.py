@@ -5,18 +5,19 @@ points and log lines a change carries are drawn as they are, or read when a chan
 """
 
 import json
+from functools import partial
 from typing import Any
 
 from nicegui import ui
 
-from components import format
+from components import format, reads
 from components.live import Rereads
 from components.metric_charts import MetricCharts
 from components.run_controls import RunControls
 from components.status_badge import StatusBadge, reason
 from components.step_timeline import StepTimeline
 from models import User
-from services import hub, ingest, lifecycle, projects, run_control, runs
+from services import hub, ingest, lifecycle, run_control
 from services.background import poller
 from services.errors import ServiceError
 
@@ -33,7 +34,9 @@ class RunView(ui.column):
         self.data: dict[str, Any] = data
         self.pending_logs: list[str] = []
         self.logs_behind = False
-        self.rereads: Rereads[str] = Rereads(self._reread)
+        self.run_reads = Rereads(partial(reads.read_run, user), self._show_read, shared_by=('run', user.id))
+        self.project_reads = Rereads(partial(reads.read_project, user), self._show_project,
+                                     shared_by=('project', user.id))
         self.classes('w-full gap-4 min-w-0')
         with self:
             self._header(data, project_name)
@@ -118,9 +121,9 @@ class RunView(ui.column):
             else:
                 self.logs_behind = True
         elif change.kind == 'run' and change.id == self.run_id:
-            await self.rereads.ask('run')
+            await self.run_reads.ask(self.run_id)
         elif change.kind == 'project' and change.id == self.project_id and change.action != 'deleted':
-            await self.rereads.ask('project')
+            await self.project_reads.ask(self.project_id)
 
     async def flush(self) -> None:
         await self.charts.flush()
@@ -148,11 +151,10 @@ class RunView(ui.column):
             self.show(result)
             ui.notify(f'{action.capitalize()} requested', type='positive')
 
-    async def _reread(self, what: str) -> None:
-        try:
-            if what == 'project':
-                self.project_link.set_text((await projects.get_project(self.user, self.project_id)).name)
-            else:
-                self.show(await runs.snapshot(await runs.get_run(self.user, self.run_id)))
-        except ServiceError:  # gone, or no longer this user's to see: the frame follows access changes
-            return
+    def _show_read(self, _run_id: int, data: dict[str, Any] | None) -> None:
+        if data is not None:  # else gone, or no longer this user's to see: the frame follows access changes
+            self.show(data)
+
+    def _show_project(self, _project_id: int, data: dict[str, Any] | None) -> None:
+        if data is not None:
+            self.project_link.set_text(data['name'])

@@ -1,5 +1,6 @@
 """/projects/{id}: the project's header with its budget, its runs and its members, kept live by the hub."""
 
+from functools import partial
 from typing import Any
 
 from nicegui import ui
@@ -8,6 +9,7 @@ from components import live
 from components.budget_bar import BudgetBar
 from components.frame import frame, not_found
 from components.new_run_dialog import new_run
+from components.reads import read_project, read_run_row
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
 from models import MemberRole
@@ -35,20 +37,19 @@ async def project_page(project_id: int) -> None:
         description.set_text(data['description'] or 'No description')
         budget.set_amounts(data['used_usd'], data['budget_usd'])
 
-    async def reread_run(run_id: int) -> None:
-        try:
-            table.show_run(runs.row(await runs.get_run(user, run_id)))
-        except ServiceError:  # deleted, or no longer this user's to see
+    def show_run(run_id: int, row: dict[str, Any] | None) -> None:
+        if row is None:  # deleted, or no longer this user's to see
             table.remove_run(run_id)
+        else:
+            table.show_run(row)
         empty.visible = not table.rows
 
-    async def reread_project(_: None) -> None:
-        try:
-            show(await projects.snapshot(await projects.get_project(user, project_id)))
-        except ServiceError:  # the frame follows a lost access; a deletion comes as its own change
-            return
+    def show_project(_: int, data: dict[str, Any] | None) -> None:
+        if data is not None:  # else the frame follows a lost access; a deletion comes as its own change
+            show(data)
 
-    run_rereads, project_rereads = live.Rereads(reread_run), live.Rereads(reread_project)
+    run_rereads = live.Rereads(partial(read_run_row, user), show_run, shared_by=('run row', user.id))
+    project_rereads = live.Rereads(partial(read_project, user), show_project, shared_by=('project', user.id))
 
     async def apply(change: hub.Change) -> None:
         """Changes say what changed, not what it became: re-read what concerns this page."""
@@ -58,7 +59,7 @@ async def project_page(project_id: int) -> None:
             gone.visible = True
             content.visible = False
         elif change.kind == 'project':
-            await project_rereads.ask(None)
+            await project_rereads.ask(project_id)
         elif change.kind == 'run' and change.action == 'deleted':
             table.remove_run(change.id)
             empty.visible = not table.rows

@@ -1,5 +1,6 @@
 """/projects: every project the user can see, kept live by the hub (no per-tab polling)."""
 
+from functools import partial
 from typing import Any
 
 from fastapi.responses import RedirectResponse
@@ -9,6 +10,7 @@ from components import live
 from components.dialogs import confirm, project_form
 from components.frame import frame
 from components.project_card import ProjectCard
+from components.reads import read_project
 from pages import session
 from services import hub, projects, sample_data
 from services.errors import NeedsConfirmation, ServiceError
@@ -54,13 +56,13 @@ async def projects_page() -> None:
                 ui.label('Create one with "New project", or load sample data to look around.').classes('text-grey-7')
                 ui.button('Load sample data', icon='science', on_click=load_samples)
 
-    async def reread(project_id: int) -> None:
-        try:
-            add_card(await projects.snapshot(await projects.get_project(user, project_id)))
-        except ServiceError:  # deleted, or no longer this user's to see
+    def show(project_id: int, data: dict[str, Any] | None) -> None:
+        if data is None:  # deleted, or no longer this user's to see
             remove_card(project_id)
+        else:
+            add_card(data)
 
-    rereads = live.Rereads(reread)
+    rereads = live.Rereads(partial(read_project, user), show, shared_by=('project', user.id))
 
     async def apply(change: hub.Change) -> None:
         """Changes say which project changed, not what it became, nor who may see it now: re-read it."""
