@@ -1,9 +1,10 @@
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from nicegui import background_tasks, ui
 
-from components import live, session
+from components import live, reads, session
 from models import User
 from services import hub
 
@@ -25,7 +26,8 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
     lose their place in the project the page shows (`project_id`), the page is built anew, which signs them out or
     shows only what they may still see. Services check each action anyway; this keeps the tab from showing more.
     """
-    live.on_change(lambda change: _follow_access(change, user, project_id))
+    access = live.Rereads(partial(reads.may_see_project, user), _reload_unless, shared_by=('access', user.id))
+    live.on_change(lambda change: _follow_access(change, user, project_id, access))
     ui.page_title(f'{title} · Trainboard')
     ui.colors(primary='#3f51b5')
     links = [('Trainboard', '/projects', 'text-h6'), *((label, target, '') for label, target in NAV)]
@@ -42,10 +44,9 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
         yield content
 
 
-def _follow_access(change: hub.Change, user: User, project_id: int | None) -> None:
+def _follow_access(change: hub.Change, user: User, project_id: int | None,
+                   access: live.Rereads[int, bool]) -> Awaitable[None] | None:
     own_account = change.kind == 'user' and change.id == user.id
-    left_project = project_id is not None and change.kind == 'project' and change.id == project_id \
-        and not user.is_admin and user.id not in change.data.get('member_ids', (user.id,))
     if own_account and change.action == 'sessions_ended':  # maybe not this tab's: it checks its own
         client = ui.context.client
 
@@ -53,5 +54,14 @@ def _follow_access(change: hub.Change, user: User, project_id: int | None) -> No
             with client:
                 await session.current_user()  # off to /login if it has ended
         background_tasks.create(check_session(), name='check-session')
-    elif own_account or left_project:
+    elif own_account:
+        ui.navigate.reload()
+    elif project_id is not None and change.kind == 'project' and change.id == project_id \
+            and change.action != 'deleted' and not user.is_admin:
+        return access.ask(project_id)  # a member may have been removed: ask, do not guess
+    return None
+
+
+def _reload_unless(_project_id: int, may_see: bool) -> None:
+    if not may_see:
         ui.navigate.reload()

@@ -6,14 +6,15 @@ from nicegui import ui
 from components.dialogs import confirm
 from components.token_dialog import show_run_token
 from services.errors import ServiceError
-from services.run_control import ALLOWED
+from services.lifecycle import ACTIONS
 
 LABELS = {'pause': ('Pause', 'pause', 'warning'), 'resume': ('Resume', 'play_arrow', 'positive'),
           'stop': ('Stop', 'stop', 'negative'), 'cancel': ('Cancel', 'cancel', 'negative'),
           'retry': ('Retry', 'replay', 'primary')}
 QUESTIONS = {'stop': 'Stop this run? It is asked to checkpoint first, then its job is stopped.',
              'cancel': 'Cancel this run? Its job is ended at once, without a checkpoint.',
-             'pause': 'Pause this run? Its job is frozen (on a cloud: stopped, so its GPU stops billing).'}
+             'pause': 'Pause this run? It is asked to checkpoint first, then its job is frozen (on a cloud: its '
+                      'instance stopped, so its GPU stops billing).'}
 # run_control.retry: the new run's snapshot, and its token when it is an external run (None when it was launched)
 Retry = Callable[[], Awaitable[tuple[dict[str, Any], str | None]]]
 
@@ -37,7 +38,7 @@ class RunControls(ui.row):
 
     def show(self, status: str) -> None:
         for action, button in self.buttons.items():
-            button.set_visibility(any(status == s.value for s in ALLOWED[action]))
+            button.set_visibility(any(status == s.value for s in ACTIONS[action]))
 
     async def _click(self, action: str) -> None:
         if action in QUESTIONS and not await confirm(QUESTIONS[action], action=LABELS[action][0]):

@@ -1,10 +1,21 @@
+"""How a status looks: the badge's colour, and the reason beside it in words, coloured by what it means."""
+
+from datetime import datetime
+from typing import Any
+
 from nicegui import ui
 
+from services.lifecycle import SYSTEM_STOPS
+
+IN_BETWEEN = 'orange-9'  # asked for, being carried out: pausing, stopping, resuming
+STOP = 'blue-grey-7'  # ended on purpose, by someone or a limit: not the red of a failure
 COLORS = {
     'active': 'positive', 'archived': 'grey',
-    'queued': 'grey-7', 'provisioning': 'info', 'running': 'primary', 'paused': 'warning', 'stopping': 'warning',
-    'succeeded': 'positive', 'failed': 'negative', 'stopped': 'grey-8', 'cancelled': 'grey-6',
+    'queued': 'grey-7', 'provisioning': 'info', 'running': 'primary', 'paused': 'warning',
+    'pausing': IN_BETWEEN, 'stopping': IN_BETWEEN, 'resuming': IN_BETWEEN,
+    'succeeded': 'positive', 'failed': 'negative', 'stopped': STOP, 'cancelled': STOP,
 }
+_STOPS = {'stopping', 'stopped', 'cancelled'}
 
 
 class StatusBadge(ui.badge):
@@ -16,4 +27,30 @@ class StatusBadge(ui.badge):
 
     def set_status(self, status: str) -> None:
         self.set_text(status)
-        self.props(f'color={COLORS.get(status, "grey")}')
+        self._props['color'] = COLORS.get(status, 'grey')
+        self.update()
+
+
+def reason(run: dict[str, Any]) -> tuple[str, str]:
+    """What to say beside a run's status, and in which (Quasar) colour: why it stopped, in the colour of a stop;
+    why it failed, in red; what keeps an asked-for stop or pause from being carried out, as in between."""
+    status, message = run['status'], run.get('status_message') or ''
+    if run.get('control_error'):
+        return f'{status} — {run["control_error"]}', IN_BETWEEN
+    if status == 'failed':
+        return message, 'negative'
+    if status in _STOPS or run.get('status_cause') in SYSTEM_STOPS:
+        return message or _waiting(run), STOP
+    return message or _waiting(run), IN_BETWEEN if status in _WAITING else 'grey-8'
+
+
+_WAITING = {'pausing': 'Pausing: the job may save a checkpoint{until}, then it is frozen and stops billing.',
+            'stopping': 'Stopping: the job may save a checkpoint{until}, then it is stopped.',
+            'resuming': 'Resuming: waiting for the job to run again.'}
+
+
+def _waiting(run: dict[str, Any]) -> str:
+    """What an asked-for pause, stop or resume is waiting for, when nobody gave a reason."""
+    deadline = run.get('deadline')
+    until = f' until {datetime.fromisoformat(deadline):%H:%M:%S}' if deadline else ''
+    return _WAITING.get(run['status'], '').format(until=until)

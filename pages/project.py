@@ -1,5 +1,6 @@
 """/projects/{id}: the project's header with its budget, its runs and its members, kept live by the hub."""
 
+from functools import partial
 from typing import Any
 
 from nicegui import ui
@@ -8,6 +9,7 @@ from components import live, session
 from components.budget_bar import BudgetBar
 from components.frame import frame, not_found
 from components.new_run_dialog import new_run
+from components.reads import read_project, read_run_row
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
 from models import MemberRole
@@ -34,20 +36,34 @@ async def project_page(project_id: int) -> None:
         description.set_text(data['description'] or 'No description')
         budget.set_amounts(data['used_usd'], data['budget_usd'])
 
-    def apply(change: hub.Change) -> None:
+    def show_run(run_id: int, row: dict[str, Any] | None) -> None:
+        if row is None:  # deleted, or no longer this user's to see
+            table.remove_run(run_id)
+        else:
+            table.show_run(row)
+        empty.visible = not table.rows
+
+    def show_project(_: int, data: dict[str, Any] | None) -> None:
+        if data is not None:  # else the frame follows a lost access; a deletion comes as its own change
+            show(data)
+
+    run_rereads = live.Rereads(partial(read_run_row, user), show_run, shared_by=('run row', user.id))
+    project_rereads = live.Rereads(partial(read_project, user), show_project, shared_by=('project', user.id))
+
+    async def apply(change: hub.Change) -> None:
+        """Changes say what changed, not what it became: re-read what concerns this page."""
         if change.project_id != project_id:
             return
         if change.kind == 'project' and change.action == 'deleted':
             gone.visible = True
             content.visible = False
-        elif change.kind == 'project' and not change.data.get('truncated'):
-            show(change.data)
-        elif change.kind == 'run':
-            if change.action == 'deleted':
-                table.remove_run(change.id)
-            else:
-                table.show_run(change.data)
+        elif change.kind == 'project':
+            await project_rereads.ask(project_id)
+        elif change.kind == 'run' and change.action == 'deleted':
+            table.remove_run(change.id)
             empty.visible = not table.rows
+        elif change.kind == 'run':
+            await run_rereads.ask(change.id)
 
     with frame(data['name'], user, project_id=project_id):
         with ui.card().classes('w-full') as gone:

@@ -1,5 +1,6 @@
 """/projects: every project the user can see, kept live by the hub (no per-tab polling)."""
 
+from functools import partial
 from typing import Any
 
 from fastapi.responses import RedirectResponse
@@ -9,6 +10,7 @@ from components import live, session
 from components.dialogs import confirm, project_form
 from components.frame import frame
 from components.project_card import ProjectCard
+from components.reads import read_project
 from services import hub, projects, sample_data
 from services.errors import NeedsConfirmation, ServiceError
 
@@ -53,15 +55,22 @@ async def projects_page() -> None:
                 ui.label('Create one with "New project", or load sample data to look around.').classes('text-grey-7')
                 ui.button('Load sample data', icon='science', on_click=load_samples)
 
-    def apply(change: hub.Change) -> None:
+    def show(project_id: int, data: dict[str, Any] | None) -> None:
+        if data is None:  # deleted, or no longer this user's to see
+            remove_card(project_id)
+        else:
+            add_card(data)
+
+    rereads = live.Rereads(partial(read_project, user), show, shared_by=('project', user.id))
+
+    async def apply(change: hub.Change) -> None:
+        """Changes say which project changed, not what it became, nor who may see it now: re-read it."""
         if change.kind != 'project':
             return
-        if change.action == 'deleted' or not projects.can_see(user, change.data):
+        if change.action == 'deleted':
             remove_card(change.id)
-        elif change.data.get('truncated'):
-            ui.navigate.reload()
         else:
-            add_card(change.data)
+            await rereads.ask(change.id)
 
     async def create() -> None:
         async def save(values: dict[str, Any]) -> None:

@@ -1,8 +1,12 @@
-"""The live hub: writers publish a small change after they commit; every open tab applies it.
+"""The live hub: writers publish a small change after they commit; every subscriber in every process hears it.
 
-In one process a NiceGUI `Event` hands each change to the subscribed tabs, each handler running in its own tab's
-context. On PostgreSQL the change also goes out through `NOTIFY`, and every other Trainboard process re-emits what it
-hears on its dedicated `LISTEN` connection, so a tab sees changes made by any process.
+A change says what changed (its kind and ids) and may carry a few small fields or a batch of new metric points,
+never anything a listener must trust whole: listeners re-read what they show through the services. In one process
+the hub calls its subscribers in turn (components/live.py hands the changes on to the open tabs). On PostgreSQL the
+change also goes out through `NOTIFY`, and every other Trainboard process hands on what it hears on its dedicated
+`LISTEN` connection, so a tab sees changes made by any process. A change too big for `NOTIFY` goes without its data.
+
+No UI framework here: the hub is a service, pages and components subscribe to it.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nicegui import Event, background_tasks
 from tortoise import connections
 
 from services.database import asyncpg_dsn, is_postgres, postgres_schema
@@ -29,19 +33,32 @@ ORIGIN = uuid.uuid4().hex  # this process; lets a listener skip its own notifica
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Change:
-    kind: str  # 'project', 'run', 'membership', ...
-    action: str  # 'created', 'updated', 'deleted'
+    kind: str  # 'project', 'run', 'metrics', 'user', ...
+    action: str  # 'created', 'updated', 'deleted', ...
     id: int
     project_id: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)  # a JSON-able snapshot, so tabs need not read the DB
+    # a hint, JSON-able: a few small fields, or new metric points; it may arrive empty (too big for NOTIFY)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
-changes: Event[Change] = Event()
+Subscriber = Callable[[Change], None]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(callback: Subscriber) -> None:
+    """Call `callback` with every change from this process and, on PostgreSQL, from the others. It must return
+    quickly (start a task for slow work); an exception it raises is logged and does not reach the publisher."""
+    _subscribers.append(callback)
+
+
+def unsubscribe(callback: Subscriber) -> None:
+    with contextlib.suppress(ValueError):
+        _subscribers.remove(callback)
 
 
 async def publish(change: Change) -> None:
-    """Hand `change` to every tab of every process. Call only after the transaction that made it has committed."""
-    changes.emit(change)
+    """Hand `change` to every subscriber of every process. Call only after the transaction that made it committed."""
+    _deliver(change)
     if _listener.dsn is not None:
         await _notify(change)
 
@@ -52,7 +69,7 @@ async def start(database_url: str) -> None:
         _listener.dsn = asyncpg_dsn(database_url)
         schema = postgres_schema(database_url)
         _listener.channel = f'{CHANNEL}_{schema}' if schema else CHANNEL
-        _listener.task = background_tasks.create(_listener.run(), name='hub-listener')
+        _listener.task = asyncio.create_task(_listener.run(), name='hub-listener')
 
 
 async def stop() -> None:
@@ -64,14 +81,42 @@ async def stop() -> None:
     _listener.dsn = None
 
 
+def listening() -> bool | None:
+    """True/False for the cross-process listener's state; None when there is none (SQLite)."""
+    return None if _listener.dsn is None else _listener.connected
+
+
+def _deliver(change: Change) -> None:
+    for callback in list(_subscribers):  # a callback may unsubscribe itself
+        try:
+            callback(change)
+        except Exception:  # one broken subscriber must not keep the change from the others, nor fail the writer
+            log.exception('live hub: a subscriber failed on %s %s %s', change.kind, change.action, change.id)
+
+
 async def _notify(change: Change) -> None:
     payload = json.dumps({'origin': ORIGIN, **asdict(change)}, default=str)
-    if len(payload.encode()) > NOTIFY_LIMIT:  # too big for NOTIFY: send the reference, listeners re-read
-        payload = json.dumps({'origin': ORIGIN, **asdict(change), 'data': {'truncated': True}})
+    if len(payload.encode()) > NOTIFY_LIMIT:  # too big: the ids go, listeners re-read the rest
+        payload = json.dumps({'origin': ORIGIN, **asdict(change), 'data': {}}, default=str)
     try:
         await connections.get('default').execute_query('SELECT pg_notify($1, $2)', [_listener.channel, payload])
     except Exception:  # the local tabs already have it; other processes catch up on their next change
         log.exception('could not notify other processes of %s %s %s', change.kind, change.action, change.id)
+
+
+def _parsed(payload: str) -> Change | None:
+    """The change in another process's notification; None for our own, or for one this version cannot read."""
+    try:
+        message = json.loads(payload)
+        if message.get('origin') == ORIGIN:
+            return None
+        data = message.get('data')
+        return Change(kind=str(message['kind']), action=str(message['action']), id=int(message['id']),
+                      project_id=None if message.get('project_id') is None else int(message['project_id']),
+                      data=data if isinstance(data, dict) else {})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning('live hub: ignored a notification it cannot read: %.200s', payload)
+        return None
 
 
 class _Listener:
@@ -108,15 +153,8 @@ class _Listener:
             await asyncio.sleep(1)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        message = json.loads(payload)
-        if message.pop('origin', None) == ORIGIN:
-            return
-        changes.emit(Change(**message))
+        if (change := _parsed(payload)) is not None:
+            _deliver(change)
 
 
 _listener = _Listener()
-
-
-def listening() -> bool | None:
-    """True/False for the cross-process listener's state; None when there is none (SQLite)."""
-    return None if _listener.dsn is None else _listener.connected

@@ -10,7 +10,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -192,6 +192,7 @@ async def snapshot(run: Run) -> dict[str, Any]:
     steps = await RunStep.filter(run_id=run.id).order_by('index')
     return {**row(run), 'config': run.config, 'status_message': run.status_message,
             'status_cause': run.status_cause, 'control_error': run.control_error,
+            'deadline': _iso(datetime.fromtimestamp(run.deadline, UTC)) if run.deadline else None,
             'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count, 'billing': (run.spec or {}).get('billing'),
             'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': forecast_cost(run),
             'last_report_at': _iso(run.last_report_at), 'created_at': _iso(run.created_at),

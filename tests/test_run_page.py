@@ -5,10 +5,12 @@ from nicegui import ui
 from nicegui.testing import User
 
 from components.metric_chart import MetricChart
+from components.status_badge import IN_BETWEEN, STOP, StatusBadge
 from components.step_timeline import StepTimeline
-from models import Run
+from models import Run, RunStatus
 from models import User as UserModel
-from services import ingest, projects, runs, sample_data
+from services import ingest, lifecycle, projects, runs, sample_data
+from services.lifecycle import Cause
 from tests.helpers import ADMIN_EMAIL, eventually, without_local_jobs
 
 
@@ -134,3 +136,39 @@ async def test_launch_a_local_run_from_the_form_and_stop_it(admin: User, tmp_pat
     await admin.should_see('Cancel requested')
     await admin.should_see('cancelled')
     assert (await Run.get(id=run.id)).status == 'cancelled'
+
+
+async def test_a_stop_reads_as_a_stop_with_its_reason(admin: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    run = await new_run()
+    await admin.open(f'/runs/{run["id"]}')
+    await admin.should_see('Watched')  # the breadcrumb names the project
+    await admin.should_see('started —')
+    model = await Run.get(id=run['id'])
+    await ingest.report(model, {'steps': [{'name': 'training', 'status': 'running', 'description': 'epoch 1'}]})
+    await admin.should_not_see('started —')  # it started while the page was open
+
+    await lifecycle.move(await Run.get(id=run['id']), RunStatus.PAUSING, cause=Cause.USER, by=owner)
+    await admin.should_see('pausing')
+    assert _badge(admin)._props['color'] == IN_BETWEEN
+
+    model = await Run.get(id=run['id'])
+    await lifecycle.move(model, RunStatus.STOPPING, cause=Cause.BUDGET,
+                         reason='Stopped by the project budget at $10.00')
+    await admin.should_see('Stopped by the project budget at $10.00')
+    await Run.filter(id=run['id']).update(control_error='Novita unreachable since 13:02, retrying')
+    await lifecycle.publish(await Run.get(id=run['id']))
+    await admin.should_see('stopping — Novita unreachable since 13:02, retrying')
+
+    model = await Run.get(id=run['id'])
+    await lifecycle.move(model, RunStatus.STOPPED, cause=Cause.PROVIDER)
+    await admin.should_see('Stopped by the project budget at $10.00')
+    assert _badge(admin)._props['color'] == STOP
+    reason = next(iter(admin.find('Stopped by the project budget at $10.00').elements))
+    assert f'text-{STOP}' in reason.classes and 'text-negative' not in reason.classes
+    icon = next(e for e in admin.find(ui.icon).elements if e._props.get('title') == 'stopped')
+    assert icon._props['name'] == 'stop_circle'  # the step ended with the run: stopped, not failed
+
+
+def _badge(user: User) -> StatusBadge:
+    return next(b for b in user.find(StatusBadge).elements if b.text in RunStatus.__members__.values())

@@ -1,0 +1,157 @@
+"""A run as its page shows it, live: status and why, progress and ETA, cost and forecast, steps, charts, log, config.
+
+Live changes only say that the run changed; the view re-reads the run through the services (`Rereads`). The metric
+points and log lines a change carries are drawn as they are, or read when a change came without them.
+"""
+
+import json
+from functools import partial
+from typing import Any
+
+from nicegui import ui
+
+from components import format, reads
+from components.live import Rereads
+from components.metric_charts import MetricCharts
+from components.run_controls import RunControls
+from components.status_badge import StatusBadge, reason
+from components.step_timeline import StepTimeline
+from models import User
+from services import hub, ingest, lifecycle, run_control
+from services.background import poller
+from services.errors import ServiceError
+
+LOG_LINES = 500
+
+
+class RunView(ui.column):
+    """Everything /runs/{id} shows of one run. `apply` takes the hub's changes; `flush` (about once a second) draws
+    what they brought and moves the clock."""
+
+    def __init__(self, user: User, data: dict[str, Any], project_name: str) -> None:
+        super().__init__()
+        self.user, self.run_id, self.project_id = user, data['id'], data['project_id']
+        self.data: dict[str, Any] = data
+        self.pending_logs: list[str] = []
+        self.logs_behind = False
+        self.run_reads = Rereads(partial(reads.read_run, user), self._show_read, shared_by=('run', user.id))
+        self.project_reads = Rereads(partial(reads.read_project, user), self._show_project,
+                                     shared_by=('project', user.id))
+        self.classes('w-full gap-4 min-w-0')
+        with self:
+            self._header(data, project_name)
+            self._numbers(data)
+            ui.label('Steps').classes('text-h6')
+            self.timeline = StepTimeline(data['steps'])
+            ui.label('Metrics').classes('text-h6')
+            self.charts = MetricCharts(self.run_id)
+            with ui.grid().classes('w-full gap-4 grid-cols-1 md:grid-cols-3'):
+                with ui.column().classes('min-w-0 md:col-span-2'):
+                    ui.label('Log').classes('text-h6')
+                    self.log = ui.log(max_lines=LOG_LINES).classes('w-full h-64')
+                self.config_column = ui.column().classes('min-w-0')
+        self.show(data)
+
+    def _header(self, data: dict[str, Any], project_name: str) -> None:
+        with ui.row().classes('w-full items-center gap-x-3 gap-y-1'):
+            self.project_link = ui.link(project_name, f'/projects/{self.project_id}').classes('text-grey-7 break-all')
+            ui.label('/').classes('text-grey-7')
+            ui.label(data['name']).classes('text-h5 break-all')
+            self.badge = StatusBadge(data['status'])
+            ui.label(format.machine(data)).classes('text-grey-7')
+            self.controls = RunControls(self.act, retry=lambda: run_control.retry(self.user, self.run_id))
+        self.reason = ui.label().classes('break-words')
+        outage = poller.status_of(data['provider'], data.get('credential_id'))
+        if outage is not None and not outage['ok']:
+            ui.label(f'{data["provider"].capitalize()} unreachable since {outage["since"]:%H:%M:%S}: '
+                     f'{outage["error"]}').classes('text-warning break-words')
+
+    def _numbers(self, data: dict[str, Any]) -> None:
+        with ui.row().classes('w-full items-center gap-x-6 gap-y-1'):
+            self.started = ui.label().classes('text-grey-8')
+            self.duration = ui.label().props('title=duration')
+            self.cost = ui.label().classes('text-bold')
+            self.forecast = ui.label().classes('text-grey-8')
+            if limits := format.limits(data.get('limits', {})):
+                ui.label(f'limits: {limits}').classes('text-grey-8')
+        with ui.row().classes('w-full items-center gap-4 no-wrap'):
+            self.progress = ui.linear_progress(show_value=False, size='14px').props('instant-feedback rounded')
+            self.percent = ui.label().classes('whitespace-nowrap')
+            self.eta = ui.label().classes('whitespace-nowrap text-grey-8')
+
+    async def load(self) -> None:
+        """What the page reads once it is built: the charts and the log's tail."""
+        await self.charts.load()
+        with self.config_column:  # after the charts: its copy button's timer has the page sent as it stands
+            ui.label('Config').classes('text-h6')
+            ui.code(json.dumps(self.data['config'], indent=2), language='json').classes('w-full max-h-96 overflow-auto')
+        for line in await ingest.log_tail(self.run_id, limit=LOG_LINES):
+            self.log.push(line['line'])
+
+    def show(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.badge.set_status(data['status'])
+        self.controls.show(data['status'])
+        text, color = reason(data)
+        self.reason.set_text(text)
+        self.reason.classes(replace=f'break-words text-{color}')
+        self.progress.set_value(data['progress'])
+        steps = f' · step {data["step"]:,} of {data["total_steps"]:,}' if data.get('total_steps') else ''
+        self.percent.set_text(f'{data["progress"]:.0%}{steps}')
+        self.started.set_text(f'started {format.timestamp(data["started_at"])}')
+        if 'steps' in data:
+            self.timeline.show(data['steps'])
+        self.tick()
+
+    def tick(self) -> None:
+        """What moves with the clock: the duration, the ETA counting down, the forecast."""
+        data = self.data
+        self.duration.set_text(format.duration(format.since(data['started_at'], data['ended_at'])))
+        counting = data['status'] == 'running' and data.get('eta_seconds') is not None  # not while it waits
+        self.eta.set_text(f'ETA {format.duration(data["eta_seconds"])}' if counting else '')
+        self.cost.set_text(f'{format.money(data["cost_usd"])} so far')
+        self.forecast.set_text(f'forecast {format.money(data.get("forecast_cost_usd", data["cost_usd"]))}')
+
+    async def apply(self, change: hub.Change) -> None:
+        if change.kind == 'metrics' and change.id == self.run_id:
+            self.charts.take(change.data.get('points'))
+            logs = change.data.get('logs')
+            if isinstance(logs, list):
+                self.pending_logs.extend(str(line) for line in logs)
+            else:
+                self.logs_behind = True
+        elif change.kind == 'run' and change.id == self.run_id:
+            await self.run_reads.ask(self.run_id)
+        elif change.kind == 'project' and change.id == self.project_id and change.action != 'deleted':
+            await self.project_reads.ask(self.project_id)
+
+    async def flush(self) -> None:
+        await self.charts.flush()
+        if self.logs_behind:  # the lines went by without their text: show the tail as stored
+            self.logs_behind, self.pending_logs = False, []
+            self.log.clear()
+            for line in await ingest.log_tail(self.run_id, limit=LOG_LINES):
+                self.log.push(line['line'])
+        elif self.pending_logs:
+            for line in self.pending_logs[-LOG_LINES:]:
+                self.log.push(line)
+            self.pending_logs.clear()
+        if not lifecycle.is_finished(self.data['status']):
+            self.tick()
+
+    async def act(self, action: str) -> None:
+        try:
+            result = await run_control.act(self.user, self.run_id, action)
+        except ServiceError as error:
+            ui.notify(error.message, type='negative')
+            return
+        self.show(result)
+        ui.notify(f'{action.capitalize()} requested', type='positive')
+
+    def _show_read(self, _run_id: int, data: dict[str, Any] | None) -> None:
+        if data is not None:  # else gone, or no longer this user's to see: the frame follows access changes
+            self.show(data)
+
+    def _show_project(self, _project_id: int, data: dict[str, Any] | None) -> None:
+        if data is not None:
+            self.project_link.set_text(data['name'])
