@@ -271,8 +271,11 @@ async def _apply_status(run: Run, parsed: Report, conn: Any) -> bool:
 
 
 async def _publish(run: Run, new_points: list[Point], logs: list[str], run_changed: bool) -> None:
-    data = await runs.snapshot(run) if run_changed else runs.row(run)
-    await hub.publish(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id, data=data))
+    """The run (when the report changed what its page shows) and its new output; tabs re-read the run, and the row
+    is only a hint for the few fields a list patches."""
+    if run_changed:
+        await hub.publish(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
+                                     data=runs.row(run)))
     await _publish_output(run, new_points, logs)
 
 

@@ -125,7 +125,7 @@ async def publish(run: Run) -> None:
     """Tell every tab the run (and its project's summary) changed; after the commit that changed it."""
     from services import hub, projects, runs  # noqa: PLC0415  (they import this module for its sets)
     await hub.publish(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
-                                 data=await runs.snapshot(run)))
+                                 data=runs.row(run)))  # a hint: tabs re-read what they show
     await projects.publish_updated(run.project_id)
 
 

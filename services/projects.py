@@ -201,11 +201,6 @@ async def snapshots(found: list[Project]) -> list[dict[str, Any]]:
     } for project in found]
 
 
-def can_see(user: User, data: dict[str, Any]) -> bool:
-    """Whether a project snapshot from the hub is one this user may see."""
-    return user.is_admin or user.id in data.get('member_ids', ())
-
-
 # --- helpers -------------------------------------------------------------------------------------------------------
 
 async def _publish(project: Project, action: str) -> dict[str, Any]:

@@ -24,9 +24,7 @@ FORBIDDEN = {
 # what the web layers may take from models/: enums, and User, the type of whoever asks
 MODEL_NAMES_SHOWN = {'MemberRole', 'ProjectStatus', 'Role', 'RunStatus', 'StepStatus', 'User'}
 # left for the helpers who own these files (issue 9, item 11); remove an entry once its import is gone
-KNOWN = {
-    ('services/hub.py', 'nicegui'),
-}
+KNOWN: set[tuple[str, str]] = set()  # (module, import) pairs waiting to be moved: none
 
 
 def imports(path: Path) -> list[tuple[str, list[str]]]:

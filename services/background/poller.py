@@ -177,7 +177,7 @@ async def _apply(run: Run, state: JobState, now: float, cycle: _Cycle, conn: Bas
     cycle.spent[run.project_id] += added
     status_changed = decision is not None
     cycle.changes.append(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
-                                    data=await runs.snapshot(run) if status_changed else runs.row(run)))
+                                    data=runs.row(run)))
     if status_changed or added:
         cycle.projects.add(run.project_id)
 
