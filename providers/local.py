@@ -15,9 +15,13 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from providers.base import Capabilities, JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
 from providers.local_sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 EXIT_FILE = '.exit_code'
 PAUSED_FILE = '.paused'  # /proc's process state is not to be trusted in every sandbox: remember pauses ourselves
@@ -27,7 +31,8 @@ LOG_READ_BYTES = 1 << 20
 
 class LocalProvider:
     name = 'local'
-    capabilities = Capabilities(label='This machine', needs_credential=False, logs=True, pause_freezes=True)
+    capabilities = Capabilities(label='This machine (local)', short_label='this machine', needs_credential=False,
+                                runs_on_server=True, logs=True, pause_freezes=True)
 
     def __init__(self, jobs_dir: Path, *, price_per_hour: float = 0.0, stop_grace_s: float = 10.0,
                  run_as: str = 'nobody', python: str = '') -> None:
@@ -36,6 +41,11 @@ class LocalProvider:
         self.price_per_hour = price_per_hour
         self.stop_grace_s = stop_grace_s
         self._children: dict[int, subprocess.Popen] = {}  # reaped when they end, so they leave no zombies
+
+    @classmethod
+    def connect(cls, config: Settings, secret: str) -> LocalProvider:
+        return cls(config.local_jobs_dir, price_per_hour=config.local_price_per_hour,
+                   stop_grace_s=config.stop_grace_s, run_as=config.local_run_as, python=config.local_python)
 
     async def products(self) -> list[Product]:
         return [Product(id='local', name=f'This machine ({os.cpu_count()} CPUs)', price_per_hour=self.price_per_hour,
