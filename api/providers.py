@@ -1,12 +1,12 @@
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser
 from api.schema import ApiKeyText, Id, Input
-from services import bounds, credentials, providers, runs
+from services import bounds, credentials, providers
 
 router = APIRouter(tags=['providers'])
 
@@ -44,12 +44,31 @@ class CredentialOut(BaseModel):
     failing_since: datetime | None = None
 
 
+class ProviderCredentialOut(BaseModel):
+    id: int
+    label: str
+    scope: Literal['workspace', 'project']
+    project_id: int | None = None
+
+
+class ProviderOut(BaseModel):
+    name: str
+    label: str  # for people: 'Novita AI'
+    needs_credential: bool
+    launch_fields: list[str]  # what a run's body needs besides its command, e.g. product_id and image
+    credentials: list[ProviderCredentialOut]  # those the caller may launch with (none where none is needed)
+
+
 @router.get('/providers')
-async def list_providers(user: CurrentUser) -> list[dict[str, Any]]:
+async def list_providers(user: CurrentUser) -> list[ProviderOut]:
     """The providers the caller can launch on; a cloud with the credentials the caller may use (no secrets). This
     machine (`local`) only for whom TRAINBOARD_LOCAL_RUNS lets launch there."""
-    local_allowed = await runs.may_launch_local(user)
-    return [found for found in await providers.available(user) if found['name'] != 'local' or local_allowed]
+    return [ProviderOut(name=found.name, label=found.capabilities.label,
+                        needs_credential=found.capabilities.needs_credential,
+                        launch_fields=list(found.capabilities.launch_fields),
+                        credentials=[ProviderCredentialOut(id=c.id, label=c.label, scope=c.scope,
+                                                           project_id=c.project_id) for c in found.credentials])
+            for found in await providers.available(user)]
 
 
 @router.get('/providers/{name}/products')

@@ -5,7 +5,7 @@ from nicegui import ui
 
 from components import format
 from models import User
-from services import credentials, providers, run_control, runs
+from services import credentials, providers, run_control
 from services.errors import ServiceError
 
 
@@ -18,11 +18,12 @@ async def new_run(user: User, project_id: int) -> None:
     except ServiceError as error:  # the role was lost since the page was opened
         ui.notify(error.message, type='negative')
         return
-    # 'local', or 'novita#<credential id>': the project's own credentials first, then the workspace's
-    local = {'local': LABELS['local']} if await runs.may_launch_local(user) else {}
-    choices = local | {
-        f'{c["provider"]}#{c["id"]}': f'{LABELS.get(c["provider"], c["provider"])} · {c["label"]} ({c["scope_label"]})'
-        for c in usable}
+    # a provider that needs no credential by its name ('local'), a cloud as '<name>#<credential id>' ('novita#3'):
+    # the project's own credentials first, then the workspace's
+    offered = {found.name: found.capabilities for found in await providers.available(user)}
+    choices = {name: caps.label for name, caps in offered.items() if not caps.needs_credential} | {
+        f'{c["provider"]}#{c["id"]}': f'{offered[c["provider"]].label} · {c["label"]} ({c["scope_label"]})'
+        for c in usable if c['provider'] in offered}
     catalog: dict[str, dict[str, providers.Product]] = {}  # choice -> its products, fetched when it is chosen
     with ui.dialog() as dialog, ui.card().classes('w-[40rem]'):
         ui.label('New run').classes('text-h6')
@@ -63,15 +64,18 @@ async def new_run(user: User, project_id: int) -> None:
                                  + (f' ({format.money(p.spot_price_per_hour)} spot)' if p.spot_price_per_hour else '')
                                  + ('' if p.available else ' · sold out') for pid, p in products.items()},
                                 value=next((pid for pid, p in products.items() if p.available), None))
-            cloud = provider.value != 'local'
-            image.set_visibility(cloud)
-            gpus.set_visibility(cloud)
-            spot.set_visibility(cloud)
+            caps = chosen_capabilities()
+            image.set_visibility('image' in caps.launch_fields)
+            gpus.set_visibility(caps.rents_gpus)
+            spot.set_visibility(caps.spot)
             show_cost()
+
+        def chosen_capabilities() -> providers.Capabilities:
+            return offered[provider.value.partition('#')[0]]
 
         def show_cost() -> None:
             chosen = catalog.get(provider.value, {}).get(product.value)
-            count = int(gpus.value or 1) if provider.value != 'local' else 1
+            count = int(gpus.value or 1) if chosen_capabilities().rents_gpus else 1
             if chosen and spot.value and chosen.spot_price_per_hour is None:
                 cost.set_text(f'{chosen.name} is not offered on spot capacity.')
                 return
@@ -86,7 +90,7 @@ async def new_run(user: User, project_id: int) -> None:
             try:
                 spec = {'command': command.value or '', 'envs': _envs(envs.value or ''), 'image': image.value or '',
                         'product_id': product.value or '', 'gpu_count': int(gpus.value or 1),
-                        'billing': 'spot' if spot.value and provider.value != 'local' else 'on-demand'}
+                        'billing': 'spot' if spot.value and chosen_capabilities().spot else 'on-demand'}
                 limits = {'max_cost_usd': max_cost.value, 'max_duration_s': _scaled(max_hours.value, 3600),
                           'stall_timeout_s': _scaled(stall_minutes.value, 60)}
                 provider_name, _, credential_id = provider.value.partition('#')
@@ -112,16 +116,10 @@ async def new_run(user: User, project_id: int) -> None:
         ui.navigate.to(f'/runs/{run_id}')
 
 
-LABELS = {'local': 'This machine (local)', 'novita': 'Novita AI'}
-NOTHING_TO_LAUNCH_ON = 'There is nothing you may launch on yet: an admin can add a Novita API key.'
+NOTHING_TO_LAUNCH_ON = ('There is nothing you may launch on yet: an admin can add '
+                        f'{" or ".join(f"a {caps.said} API key" for caps in credentials.providers().values())}.')
 # what a new user can launch at once: the example MLP, which reports through the SDK
 EXAMPLE = f'python {Path(__file__).resolve().parent.parent / "examples" / "train_mlp.py"} --epochs 20'
-
-
-async def _launchable(user: User) -> list[str]:
-    """The providers this user may launch on: this machine only for whom TRAINBOARD_LOCAL_RUNS allows."""
-    local_allowed = await runs.may_launch_local(user)
-    return [name for name in await providers.available() if name != 'local' or local_allowed]
 
 
 def _scaled(value: float | None, unit_s: int) -> float | None:

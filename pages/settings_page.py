@@ -105,7 +105,7 @@ async def _credentials_panel(user: User) -> None:
 
     async def add() -> None:
         try:
-            await credentials.add(user, provider='novita', label=label.value or '', secret=secret.value or '',
+            await credentials.add(user, provider=kind.value or '', label=label.value or '', secret=secret.value or '',
                                   project_id=scope.value or None)
         except ServiceError as error:
             hint.set_text(error.message)
@@ -130,19 +130,27 @@ async def _credentials_panel(user: User) -> None:
                 ui.notify(error.message, type='negative', multi_line=True)
             await refresh()
 
+    def secret_label() -> str:
+        return f'{kinds[kind.value].said} API key' if kind.value in kinds else 'API key'
+
     scopes = await credentials.scopes(user)
+    kinds = credentials.providers()  # the providers a key is for: the menu shows only when there is a choice
     with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2'):
         ui.label('Provider credentials').classes('text-h5')
         ui.label('Stored encrypted; only the last four characters are ever shown. A workspace key serves every '
                  'project; a project\'s own key serves that project only.').classes('text-grey-7')
         with ui.row().classes('items-center') as form:
+            kind = ui.select({name: caps.label for name, caps in kinds.items()}, label='Provider',
+                             value=next(iter(kinds), None)).classes('w-40')
+            kind.visible = len(kinds) > 1
             label = ui.input('Label', placeholder='team account')
-            secret = ui.input('Novita API key', password=True)
+            secret = ui.input(secret_label(), password=True)  # 'Novita API key'
+            kind.on_value_change(lambda: secret.set_label(secret_label()))
             # 0 stands for the workspace: a select's value cannot be None and still be chosen
             options = {key or 0: name for key, name in scopes.items()}
             scope = ui.select(options, label='For', value=next(iter(options), None)).classes('w-56')
             ui.button('Add key', on_click=add)
-        form.visible = bool(scopes)
+        form.visible = bool(scopes and kinds)
         if not scopes:
             ui.label('Admins add workspace keys; project owners add their project\'s.').classes('text-grey-7')
         hint = ui.label().classes('text-negative')

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 DEFAULT_DISK_GB = 50
+JOB_NAME_PREFIX = 'trainboard-run-'  # every job we launch is named so, then the run id: orphans are known by it
 
 
 class Phase(StrEnum):
@@ -72,14 +76,23 @@ class UsageSample:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Capabilities:
     """What a provider can do, so that services need no branch per provider."""
-    label: str  # for people: 'Novita AI', 'This machine'
+    label: str  # for people, in lists and menus: 'Novita AI', 'This machine (local)'
     needs_credential: bool  # reached through a stored API key (one account per key)
+    short_label: str = ''  # in sentences ('Add a Novita API key'); the label when ''
+    runs_on_server: bool = False  # jobs run as commands on the server's machine: TRAINBOARD_LOCAL_RUNS decides who
+    rents_gpus: bool = False  # a launch names how many GPUs (1 to 8) of its product, priced per GPU
+    spot: bool = False  # some products are offered on spot capacity (cheaper, can be reclaimed)
     job_prefix: str = ''  # the name every job of ours gets, followed by the run id ('' when jobs are not named)
     lists_jobs: bool = False  # can list every job of the account in one paged call (jobs()): orphans are found so
     gpu_metrics: bool = False  # gpu_usage() returns samples
     logs: bool = True  # logs() returns the job's own output
     pause_freezes: bool = True  # pause keeps the job's memory (SIGSTOP); else it stops the machine, disk kept
     launch_fields: tuple[str, ...] = ()  # spec fields a launch needs besides the command, e.g. ('product_id', 'image')
+
+    @property
+    def said(self) -> str:
+        """The provider's name in a sentence."""
+        return self.short_label or self.label
 
 
 class ProviderError(Exception):
@@ -93,8 +106,13 @@ class ProviderError(Exception):
 
 
 class Provider(Protocol):
-    name: str
+    name: str  # as stored on runs and credentials, and used in the API ('novita')
     capabilities: Capabilities
+
+    @classmethod
+    def connect(cls, config: Settings, secret: str) -> Provider:
+        """The provider as this server reaches it: `config` is the server's settings, `secret` the credential's
+        decrypted key ('' for a provider that needs none)."""
 
     async def products(self) -> list[Product]: ...
 
@@ -112,7 +130,8 @@ class Provider(Protocol):
     async def resume(self, ref: str) -> None: ...
 
     async def stop(self, ref: str) -> None:
-        """Ask the job to end (it may checkpoint); idempotent."""
+        """Ask the job to end (it may checkpoint) and return at once, without waiting for it to end; idempotent. The
+        caller terminates a job that is still there some polls later."""
 
     async def terminate(self, ref: str) -> None:
         """End the job and free everything that bills; idempotent."""

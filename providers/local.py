@@ -2,22 +2,27 @@
 
 What a job may see and touch (its user, directory, environment, python) is local_sandbox's to decide.
 
-Pause is SIGSTOP, resume SIGCONT, stop SIGTERM then SIGKILL after a grace period. A job runs in its own session
-and writes its exit code to a file, so after an app restart it is found again by its process id (and start time,
-so a reused pid is not mistaken for it), or its end is known from that file.
+Pause is SIGSTOP, resume SIGCONT, stop SIGTERM and terminate SIGKILL, each to the job's whole process group; stop
+returns at once, and the caller terminates a job still there a few polls later. A job runs in its own session and
+writes its exit code to a file, so after an app restart it is found again by its process id (and start time, so a
+reused pid is not mistaken for it), or its end is known from that file. It lasts as long as any process of its
+group does: what it started may outlive its shell.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from providers.base import Capabilities, JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
 from providers.local_sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 EXIT_FILE = '.exit_code'
 PAUSED_FILE = '.paused'  # /proc's process state is not to be trusted in every sandbox: remember pauses ourselves
@@ -27,15 +32,20 @@ LOG_READ_BYTES = 1 << 20
 
 class LocalProvider:
     name = 'local'
-    capabilities = Capabilities(label='This machine', needs_credential=False, logs=True, pause_freezes=True)
+    capabilities = Capabilities(label='This machine (local)', short_label='this machine', needs_credential=False,
+                                runs_on_server=True, logs=True, pause_freezes=True)
 
-    def __init__(self, jobs_dir: Path, *, price_per_hour: float = 0.0, stop_grace_s: float = 10.0,
-                 run_as: str = 'nobody', python: str = '') -> None:
+    def __init__(self, jobs_dir: Path, *, price_per_hour: float = 0.0, run_as: str = 'nobody',
+                 python: str = '') -> None:
         self.jobs_dir = jobs_dir
         self.sandbox = Sandbox(jobs_dir, run_as=run_as, python=python)
         self.price_per_hour = price_per_hour
-        self.stop_grace_s = stop_grace_s
         self._children: dict[int, subprocess.Popen] = {}  # reaped when they end, so they leave no zombies
+
+    @classmethod
+    def connect(cls, config: Settings, secret: str) -> LocalProvider:
+        return cls(config.local_jobs_dir, price_per_hour=config.local_price_per_hour, run_as=config.local_run_as,
+                   python=config.local_python)
 
     async def products(self) -> list[Product]:
         return [Product(id='local', name=f'This machine ({os.cpu_count()} CPUs)', price_per_hour=self.price_per_hour,
@@ -49,8 +59,10 @@ class LocalProvider:
             raise ProviderError(f'Could not make the job\'s directory: {error}') from error
         # the shell records the command's exit code (the subshell keeps an `exit` in the command from skipping
         # that) in the file it got as its stdin, which the server opened in a directory the job cannot write to: no
-        # link planted there, no pause forged; a job killed by a signal leaves the file empty
-        wrapped = f'exec 9>&0 </dev/null\n(\n{spec.command}\n) 9>&-\necho $? >&9'
+        # link planted there, no pause forged; a job killed by SIGKILL leaves the file empty. The shell ignores the
+        # SIGTERM of a stop, so that a job that checkpoints on it still has its exit code recorded; the command gets
+        # SIGTERM's default back
+        wrapped = f"trap '' TERM\nexec 9>&0 </dev/null\n(\ntrap - TERM\n{spec.command}\n) 9>&-\necho $? >&9"
         with (run_dir / LOG_FILE).open('ab') as log, (run_dir / EXIT_FILE).open('wb') as exit_code:
             try:
                 process = subprocess.Popen(['/bin/sh', '-c', wrapped], cwd=work,
@@ -77,17 +89,13 @@ class LocalProvider:
         (_run_dir(ref) / PAUSED_FILE).unlink(missing_ok=True)
 
     async def stop(self, ref: str) -> None:
-        """SIGTERM now (a paused job is woken to receive it), SIGKILL if it is still there after the grace period."""
+        """SIGTERM, and a paused job is woken to receive it; returns at once (the leader's poll cycle must not wait
+        here): a job that ignores it is still there, for terminate."""
         if not self._alive(ref):
             return
         self._signal(ref, signal.SIGTERM)
         self._signal(ref, signal.SIGCONT)
         (_run_dir(ref) / PAUSED_FILE).unlink(missing_ok=True)
-        for _ in range(int(self.stop_grace_s * 10)):
-            await asyncio.sleep(0.1)
-            if not self._alive(ref):
-                return
-        self._signal(ref, signal.SIGKILL)
 
     async def terminate(self, ref: str) -> None:
         self._signal(ref, signal.SIGKILL)
@@ -122,14 +130,18 @@ class LocalProvider:
         if code:
             if code == '0':
                 return JobState(ref=ref, phase=Phase.SUCCEEDED, raw='exited 0')
-            return JobState(ref=ref, phase=Phase.FAILED, raw=f'exited {code}',
-                            message=f'The command exited with code {code}.')
+            return JobState(ref=ref, phase=Phase.FAILED, raw=f'exited {code}', message=_ended(int(code)))
         return JobState(ref=ref, phase=Phase.FAILED, raw='vanished',
                         message='The process ended without an exit code: it was killed, or the machine restarted.')
 
     def _alive(self, ref: str) -> bool:
+        """Whether any process of the job is left: its shell, or what it started (which may outlive the shell: a
+        command that ignores SIGTERM, say), all in the process group the shell leads."""
         pid, started = _pid(ref), ref.split(':')[1]
-        return _start_time(pid) == started and _proc_state(pid) not in {None, 'Z', 'X'}
+        now = _start_time(pid)
+        if now and now != started:  # the pid is another process's: it is not reused while our group has members
+            return False
+        return bool(now) and _proc_state(pid) not in {'Z', 'X'} or _group_has_members(pid)
 
     def _signal(self, ref: str, sig: signal.Signals) -> None:
         if self._alive(ref):
@@ -151,6 +163,14 @@ def _run_dir(ref: str) -> Path:
     return Path(ref.split(':', 2)[2])
 
 
+def _ended(code: int) -> str:
+    """A failed command's exit code in words; the shell reports a command killed by signal n as 128 + n."""
+    with contextlib.suppress(ValueError):
+        if code > 128:
+            return f'The command was killed by {signal.Signals(code - 128).name} (exit code {code}).'
+    return f'The command exited with code {code}.'
+
+
 def _exit_code(run_dir: Path) -> str:
     try:
         with (run_dir / EXIT_FILE).open() as file:
@@ -165,7 +185,16 @@ def _stat(pid: int) -> list[str] | None:
         text = Path(f'/proc/{pid}/stat').read_text()
     except OSError:
         return None
-    return text[text.rindex(')') + 2:].split()  # after "pid (comm) ": state is field 0, start time field 19
+    return text[text.rindex(')') + 2:].split()  # after "pid (comm) ": state is field 0, group 2, start time 19
+
+
+def _group_has_members(group: int) -> bool:
+    """Whether a live (not zombie) process is left in the process group."""
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and fields[2] == str(group) \
+                and fields[0] not in {'Z', 'X'}:
+            return True
+    return False
 
 
 def _proc_state(pid: int) -> str | None:

@@ -10,11 +10,24 @@ import asyncio
 import hashlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from providers.base import Capabilities, JobSpec, JobState, LogChunk, Phase, Product, ProviderError, UsageSample
+from providers.base import (
+    JOB_NAME_PREFIX,
+    Capabilities,
+    JobSpec,
+    JobState,
+    LogChunk,
+    Phase,
+    Product,
+    ProviderError,
+    UsageSample,
+)
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +39,7 @@ PRODUCTS_TTL_S = 30.0
 PAGE_SIZE = 100
 RETRIES = 3  # with backoff from 0.5 s: gives up after 3.5 s, and the next poll tries again
 TIMEOUT_S = 15.0
-INSTANCE_PREFIX = 'trainboard-run-'
+INSTANCE_PREFIX = JOB_NAME_PREFIX
 CURSOR_LINES = 3  # the last lines read, as a digest: where to go on from in the next tail snapshot
 PHASES = {
     'toCreate': Phase.PROVISIONING, 'creating': Phase.PROVISIONING, 'pending': Phase.PROVISIONING,
@@ -54,9 +67,9 @@ MESSAGES = {
 
 class NovitaProvider:
     name = 'novita'
-    capabilities = Capabilities(label='Novita AI', needs_credential=True, job_prefix=INSTANCE_PREFIX, lists_jobs=True,
-                                gpu_metrics=True, logs=True, pause_freezes=False,
-                                launch_fields=('product_id', 'image'))
+    capabilities = Capabilities(label='Novita AI', short_label='Novita', needs_credential=True, rents_gpus=True,
+                                spot=True, job_prefix=INSTANCE_PREFIX, lists_jobs=True, gpu_metrics=True, logs=True,
+                                pause_freezes=False, launch_fields=('product_id', 'image'))
 
     def __init__(self, api_key: str, base_url: str = 'https://api.novita.ai', *, retry_delay_s: float = 0.5) -> None:
         # a key an HTTP header cannot carry fails every call with a message, not an exception from deep in httpx
@@ -67,6 +80,10 @@ class NovitaProvider:
         self._log_addresses: dict[str, str] = {}
         self._products: tuple[float, list[Product]] | None = None
         self.retry_delay_s = retry_delay_s
+
+    @classmethod
+    def connect(cls, config: Settings, secret: str) -> NovitaProvider:
+        return cls(secret, config.novita_base_url)
 
     async def products(self) -> list[Product]:
         """The catalogue, fetched at most every PRODUCTS_TTL_S: a launch checks the budget and then launches, and

@@ -17,14 +17,18 @@ from tortoise.expressions import Q
 import settings
 from models import Credential, MemberRole, Membership, Project, Run, User
 from models.runs import FINISHED
-from providers.base import ProviderError
-from providers.novita import NovitaProvider
+from providers import registry
+from providers.base import Capabilities, ProviderError
 from services import audit, auth, bounds, keys, projects, provider_health
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 
-PROVIDERS = ('novita',)
-LABELS = {'novita': 'Novita'}
+PROVIDERS = registry.names(needs_credential=True)  # the providers reached through a credential, read when used
 WORKSPACE, PROJECT = 'workspace', 'project'
+
+
+def providers() -> dict[str, Capabilities]:
+    """The providers a credential can be added for, by name, with what they can do (labels for the form)."""
+    return {name: caps for name in PROVIDERS if (caps := registry.capabilities(name)) is not None}
 
 
 async def add(user: User, *, provider: str, label: str, secret: str, project_id: int | None = None) -> dict[str, Any]:
@@ -40,7 +44,7 @@ async def add(user: User, *, provider: str, label: str, secret: str, project_id:
         raise Invalid('That secret is too short to be an API key.')
     if not bounds.header_safe(secret):  # a character "improved" by a document it was pasted from, say
         raise Invalid('That API key has a character an API key cannot have (only printable ASCII, no spaces): '
-                      'copy it again from Novita\'s console.')
+                      f'copy it again from {_said(provider)}\'s console.')
     encrypted = _fernet().encrypt(secret.encode()).decode()
     credential = await Credential.create(provider=provider, label=label, owner=user, project=project,
                                          last4=secret[-4:], secret_encrypted=encrypted)
@@ -86,7 +90,7 @@ async def for_launch(project: Project, provider: str, credential_id: int | None 
         chosen = next((c for c in usable if c.id == credential_id), None)
         if chosen is None:
             raise Invalid(f'Credential {credential_id} cannot be used in "{project.name}": name one of the project\'s '
-                          f'own {LABELS.get(provider, provider)} credentials or a workspace one.')
+                          f'own {_said(provider)} credentials or a workspace one.')
         return chosen
     return _the_one([c for c in usable if c.project_id == project.id] or usable, provider, f'"{project.name}"')
 
@@ -108,7 +112,7 @@ async def usable_named(user: User, provider: str, credential_id: int | None = No
         return _the_one(found, provider, 'You')
     chosen = next((c for c in found if c.id == credential_id), None)
     if chosen is None:
-        raise NotFound(f'No {LABELS.get(provider, provider)} credential {credential_id} that you may use.')
+        raise NotFound(f'No {_said(provider)} credential {credential_id} that you may use.')
     return chosen
 
 
@@ -141,8 +145,11 @@ async def check(user: User, credential_id: int) -> tuple[bool, str]:
     """Try a stored key against its provider: whether it works, and a sentence saying so."""
     user = await auth.refreshed(user)
     credential = await _managed(user, credential_id)
-    try:
-        found = await NovitaProvider(_decrypted(credential), settings.current.novita_base_url).products()
+    kind = registry.kind(credential.provider)
+    if kind is None:
+        return False, f'This server no longer knows the provider "{credential.provider}".'
+    try:  # a provider of its own, not the one runs share: this asks whether the key works now
+        found = await kind.connect(settings.current, _decrypted(credential)).products()
     except (ProviderError, Invalid) as error:
         return False, error.message
     return True, f'The key works: {len(found)} products visible.'
@@ -187,13 +194,19 @@ async def _managed(user: User, credential_id: int) -> Credential:
 
 
 def _the_one(found: list[Credential], provider: str, who: str) -> Credential:
-    label = LABELS.get(provider, provider)
+    label = _said(provider)
     if not found:
         raise Invalid(f'Add a {label} API key on the settings page first.')
     if len(found) > 1:
         names = ', '.join(f'{c.id} "{c.label}"' for c in found)
         raise Invalid(f'{who} may use several {label} credentials: name one with credential_id ({names}).')
     return found[0]
+
+
+def _said(provider: str) -> str:
+    """The provider's name in a sentence ('Novita')."""
+    found = registry.capabilities(provider)
+    return found.said if found else provider
 
 
 def _in_use() -> Q:

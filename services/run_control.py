@@ -16,7 +16,7 @@ from tortoise import connections
 
 import settings
 from models import MemberRole, Run, RunStatus, User
-from providers.base import DEFAULT_DISK_GB, JobSpec, ProviderError
+from providers.base import DEFAULT_DISK_GB, JOB_NAME_PREFIX, JobSpec, ProviderError
 from services import auth, budget, lifecycle, providers, runs
 from services.errors import Conflict, ServiceError
 from services.lifecycle import Cause
@@ -41,7 +41,7 @@ async def launch(run: Run) -> None:
     """Hand a queued run to its provider (the leader does); the reference comes back at once, and the poller follows
     the job from there."""
     launched = runs.launch_spec(run)
-    spec = JobSpec(run_id=run.id, name=f'trainboard-run-{run.id}', command=launched.get('command', ''),
+    spec = JobSpec(run_id=run.id, name=f'{JOB_NAME_PREFIX}{run.id}', command=launched.get('command', ''),
                    envs={**launched.get('envs', {}), **job_env(run)}, image=launched.get('image', ''),
                    product_id=launched.get('product_id', ''), gpu_count=run.gpu_count,
                    disk_gb=int(launched.get('disk_gb') or DEFAULT_DISK_GB), cluster=launched.get('cluster', ''),
@@ -63,7 +63,7 @@ async def launch(run: Run) -> None:
 def job_env(run: Run) -> dict[str, str]:
     env = {'TRAINBOARD_URL': settings.current.public_url, 'TRAINBOARD_RUN_ID': str(run.id),
            'TRAINBOARD_RUN_TOKEN': runs.run_token(run.id, run.token_nonce or '')}
-    if run.provider == 'local':  # `import trainboard` works in a local job without installing anything
+    if providers.capabilities(run.provider).runs_on_server:  # `import trainboard` works without installing it
         env['PYTHONPATH'] = str(SDK_DIR)
     return env
 

@@ -20,14 +20,15 @@ from tortoise.exceptions import IntegrityError
 
 import settings
 from models import Credential, MemberRole, Project, Run, RunStatus, RunStep, UsedSignature, User
-from providers.base import ProviderError
+from providers import registry
+from providers.base import Capabilities, ProviderError
 from services import audit, auth, bounds, budget, credentials, hub, keys, projects, providers
 from services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
 SIGNATURE_MAX_AGE_S = 300
 SIGNATURE_PRUNE_EVERY_S = 60
-PROVIDERS = ('external', *providers.LAUNCHABLE)  # external: code anywhere reports to it
+EXTERNAL = 'external'  # not a provider: code anywhere reports to the run
 _LOCAL_REFUSALS = {
     'admins': 'Only admins may launch runs on this machine (local); TRAINBOARD_LOCAL_RUNS=members lets project '
               'editors launch them too.',
@@ -65,18 +66,9 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
         raise Invalid('config must be a JSON object.')
     if problem := bounds.json_problem(config or {}):
         raise Invalid(f'config {problem}.')
-    if provider not in PROVIDERS:
-        raise Invalid(f'Unknown provider "{provider}"; one of: {", ".join(PROVIDERS)}.')
-    if provider == 'local' and not await may_launch_local(user):
-        raise Forbidden(_LOCAL_REFUSALS[settings.current.local_runs])
     spec = spec or {}
-    if problem := bounds.nested_text_problem(spec):
-        raise Invalid(f'The command, image and envs {problem}.')
-    if provider != 'external' and not str(spec.get('command', '')).strip():
-        raise Invalid(f'A run on "{provider}" needs a command to run.')
-    if provider == 'novita' and not (spec.get('product_id') and spec.get('image')):
-        raise Invalid('A run on Novita needs a product_id and an image.')
-    gpu_count = int(spec.get('gpu_count') or (1 if provider == 'novita' else 0))
+    launched = await _launch_checked(user, provider, spec)
+    gpu_count = int(spec.get('gpu_count') or (1 if launched and launched.rents_gpus else 0))
     if not 0 <= gpu_count <= 8:
         raise Invalid('gpu_count must be from 1 to 8.')
     envs = spec.get('envs', {})
@@ -84,7 +76,7 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
         raise Invalid('envs must map names to string values.')
     credential = await _credential(project, provider, credential_id)
     price_per_hour = 0.0
-    if provider != 'external':
+    if launched:
         try:
             _, price_per_hour = await providers.offer(provider, str(spec.get('product_id', '')), gpu_count,
                                                       spot=spec.get('billing') == 'spot',
@@ -110,12 +102,28 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
     return data, token
 
 
-async def may_launch_local(user: User) -> bool:
-    """Whether the user may launch on this machine at all (TRAINBOARD_LOCAL_RUNS); a project's roles still apply.
-    A local job runs a shell command on the server's machine, so by default only admins start one."""
-    user = await auth.refreshed(user)
-    policy = settings.current.local_runs
-    return policy == 'members' or policy == 'admins' and user.is_admin
+may_launch_local = providers.may_launch_on_server  # TRAINBOARD_LOCAL_RUNS: who may launch on this machine
+
+
+async def _launch_checked(user: User, provider: str, spec: dict[str, Any]) -> Capabilities | None:
+    """What the provider a run launches on can do (None for an external run), once `user` may launch there and
+    `spec` has every field it needs."""
+    caps = registry.capabilities(provider) if provider != EXTERNAL else None
+    if caps is None and provider != EXTERNAL:
+        raise Invalid(f'Unknown provider "{provider}"; one of: {", ".join([EXTERNAL, *providers.LAUNCHABLE])}.')
+    if caps and caps.runs_on_server and not await may_launch_local(user):
+        raise Forbidden(_LOCAL_REFUSALS[settings.current.local_runs])
+    if problem := bounds.nested_text_problem(spec):
+        raise Invalid(f'The command, image and envs {problem}.')
+    if caps is None:
+        return None
+    if not str(spec.get('command', '')).strip():
+        raise Invalid(f'A run on "{provider}" needs a command to run.')
+    if any(not spec.get(field) for field in caps.launch_fields):
+        needed = [f'{"an" if field[0] in "aeiou" else "a"} {field}' for field in caps.launch_fields]
+        listed = ' and '.join([', '.join(needed[:-1]), needed[-1]] if len(needed) > 1 else needed)
+        raise Invalid(f'A run on {caps.said} needs {listed}.')
+    return caps
 
 
 async def get_run(user: User, run_id: int, need: MemberRole = MemberRole.VIEWER) -> Run:
@@ -284,7 +292,7 @@ def limits_of(run: Run) -> dict[str, float | None]:
 
 async def _credential(project: Project, provider: str, credential_id: int | None) -> Credential | None:
     """The credential a run on `provider` launches with (None for a provider that needs none)."""
-    if provider not in credentials.PROVIDERS:
+    if provider not in credentials.PROVIDERS:  # external, or a provider that needs none
         if credential_id is not None:
             raise Invalid(f'A run on "{provider}" takes no credential_id.')
         return None

@@ -108,7 +108,7 @@ async def test_the_list_shows_the_workspace_s_and_one_s_own_projects_credentials
                     team.stranger.email: {workspace['id'], mine['id']}}
     for row in await credentials.listed(team.admin):
         assert set(row['secret']) - set('•') <= set(API_KEY[-4:] + ELSEWHERE_KEY[-4:]) and len(row['secret']) == 8
-    usable = {user.email: {c['id'] for p in await providers.available(user) for c in p['credentials']}
+    usable = {user.email: {c.id for p in await providers.available(user) for c in p.credentials}
               for user in (team.editor, team.stranger)}  # what GET /providers offers each to launch with
     assert usable == {team.editor.email: {workspace['id'], vision['id']},
                       team.stranger.email: {workspace['id'], mine['id']}}

@@ -1,6 +1,7 @@
 """The local provider runs real commands; through the API and the poller they become runs that end right."""
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from providers.base import JobSpec, Phase
+from providers.base import JobSpec, JobState, Phase
 from providers.local import LocalProvider
 from tests import helpers
 from tests.helpers import Server
@@ -28,8 +29,16 @@ for step in range({steps}):
 '''
 
 
+async def state_after(provider: LocalProvider, ref: str, *phases: Phase, within_s: float = 5.0) -> JobState:
+    """The job's state once it is in one of `phases` (or the last one seen after `within_s`)."""
+    deadline = time.monotonic() + within_s
+    while (state := (await provider.states([ref]))[ref]).phase not in phases and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return state
+
+
 async def test_a_job_runs_pauses_resumes_and_ends(tmp_path: Path) -> None:
-    provider = LocalProvider(tmp_path, stop_grace_s=1)
+    provider = LocalProvider(tmp_path)
     ref = await provider.launch(JobSpec(run_id=1, name='t', command='echo hello; sleep 30'))
     assert (await provider.states([ref]))[ref].phase == Phase.RUNNING
     await provider.pause(ref)
@@ -39,9 +48,52 @@ async def test_a_job_runs_pauses_resumes_and_ends(tmp_path: Path) -> None:
     await asyncio.sleep(0.1)
     assert (await provider.states([ref]))[ref].phase == Phase.RUNNING
     await provider.stop(ref)
-    state = (await provider.states([ref]))[ref]
+    state = await state_after(provider, ref, Phase.FAILED)
+    assert state.phase == Phase.FAILED and state.message == 'The command was killed by SIGTERM (exit code 143).'
+    assert (await provider.logs(ref)).lines[0] == 'hello'  # then the shell's own word for it, 'Terminated'
+
+
+async def test_stop_returns_at_once_and_terminate_ends_a_job_that_ignores_it(tmp_path: Path) -> None:
+    """The leader's poll cycle must not wait inside stop(); a job still there some polls later is terminated."""
+    provider = LocalProvider(tmp_path)
+    ref = await provider.launch(JobSpec(run_id=1, name='t', command="trap '' TERM; echo ready; sleep 30"))
+    while not (await provider.logs(ref)).lines:  # the trap is set
+        await asyncio.sleep(0.05)
+    await provider.pause(ref)  # a frozen job is woken to hear the stop
+    started = time.monotonic()
+    await provider.stop(ref)
+    assert time.monotonic() - started < 0.5
+    await asyncio.sleep(0.5)
+    assert (await provider.states([ref]))[ref].phase == Phase.RUNNING  # its sleep ignored it, unfrozen
+    await provider.terminate(ref)
+    state = await state_after(provider, ref, Phase.FAILED, Phase.SUCCEEDED)
     assert state.phase == Phase.FAILED and 'killed' in state.message
-    assert (await provider.logs(ref)).lines == ['hello']
+    assert not group_members(ref)
+
+
+async def test_a_job_that_checkpoints_on_sigterm_keeps_its_exit_code(tmp_path: Path) -> None:
+    provider = LocalProvider(tmp_path)
+    command = "trap 'echo checkpoint; sleep 0.5; exit 3' TERM; echo ready; sleep 30 & wait"
+    ref = await provider.launch(JobSpec(run_id=1, name='t', command=command))
+    while not (await provider.logs(ref)).lines:
+        await asyncio.sleep(0.05)
+    await provider.stop(ref)
+    assert (await provider.states([ref]))[ref].phase == Phase.RUNNING  # checkpointing
+    state = await state_after(provider, ref, Phase.FAILED, Phase.SUCCEEDED)
+    assert state.message == 'The command exited with code 3.'
+    assert (await provider.logs(ref)).lines == ['ready', 'checkpoint']
+
+
+def group_members(ref: str) -> list[str]:
+    """The live processes left in the job's process group."""
+    group = ref.split(':', 1)[0]
+    found = []
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+            if fields[2] == group and fields[0] not in {'Z', 'X'}:
+                found.append(stat.parent.name)
+    return found
 
 
 async def test_exit_codes_decide_success(tmp_path: Path) -> None:

@@ -13,9 +13,11 @@ from tortoise.expressions import Q
 
 import settings
 from models import Run
+from providers import registry
 from services import ingest, lifecycle, providers
 
 LIVE = lifecycle.LIVE
+KEEPING_LOGS = registry.names(logs=True)  # the providers that keep their jobs' output
 FINISHED_RECENTLY_S = 120  # read a finished job's output for this long after it ended: its last lines
 
 
@@ -23,8 +25,8 @@ async def collect() -> int:
     """Read on in every live (or just ended) job's output; how many lines were new."""
     recently = max(FINISHED_RECENTLY_S, 3 * settings.current.job_logs_interval_s)
     ended_after = datetime.now(UTC) - timedelta(seconds=recently)
-    jobs = await Run.filter(Q(status__in=LIVE) | Q(ended_at__gte=ended_after), job_ref__isnull=False) \
-        .exclude(provider='external')
+    jobs = await Run.filter(Q(status__in=LIVE) | Q(ended_at__gte=ended_after), job_ref__isnull=False,
+                            provider__in=list(KEEPING_LOGS))
     return await providers.each_job(jobs, _read_on)
 
 

@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 import settings
 from models import Credential, Project, Run, RunStatus
+from providers import registry
 from providers.base import JobState, Phase, Provider, ProviderError
 from services import audit, credentials, hub, lifecycle, projects, provider_health, providers, runs
 from services.background import intents, limits
@@ -61,7 +62,7 @@ async def _runs_by_account() -> tuple[dict[Account, list[Run]], set[str]]:
     unreleased = await Run.filter(status__in=lifecycle.FINISHED_STATUSES, job_ref__isnull=False,
                                   provider_state__not='released').exclude(provider='external')
     for run in [*active, *unreleased]:
-        if run.provider == 'local' or run.credential_id is not None:  # else: _adopt_unassigned first
+        if not _needs_credential(run.provider) or run.credential_id is not None:  # else: _adopt_unassigned first
             by_account[_account_of(run)].append(run)
     for provider, credential_id in await Credential.filter(provider__in=credentials.PROVIDERS) \
             .values_list('provider', 'id'):
@@ -108,7 +109,7 @@ async def _apply_states(provider: Provider, account_runs: list[Run], states: dic
 
 def _account_of(run: Run) -> Account:
     # this machine needs no credential: every local run is polled alike
-    return Account(run.provider, run.credential_id if run.provider != 'local' else None)
+    return Account(run.provider, run.credential_id if _needs_credential(run.provider) else None)
 
 
 async def _adopt_unassigned(listings: dict[Account, dict[str, JobState]]) -> None:
@@ -121,6 +122,11 @@ async def _adopt_unassigned(listings: dict[Account, dict[str, JobState]]) -> Non
         if found is not None:
             await Run.filter(id=run.id, credential_id__isnull=True).update(credential_id=found.credential_id)
             log.info('run %s was launched before runs recorded their credential: it is %s', run.id, found)
+
+
+def _needs_credential(provider: str) -> bool:
+    found = registry.capabilities(provider)  # one no longer registered: its account fails, and says so
+    return found is None or found.needs_credential
 
 
 def _reason(error: Exception) -> str:
@@ -153,7 +159,7 @@ def status() -> dict[str, dict[str, object]]:
 
 def status_of(provider: str, credential_id: int | None = None) -> dict[str, object] | None:
     """How the account a run is polled through fares (None: not polled yet)."""
-    account = Account(provider, credential_id if provider != 'local' else None)
+    account = Account(provider, credential_id if _needs_credential(provider) else None)
     return status().get(str(account))
 
 
