@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
-from services import bounds, hub, projects, runs
+from services import bounds, hub, progress, projects, runs
 from services.errors import Conflict, Invalid, ServiceError
 from services.metric_store import Point, parse_value, write_points
 
@@ -24,11 +24,10 @@ MAX_POINTS = 10_000
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LOG_LINES = 10_000
 MAX_LINE_CHARS = 10_000  # a job's own output can hold anything: a progress bar redrawn for an hour is one line
-RATE_SMOOTHING = 0.3  # weight of the newest rate in the ETA's moving average
 REPORTABLE_STATES = {RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.CANCELLED}
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
 REPORTED_FIELDS = ['status', 'status_message', 'started_at', 'ended_at', 'progress', 'step', 'total_steps',
-                   'progress_rate', 'progress_at', 'last_report_at', 'updated_at']
+                   'progress_rate', 'progress_at', 'progress_window', 'eta_seconds', 'last_report_at', 'updated_at']
 
 
 class TooLarge(ServiceError):
@@ -251,15 +250,14 @@ def _apply_progress(run: Run, parsed: Report, now: float) -> None:
         return
     if parsed.step is not None:
         run.step, run.total_steps = parsed.step, parsed.total_steps
-    gained, since = parsed.fraction - run.progress, (now - run.progress_at) if run.progress_at else None
-    if since is None and run.started_at is not None:  # the first progress report: the rate since the start
-        gained, since = parsed.fraction, max(now - run.started_at.timestamp(), 1e-3)
-    if since and since > 0 and gained > 0:
-        rate = gained / since
-        run.progress_rate = rate if not run.progress_rate else \
-            RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * run.progress_rate
     run.progress = parsed.fraction
-    run.progress_at = now
+    started_at = run.started_at.timestamp() if run.started_at else None
+    window = progress.advance(run.progress_window, now, parsed.fraction, started_at=started_at)
+    if window is None:
+        return  # no progress made: the ETA counts on from the report that last advanced it
+    pace = progress.pace(window, started_at=started_at)
+    run.progress_window, run.progress_rate, run.eta_seconds = window, pace.rate, pace.eta_s
+    run.progress_at = window[-1][0]
 
 
 async def _apply_status(run: Run, parsed: Report, conn: Any) -> bool:
