@@ -53,7 +53,8 @@ async def run_page(run_id: int) -> None:
         duration.set_text(format.duration(format.since(state['started_at'], state['ended_at'])))
         eta.set_text(f'ETA {format.duration(state["eta_seconds"])}' if state.get('eta_seconds') is not None else '')
         cost.set_text(f'{format.money(state["cost_usd"])} so far')
-        forecast.set_text(f'forecast {format.money(state.get("forecast_cost_usd", state["cost_usd"]))}')
+        forecast.set_text(f'forecast {format.money(state.get("forecast_cost_usd", state["cost_usd"]))}'
+                          + (f' · {state["forecast_note"]}' if state.get('forecast_note') else ''))
 
     def apply(change: hub.Change) -> None:
         if change.id != run_id:
