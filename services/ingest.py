@@ -28,6 +28,9 @@ REPORTABLE_STATES = {RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, R
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
 REPORTED_FIELDS = ['status', 'status_message', 'started_at', 'ended_at', 'progress', 'step', 'total_steps',
                    'progress_rate', 'progress_at', 'progress_window', 'eta_seconds', 'last_report_at', 'updated_at']
+STEP_ENDS = {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.STOPPED}
+# what a report writes of a step: never its cost, which the poller adds to meanwhile (progress.accrue_steps)
+STEP_FIELDS = ['status', 'description', 'started_at', 'ended_at']
 
 
 class TooLarge(ServiceError):
@@ -219,6 +222,8 @@ def _step(index: int, item: Any) -> tuple[str, StepStatus, str | None]:
 # --- applying ------------------------------------------------------------------------------------------------------
 
 async def _apply_steps(run: Run, parsed: Report, conn: Any) -> bool:
+    """One row per step name. A step reported again (`run.step('training', ...)` each epoch) is that row again: it
+    spans from its first start to its latest end, and runs on (no end) while it is running again."""
     if not parsed.steps:
         return False
     existing = {step.name: step for step in await RunStep.filter(run_id=run.id).using_db(conn)}
@@ -226,6 +231,7 @@ async def _apply_steps(run: Run, parsed: Report, conn: Any) -> bool:
     now = datetime.now(UTC)
     for name, status, description in parsed.steps:
         step = existing.get(name)
+        new = step is None
         if step is None:
             step = existing[name] = RunStep(run_id=run.id, index=next_index, name=name)
             next_index += 1
@@ -234,9 +240,11 @@ async def _apply_steps(run: Run, parsed: Report, conn: Any) -> bool:
             step.description = description
         if status != StepStatus.PENDING and step.started_at is None:
             step.started_at = now
-        if status in {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED}:
-            step.ended_at = step.ended_at or now
-        await step.save(using_db=conn)
+        if status in STEP_ENDS:
+            step.ended_at = now
+        elif status == StepStatus.RUNNING:
+            step.ended_at = None
+        await step.save(using_db=conn, update_fields=None if new else STEP_FIELDS)
     return True
 
 

@@ -1,4 +1,4 @@
-"""A run's pace, what is left of it, and what it will cost: pure decisions.
+"""A run's pace, what is left of it, and what it will cost: pure decisions, plus the step cost accrual.
 
 The pace is the progress made over a window of recent reports that advanced it, divided by the time the window
 spans: one slope between two real reports, not an average of per-report rates. Reports that carry no progress, or
@@ -18,6 +18,12 @@ The points in it are thinned to at most MAX_POINTS, evenly spread, so that the s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F
+
+from models import RunStep, StepStatus
 
 WINDOW_SHARE = 0.5  # of the time since the run started
 WINDOW_MIN_S = 10.0
@@ -118,3 +124,14 @@ def forecast(*, cost_usd: float, price_per_hour: float, eta_s: float | None, bud
     if not stops:
         return Forecast(total, False, '')
     return Forecast(total, True, min(stops)[1])
+
+
+# --- step cost -------------------------------------------------------------------------------------------------------
+
+async def accrue_steps(run_id: int, added: Decimal, using_db: BaseDBAsyncClient | None = None) -> None:
+    """Add what the run cost since the last accrual to each of its running steps: a step's cost is what the run cost
+    while the step ran. Two steps running at once each get it whole (each ran all that time), so steps may add up to
+    more than the run. Call it where the run's own cost accrues, in the same transaction."""
+    if added > 0:
+        await RunStep.filter(run_id=run_id, status=StepStatus.RUNNING).using_db(using_db) \
+            .update(cost_usd=F('cost_usd') + added)
