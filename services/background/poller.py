@@ -24,7 +24,7 @@ import settings
 from models import Credential, Project, Run, RunStatus
 from providers.base import JobState, Phase, Provider, ProviderError
 from providers.novita import INSTANCE_PREFIX
-from services import audit, credentials, hub, projects, provider_health, providers, runs
+from services import audit, credentials, hub, progress, projects, provider_health, providers, runs
 from services.background import limits
 from services.errors import ServiceError
 from services.provider_health import Account
@@ -187,6 +187,7 @@ async def _apply(run: Run, state: JobState, now: float, cycle: _Cycle) -> None:
     if not await Run.filter(id=run.id, status=before[0]).update(**{f: getattr(run, f) for f in POLLED_FIELDS}):
         return
     cycle.spent[run.project_id] += added
+    await progress.accrue_steps(run.id, added)  # step cost (progress slice): what the run cost while each step ran
     status_changed = run.status != before[0]
     cycle.changes.append(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
                                     data=await runs.snapshot(run) if status_changed else runs.row(run)))
