@@ -91,6 +91,12 @@ def eta_now(eta_at_report: float | None, report_at: float | None, now: float) ->
     return max(0.0, eta_at_report - since)
 
 
+def without_pause(window: Window | None, paused_s: float) -> Window | None:
+    """The window as if a pause had not happened: its reports moved later by the time the run stood paused, so that
+    the pace after a resume is not slowed by it (move `progress_at` by as much, and the ETA counts on from there)."""
+    return [[at + paused_s, fraction] for at, fraction in window] if window else window
+
+
 def _closest(points: Window) -> int:
     """The inner point whose neighbours are closest together in time: dropping it loses the least."""
     return min(range(1, len(points) - 1), key=lambda i: points[i + 1][0] - points[i - 1][0])

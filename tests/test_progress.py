@@ -62,6 +62,13 @@ def test_the_window_spans_half_the_run_and_holds_few_points() -> None:
     assert early[0][0] == T0 + 1  # younger than ten seconds: all of it
 
 
+def test_a_pause_does_not_slow_the_pace_after_it() -> None:
+    window = advance(advance(None, T0 + 10, 0.1, started_at=T0), T0 + 20, 0.2, started_at=T0)
+    window = progress.without_pause(window, 600.0)  # paused for ten minutes after the report at 20 s
+    window = advance(window, T0 + 630, 0.3, started_at=T0)
+    assert pace(window, started_at=T0).rate == pytest.approx(0.01)
+
+
 def test_the_eta_counts_down_from_the_report_that_set_it() -> None:
     assert eta_now(100.0, T0, T0 + 30) == 70.0
     assert eta_now(100.0, T0, T0 + 300) == 0.0
