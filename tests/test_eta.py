@@ -1,14 +1,17 @@
-"""The ETA of examples/train_mlp.py, run for real on the local provider, against the time it really took."""
+"""ETA and forecast through a real server: examples/train_mlp.py run for real on the local provider, its ETA against
+the time it really took; a cloud run whose forecast passes its project's budget says the budget stops it first."""
 
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from components.new_run_dialog import EXAMPLE
 from tests import helpers
+from tests.fakes.novita import FakeNovita
 from tests.helpers import Server
 
 
@@ -42,3 +45,26 @@ def test_the_example_s_eta_is_within_20_percent_after_a_tenth_of_the_run(polling
     wrong = [f'{at:.1f} s in: ETA {eta} s, truly {left:.1f} s' for at, eta, left in checked
              if eta is None or abs(eta - left) > 0.2 * left]
     assert not wrong, wrong
+
+
+def test_a_forecast_past_the_budget_says_the_budget_stops_the_run_first(cloud_server: Server,
+                                                                        novita: FakeNovita) -> None:
+    api, run = helpers.running_on_novita(cloud_server, novita)  # $1.34/h in a project with a $10 budget
+    try:
+        def report(step: int) -> None:
+            httpx.post(f'{cloud_server.url}/api/v1/runs/{run["id"]}/report', headers={
+                'Authorization': f'Bearer {run["token"]}'}, json={'progress': {'step': step, 'total_steps': 100_000}})
+        report(1)
+        time.sleep(1.0)
+        report(2)  # a step a second: about 28 hours left, $37 at $1.34/h
+        state = api.get(f'/runs/{run["id"]}').json()
+        assert state['eta_seconds'] > 20 * 3600 and state['forecast_cost_usd'] > 30
+        assert state['forecast_capped'] is True
+        assert state['forecast_note'].startswith('The project budget ($10.00) stops the run first, at about $10.0')
+        report(100_000 - 1)  # nearly done: it finishes well within the budget
+        state = api.get(f'/runs/{run["id"]}').json()
+        assert state['forecast_capped'] is False and state['forecast_note'] == ''
+        assert state['forecast_cost_usd'] == pytest.approx(state['cost_usd'], abs=0.01)
+    finally:  # no instance left behind
+        api.post(f'/runs/{run["id"]}/actions/cancel')
+        helpers.wait_until(lambda: not novita.live())
