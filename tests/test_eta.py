@@ -1,15 +1,21 @@
 """ETA and forecast through a real server: examples/train_mlp.py run for real on the local provider, its ETA against
-the time it really took; a cloud run whose forecast passes its project's budget says the budget stops it first."""
+the time it really took; a run whose forecast passes its project's budget says so in the API and on its page."""
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from nicegui.testing import User
 
 from components.new_run_dialog import EXAMPLE
+from models import Project, Run
+from models import User as UserModel
+from services import ingest, projects, runs
 from tests import helpers
 from tests.fakes.novita import FakeNovita
 from tests.helpers import Server
@@ -68,3 +74,17 @@ def test_a_forecast_past_the_budget_says_the_budget_stops_the_run_first(cloud_se
     finally:  # no instance left behind
         api.post(f'/runs/{run["id"]}/actions/cancel')
         helpers.wait_until(lambda: not novita.live())
+
+
+async def test_the_run_page_says_the_budget_stops_the_run_first(admin: User) -> None:
+    owner = await UserModel.get(email=helpers.ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='Budgeted')
+    data, _ = await runs.create_run(owner, project['id'], name='big')
+    # as if launched on a $36/h machine into a $10 budget (an external run bills nothing of itself)
+    await Run.filter(id=data['id']).update(price_per_hour=Decimal(36))
+    await Project.filter(id=project['id']).update(budget_usd=Decimal(10))
+    await ingest.report(await Run.get(id=data['id']), {'progress': {'step': 1, 'total_steps': 100_000}})
+    await asyncio.sleep(0.5)
+    await ingest.report(await Run.get(id=data['id']), {'progress': {'step': 2, 'total_steps': 100_000}})
+    await admin.open(f'/runs/{data["id"]}')
+    await admin.should_see('The project budget ($10.00) stops the run first, at about $10.00')
