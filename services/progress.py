@@ -45,9 +45,10 @@ def advance(window: Window | None, now: float, fraction: float, *, started_at: f
     window, and the ETA's clock, stand). Progress that went back (a job restarted from an older checkpoint, a new
     phase counted from zero) starts the window anew: the pace before says nothing about the pace after."""
     points = [list(point) for point in window or []]
-    if fraction <= (points[-1][1] if points else 0.0):
-        if fraction == (points[-1][1] if points else 0.0):  # none yet ("step 0 of n" while it loads data), or none more
-            return None
+    last = points[-1][1] if points else 0.0
+    if fraction == last:  # none more, or none yet ("step 0 of n" while it loads data)
+        return None
+    if fraction < last:
         points = []
     if points and now < points[-1][0]:  # the clock went back (another process's clock): keep the order
         now = points[-1][0]
