@@ -67,6 +67,8 @@ class RunOut(BaseModel):
     eta_seconds: float | None
     cost_usd: float
     forecast_cost_usd: float = 0.0
+    forecast_capped: bool = False  # the project's budget or the run's cost limit stops it before it finishes
+    forecast_note: str = ''  # then: which, and at about what cost
     provider: str
     gpu_product: str = ''
     gpu_count: int = 0

@@ -110,7 +110,8 @@ class RunView(ui.column):
         counting = data['status'] == 'running' and data.get('eta_seconds') is not None  # not while it waits
         self.eta.set_text(f'ETA {format.duration(data["eta_seconds"])}' if counting else '')
         self.cost.set_text(f'{format.money(data["cost_usd"])} so far')
-        self.forecast.set_text(f'forecast {format.money(data.get("forecast_cost_usd", data["cost_usd"]))}')
+        note = f' · {data["forecast_note"]}' if data.get('forecast_note') else ''
+        self.forecast.set_text(f'forecast {format.money(data.get("forecast_cost_usd", data["cost_usd"]))}{note}')
 
     async def apply(self, change: hub.Change) -> None:
         if change.kind == 'metrics' and change.id == self.run_id:

@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
-from services import bounds, database, hub, lifecycle, projects, runs
+from services import bounds, database, hub, lifecycle, progress, projects, runs
 from services.errors import Conflict, Invalid, ServiceError
 from services.lifecycle import Cause
 from services.metric_store import Point, parse_value, write_points
@@ -25,11 +25,14 @@ MAX_POINTS = 10_000
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LOG_LINES = 10_000
 MAX_LINE_CHARS = 10_000  # a job's own output can hold anything: a progress bar redrawn for an hour is one line
-RATE_SMOOTHING = 0.3  # weight of the newest rate in the ETA's moving average
 REPORTABLE_STATES = lifecycle.REPORTABLE
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
 # what a report writes besides the status (which only lifecycle.move writes)
-REPORTED_FIELDS = ['progress', 'step', 'total_steps', 'progress_rate', 'progress_at', 'last_report_at', 'updated_at']
+REPORTED_FIELDS = ['progress', 'step', 'total_steps', 'progress_rate', 'progress_at', 'progress_window', 'eta_seconds',
+                   'last_report_at', 'updated_at']
+STEP_ENDS = {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.STOPPED}
+# what a report writes of a step: never its cost, which the poller adds to meanwhile (progress.accrue_steps)
+STEP_FIELDS = ['status', 'description', 'started_at', 'ended_at']
 
 
 class TooLarge(ServiceError):
@@ -221,6 +224,8 @@ def _step(index: int, item: Any) -> tuple[str, StepStatus, str | None]:
 # --- applying ------------------------------------------------------------------------------------------------------
 
 async def _apply_steps(run: Run, parsed: Report, conn: Any) -> bool:
+    """One row per step name. A step reported again (`run.step('training', ...)` each epoch) is that row again: it
+    spans from its first start to its latest end, and runs on (no end) while it is running again."""
     if not parsed.steps:
         return False
     existing = {step.name: step for step in await RunStep.filter(run_id=run.id).using_db(conn)}
@@ -228,6 +233,7 @@ async def _apply_steps(run: Run, parsed: Report, conn: Any) -> bool:
     now = datetime.now(UTC)
     for name, status, description in parsed.steps:
         step = existing.get(name)
+        new = step is None
         if step is None:
             step = existing[name] = RunStep(run_id=run.id, index=next_index, name=name)
             next_index += 1
@@ -236,9 +242,11 @@ async def _apply_steps(run: Run, parsed: Report, conn: Any) -> bool:
             step.description = description
         if status != StepStatus.PENDING and step.started_at is None:
             step.started_at = now
-        if status in {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED}:
-            step.ended_at = step.ended_at or now
-        await step.save(using_db=conn)
+        if status in STEP_ENDS:
+            step.ended_at = now
+        elif status == StepStatus.RUNNING:
+            step.ended_at = None
+        await step.save(using_db=conn, update_fields=None if new else STEP_FIELDS)
     return True
 
 
@@ -247,15 +255,14 @@ def _apply_progress(run: Run, parsed: Report, now: float) -> None:
         return
     if parsed.step is not None:
         run.step, run.total_steps = parsed.step, parsed.total_steps
-    gained, since = parsed.fraction - run.progress, (now - run.progress_at) if run.progress_at else None
-    if since is None and run.started_at is not None:  # the first progress report: the rate since the start
-        gained, since = parsed.fraction, max(now - run.started_at.timestamp(), 1e-3)
-    if since and since > 0 and gained > 0:
-        rate = gained / since
-        run.progress_rate = rate if not run.progress_rate else \
-            RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * run.progress_rate
     run.progress = parsed.fraction
-    run.progress_at = now
+    started_at = run.started_at.timestamp() if run.started_at else None
+    window = progress.advance(run.progress_window, now, parsed.fraction, started_at=started_at)
+    if window is None:
+        return  # no progress made: the ETA counts on from the report that last advanced it
+    pace = progress.pace(window, started_at=started_at)
+    run.progress_window, run.progress_rate, run.eta_seconds = window, pace.rate, pace.eta_s
+    run.progress_at = window[-1][0]
 
 
 async def _apply_status(run: Run, parsed: Report, conn: Any) -> bool:

@@ -22,7 +22,7 @@ import settings
 from models import Credential, MemberRole, Project, Run, RunStatus, RunStep, UsedSignature, User
 from providers import registry
 from providers.base import Capabilities, ProviderError
-from services import audit, auth, bounds, budget, credentials, hub, keys, projects, providers
+from services import audit, auth, bounds, budget, credentials, hub, keys, progress, projects, providers
 from services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
@@ -198,11 +198,13 @@ def sign(token: str, timestamp: str, body: bytes) -> str:
 async def snapshot(run: Run) -> dict[str, Any]:
     """The run with its steps, as the API answers and the run page shows."""
     steps = await RunStep.filter(run_id=run.id).order_by('index')
+    outlook = await forecast(run)
     return {**row(run), 'config': run.config, 'status_message': run.status_message,
             'status_cause': run.status_cause, 'control_error': run.control_error,
             'deadline': _iso(datetime.fromtimestamp(run.deadline, UTC)) if run.deadline else None,
             'gpu_product': run.gpu_product, 'gpu_count': run.gpu_count, 'billing': (run.spec or {}).get('billing'),
-            'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': forecast_cost(run),
+            'price_per_hour': float(run.price_per_hour), 'forecast_cost_usd': outlook.cost_usd,
+            'forecast_capped': outlook.capped, 'forecast_note': outlook.note,
             'last_report_at': _iso(run.last_report_at), 'created_at': _iso(run.created_at),
             'limits': limits_of(run), 'credential_id': run.credential_id, 'envs': shown_envs(run),
             'steps': [step_row(step) for step in steps]}
@@ -233,19 +235,25 @@ def step_row(step: RunStep) -> dict[str, Any]:
 
 
 def eta_seconds(run: Run) -> float | None:
-    """Seconds left at the smoothed progress rate, counted from the report that set it."""
-    if RunStatus(run.status).is_finished or not run.progress_rate or run.progress_rate <= 0:
+    """Seconds left while the run runs: the ETA its last advancing report set (services/progress), counted down
+    since. None when it is not running (a paused job makes no progress, a stopping one will not finish)."""
+    if run.status != RunStatus.RUNNING:
         return None
-    left = (1.0 - run.progress) / run.progress_rate
-    if run.progress_at:
-        left -= max(0.0, time.time() - run.progress_at)
-    return max(0.0, left)
+    return progress.eta_now(run.eta_seconds, run.progress_at, time.time())
 
 
-def forecast_cost(run: Run) -> float:
-    """Cost so far plus the price of the time the ETA says is left."""
-    eta = eta_seconds(run)
-    return float(run.cost_usd) + (float(run.price_per_hour) * eta / 3600 if eta else 0.0)
+async def forecast(run: Run) -> progress.Forecast:
+    """Cost so far plus the price of the time the ETA says is left, and whether the project's budget or the run's
+    cost limit stops it first (then the note says so, and where)."""
+    eta, price = eta_seconds(run), float(run.price_per_hour)
+    budget_usd = used_usd = burn = 0.0
+    if eta and price > 0:  # only then can the budget stop it before the end: spare the queries otherwise
+        project = await Project.get(id=run.project_id).only('id', 'budget_usd', 'used_usd')
+        budget_usd, used_usd = float(project.budget_usd), float(project.used_usd)
+        burn = await budget.burn_per_hour(run.project_id) if budget_usd > 0 else 0.0
+    return progress.forecast(cost_usd=float(run.cost_usd), price_per_hour=price, eta_s=eta, budget_usd=budget_usd,
+                             used_usd=used_usd, burn_per_hour=burn,
+                             max_cost_usd=None if run.max_cost_usd is None else float(run.max_cost_usd))
 
 
 def launch_spec(run: Run) -> dict[str, Any]:

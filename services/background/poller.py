@@ -24,7 +24,7 @@ import settings
 from models import Credential, Project, Run, RunStatus
 from providers import registry
 from providers.base import JobState, Phase, Provider, ProviderError
-from services import audit, credentials, hub, lifecycle, projects, provider_health, providers, runs
+from services import audit, credentials, hub, lifecycle, progress, projects, provider_health, providers, runs
 from services.background import intents, limits
 from services.errors import ServiceError
 from services.lifecycle import Cause
@@ -172,6 +172,8 @@ async def _apply(run: Run, state: JobState, now: float, cycle: _Cycle, conn: Bas
     run.provider_state = state.raw[:64]
     polled = {name: getattr(run, name) for name in POLLED_FIELDS}
     decision = lifecycle.from_phase(RunStatus(run.status), state.phase, raw=state.raw, message=state.message)
+    if added:  # before a move that ends the run closes its steps; what the run cost while each step ran
+        await progress.accrue_steps(run.id, added, using_db=conn)
     # either way only if no report or user changed the run meanwhile (the next cycle sees what they did)
     if decision is not None:
         if not await lifecycle.move(run, decision.to, cause=decision.cause, reason=decision.reason, using_db=conn,
