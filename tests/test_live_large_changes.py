@@ -9,24 +9,12 @@ import pytest
 
 from tests import helpers
 from tests.helpers import Server
+from tests.test_browser import browser  # noqa: F401  (the module's Chromium fixture)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not helpers.POSTGRES_URL, reason='cross-process updates need PostgreSQL: set '
                                  'TRAINBOARD_TEST_POSTGRES_URL (.ci/run does); SQLite is single-process by design')]
-CHROMIUM = Path('/usr/bin/chromium')
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-sync',
-                 '--disable-background-networking', '--disable-component-update']
 MEMBER, MEMBER_PASSWORD = 'mia@example.com', 'a long password for mia'
-
-
-@pytest.fixture(scope='module')
-def browser() -> Iterator:
-    assert CHROMIUM.exists(), 'Debian Chromium is missing: `make test` installs it as root (apt-get install chromium)'
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -41,7 +29,7 @@ def two_processes(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
     helpers.drop_schema(url)
 
 
-def test_big_changes_made_on_one_process_update_the_other_s_tabs(browser, two_processes) -> None:
+def test_big_changes_made_on_one_process_update_the_other_s_tabs(browser, two_processes) -> None:  # noqa: F811
     from playwright.sync_api import expect
     first, second = two_processes
     config = {'tokens': [f'token-{i:05d}' for i in range(1600)], 'lr': 0.001}  # about 20 KB
