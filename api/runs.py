@@ -81,6 +81,8 @@ class RunOut(BaseModel):
     limits: dict[str, int | float | None] = Field(default_factory=dict)
     credential_id: int | None = None  # the credential a cloud run launched with (and is polled and billed through)
     envs: dict[str, str] = Field(default_factory=dict, description='its environment, values masked')
+    command: str = Field('', description='what a launched run runs (empty for an external run)')
+    image: str = Field('', description='the image a cloud run runs in')
 
 
 class RunCreated(RunOut):
@@ -127,7 +129,7 @@ async def act(run_id: Id, action: Literal['stop', 'pause', 'resume', 'cancel'], 
 @router.get('/projects/{project_id}/runs')
 async def list_runs(project_id: Id, user: CurrentUser) -> list[RunOut]:
     await projects.get_project(user, project_id)
-    return [RunOut(**row) for row in await runs.project_runs(project_id)]
+    return [RunOut(**run) for run in await runs.snapshots(project_id)]
 
 
 @router.get('/runs/{run_id}')

@@ -1,7 +1,7 @@
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nicegui import ui
+from nicegui import Client, ui
 
 from services.errors import ServiceError
 
@@ -14,9 +14,15 @@ async def confirm(question: str, *, action: str = 'Delete', color: str = 'negati
             ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat').mark('dismiss')
             ui.button(action, on_click=lambda: dialog.submit(True)).props(f'color={color}').mark('confirm')
     result = await dialog
-    if not dialog.is_deleted:  # asked from inside another dialog, which may have gone with it
-        dialog.delete()
+    discard(dialog)
     return bool(result)
+
+
+def discard(dialog: ui.dialog) -> None:
+    """Delete a dialog once answered, unless it went already: with the dialog it was asked from, or with its tab
+    (closed or navigated away from while the dialog was open; deleting it then fails inside NiceGUI)."""
+    if not dialog.is_deleted and dialog.client.id in Client.instances:
+        dialog.delete()
 
 
 async def project_form(title: str, save: Callable[[dict[str, Any]], Awaitable[Any]], *,
@@ -52,4 +58,4 @@ async def project_form(title: str, save: Callable[[dict[str, Any]], Awaitable[An
             ui.button('Cancel', on_click=dialog.close).props('flat')
             ui.button(button, on_click=submit)
     await dialog
-    dialog.delete()
+    discard(dialog)

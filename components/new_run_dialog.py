@@ -4,6 +4,7 @@ from typing import Any
 from nicegui import ui
 
 from components import format
+from components.dialogs import discard
 from models import User
 from services import credentials, providers, run_control
 from services.errors import ServiceError
@@ -111,7 +112,7 @@ async def new_run(user: User, project_id: int) -> None:
             ui.button('Cancel', on_click=dialog.close).props('flat')
             ui.button('Launch', icon='rocket_launch', on_click=launch)
     run_id = await dialog
-    dialog.delete()
+    discard(dialog)
     if run_id:
         ui.navigate.to(f'/runs/{run_id}')
 

@@ -83,6 +83,11 @@ class RunView(ui.column):
         """What the page reads once it is built: the charts and the log's tail."""
         await self.charts.load()
         with self.config_column:  # after the charts: its copy button's timer has the page sent as it stands
+            if self.data.get('command'):  # what a launched run runs, its environment's values masked
+                ui.label('Command').classes('text-h6')
+                launched = ' '.join(f'{name}={value}' for name, value in self.data.get('envs', {}).items())
+                ui.code('\n'.join(filter(None, [self.data.get('image', ''), launched, self.data['command']])),
+                        language='bash').classes('w-full max-h-64 overflow-auto')
             ui.label('Config').classes('text-h6')
             ui.code(json.dumps(self.data['config'], indent=2), language='json').classes('w-full max-h-96 overflow-auto')
         for line in await ingest.log_tail(self.run_id, limit=LOG_LINES):
@@ -109,9 +114,12 @@ class RunView(ui.column):
         self.duration.set_text(format.duration(format.since(data['started_at'], data['ended_at'])))
         counting = data['status'] == 'running' and data.get('eta_seconds') is not None  # not while it waits
         self.eta.set_text(f'ETA {format.duration(data["eta_seconds"])}' if counting else '')
-        self.cost.set_text(f'{format.money(data["cost_usd"])} so far')
+        ended = data.get('ended_at') is not None
+        self.cost.set_text(f'{format.money(data["cost_usd"])}' + ('' if ended else ' so far'))
         note = f' · {data["forecast_note"]}' if data.get('forecast_note') else ''
-        self.forecast.set_text(f'forecast {format.money(data.get("forecast_cost_usd", data["cost_usd"]))}{note}')
+        # a finished run's cost is what it cost: no forecast
+        self.forecast.set_text('' if ended else
+                               f'forecast {format.money(data.get("forecast_cost_usd", data["cost_usd"]))}{note}')
 
     async def apply(self, change: hub.Change) -> None:
         if change.kind == 'metrics' and change.id == self.run_id:

@@ -46,11 +46,16 @@ def reason(run: dict[str, Any]) -> tuple[str, str]:
 
 _WAITING = {'pausing': 'Pausing: the job may save a checkpoint{until}, then it is frozen and stops billing.',
             'stopping': 'Stopping: the job may save a checkpoint{until}, then it is stopped.',
-            'resuming': 'Resuming: waiting for the job to run again.'}
+            'resuming': 'Resuming: waiting for the job to run again.',
+            'queued': 'Queued: it is launched at the next poll.'}
+_WAITING_FOR_CODE = ('Waiting for its code to report: start your training code with this run\'s token '
+                     '(TRAINBOARD_RUN_ID={id}); a lost token is not shown again — retry the run for a new one.')
 
 
 def _waiting(run: dict[str, Any]) -> str:
     """What an asked-for pause, stop or resume is waiting for, when nobody gave a reason."""
+    if run['status'] == 'queued' and run.get('provider') == 'external':
+        return _WAITING_FOR_CODE.format(id=run['id'])
     deadline = run.get('deadline')
     until = f' until {datetime.fromisoformat(deadline):%H:%M:%S}' if deadline else ''
     return _WAITING.get(run['status'], '').format(until=until)

@@ -5,6 +5,7 @@ import shlex
 from nicegui import ui
 
 import settings
+from components.dialogs import discard
 
 SDK_USE = 'python train.py  # in it: import trainboard; run = trainboard.init()'
 
@@ -20,7 +21,7 @@ async def show_run_token(run_id: int, token: str) -> None:
         with ui.row().classes('w-full justify-end'):
             ui.button('Done', on_click=dialog.close).mark('run-token-done')
     await dialog
-    dialog.delete()
+    discard(dialog)
 
 
 def sdk_lines(run_id: int, token: str) -> str:

@@ -75,9 +75,9 @@ def check_launch(user: User, project: Project, price_per_hour: float, burning_pe
                         f'money: an owner can set a budget, or an admin can mark the project unlimited.')
     if project.used_usd >= project.budget_usd or would_overspend(project, burning_per_hour + price_per_hour):
         burning = f' and its active runs bill ${burning_per_hour:,.2f}/h' if burning_per_hour > 0 else ''
-        raise Conflict(f'Project "{project.name}" has used ${float(project.used_usd):,.4f} of its '
-                       f'${float(project.budget_usd):,.2f} budget{burning}: too little is left for a run at '
-                       f'${price_per_hour:,.2f}/h: raise the budget to launch more runs.')
+        raise Conflict(f'Project "{project.name}" has used {usd(project.used_usd)} of its '
+                       f'{usd(project.budget_usd)} budget{burning}: too little is left for a run at '
+                       f'{usd(price_per_hour)}/h: raise the budget to launch more runs.')
 
 
 def check_cost_limit(max_cost_usd: float | None, price_per_hour: float) -> None:

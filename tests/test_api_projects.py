@@ -139,3 +139,19 @@ def test_openapi_is_served_to_signed_in_callers(server: Server, api: httpx.Clien
     assert httpx.get(f'{server.url}/openapi.json').status_code == 307  # to /login
     schema = httpx.get(f'{server.url}/openapi.json', headers=api.headers).json()
     assert '/api/v1/projects/{project_id}' in schema['paths']
+
+
+def test_a_project_s_run_list_says_what_each_run_says(server: Server, api: httpx.Client) -> None:
+    project = api.post('/projects', json={'name': new_name()}).json()
+    run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'r', 'config': {'lr': 0.001},
+                                                            'max_duration_s': 3600}).json()
+    reported = httpx.post(f'{server.url}/api/v1/runs/{run["id"]}/report',
+                          json={'steps': [{'name': 'training'}], 'status': {'state': 'failed', 'message': 'CUDA OOM'}},
+                          headers={'Authorization': f'Bearer {run["token"]}'})
+    assert reported.status_code == 200
+    listed = api.get(f'/projects/{project["id"]}/runs').json()
+    # the list once gave blanks for what a row did not carry: no message, no cause, no config, no limits
+    assert listed == [api.get(f'/runs/{run["id"]}').json()]
+    assert (listed[0]['status_message'], listed[0]['status_cause'], listed[0]['config']) == ('CUDA OOM', 'job',
+                                                                                           {'lr': 0.001})
+    assert listed[0]['steps'][0]['status'] == 'failed'
