@@ -105,7 +105,13 @@ class NovitaProvider:
                 'billingMode': 'spot' if spec.spot else 'onDemand'}
         if spec.cluster:
             body['clusterId'] = spec.cluster
-        answer = await self._call('POST', f'{API}/gpu/instance/create', json=body)
+        # a create whose answer was lost (a timeout, a 5xx) may have made the instance all the same, and creating again
+        # would make a second that bills too: it is not repeated, and the next launch finds it here by its name
+        made = next((ref for ref, state in (await self.instances()).items()
+                     if state.name == spec.name and state.phase != Phase.GONE), None)
+        if made is not None:
+            return made
+        answer = await self._call('POST', f'{API}/gpu/instance/create', json=body, repeatable=False)
         return str(answer['id'])
 
     async def states(self, refs: list[str]) -> dict[str, JobState]:
@@ -178,7 +184,8 @@ class NovitaProvider:
                 return
             raise
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _call(self, method: str, path: str, *, repeatable: bool = True, **kwargs: Any) -> dict[str, Any]:
+        """One API call; a failure is retried with backoff when `repeatable` (a 429 always: Novita did nothing)."""
         if self._key_problem:
             raise ProviderError(self._key_problem, name='BAD_KEY')
         delay = self.retry_delay_s
@@ -186,13 +193,13 @@ class NovitaProvider:
             try:
                 response = await self._client.request(method, path, **kwargs)
             except httpx.HTTPError as error:
-                if attempt == RETRIES:
+                if attempt == RETRIES or not repeatable:
                     raise ProviderError(f'Novita unreachable: {type(error).__name__}', retryable=True) from error
             else:
                 if response.status_code < 400:
                     return response.json() if response.content else {}
                 name, message = _error(response)
-                if response.status_code >= 500 and attempt == RETRIES:
+                if response.status_code >= 500 and (attempt == RETRIES or not repeatable):
                     raise ProviderError(f'Novita unreachable: HTTP {response.status_code} {message}'.strip(),
                                         name=name, retryable=True)
                 if response.status_code != 429 and response.status_code < 500 or attempt == RETRIES:

@@ -270,7 +270,7 @@ async def _apply_status(run: Run, parsed: Report, conn: Any) -> bool:
     report's transaction; whether the run moved."""
     signs_of_life = bool(parsed.points or parsed.fraction is not None or parsed.steps or parsed.logs)
     to = lifecycle.from_report(RunStatus(run.status), parsed.state, signs_of_life=signs_of_life,
-                               has_job=run.job_ref is not None)
+                               has_job=run.job_ref is not None, awaits_launch=run.provider != 'external')
     if to is None:
         return False
     reason = None if to == RunStatus.RUNNING else parsed.message

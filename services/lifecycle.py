@@ -53,7 +53,8 @@ ACTIVE = frozenset({S.PROVISIONING, S.RUNNING, S.PAUSING, S.PAUSED, S.RESUMING, 
 LIVE = ACTIVE  # a job whose output is still copied
 # what bills, or is about to: a queued run carries the price it was created at, before its job exists
 BILLING = frozenset({S.QUEUED, S.PROVISIONING, S.RUNNING, S.PAUSING, S.RESUMING, S.STOPPING})
-LIMITED = frozenset({S.PROVISIONING, S.RUNNING})  # checked against limits: paused jobs bill nothing, intents are moving
+# checked against limits and budgets: what bills (a pause or resume not carried out yet bills on); paused jobs do not
+LIMITED = frozenset({S.PROVISIONING, S.RUNNING, S.PAUSING, S.RESUMING})
 REPORTABLE = frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.STOPPED, S.CANCELLED})  # what a job may say it is
 UNSTARTED = frozenset({S.QUEUED, S.PROVISIONING})  # no sign of life yet: a report is one
 FINISHED_STATUSES = FINISHED
@@ -78,6 +79,7 @@ ACTIONS: dict[str, frozenset[RunStatus]] = {
     'cancel': frozenset({S.QUEUED, S.PROVISIONING, S.RUNNING, S.PAUSING, S.PAUSED, S.RESUMING, S.STOPPING}),
     'retry': FINISHED,
 }
+OUTCOMES = {S.STOPPING: S.STOPPED, S.PAUSING: S.PAUSED, S.RESUMING: S.RUNNING}  # an intent carried out
 CONTROL = {S.STOPPING: 'stop', S.PAUSING: 'pause', S.PAUSED: 'pause'}  # what a job hears in answer to a report
 CHECK_POLLS = 3  # poll intervals a provider gets to carry a request out before it is asked again (or forced)
 
@@ -146,10 +148,10 @@ def _values_for(run: Run, current: RunStatus, to: RunStatus, *, cause: Cause, re
         values['ended_at'] = datetime.now(UTC)
         if to == S.SUCCEEDED:
             values['progress'] = 1.0
-        if to == S.STOPPED and current == S.STOPPING and run.status_cause and cause in _BYSTANDERS:
-            # the stop was somebody's: its reason and author stand, whatever the job or cloud says as it ends
-            values.update(status_cause=run.status_cause, status_by_id=run.status_by_id,
-                          status_message=run.status_message)
+    if OUTCOMES.get(current) == to and run.status_cause and cause in _BYSTANDERS:
+        # the request was somebody's: who asked and why stand, whatever the job or cloud says as it is carried out
+        values.update(status_cause=run.status_cause, status_by_id=run.status_by_id,
+                      status_message=run.status_message)
     return values
 
 
@@ -191,12 +193,20 @@ def from_phase(current: RunStatus, phase: Phase, *, raw: str = '', message: str 
 
 
 def from_report(current: RunStatus, reported: RunStatus | None, *, signs_of_life: bool,
-                has_job: bool = False) -> RunStatus | None:
-    """What a job's report makes of a run that is `current` (None: nothing changes). A job asked to stop that ends,
-    however it ends but successfully, has stopped; if it is a job of ours, once the provider shows it gone."""
+                has_job: bool = False, awaits_launch: bool = False) -> RunStatus | None:
+    """What a job's report makes of a run that is `current` (None: nothing changes).
+
+    A job asked to stop that ends, however it ends, has stopped (an SDK that finishes at exit says succeeded); a job
+    of ours, once the provider shows it gone. While a job of ours is being paused its provider decides: stopping an
+    instance sends SIGTERM, which code may report as a failure or an end. A run waiting for the leader to launch it
+    has no job yet: a report does not start it."""
+    if awaits_launch and current == S.QUEUED:
+        return None
     if reported is not None and reported != S.RUNNING:
-        if current == S.STOPPING and reported != S.SUCCEEDED:
+        if current == S.STOPPING:
             return None if has_job else S.STOPPED
+        if current == S.PAUSING and has_job:
+            return None
         return reported if can_move(current, reported) else None
     if current in UNSTARTED and (signs_of_life or reported == S.RUNNING):
         return S.RUNNING

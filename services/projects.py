@@ -11,7 +11,7 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from models import MemberRole, Membership, Project, ProjectStatus, Run, User
+from models import MemberRole, Membership, Project, ProjectStatus, Run, RunStatus, User
 from services import audit, auth, bounds, budget, hub
 from services.errors import Conflict, Forbidden, Invalid, NeedsConfirmation, NotFound
 
@@ -97,7 +97,8 @@ async def update_project(user: User, project_id: int, *, confirm: bool = False, 
     if fields:
         project.update_from_dict(fields)
         async with in_transaction():
-            await project.save()
+            # only what changed: the poller adds to used_usd meanwhile, and saving the whole row would undo that
+            await project.save(update_fields=[*fields, 'updated_at'])
             await audit.record(user, 'project.updated', 'project', project.id, **{k: str(v) for k, v in fields.items()})
     return await _publish(project, 'updated')
 
@@ -112,8 +113,10 @@ async def publish_updated(project_id: int) -> None:
 async def delete_project(user: User, project_id: int) -> None:
     project = await get_project(user, project_id, MemberRole.OWNER)
     # its runs' rows (and a project credential) go with it: a job still running would bill on with no run to stop it
-    with_jobs = await Run.filter(Q(provider_state__isnull=True) | Q(provider_state__not='released'),
-                                 project_id=project.id, job_ref__isnull=False).exclude(provider='external') \
+    # a queued run is being launched (or about to be): its job would appear with no run to stop it
+    unreleased = Q(provider_state__isnull=True) | Q(provider_state__not='released')
+    with_jobs = await Run.filter(Q(job_ref__isnull=False) & unreleased | Q(status=RunStatus.QUEUED),
+                                 project_id=project.id).exclude(provider='external') \
         .order_by('id').values_list('id', 'name')
     if with_jobs:
         names = ', '.join(f'{run_id} "{name}"' for run_id, name in with_jobs[:10])

@@ -39,7 +39,8 @@ async def start(user: User, project_id: int, *, name: str, provider: str = 'exte
 
 async def launch(run: Run) -> None:
     """Hand a queued run to its provider (the leader does); the reference comes back at once, and the poller follows
-    the job from there."""
+    the job from there. A launch the provider refuses fails the run; one it could not be asked (ProviderError,
+    retryable) leaves it queued, and raises."""
     launched = runs.launch_spec(run)
     spec = JobSpec(run_id=run.id, name=f'{JOB_NAME_PREFIX}{run.id}', command=launched.get('command', ''),
                    envs={**launched.get('envs', {}), **job_env(run)}, image=launched.get('image', ''),
@@ -50,7 +51,12 @@ async def launch(run: Run) -> None:
         product, price_per_hour = await providers.offer(run.provider, spec.product_id, run.gpu_count, spot=spec.spot,
                                                         credential_id=run.credential_id)
         ref = await (await providers.get(run.provider, run.credential_id)).launch(spec)
-    except (ProviderError, ServiceError) as error:
+    except ProviderError as error:
+        if error.retryable:  # the cloud is down or busy: the run stays queued for the next round (the caller says so)
+            raise
+        await lifecycle.move(run, S.FAILED, cause=Cause.PROVIDER, reason=f'Could not launch: {error.message}')
+        return
+    except ServiceError as error:
         await lifecycle.move(run, S.FAILED, cause=Cause.PROVIDER, reason=f'Could not launch: {error.message}')
         return
     moved = await lifecycle.move(run, S.PROVISIONING, cause=Cause.SYSTEM, reason='', job_ref=ref,

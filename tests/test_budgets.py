@@ -135,3 +135,12 @@ async def test_a_cost_limit_smaller_than_a_stop_costs_is_refused_like_the_budget
     ok, _ = await runs.create_run(admin, project['id'], name='room to stop', provider='local', spec=LOCAL_JOB,
                                   limits={'max_cost_usd': 2.0})
     assert ok['limits']['max_cost_usd'] == 2.0
+
+
+async def test_a_project_with_a_run_waiting_to_launch_cannot_be_deleted(orm: str, paid_local: None) -> None:
+    admin = await auth.create_user('root@example.com', 'a long password', role=Role.ADMIN)
+    project = await projects.create_project(admin, name='launching', budget_usd=100.0)
+    await runs.create_run(admin, project['id'], name='next', provider='local', spec=LOCAL_JOB)  # queued
+    with pytest.raises(ServiceError) as refused:  # its job would appear with no run to stop it
+        await projects.delete_project(admin, project['id'])
+    assert refused.value.status_code == 409 and 'next' in refused.value.message

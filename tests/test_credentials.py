@@ -18,7 +18,7 @@ from nicegui.testing import User as Tab
 import settings
 from models import Credential, MemberRole, Role, Run, RunStatus, User
 from services import auth, credentials, database, keys, projects, providers, run_control, runs
-from services.background import poller
+from services.background import intents, poller
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from tests import helpers
 from tests.fakes.novita import API_KEY, TEAM, FakeNovita
@@ -160,7 +160,7 @@ async def test_a_non_member_s_key_changes_nothing_of_the_team_s_runs(team: Team,
     await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN)
-    await poller.poll_once()  # the leader launches it
+    await intents.launch_queued()  # the leader launches it
     await credentials.add(team.stranger, provider='novita', label='mine', secret=ELSEWHERE_KEY,
                           project_id=team.strangers_project)
     for _ in range(3):
@@ -170,7 +170,7 @@ async def test_a_non_member_s_key_changes_nothing_of_the_team_s_runs(team: Team,
     assert run.status == RunStatus.RUNNING, run.status_message  # not "removed": polled through the team's key
     relaunched, _ = await run_control.start(team.editor, team.project, name='again', provider='novita',
                                             spec=GPU_RUN)
-    await poller.poll_once()  # the leader launches it
+    await intents.launch_queued()  # the leader launches it
     assert [i.account for i in novita.live()] == [TEAM, TEAM]  # the next launch goes to the team's account too
     for run_id in (launched['id'], relaunched['id']):
         await run_control.act(team.editor, run_id, 'cancel')
@@ -183,7 +183,7 @@ async def test_a_retry_keeps_the_credential_of_the_run(team: Team, novita: FakeN
     await credentials.add(team.admin, provider='novita', label='team 2', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN, credential_id=workspace['id'])
-    await poller.poll_once()  # the leader launches it
+    await intents.launch_queued()  # the leader launches it
     await run_control.act(team.editor, launched['id'], 'cancel')
     retried = await run_control.act(team.editor, launched['id'], 'retry')
     assert retried['credential_id'] == workspace['id']
@@ -196,7 +196,7 @@ async def test_a_broken_key_is_shown_and_the_rest_of_the_cycle_runs(team: Team, 
     good = await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN)
-    await poller.poll_once()  # the leader launches it
+    await intents.launch_queued()  # the leader launches it
     broken = await stored_before_keys_were_checked(team.owner, 'pasted', NON_ASCII_KEY, project_id=team.project)
     refused = await credentials.add(team.stranger, provider='novita', label='old', secret='nv-revoked-key-0000',
                                     project_id=team.strangers_project)
@@ -223,7 +223,7 @@ async def test_a_key_the_server_cannot_even_decrypt_stops_nothing_else(team: Tea
     await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN)
-    await poller.poll_once()  # the leader launches it
+    await intents.launch_queued()  # the leader launches it
     garbled = await Credential.create(provider='novita', label='from a restore', secret_encrypted='not fernet',
                                       last4='0000')  # e.g. a backup restored under another server key
     for _ in range(3):
@@ -242,7 +242,7 @@ async def test_a_run_from_before_credentials_had_scopes_keeps_the_account_it_run
     team_key = await credentials.add(team.admin, provider='novita', label='team', secret=API_KEY)
     launched, _ = await run_control.start(team.editor, team.project, name='finetune', provider='novita',
                                           spec=GPU_RUN)
-    await poller.poll_once()  # the leader launches it
+    await intents.launch_queued()  # the leader launches it
     await Run.filter(id=launched['id']).update(credential_id=None)  # as migration 0006 leaves older runs
     await credentials.add(team.admin, provider='novita', label='newer', secret=ELSEWHERE_KEY)
     await poller.poll_once()

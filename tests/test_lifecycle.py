@@ -40,7 +40,7 @@ def test_the_status_sets() -> None:
     assert lifecycle.ACTIVE.isdisjoint(lifecycle.FINISHED_STATUSES)
     assert lifecycle.INTENTS <= lifecycle.ACTIVE
     assert S.PAUSED not in lifecycle.BILLING and S.PAUSING in lifecycle.BILLING and S.RESUMING in lifecycle.BILLING
-    assert {S.PROVISIONING, S.RUNNING} == lifecycle.LIMITED
+    assert {S.PROVISIONING, S.RUNNING, S.PAUSING, S.RESUMING} == lifecycle.LIMITED  # all that bills
 
 
 @pytest.mark.parametrize(('current', 'phase', 'expected'), [
@@ -70,7 +70,11 @@ def test_provider_phases_map_onto_moves(current: RunStatus, phase: Phase, expect
 
 def test_a_job_of_ours_that_says_it_stopped_is_stopped_once_it_is_gone() -> None:
     assert lifecycle.from_report(S.STOPPING, S.STOPPED, signs_of_life=False, has_job=True) is None
-    assert lifecycle.from_report(S.STOPPING, S.SUCCEEDED, signs_of_life=False, has_job=True) == S.SUCCEEDED
+    assert lifecycle.from_report(S.STOPPING, S.SUCCEEDED, signs_of_life=False, has_job=True) is None
+    # a paused instance's SIGTERM, reported as a failure or an end: the provider decides, and it reads paused
+    assert lifecycle.from_report(S.PAUSING, S.FAILED, signs_of_life=False, has_job=True) is None
+    # a report before the leader launched the run does not start it
+    assert lifecycle.from_report(S.QUEUED, None, signs_of_life=True, awaits_launch=True) is None
 
 
 @pytest.mark.parametrize(('current', 'reported', 'signs', 'expected'), [
@@ -80,7 +84,8 @@ def test_a_job_of_ours_that_says_it_stopped_is_stopped_once_it_is_gone() -> None
     (S.RUNNING, S.SUCCEEDED, True, S.SUCCEEDED),
     (S.STOPPING, S.STOPPED, False, S.STOPPED),
     (S.STOPPING, S.FAILED, False, S.STOPPED),  # killed while stopping: it stopped
-    (S.STOPPING, S.SUCCEEDED, False, S.SUCCEEDED),
+    (S.STOPPING, S.SUCCEEDED, False, S.STOPPED),  # the SDK's finish at exit, after a stop was asked
+    (S.PAUSING, S.FAILED, False, S.FAILED),  # external code that fails while asked to pause
     (S.PAUSED, None, True, None),
 ])
 def test_reports_map_onto_moves(current: RunStatus, reported: RunStatus | None, signs: bool,

@@ -274,3 +274,15 @@ def test_a_spot_run_bills_the_spot_price_on_the_disk_and_cluster_asked_for(
         'name': 'h100', 'provider': 'novita', 'product_id': 'h100.sxm.v1', 'image': 'i', 'command': 'c',
         'billing': 'auction'})
     assert refused.status_code == 422 and 'billing' in refused.json()['detail']
+
+
+async def test_a_create_whose_answer_was_lost_makes_one_instance_not_two(novita: FakeNovita) -> None:
+    provider = NovitaProvider(API_KEY, novita.url, retry_delay_s=0.01)
+    spec = JobSpec(run_id=7, name='trainboard-run-7', command='python train.py', image='pytorch/pytorch:2.4',
+                   product_id='4090.16c96g.v2', gpu_count=1)
+    novita.lose_create_answers = 1
+    with pytest.raises(ProviderError) as lost:  # made, but we cannot know: not repeated blindly
+        await provider.launch(spec)
+    assert lost.value.retryable and len(novita.live()) == 1
+    ref = await provider.launch(spec)  # the next round finds it by its name
+    assert [i.id for i in novita.live()] == [ref]

@@ -13,6 +13,7 @@ at the deadline. A queued run is one to launch: that is carried out here too, fi
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 import settings
@@ -45,8 +46,12 @@ async def carry_out(provider: Provider, account_runs: list[Run], now: float) -> 
             log.warning('run %s: could not %s its job yet (%s)', run.id, step.value, error.message)
             await could_not([run], error.message, now)
             continue
+        asked_before = run.carried_out_at is not None
         await Run.filter(id=run.id, status=run.status).update(carried_out_at=now, control_error=None)
-        if run.control_error:  # it had been shown as failing
+        if asked_before:  # taken, but not carried out in several polls: say so, and go on asking
+            run.control_error = None
+            await could_not([run], f'{provider.capabilities.label} has not done it yet', now)
+        elif run.control_error:  # it had been shown as failing
             run.control_error = None
             await lifecycle.publish(run)
 
@@ -59,7 +64,12 @@ async def launch_queued() -> int:
         .order_by('id')
 
     async def launch(run: Run) -> int:
-        await run_control.launch(run)
+        try:
+            await run_control.launch(run)
+        except ProviderError as error:  # retryable: queued still, shown as held up, launched when the cloud answers
+            log.warning('run %s: could not launch it yet (%s)', run.id, error.message)
+            await could_not([run], error.message, time.time())
+            return 0
         return 1
     return await providers.each_job(queued, launch)
 
@@ -78,7 +88,7 @@ async def could_not(account_runs: list[Run], message: str, now: float) -> None:
     """Show on each run with an intent why it is not carried out yet, from when (kept while it goes on failing)."""
     since = datetime.fromtimestamp(now, UTC).strftime('%H:%M UTC')
     for run in account_runs:
-        if run.status in lifecycle.INTENTS and not run.control_error:
+        if (run.status in lifecycle.INTENTS or run.status == RunStatus.QUEUED) and not run.control_error:
             text = f'{message.rstrip(".")} since {since}, retrying'
             if await Run.filter(id=run.id, status=run.status, control_error__isnull=True).update(control_error=text):
                 run.control_error = text

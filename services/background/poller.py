@@ -40,7 +40,6 @@ LEFTOVER_GRACE_S = 30.0
 
 async def poll_once() -> None:
     """One cycle: every account's active runs, one state query each; then limits and budgets, whatever failed."""
-    await intents.launch_queued()
     now = time.time()
     by_account, owned = await _runs_by_account()
     listings: dict[Account, dict[str, JobState]] = {}

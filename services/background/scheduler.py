@@ -13,7 +13,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 import settings
 from services import auth
-from services.background import gpu_metrics, job_logs, leader, poller
+from services.background import gpu_metrics, intents, job_logs, leader, poller
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ async def start() -> None:
     # several processes on one PostgreSQL database: only the leader polls (and so bills and enforces budgets)
     _scheduler.add_job(leader.only_on_leader(poller.poll_once),
                        IntervalTrigger(seconds=settings.current.poll_interval_s), id='poll-providers')
+    # a job of its own: a cloud that is slow to create an instance must not hold up polling, stops and budgets
+    _scheduler.add_job(leader.only_on_leader(intents.launch_queued),
+                       IntervalTrigger(seconds=settings.current.poll_interval_s), id='launch-queued-runs')
     for interval_s, task, name in ((settings.current.job_logs_interval_s, job_logs.collect, 'copy-job-logs'),
                                    (settings.current.gpu_metrics_interval_s, gpu_metrics.collect, 'fetch-gpu-metrics')):
         if interval_s > 0:  # 0 turns the task off

@@ -104,6 +104,7 @@ class FakeNovita:
         self.outage = False
         self.rate_limit_next = 0
         self.fail_create = ''
+        self.lose_create_answers = 0  # creates that make the instance but answer 504, as if the answer was lost
         self.metrics_every_s = 1.0  # Novita samples every 15 s; tests go faster, as with auto_advance
         self._auto = threading.Event()
         self._ids = itertools.count(1)
@@ -216,6 +217,9 @@ class FakeNovita:
                                                    body.get('envs', []), body.get('billingMode', 'onDemand'),
                                                    log_host=self.url, created_with=body,
                                                    account=request.state.account)
+            if self.lose_create_answers > 0:
+                self.lose_create_answers -= 1
+                return _error(504, 'GATEWAY_TIMEOUT', 'the answer was lost on its way')
             return {'id': instance_id}
 
         @app.get(f'{BASE}/gpu/instances')
