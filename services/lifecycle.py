@@ -64,7 +64,7 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     S.QUEUED: frozenset({S.PROVISIONING, S.RUNNING, *_ENDS}),
     S.PROVISIONING: frozenset({S.RUNNING, S.STOPPING, *_ENDS}),
     S.RUNNING: frozenset({S.PAUSING, S.PAUSED, S.STOPPING, *_ENDS}),
-    S.PAUSING: frozenset({S.PAUSED, S.STOPPING, *_ENDS}),
+    S.PAUSING: frozenset({S.PAUSED, S.RUNNING, S.RESUMING, S.STOPPING, *_ENDS}),
     S.PAUSED: frozenset({S.RESUMING, S.RUNNING, S.STOPPING, *_ENDS}),
     S.RESUMING: frozenset({S.RUNNING, S.PAUSED, S.STOPPING, *_ENDS}),
     S.STOPPING: frozenset({S.STOPPED, S.SUCCEEDED, S.CANCELLED}),
@@ -75,7 +75,7 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 ACTIONS: dict[str, frozenset[RunStatus]] = {
     'stop': frozenset({S.QUEUED, S.PROVISIONING, S.RUNNING, S.PAUSING, S.PAUSED, S.RESUMING}),
     'pause': frozenset({S.RUNNING}),
-    'resume': frozenset({S.PAUSED}),
+    'resume': frozenset({S.PAUSING, S.PAUSED}),  # from pausing: the pause asked for is called off
     'cancel': frozenset({S.QUEUED, S.PROVISIONING, S.RUNNING, S.PAUSING, S.PAUSED, S.RESUMING, S.STOPPING}),
     'retry': FINISHED,
 }

@@ -81,7 +81,10 @@ async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
     run = await runs.get_run(user, run_id, MemberRole.EDITOR)
     user = await auth.refreshed(user)
     _check_allowed(run, action)
-    if action == 'resume':
+    if action == 'resume' and run.status == S.PAUSING:  # called off before billing ended: nothing to budget
+        if not await lifecycle.move(run, _resumed(run), cause=Cause.USER, by=user, reason=f'Resumed by {user.email}.'):
+            raise Conflict(f'Cannot resume run {run.id}: it changed meanwhile; look again.')
+    elif action == 'resume':
         await _resume_within_budget(user, run)
     elif not await lifecycle.move(run, _target(run, action), cause=Cause.USER, by=user, reason=_reason(action, user)):
         raise Conflict(f'Cannot {action} run {run.id}: it changed meanwhile; look again.')
@@ -124,6 +127,11 @@ def _target(run: Run, action: str) -> RunStatus:
     return S.PAUSING
 
 
+def _resumed(run: Run) -> RunStatus:
+    """External code has no job to wake: it runs on once its next report's answer no longer says pause."""
+    return S.RUNNING if run.provider == 'external' or not run.job_ref else S.RESUMING
+
+
 def _reason(action: str, user: User) -> str:
     return {'stop': f'Stopped by {user.email}.', 'pause': f'Paused by {user.email}.',
             'cancel': f'Cancelled by {user.email}.'}[action]
@@ -133,7 +141,7 @@ async def _resume_within_budget(user: User, run: Run) -> None:
     """A paused job bills nothing, so resuming it spends like a launch: the same serialised budget check, and the run
     counted as billing (resuming) before the leader asks the cloud, so that a launch meanwhile counts it too. External
     code has no job to wake: it runs on as soon as its next report's answer no longer says pause."""
-    to = S.RUNNING if run.provider == 'external' or not run.job_ref else S.RESUMING
+    to = _resumed(run)
     async with budget.launch_guard(run.project_id) as project:
         burning = await budget.burn_per_hour(project.id)
         budget.check_launch(user, project, float(run.price_per_hour), burning)

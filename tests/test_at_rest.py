@@ -32,6 +32,7 @@ def test_run_envs_are_encrypted_at_rest_masked_when_shown_and_given_to_the_job(
     assert api.post(f'/runs/{run["id"]}/actions/cancel').status_code == 202
     wait_for_status(api, run, 'cancelled')
     retried = api.post(f'/runs/{run["id"]}/actions/retry').json()
+    wait_for_status(api, retried, 'provisioning', 'running')  # launched by the leader's next poll
     assert launched_envs(novita, retried['id'])['HF_TOKEN'] == HF_TOKEN
     assert HF_TOKEN not in raw_run_row(database_url, retried['id']) and HF_TOKEN not in str(retried)
     assert api.post(f'/runs/{retried["id"]}/actions/cancel').status_code == 202

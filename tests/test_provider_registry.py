@@ -11,7 +11,7 @@ from nicegui.testing import User as Tab
 from models import Run, User
 from providers import registry
 from services import auth, credentials, projects
-from services.background import gpu_metrics, job_logs
+from services.background import gpu_metrics, intents, job_logs
 from tests.fakes.tiny_cloud import KEY, TinyCloud
 from tests.helpers import ADMIN_EMAIL, eventually
 
@@ -54,7 +54,10 @@ async def test_a_registered_cloud_is_offered_by_the_api_and_runs_are_checked_by_
                                     'gpu_count': 2, 'billing': 'spot'})  # no image: this cloud needs none
     assert launched.status_code == 201, launched.text
     run = launched.json()
-    assert (run['credential_id'], run['price_per_hour'], run['gpu_product']) == (added.json()['id'], 0.6, 'Tiny A10')
+    assert (run['credential_id'], run['price_per_hour'], run['status']) == (added.json()['id'], 0.6, 'queued')
+    await intents.launch_queued()  # what the leader does at its next poll
+    run = (await api.get(f'/api/v1/runs/{run["id"]}', headers=headers)).json()
+    assert (run['status'], run['gpu_product']) == ('provisioning', 'Tiny A10')
     [spec] = TinyCloud.launched.values()
     assert (spec.product_id, spec.gpu_count, spec.spot, spec.image) == ('a10', 2, True, '')
 
@@ -90,7 +93,9 @@ async def test_the_settings_page_and_the_new_run_form_offer_a_registered_cloud(t
     await admin.should_not_see('Image')  # what it needs to launch: a product and GPUs, no image
     await admin.should_see('GPUs')
     admin.find('Launch').click()
-    await eventually(lambda: TinyCloud.launched, tries=100)  # the run is stored first, then launched
+    await eventually(lambda: Run.exists(project_id=project['id']), tries=100)  # stored, queued
+    await intents.launch_queued()  # then launched by the leader
+    await eventually(lambda: TinyCloud.launched, tries=100)
     run = await Run.get(project_id=project['id'])
     assert (run.provider, run.credential_id) == ('tinycloud', added['id'])
     assert [spec.name for spec in TinyCloud.launched.values()] == [f'trainboard-run-{run.id}']

@@ -160,4 +160,5 @@ def test_pause_and_stop_reach_the_script_s_callback_and_a_stop_lets_it_checkpoin
     assert script.wait(30) == 0
     assert "heard ['pause', 'pause', 'stop'] stop True" in script.stdout.read()  # a pause is not a stop
     done = helpers.wait_for_status(api, run, 'stopped')
-    assert done['status_message'].startswith('checkpointed at step')  # the script finished it within the grace
+    # the script finished it within the grace; the run says why it stopped: who asked
+    assert done['status_message'] == 'Stopped by admin@example.com.' and done['status_cause'] == 'user'
