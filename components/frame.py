@@ -36,9 +36,9 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
     with ui.header().classes('items-center justify-between bg-primary'):
         # one element for the whole menu: NiceGUI re-renders every element of a tab on each update it gets
         ui.html(''.join(f'<a href="{target}" class="text-white no-underline {extra}">{label}</a>'
-                        for label, target, extra in links), sanitize=False).classes('row items-center gap-6')
+                        for label, target, extra in links), sanitize=False).classes('row items-center gap-x-5 gap-y-1')
         with ui.row().classes('items-center'):
-            ui.label(user.email).classes('text-white')
+            ui.label(user.email).classes('text-white max-sm:hidden')  # a phone's header keeps to one row or two
             ui.button('Log out', on_click=session.sign_out).props('flat color=white')
     with ui.column().classes('w-full max-w-6xl mx-auto p-4 gap-4') as content:
         yield content
