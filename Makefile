@@ -9,8 +9,14 @@ STAMP := $(VENV)/.installed
 run: $(STAMP)
 	$(BIN)/python main.py
 
+# two pytest processes at once, one per database, so the suite fits the machine's two cores (most tests wait on a
+# server, a job or a browser); the SQLite half (and the tests without a database) prints when it is done
 test: $(STAMP) chromium job-python
-	$(BIN)/python -m pytest -q
+	@log=$$(mktemp); \
+	$(BIN)/python -m pytest -q -k 'not postgres' > $$log 2>&1 & sqlite=$$!; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -k postgres; postgres=$$?; \
+	wait $$sqlite; sqlite_status=$$?; echo '--- SQLite and no database:'; cat $$log; rm -f $$log; \
+	exit $$(( sqlite_status || postgres ))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
