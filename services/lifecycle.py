@@ -246,13 +246,3 @@ def next_step(status: RunStatus, *, now: float, deadline: float | None, carried_
     if overdue:
         return Step.PAUSE if status == S.PAUSING else Step.RESUME
     return Step.WAIT
-
-
-def describe(run: Run) -> str:
-    """The run's status in words, with the reason (for logs and notifications)."""
-    text = RunStatus(run.status).value
-    if run.status_message:
-        text += f': {run.status_message}'
-    if run.control_error:
-        text += f' — {run.control_error}'
-    return text

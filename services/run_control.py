@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 S = RunStatus
 SDK_DIR = Path(__file__).resolve().parent.parent / 'sdk'
-ALLOWED = lifecycle.ACTIONS
 
 
 async def start(user: User, project_id: int, *, name: str, provider: str = 'external',
@@ -113,7 +112,7 @@ async def stop_for(run: Run, reason: str, cause: Cause) -> bool:
 
 
 def _check_allowed(run: Run, action: str) -> None:
-    if RunStatus(run.status) not in ALLOWED[action]:
+    if RunStatus(run.status) not in lifecycle.ACTIONS[action]:
         raise Conflict(f'Cannot {action} run {run.id}: it is {run.status}.')
 
 
