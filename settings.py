@@ -11,8 +11,11 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 LOCAL_RUNS = ('admins', 'members', 'off')  # who may launch on this machine (the `local` provider)
+SMTP_TLS = ('starttls', 'ssl', 'none')
+_SMTP_PORTS = {'starttls': '587', 'ssl': '465', 'none': '25'}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +45,14 @@ class Settings:
     job_logs_interval_s: float = 10.0  # 0: off
     gpu_metrics_interval_s: float = 60.0  # 0: off
     max_body_bytes: int = 1024 * 1024  # a request body's cap; reports have their own (services/ingest)
+    smtp_host: str = ''  # '': no email is sent
+    smtp_port: int = 587
+    smtp_user: str = ''
+    smtp_password: str = ''
+    smtp_from: str = ''
+    smtp_tls: str = 'starttls'  # one of SMTP_TLS
+    webhook_private_hosts: bool = False  # outgoing webhooks may reach loopback and private addresses
+    delivery_interval_s: float = 2.0  # how often the leader sends what the outbox holds
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -52,6 +63,7 @@ class Settings:
         host = get('HOST', '127.0.0.1')
         port = int(get('PORT', '8080'))
         public_url = get('PUBLIC_URL') or f'http://{host}:{port}'
+        smtp_tls = _choice('SMTP_TLS', get('SMTP_TLS', 'starttls').lower(), SMTP_TLS)
         return cls(
             host=host,
             port=port,
@@ -78,7 +90,20 @@ class Settings:
             job_logs_interval_s=float(get('JOB_LOGS_INTERVAL_S', '10')),
             gpu_metrics_interval_s=float(get('GPU_METRICS_INTERVAL_S', '60')),
             max_body_bytes=int(get('MAX_BODY_BYTES', str(1024 * 1024))),
+            smtp_host=get('SMTP_HOST'),
+            smtp_port=int(get('SMTP_PORT') or _SMTP_PORTS[smtp_tls]),
+            smtp_user=get('SMTP_USER'),
+            smtp_password=env.get('TRAINBOARD_SMTP_PASSWORD', ''),
+            smtp_from=get('SMTP_FROM') or f'Trainboard <trainboard@{_mail_domain(public_url)}>',
+            smtp_tls=smtp_tls,
+            webhook_private_hosts=_flag(get('WEBHOOK_PRIVATE_HOSTS', 'false')),
+            delivery_interval_s=float(get('DELIVERY_INTERVAL_S', '2')),
         )
+
+
+def _mail_domain(public_url: str) -> str:
+    host = urlsplit(public_url).hostname or 'localhost'
+    return host if '.' in host and not host.replace('.', '').isdigit() else 'localhost'
 
 
 def _flag(value: str) -> bool:

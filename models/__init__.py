@@ -2,16 +2,24 @@
 
 from models.accounts import ApiKey, Role, UsedSignature, User
 from models.artifacts import Artifact
+from models.audit import AuditEntry
 from models.credentials import Credential
-from models.events import AuditEntry, Notification
 from models.logs import LogLine
 from models.metrics import LatestMetric, Metric, MetricBucket
+from models.notifications import (
+                                  Delivery,
+                                  DeliveryStatus,
+                                  Event,
+                                  Notification,
+                                  NotificationPreference,
+                                  NotificationTarget,
+)
 from models.projects import MemberRole, Membership, Project, ProjectStatus
 from models.runs import Run, RunStatus, RunStep, StepStatus
 
 __all__ = [
-    'ApiKey', 'Artifact', 'AuditEntry', 'Credential', 'LatestMetric', 'LogLine', 'Membership', 'MemberRole', 'Metric',
-    'MetricBucket',
-    'Notification', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus', 'RunStep', 'StepStatus', 'UsedSignature',
-    'User',
+    'ApiKey', 'Artifact', 'AuditEntry', 'Credential', 'Delivery', 'DeliveryStatus', 'Event', 'LatestMetric', 'LogLine',
+    'Membership', 'MemberRole', 'Metric', 'MetricBucket', 'Notification', 'NotificationPreference',
+    'NotificationTarget', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus', 'RunStep', 'StepStatus',
+    'UsedSignature', 'User',
 ]

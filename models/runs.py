@@ -79,6 +79,9 @@ class Run(models.Model):
     carried_out_at = fields.FloatField(null=True)  # when the leader asked the provider to carry the intent out
     control_error = fields.TextField(null=True)  # why the intent could not be carried out yet (shown, retried)
     progress_window = fields.JSONField(null=True)  # [[epoch s, fraction], ...] of recent reports that advanced it
+    # a run silent for its stall timeout is notified of first, and stopped after this much longer unless it reports
+    stall_grace_s = fields.IntField(null=True)  # None: the project's setting, else the stall timeout again
+    stall_notified_at = fields.FloatField(null=True)  # epoch seconds the stall was notified; cleared by a report
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

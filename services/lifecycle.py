@@ -58,6 +58,7 @@ LIMITED = frozenset({S.PROVISIONING, S.RUNNING, S.PAUSING, S.RESUMING})
 REPORTABLE = frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.STOPPED, S.CANCELLED})  # what a job may say it is
 UNSTARTED = frozenset({S.QUEUED, S.PROVISIONING})  # no sign of life yet: a report is one
 FINISHED_STATUSES = FINISHED
+ENDS_TOLD = frozenset({S.SUCCEEDED, S.FAILED, S.STOPPED})  # ends people hear of (a cancel is the canceller's doing)
 
 _ENDS = {S.SUCCEEDED, S.FAILED, S.STOPPED, S.CANCELLED}
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
@@ -97,11 +98,12 @@ def is_finished(status: RunStatus | str) -> bool:
 
 
 async def move(run: Run, to: RunStatus, *, cause: Cause, reason: str | None = None, by: User | None = None,
-               using_db: BaseDBAsyncClient | None = None, **fields: Any) -> bool:
+               using_db: BaseDBAsyncClient | None = None, notify: bool = True, **fields: Any) -> bool:
     """Move `run` from the status it was read in to `to`, with the reason and who or what moved it; False, changing
     nothing, when someone moved it first. `fields` are written with the move (cost, provider state, progress).
 
-    Inside a transaction (`using_db`) the caller publishes after its commit (`publish`); else this does.
+    Inside a transaction (`using_db`) the caller publishes after its commit (`publish`); else this does. A run that
+    ends is an event people hear of (services/notifications), stored with the move; `notify=False` for sample data.
     A system stop's reason survives the job's own finish: moving from `stopping` to `stopped` on the job's word
     keeps who stopped it and why."""
     current = RunStatus(run.status)
@@ -115,20 +117,26 @@ async def move(run: Run, to: RunStatus, *, cause: Cause, reason: str | None = No
         setattr(run, name, value)
     if to in FINISHED:
         await _close_steps(run, to, using_db)
-    from services import audit  # noqa: PLC0415  (audit imports nothing of ours; kept lazy for import order)
-    await audit.record(by, f'run.{to.value}', 'run', run.id, using_db=using_db, previous=current.value,
-                       cause=values['status_cause'], reason=values.get('status_message', run.status_message))
+    from services import audit, notifications  # noqa: PLC0415  (kept lazy: they import models and hub only)
+    await audit.record(by, f'run.{to.value}', 'run', run.id, using_db=using_db, project_id=run.project_id,
+                       previous=current.value, cause=values['status_cause'],
+                       reason=values.get('status_message', run.status_message))
+    if notify and to in ENDS_TOLD:
+        await notifications.run_ended(run, using_db=using_db)  # announced by `publish`
     if using_db is None:
         await publish(run)
     return True
 
 
 async def publish(run: Run) -> None:
-    """Tell every tab the run (and its project's summary) changed; after the commit that changed it."""
-    from services import hub, projects, runs  # noqa: PLC0415  (they import this module for its sets)
+    """Tell every tab the run (and its project's summary) changed, and of a notification its end made; after the
+    commit that changed it."""
+    from services import hub, notifications, projects, runs  # noqa: PLC0415  (they import this module for its sets)
     await hub.publish(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
                                  data=runs.row(run)))  # a hint: tabs re-read what they show
     await projects.publish_updated(run.project_id)
+    if run.status in ENDS_TOLD:
+        await notifications.announce(run.project_id)
 
 
 def _values_for(run: Run, current: RunStatus, to: RunStatus, *, cause: Cause, reason: str | None,

@@ -144,7 +144,7 @@ async def _finished_run(conn: BaseDBAsyncClient, project: Project, user: User, s
         config={'model': sample.name.split('-')[0], 'lr': 3e-4, 'batch_size': 256, 'epochs': 10, 'seed': 42},
         using_db=conn)
     await lifecycle.move(run, sample.outcome, cause=lifecycle.Cause.SYSTEM, reason=sample.reason, using_db=conn,
-                         ended_at=ended)
+                         notify=False, ended_at=ended)
     await RunStep.bulk_create(_steps(run, sample.outcome, started, ended), using_db=conn)
     await LogLine.bulk_create(_log(run, sample, started, ended), using_db=conn)
     if sample.points:

@@ -1,0 +1,267 @@
+"""Events people hear of: stored once, copied to the bell of the people concerned, and queued for email, Slack and
+webhooks in the outbox, all in one transaction (the leader sends the outbox: services/background/outbox.py).
+
+Who hears of an event, and where, is each person's choice per kind of event; with no choice made, their relation to
+it decides (`DEFAULTS`): a project's owners hear of everything about money and failures by email too, the person who
+launched a run of its end, and the other members see it in the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+
+import settings
+from models import (
+    Delivery,
+    Event,
+    MemberRole,
+    Membership,
+    Notification,
+    NotificationPreference,
+    NotificationTarget,
+    Project,
+    Role,
+    Run,
+    User,
+)
+from services import hub
+from services.errors import Invalid
+
+log = logging.getLogger(__name__)
+
+# every kind of event, with what a person reads for it in their settings; the keys are a contract (API, webhooks)
+KINDS: dict[str, str] = {
+    'run.succeeded': 'A run succeeded',
+    'run.failed': 'A run failed',
+    'run.stopped': 'A run was stopped (by someone, or by a limit or the budget)',
+    'run.stalled': 'A run stopped reporting (stall timeout)',
+    'run.spot_reclaim': 'A spot instance is about to be reclaimed',
+    'budget.threshold': "A project's spend passed a budget threshold",
+    'budget.forecast': "A project's active runs will use up its budget within the hour",
+    'instance.orphan_terminated': 'An instance no run owns was terminated',
+    'credential.failing': 'A cloud credential is failing',
+}
+MONEY = frozenset({'budget.threshold', 'budget.forecast', 'run.stopped', 'instance.orphan_terminated'})
+FAILURES = frozenset({'run.failed', 'run.stalled', 'run.spot_reclaim', 'credential.failing'})
+PAGE_MAX = 200
+
+
+class Relation(StrEnum):
+    """How a person is concerned by an event; the strongest decides their default."""
+    OWNER = 'owner'  # owns the project (or is an admin, for events of no project)
+    LAUNCHER = 'launcher'  # launched the run
+    MEMBER = 'member'  # editor or viewer of the project
+
+
+_STRENGTH = {Relation.OWNER: 2, Relation.LAUNCHER: 1, Relation.MEMBER: 0}
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    in_app: bool
+    email: bool
+
+
+def default_channels(kind: str, relation: Relation) -> Channels:
+    """What reaches a person who has not chosen, by how the event concerns them."""
+    if relation == Relation.OWNER:
+        return Channels(in_app=True, email=kind in MONEY | FAILURES)
+    if relation == Relation.LAUNCHER:
+        return Channels(in_app=True, email=kind.startswith('run.'))
+    return Channels(in_app=True, email=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationView:
+    id: int
+    kind: str
+    message: str
+    project_id: int | None
+    run_id: int | None
+    read: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PreferenceView:
+    kind: str
+    label: str
+    in_app: bool
+    email: bool
+
+
+# --- emitting ----------------------------------------------------------------------------------------------------
+
+async def emit(kind: str, *, key: str, message: str, project_id: int | None = None, run_id: int | None = None,
+               details: dict[str, Any] | None = None, also: frozenset[int] = frozenset(),
+               using_db: BaseDBAsyncClient | None = None, announced: bool = True) -> Event | None:
+    """Store the event `key` names, once, with a copy for each person concerned (and `also`, as owners) and the
+    outbox rows of its email and project targets; None when it is stored already. Inside the caller's transaction
+    (`using_db`), or with `announced=False`, the caller announces it after its commit (`announce`); else this does."""
+    if kind not in KINDS:
+        raise ValueError(f'unknown event kind {kind!r}')
+    if await Event.filter(key=key).using_db(using_db).exists():
+        return None
+    try:
+        event = await Event.create(kind=kind, key=key, message=message, project_id=project_id, run_id=run_id,
+                                   details=details or {}, using_db=using_db)
+    except IntegrityError:  # another process stored it first (outside a transaction only: the check above covers it)
+        return None
+    concerned = await _concerned(project_id, run_id, also, using_db)
+    choices = await _choices(kind, concerned, using_db)
+    await Notification.bulk_create([Notification(user_id=user_id, event_id=event.id, kind=kind, message=message,
+                                                 project_id=project_id, run_id=run_id)
+                                    for user_id, chosen in choices.items() if chosen.in_app], using_db=using_db)
+    outbox = [Delivery(event_id=event.id, channel='email', target=f'user:{user_id}', user_id=user_id)
+              for user_id, chosen in choices.items() if chosen.email and settings.current.smtp_host]
+    if project_id is not None:
+        for target in await NotificationTarget.filter(project_id=project_id, enabled=True).using_db(using_db):
+            if not target.kinds or kind in target.kinds:
+                outbox.append(Delivery(event_id=event.id, channel=target.kind, target=f'target:{target.id}',
+                                       endpoint_id=target.id))
+    for delivery in outbox:
+        delivery.next_attempt_at = time.time()
+    await Delivery.bulk_create(outbox, using_db=using_db)
+    if using_db is None and announced:
+        await announce(project_id)
+    return event
+
+
+RUN_ENDS = {'succeeded': 'run.succeeded', 'failed': 'run.failed', 'stopped': 'run.stopped'}
+
+
+async def run_ended(run: Run, *, using_db: BaseDBAsyncClient | None = None) -> Event | None:
+    """The event of a run's end (succeeded, failed or stopped: a cancel is its canceller's own doing), with why.
+    Announced by the caller, with the run's own change (services/lifecycle.publish)."""
+    kind = RUN_ENDS.get(str(run.status))
+    if kind is None:
+        return None
+    project_name = await Project.filter(id=run.project_id).using_db(using_db).values_list('name', flat=True)
+    by = await User.filter(id=run.status_by_id).using_db(using_db).values_list('email', flat=True) \
+        if run.status_by_id else []
+    where = f'"{run.name}" in {project_name[0] if project_name else "a deleted project"}'
+    reason = run.status_message or ''
+    message = {'run.succeeded': f'{where} succeeded.',
+               'run.failed': f'{where} failed' + (f': {reason}' if reason else '.'),
+               'run.stopped': f'{where} stopped' + (f': {reason}' if reason else '.')}[kind]
+    details = {'status': str(run.status), 'cause': run.status_cause, 'reason': reason, 'by': by[0] if by else None,
+               'run_name': run.name, 'cost_usd': float(run.cost_usd)}
+    return await emit(kind, key=f'run:{run.id}:{kind}', message=message, project_id=run.project_id, run_id=run.id,
+                      details=details, using_db=using_db, announced=False)
+
+
+async def announce(project_id: int | None) -> None:
+    """Tell the open tabs that notifications came: each re-reads its own user's (after the commit that made them)."""
+    await hub.publish(hub.Change(kind='notification', action='created', id=0, project_id=project_id))
+
+
+# --- the bell ----------------------------------------------------------------------------------------------------
+
+async def listed(user: User, *, unread: bool = False, before: int | None = None,
+                 limit: int = 50) -> list[NotificationView]:
+    """The user's notifications, newest first; `before` (an id) pages on."""
+    if not 1 <= limit <= PAGE_MAX:
+        raise Invalid(f'limit must be between 1 and {PAGE_MAX}.')
+    query = Notification.filter(user_id=user.id)
+    if unread:
+        query = query.filter(read=False)
+    if before is not None:
+        query = query.filter(id__lt=before)
+    return [_view(n) for n in await query.order_by('-id').limit(limit)]
+
+
+async def unread_count(user: User) -> int:
+    return await Notification.filter(user_id=user.id, read=False).count()
+
+
+async def mark_read(user: User, ids: list[int] | None = None) -> int:
+    """Mark the user's notifications `ids` (all of them when None) read; how many changed. Others' ids change
+    nothing."""
+    query = Notification.filter(user_id=user.id, read=False)
+    if ids is not None:
+        query = query.filter(id__in=ids)
+    changed = await query.update(read=True)
+    if changed:
+        await hub.publish(hub.Change(kind='notification', action='read', id=0, data={'user_id': user.id}))
+    return changed
+
+
+# --- choices -----------------------------------------------------------------------------------------------------
+
+async def preferences(user: User) -> list[PreferenceView]:
+    """Every kind with what reaches the user for it: their choice, else the default of their strongest relation."""
+    chosen = {p.kind: p for p in await NotificationPreference.filter(user_id=user.id)}
+    relation = Relation.OWNER if user.role == Role.ADMIN or await Project.filter(owner_id=user.id).exists() \
+        or await Membership.filter(user_id=user.id, role=MemberRole.OWNER).exists() else Relation.LAUNCHER
+    views = []
+    for kind, label in KINDS.items():
+        default = default_channels(kind, relation)
+        pref = chosen.get(kind)
+        views.append(PreferenceView(kind=kind, label=label, in_app=pref.in_app if pref else default.in_app,
+                                    email=pref.email if pref else default.email))
+    return views
+
+
+async def set_preferences(user: User, choices: dict[str, Channels]) -> list[PreferenceView]:
+    """Record the user's choice for each kind given; unknown kinds are refused, changing nothing."""
+    unknown = sorted(set(choices) - set(KINDS))
+    if unknown:
+        raise Invalid(f'Unknown event kind: {", ".join(unknown)}. Known: {", ".join(KINDS)}.')
+    for kind, channels in choices.items():
+        await NotificationPreference.update_or_create(defaults={'in_app': channels.in_app, 'email': channels.email},
+                                                      user_id=user.id, kind=kind)
+    return await preferences(user)
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+async def _concerned(project_id: int | None, run_id: int | None, also: frozenset[int],
+                     using_db: BaseDBAsyncClient | None) -> dict[int, Relation]:
+    """Everyone an event concerns, each with their strongest relation to it. Deactivated people hear nothing."""
+    concerned: dict[int, Relation] = {}
+
+    def add(user_id: int | None, relation: Relation) -> None:
+        if user_id is not None and _STRENGTH[relation] >= _STRENGTH.get(concerned.get(user_id), -1):
+            concerned[user_id] = relation
+
+    if project_id is not None:
+        project = await Project.get_or_none(id=project_id).using_db(using_db)
+        if project is not None:
+            add(project.owner_id, Relation.OWNER)
+            for user_id, role in await Membership.filter(project_id=project_id).using_db(using_db) \
+                    .values_list('user_id', 'role'):
+                add(user_id, Relation.OWNER if role == MemberRole.OWNER else Relation.MEMBER)
+    if run_id is not None:
+        run = await Run.get_or_none(id=run_id).using_db(using_db)
+        if run is not None:
+            add(run.created_by_id, Relation.LAUNCHER)
+    else:  # an installation's event (an orphan, a credential): its admins'
+        for user_id in await User.filter(role=Role.ADMIN).using_db(using_db).values_list('id', flat=True):
+            add(user_id, Relation.OWNER)
+    for user_id in also:
+        add(user_id, Relation.OWNER)
+    active = set(await User.filter(id__in=list(concerned), is_active=True).using_db(using_db)
+                 .values_list('id', flat=True))
+    return {user_id: relation for user_id, relation in concerned.items() if user_id in active}
+
+
+async def _choices(kind: str, concerned: dict[int, Relation],
+                   using_db: BaseDBAsyncClient | None) -> dict[int, Channels]:
+    chosen = {p.user_id: Channels(in_app=p.in_app, email=p.email)
+              for p in await NotificationPreference.filter(kind=kind, user_id__in=list(concerned)).using_db(using_db)}
+    return {user_id: chosen.get(user_id) or default_channels(kind, relation)
+            for user_id, relation in concerned.items()}
+
+
+def _view(notification: Notification) -> NotificationView:
+    return NotificationView(id=notification.id, kind=notification.kind, message=notification.message,
+                            project_id=notification.project_id, run_id=notification.run_id,
+                            read=notification.read, created_at=notification.created_at)
