@@ -58,6 +58,9 @@ class JobState:
     message: str = ''
     billing: bool = False  # whether the provider charges for the job right now
     name: str = ''  # the provider's name for the job (trainboard-run-<id>), to find orphans by
+    # the cloud has said it will take the (spot) instance back; when, in epoch seconds, if it said
+    reclaim_notice: bool = False
+    reclaim_at: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -49,6 +49,7 @@ PHASES = {
     'toStop': Phase.RUNNING, 'stopping': Phase.RUNNING, 'exited': Phase.EXITED,
     'toRemove': Phase.GONE, 'removing': Phase.GONE, 'removed': Phase.GONE,
 }
+RECLAIM_NOTICES = {'notified', 'reclaiming'}  # spotStatus once Novita has said it takes a spot instance back
 BILLED = {'pulling', 'running', 'toStart', 'starting', 'toRestart', 'restarting', 'toStop', 'stopping', 'toReset',
           'resetting', 'migrating'}  # Novita bills from `pulling` until the instance has stopped
 MESSAGES = {
@@ -220,10 +221,12 @@ def _key_problem(api_key: str) -> str:
 def _state(item: dict[str, Any]) -> JobState:
     raw = str(item.get('status', ''))
     message = (item.get('statusError') or {}).get('message') or ''
-    if item.get('spotStatus') in {'notified', 'reclaiming'}:
+    notice = item.get('spotStatus') in RECLAIM_NOTICES
+    if notice:
         message = f'Spot instance {item["spotStatus"]}: Novita will reclaim it soon. {message}'.strip()
     return JobState(ref=str(item['id']), phase=PHASES.get(raw, Phase.UNKNOWN), raw=raw or 'unknown',
-                    message=message, billing=raw in BILLED, name=str(item.get('name', '')))
+                    message=message, billing=raw in BILLED, name=str(item.get('name', '')), reclaim_notice=notice,
+                    reclaim_at=_epoch(item.get('spotReclaimTime')) if notice else None)
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:
@@ -257,6 +260,15 @@ def _after(lines: list[str], cursor: str) -> LogChunk:
 
 def _digest(lines: list[str]) -> str:
     return hashlib.sha256('\n'.join(lines).encode()).hexdigest()[:32]
+
+
+def _epoch(value: Any) -> float | None:
+    """A Novita time (Unix seconds as a string, "0" for none yet: reference 1.6) as epoch seconds, None for none.
+    Its units are documented loosely: a value too large for seconds is read as milliseconds."""
+    seconds = _number(value)
+    if seconds <= 0:
+        return None
+    return seconds / 1000 if seconds > 1e11 else seconds
 
 
 def _number(value: Any) -> float:

@@ -5,6 +5,9 @@ and rate limits are 429. Instances move toCreate -> creating -> pulling -> runni
 (or every ADVANCE_EVERY_S on a clock of its own once `auto_advance` is set, so that, as on the real cloud, states
 change between two polls rather than at them); `exit(id)` ends an instance's command (status `exited`).
 Faults are switched on by the test: `outage` (503s), `rate_limit_next` (that many 429s), `fail_create` (a name).
+A spot instance is warned of its reclaim with `reclaim(id, at)`: `spotStatus` turns `notified` and `spotReclaimTime`
+says when, as a string of Unix seconds ("0" while there is no notice), as the reference documents; an instance not
+on spot capacity has an empty `spotStatus`, the quirk the SDK papers over.
 Each instance has a log (`instance.log`, served at the address its details name) and GPU samples while it runs.
 Each API key is an account of its own (API_KEY is the account 'team'; `add_account(key)` makes another): a key
 sees, lists and controls only its own account's instances, as on Novita.
@@ -49,7 +52,8 @@ class Instance:
     envs: list[dict[str, str]]
     billing_mode: str
     status: str = 'toCreate'
-    spot_status: str = ''
+    spot_status: str = ''  # '' unless spot; then running | notified | reclaiming | terminated
+    spot_reclaim_time: float = 0.0  # epoch seconds of the reclaim Novita announced; 0: none
     billed_seconds: float = 0.0
     billing_since: float | None = None
     created_at: float = field(default_factory=time.time)
@@ -89,7 +93,8 @@ class Instance:
                 'productName': next(p['name'] for p in PRODUCTS if p['id'] == self.product_id),
                 'gpuNum': str(self.gpu_num), 'cpuNum': '16', 'memory': '96', 'rootfsSize': 60, 'kind': 'gpu',
                 'envs': self.envs, 'billingMode': self.billing_mode, 'spotStatus': self.spot_status,
-                'spotReclaimTime': '0', 'statusError': {'state': '', 'message': ''}, 'endTime': '-1',
+                'spotReclaimTime': str(int(self.spot_reclaim_time)), 'statusError': {'state': '', 'message': ''},
+                'endTime': '-1',
                 'sshPassword': 'secret-do-not-log', 'createdAt': str(int(self.created_at)),
                 'connectComponentLog': {'systemLogAddress': f'{self.log_host}/logs/{self.id}/system',
                                         'instanceLogAddress': f'{self.log_host}/logs/{self.id}/instance',
@@ -160,6 +165,13 @@ class FakeNovita:
         """The instance's command ended (the container stopped)."""
         self.instances[instance_id].set_status('exited')
 
+    def reclaim(self, instance_id: str, at: float | None = None, status: str = 'notified') -> None:
+        """Novita's notice that it takes a spot instance back (`at`: when, epoch seconds; an hour from now when
+        None, as its spot terms promise)."""
+        instance = self.instances[instance_id]
+        instance.spot_status = status
+        instance.spot_reclaim_time = time.time() + 3600 if at is None else at
+
     def live(self, account: str | None = None) -> list[Instance]:
         """Instances that still exist (and may bill), of every account or of one."""
         return [i for i in self.instances.values() if i.status not in {'removing', 'removed'}
@@ -216,7 +228,8 @@ class FakeNovita:
                                                    int(body['gpuNum']), body['imageUrl'], body.get('command', ''),
                                                    body.get('envs', []), body.get('billingMode', 'onDemand'),
                                                    log_host=self.url, created_with=body,
-                                                   account=request.state.account)
+                                                   account=request.state.account,
+                                                   spot_status='running' if body.get('billingMode') == 'spot' else '')
             if self.lose_create_answers > 0:
                 self.lose_create_answers -= 1
                 return _error(504, 'GATEWAY_TIMEOUT', 'the answer was lost on its way')
