@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +10,7 @@ from services import bounds, projects
 from services.errors import Invalid
 
 router = APIRouter(tags=['projects'])
+Percent = Annotated[int, Field(ge=projects.BUDGET_ALERT_RANGE[0], le=projects.BUDGET_ALERT_RANGE[1])]
 
 
 class ProjectCreate(Input):
@@ -28,6 +29,13 @@ class ProjectPatch(Input):
                               description='owners and admins; only an admin removes a budget (sets 0)')
     status: Literal['active', 'archived'] = None
     budget_unlimited: bool = Field(None, description='admins: with no budget, paid runs may still launch')
+    budget_alerts: list[Percent] | None = Field(None, max_length=projects.BUDGET_ALERTS_MAX,
+                                            description='owners: percents of the budget (1 to 1000) at which its '
+                                                        'people hear that it passed them; [] for none, null for the '
+                                                        'default 50, 80, 100')
+    stall_grace_s: int | None = Field(None, ge=1, le=bounds.INT_MAX,
+                                      description='owners: how long a run that stalled goes on after its people '
+                                                  'hear, for runs that do not say; null: its stall timeout again')
     confirm: bool = Field(False, description='go ahead with a budget lowered so far that runs stop (else 409 '
                                              'naming them)')
 
@@ -40,6 +48,8 @@ class ProjectOut(BaseModel):
     budget_unlimited: bool = False
     used_usd: float
     status: str
+    budget_alerts: list[int] = Field(default_factory=list)
+    stall_grace_s: int | None = None
     owner_id: int
     run_counts: dict[str, int]
     created_at: datetime
@@ -77,7 +87,7 @@ async def get_project(project_id: Id, user: CurrentUser) -> ProjectOut:
 async def update_project(project_id: Id, body: ProjectPatch, user: CurrentUser) -> ProjectOut:
     changes = body.model_dump(exclude_unset=True)
     confirm = bool(changes.pop('confirm', False))
-    if any(value is None for value in changes.values()):
+    if any(value is None for name, value in changes.items() if name not in projects.OWNER_SETTINGS):
         raise Invalid('Fields cannot be set to null; leave out what should not change.')
     return ProjectOut(**await projects.update_project(user, project_id, confirm=confirm, **changes))
 

@@ -3,7 +3,7 @@ from typing import Any
 
 from nicegui import Client, ui
 
-from services.errors import ServiceError
+from services.errors import Invalid, ServiceError
 
 
 async def confirm(question: str, *, action: str = 'Delete', color: str = 'negative') -> bool:
@@ -16,6 +16,16 @@ async def confirm(question: str, *, action: str = 'Delete', color: str = 'negati
     result = await dialog
     discard(dialog)
     return bool(result)
+
+
+def percents(text: str) -> list[int]:
+    """'50, 80 100' as [50, 80, 100]; a word that is not a whole percent is refused, naming it."""
+    found = []
+    for word in text.replace(',', ' ').replace('%', ' ').split():
+        if not (word.isascii() and word.isdigit()):
+            raise Invalid(f'Budget alerts: "{word[:20]}" is not a whole percent; write them like 50, 80, 100.')
+        found.append(int(word))
+    return found
 
 
 def discard(dialog: ui.dialog) -> None:
@@ -38,6 +48,15 @@ async def project_form(title: str, save: Callable[[dict[str, Any]], Awaitable[An
         unlimited = ui.checkbox('Unlimited: paid runs may launch with no budget',
                                 value=bool(values.get('budget_unlimited'))).classes('w-full')
         unlimited.visible = admin  # an admin's decision only
+        editing = 'id' in values  # an existing project's owners' settings (a new one starts with the defaults)
+        alerts = ui.input('Budget alerts (% of the budget)', value=', '.join(map(str, values.get('budget_alerts', []))),
+                          placeholder='none').classes('w-full') \
+            .tooltip('Its people hear once as its spend passes each of these percents, e.g. 50, 80, 100')
+        grace = ui.number('Stop a stalled run after a further … minutes', min=0,
+                          value=values['stall_grace_s'] / 60 if values.get('stall_grace_s') else None) \
+            .classes('w-full').tooltip('For runs with a stall timeout that do not say: once their people are told '
+                                       'that they stopped reporting; empty: their stall timeout again')
+        alerts.visible = grace.visible = editing
         hint = ui.label().classes('text-negative')
         hint.visible = False
 
@@ -46,6 +65,9 @@ async def project_form(title: str, save: Callable[[dict[str, Any]], Awaitable[An
             if admin and unlimited.value != bool(values.get('budget_unlimited')):
                 changes['budget_unlimited'] = unlimited.value
             try:
+                if editing:
+                    changes['budget_alerts'] = percents(alerts.value or '')
+                    changes['stall_grace_s'] = round(grace.value * 60) if grace.value else None
                 await save(changes)
             except ServiceError as error:
                 hint.set_text(error.message)

@@ -17,6 +17,11 @@ from services.errors import Conflict, Forbidden, Invalid, NeedsConfirmation, Not
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 5000
+BUDGET_ALERTS_DEFAULT = (50, 80, 100)  # percents of the budget at which its people hear (budget.threshold)
+BUDGET_ALERTS_MAX = 20
+BUDGET_ALERT_RANGE = (1, 1000)  # a percent past 100: the overspend a stop's wind-down may still add, or more
+# owners' settings kept in Project.settings, changed through update_project; a None value puts back the default
+OWNER_SETTINGS = ('budget_alerts', 'stall_grace_s')
 _RANK = {MemberRole.VIEWER: 0, MemberRole.EDITOR: 1, MemberRole.OWNER: 2}
 
 
@@ -73,13 +78,24 @@ async def create_project(user: User, *, name: str, description: str = '', budget
 
 
 async def update_project(user: User, project_id: int, *, confirm: bool = False, **changes: Any) -> dict[str, Any]:
-    """Apply the changes a member may make: editors the name, description and status; owners the budget; admins
+    """Apply the changes a member may make: editors the name, description and status; owners the budget, the
+    percents of it at which people hear (`budget_alerts`) and how long a stalled run may go on after its people hear
+    (`stall_grace_s`; None for either puts back its default); admins
     whether a project with no budget may launch paid runs. Lowering the budget so far that runs must stop raises
     NeedsConfirmation naming them, unless `confirm`. Returns the project's snapshot, as published to every tab."""
     unlimited = changes.pop('budget_unlimited', None)
+    owner_settings = {name: _setting(name, changes.pop(name)) for name in OWNER_SETTINGS if name in changes}
     fields = _validated(**changes)
     project = await get_project(user, project_id, MemberRole.EDITOR)
     user = await auth.refreshed(user)
+    kept, shown = project.settings or {}, _settings_view(project)
+    owner_settings = {name: value for name, value in owner_settings.items()  # the edit form sends them as they were
+                      if (name in kept if value is None else value != shown[name])}
+    if owner_settings:
+        if await role_of(user, project) != MemberRole.OWNER:
+            raise Forbidden(f'Only the owners of "{project.name}" and admins can change its budget alerts and stall '
+                            'grace period.')
+        fields['settings'] = {name: value for name, value in {**kept, **owner_settings}.items() if value is not None}
     if fields.get('budget_usd', project.budget_usd) == project.budget_usd:
         fields.pop('budget_usd', None)  # the edit form sends the budget as it was
     elif await role_of(user, project) != MemberRole.OWNER:
@@ -196,6 +212,7 @@ async def snapshots(found: list[Project]) -> list[dict[str, Any]]:
         'budget_usd': float(project.budget_usd),
         'budget_unlimited': bool(project.budget_unlimited),
         'used_usd': float(project.used_usd),
+        **_settings_view(project),
         'owner_id': project.owner_id,
         'member_ids': [project.owner_id, *members[project.id]],
         'run_counts': counts[project.id],
@@ -276,6 +293,40 @@ def _validated(**changes: Any) -> dict[str, Any]:
         except ValueError:
             raise Invalid('The status must be "active" or "archived".') from None
     return fields
+
+
+def budget_alerts(project: Project) -> list[int]:
+    """The percents of its budget at which a project's people hear that it passed them."""
+    chosen = (project.settings or {}).get('budget_alerts')
+    return list(BUDGET_ALERTS_DEFAULT) if chosen is None else list(chosen)
+
+
+def stall_grace_s(project: Project) -> int | None:
+    """How long after a stall is notified its run is stopped, for runs that do not say (None: their stall timeout
+    again)."""
+    return (project.settings or {}).get('stall_grace_s')
+
+
+def _settings_view(project: Project) -> dict[str, Any]:
+    return {'budget_alerts': budget_alerts(project), 'stall_grace_s': stall_grace_s(project)}
+
+
+def _setting(name: str, value: Any) -> Any:
+    """An owner's setting checked (None: back to the default)."""
+    if value is None:
+        return None
+    if name == 'stall_grace_s':
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or not 1 <= value <= bounds.INT_MAX:
+            raise Invalid(f'stall_grace_s must be a number of seconds from 1 to {bounds.INT_MAX:,}, or null for the '
+                          'stall timeout of each run again.')
+        return round(value)
+    low, high = BUDGET_ALERT_RANGE
+    if not isinstance(value, list | tuple) or len(value) > BUDGET_ALERTS_MAX \
+            or not all(isinstance(p, int) and not isinstance(p, bool) and low <= p <= high for p in value):
+        raise Invalid(f'budget_alerts must be a list of at most {BUDGET_ALERTS_MAX} whole percents from {low} to '
+                      f'{high} (empty: no budget alerts).')
+    return sorted(set(value))
 
 
 def _role(role: str) -> MemberRole:
