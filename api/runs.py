@@ -34,7 +34,12 @@ class RunCreate(Input):
     max_duration_s: int | None = Field(None, gt=0, le=bounds.INT_MAX,
                                        description='stop the run after it has run this long')
     stall_timeout_s: int | None = Field(None, gt=0, le=bounds.INT_MAX,
-                                        description='fail the run when its code has not reported for this long')
+                                        description='tell the run\'s people when its code has not reported for '
+                                                    'this long, and fail it `stall_grace_s` later unless it reports')
+    stall_grace_s: int | None = Field(None, gt=0, le=bounds.INT_MAX,
+                                      description='with stall_timeout_s: how long a stalled run goes on once its '
+                                                  'people hear (default: the project\'s, else the stall timeout '
+                                                  'again)')
     credential_id: int | None = Field(None, ge=1, le=2**31 - 1,
                                       description='cloud runs: the credential to launch with, the project\'s or a '
                                                   'workspace one (GET /providers lists them); needed when several '

@@ -37,7 +37,9 @@ def limits(values: dict[str, float | None]) -> str:
     if values.get('max_duration_s') is not None:
         parts.append(duration(values['max_duration_s']))
     if values.get('stall_timeout_s') is not None:
-        parts.append(f'stall after {duration(values["stall_timeout_s"])}')
+        grace = values.get('stall_grace_s')
+        parts.append(f'stall after {duration(values["stall_timeout_s"])}'
+                     + (f', fail {duration(grace)} later' if grace is not None else ''))
     return ' · '.join(parts)
 
 

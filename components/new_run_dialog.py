@@ -42,8 +42,12 @@ async def new_run(user: User, project_id: int) -> None:
         with ui.row().classes('w-full no-wrap'):  # empty: no limit
             max_cost = ui.number('Max cost (USD)', min=0, format='%.2f').classes('grow')
             max_hours = ui.number('Max duration (hours)', min=0).classes('grow')
+        with ui.row().classes('w-full no-wrap'):
             stall_minutes = ui.number('Stall timeout (minutes)', min=0).classes('grow') \
-                .tooltip('Fail the run when its code has not reported through the SDK for this long')
+                .tooltip('Tell the run\'s people when its code has not reported through the SDK for this long')
+            grace_minutes = ui.number('Stop after a further … minutes', min=0).classes('grow') \
+                .tooltip('Once they are told, fail the stalled run this much later unless it reports; empty: the '
+                         'project\'s setting, else the stall timeout again')
         cost = ui.label().classes('text-grey-8')
         hint = ui.label('' if choices else NOTHING_TO_LAUNCH_ON).classes('text-negative')
 
@@ -93,7 +97,8 @@ async def new_run(user: User, project_id: int) -> None:
                         'product_id': product.value or '', 'gpu_count': int(gpus.value or 1),
                         'billing': 'spot' if spot.value and chosen_capabilities().spot else 'on-demand'}
                 limits = {'max_cost_usd': max_cost.value, 'max_duration_s': _scaled(max_hours.value, 3600),
-                          'stall_timeout_s': _scaled(stall_minutes.value, 60)}
+                          'stall_timeout_s': _scaled(stall_minutes.value, 60),
+                          'stall_grace_s': _scaled(grace_minutes.value, 60)}
                 provider_name, _, credential_id = provider.value.partition('#')
                 data, _ = await run_control.start(user, project_id, name=name.value or '', provider=provider_name,
                                                   spec=spec, limits=limits,

@@ -29,7 +29,7 @@ REPORTABLE_STATES = lifecycle.REPORTABLE
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
 # what a report writes besides the status (which only lifecycle.move writes)
 REPORTED_FIELDS = ['progress', 'step', 'total_steps', 'progress_rate', 'progress_at', 'progress_window', 'eta_seconds',
-                   'last_report_at', 'updated_at']
+                   'last_report_at', 'stall_notified_at', 'updated_at']
 STEP_ENDS = {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.STOPPED}
 # what a report writes of a step: never its cost, which the poller adds to meanwhile (progress.accrue_steps)
 STEP_FIELDS = ['status', 'description', 'started_at', 'ended_at']
@@ -73,6 +73,7 @@ async def report(run: Run, body: Any, *, signature: runs.Signature | None = None
         _apply_progress(run, parsed, now)
         moved = await _apply_status(run, parsed, conn)  # after: a run that succeeds is at 100%
         run.last_report_at = datetime.now(UTC)
+        run.stall_notified_at = None  # heard from: a stall told of is over (it is not stopped), and a new one is told
         # only what a report decides: the poller writes cost and provider state at the same time
         await run.save(using_db=conn, update_fields=REPORTED_FIELDS)
     await _publish(run, new_points, parsed.logs, steps_changed or moved or parsed.fraction is not None)

@@ -34,7 +34,10 @@ _LOCAL_REFUSALS = {
               'editors launch them too.',
     'off': 'Runs on this machine (local) are turned off; TRAINBOARD_LOCAL_RUNS=admins (or members) allows them.',
 }
-LIMITS = {'max_cost_usd': 'dollars', 'max_duration_s': 'seconds', 'stall_timeout_s': 'seconds'}
+# stall_grace_s: how long a stalled run goes on once its people hear of the stall (None: the project's, else the
+# stall timeout again)
+LIMITS = {'max_cost_usd': 'dollars', 'max_duration_s': 'seconds', 'stall_timeout_s': 'seconds',
+          'stall_grace_s': 'seconds'}
 ENVS_PURPOSE = 'run-envs'  # the services.keys purpose a run's environment is encrypted for
 SHOWN_TAIL_MIN_LENGTH = 12  # an env value shows its last 4 characters only when they are a small part of it
 _prune_after = 0.0  # when spend_signature next forgets expired signatures
@@ -334,6 +337,9 @@ def _validated_limits(limits: dict[str, float | None]) -> dict[str, Any]:
         if value > most:
             raise Invalid(f'{name} must be at most {most:,} {LIMITS[name]}.')
         checked[name] = Decimal(str(round(value, 4))) if name == 'max_cost_usd' else max(1, round(value))
+    if 'stall_grace_s' in checked and 'stall_timeout_s' not in checked:
+        raise Invalid('stall_grace_s is how long a stalled run goes on once its stall is told: it needs a '
+                      'stall_timeout_s.')
     return checked
 
 

@@ -208,8 +208,13 @@ async def test_a_broken_key_is_shown_and_the_rest_of_the_cycle_runs(team: Team, 
     assert shown[broken['id']]['ok'] is False and 'ASCII' in shown[broken['id']]['error']
     assert shown[refused['id']]['ok'] is False and 'refused the API key' in shown[refused['id']]['error']
     assert (await Run.get(id=launched['id'])).status == RunStatus.RUNNING
-    # enforcement still runs after the bad keys: a stalled run fails, and its instance goes through its own key
+    # enforcement still runs after the bad keys: a stalled run is told, then fails, and its instance goes through
+    # its own key
     await Run.filter(id=launched['id']).update(stall_timeout_s=1, started_at=datetime.now(UTC) - timedelta(hours=1))
+    await poller.poll_once()
+    run = await Run.get(id=launched['id'])
+    assert run.status == RunStatus.RUNNING and run.stall_notified_at is not None
+    await Run.filter(id=launched['id']).update(stall_notified_at=run.stall_notified_at - 1)  # its grace is over
     await poller.poll_once()
     run = await Run.get(id=launched['id'])
     assert run.status == RunStatus.FAILED and run.status_message.startswith('Stalled'), run.status_message

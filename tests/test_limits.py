@@ -38,7 +38,8 @@ def test_limits_are_checked_and_shown(server: Server) -> None:
     assert api.post(runs, json={'name': 'x', 'stall_timeout_s': 0}).status_code == 422
     assert api.get(runs).json() == []  # nothing stored
     run = api.post(runs, json={'name': 'x', 'max_cost_usd': 2.5, 'max_duration_s': 3600}).json()
-    assert run['limits'] == {'max_cost_usd': 2.5, 'max_duration_s': 3600, 'stall_timeout_s': None}
+    assert run['limits'] == {'max_cost_usd': 2.5, 'max_duration_s': 3600, 'stall_timeout_s': None,
+                             'stall_grace_s': None}
     assert api.get(f'/runs/{run["id"]}').json()['limits']['max_cost_usd'] == 2.5
 
 
@@ -88,8 +89,9 @@ def test_duration_and_stall_limits_stop_local_jobs(local_server: Server) -> None
                                 'max_duration_s': 3600, 'stall_timeout_s': 3600})
     done = wait_for_status(api, long.json(), 'stopped')
     assert done['status_message'] == 'Stopped: duration limit 1 s.'
-    failed = wait_for_status(api, silent.json(), 'failed')
-    assert failed['status_message'].startswith('Stalled: no report for 1 s')
+    failed = wait_for_status(api, silent.json(), 'failed')  # told at 1 s, failed 1 s later (its timeout again)
+    assert failed['status_message'].startswith('Stalled: no report for ')
+    assert failed['status_message'].endswith('its people were told 1 s ago.')
     assert api.get(f'/runs/{calm.json()["id"]}').json()['status'] == 'running'  # within its limits: left alone
     api.post(f'/runs/{calm.json()["id"]}/actions/cancel')
 
