@@ -243,7 +243,7 @@ async def _concerned(project_id: int | None, run_id: int | None, also: frozenset
         run = await Run.get_or_none(id=run_id).using_db(using_db)
         if run is not None:
             add(run.created_by_id, Relation.LAUNCHER)
-    else:  # an installation's event (an orphan, a credential): its admins'
+    if project_id is None and run_id is None:  # an installation's event (an orphan, a credential): its admins'
         for user_id in await User.filter(role=Role.ADMIN).using_db(using_db).values_list('id', flat=True):
             add(user_id, Relation.OWNER)
     for user_id in also:

@@ -33,14 +33,14 @@ class Health:
 _health: dict[Account, Health] = {}
 
 
-def flip(account: Account, *, ok: bool, error: str = '') -> None:
-    """Record the outcome of a call to `account`; logs only a change."""
+def flip(account: Account, *, ok: bool, error: str = '') -> bool:
+    """Record the outcome of a call to `account`; logs only a change, and says whether it was one."""
     current = _health.get(account, Health())
     if current.ok and ok:
-        return
+        return False
     if not current.ok and not ok:  # still failing: the reason may have changed (an outage, then a refused key)
         current.error = error
-        return
+        return False
     through = f' through credential {account.credential_id}' if account.credential_id is not None else ''
     if ok:
         log.info('%s reachable again%s (unreachable since %s)', account.provider, through, current.since)
@@ -48,6 +48,7 @@ def flip(account: Account, *, ok: bool, error: str = '') -> None:
     else:
         log.warning('%s unreachable%s: %s', account.provider, through, error)
         _health[account] = Health(ok=False, since=datetime.now(UTC), error=error)
+    return True
 
 
 def of(account: Account) -> Health:

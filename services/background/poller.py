@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -25,7 +26,7 @@ from models import Credential, Project, Run, RunStatus
 from providers import registry
 from providers.base import JobState, Phase, Provider, ProviderError
 from services import audit, credentials, hub, lifecycle, progress, projects, provider_health, providers, runs
-from services.background import intents, limits
+from services.background import budget_alerts, intents, limits, poll_events
 from services.errors import ServiceError
 from services.lifecycle import Cause
 from services.provider_health import Account
@@ -50,6 +51,7 @@ async def poll_once() -> None:
     _clock.previous = now
     await intents.carry_out_external(now)
     await limits.enforce(now)  # on the cost this cycle accrued; the stops it asks for are carried out next cycle
+    await _told(budget_alerts.check(now))  # after enforcement, which a failure here must not hold up
 
 
 async def _runs_by_account() -> tuple[dict[Account, list[Run]], set[str]]:
@@ -79,7 +81,8 @@ async def _poll_account(account: Account, account_runs: list[Run], owned: set[st
     except Exception as error:  # any failure of one account (bad key, 401, outage, surprise) is that account's alone
         if not isinstance(error, ProviderError | ServiceError) and provider_health.of(account).ok:
             log.warning('polling %s failed unexpectedly', account, exc_info=True)
-        provider_health.flip(account, ok=False, error=_reason(error))
+        if provider_health.flip(account, ok=False, error=_reason(error)) and account.credential_id is not None:
+            await _told(poll_events.credential_failing(account, provider_health.of(account)))
         await intents.could_not(account_runs, _reason(error), now)
         return None
     provider_health.flip(account, ok=True)
@@ -104,6 +107,18 @@ async def _apply_states(provider: Provider, account_runs: list[Run], states: dic
     for run, state in cycle.releases:
         await _release(provider, run, state, now, cycle)
     await cycle.publish()
+    for run in account_runs:
+        if (state := states.get(run.job_ref)) is not None and state.reclaim_notice \
+                and not lifecycle.is_finished(run.status):
+            await _told(poll_events.spot_reclaim(run, state, now))
+
+
+async def _told(telling: Awaitable[object]) -> None:
+    """People hear of what a cycle found; a failure to tell them is logged, and holds up nothing of the cycle."""
+    try:
+        await telling
+    except Exception:
+        log.exception('could not store an event of the poll cycle')
 
 
 def _account_of(run: Run) -> Account:
@@ -258,3 +273,4 @@ async def _orphans(account: Account, provider: Any, states: dict[str, JobState],
             log.warning('terminated orphan instance %s (%s) of %s', ref, state.name, account)
             await audit.record(None, 'instance.orphan_terminated', 'instance', ref, name=state.name, state=state.raw,
                                credential_id=account.credential_id)
+            await _told(poll_events.orphan_terminated(account, ref, state))
