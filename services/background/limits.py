@@ -117,8 +117,8 @@ async def _tell_stall(run: Run, stall: Stall, now: float) -> None:
     details = {'silent_s': round(stall.silent_s), 'stall_timeout_s': run.stall_timeout_s, 'grace_s': stall.grace_s,
                'last_heard': datetime.fromtimestamp(stall.heard, UTC).isoformat(), 'run_name': run.name}
     async with in_transaction() as conn:
-        # still running and not told yet (a report that came in since would keep its stall_notified_at NULL: the
-        # next cycle sees it heard from, and leaves the notice stale)
+        # still running (a report that came in since this cycle read the run is newer than this notice: the next
+        # cycle takes the notice for stale, and stops nothing)
         if not await Run.filter(id=run.id, status=RunStatus.RUNNING).using_db(conn).update(stall_notified_at=now):
             return
         event = await notifications.emit('run.stalled', key=f'stall:{run.id}:{int(stall.heard)}', message=message,
