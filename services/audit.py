@@ -89,11 +89,15 @@ def summary(action: str, details: dict[str, Any]) -> str:
 def _summarised(action: str, d: dict[str, Any]) -> str:
     if action.startswith('run.') and 'cause' in d:  # a lifecycle move
         return _joined(d.get('reason'), d.get('previous') and f'was {d["previous"]}',
-                       d.get('cause') and f'cause: {str(d["cause"]).replace("_", " ")}')
+                       d.get('cause') not in (None, '', 'user') and f'cause: {str(d["cause"]).replace("_", " ")}')
     if action == 'run.created':
         price = d.get('price_per_hour')
         return _joined(d.get('name') and f'"{d["name"]}"', d.get('provider') and f'on {d["provider"]}',
                        price and f'${float(price):,.2f}/h')
+    if action in {'project.created', 'project.updated'}:
+        return _joined(d.get('name') and f'name "{d["name"]}"', 'budget_usd' in d and f'budget {_usd(d["budget_usd"])}',
+                       d.get('status') and f'status {d["status"]}', 'description' in d and 'description changed',
+                       'budget_unlimited' in d and f'unlimited {_yes(d["budget_unlimited"] in (True, "True"))}')
     if action == 'project.budget_changed':
         money = _joined(f'{_usd(d.get("old_budget_usd"))} → {_usd(d.get("new_budget_usd"))}'
                         if d.get('old_budget_usd') != d.get('new_budget_usd') else None,
