@@ -4,6 +4,7 @@ appears without a reload; a member who owns no project is told they may not read
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_an_admin_filters_by_action_and_sees_the_stop_with_its_reason(browser, s
         expect(tab.get_by_role('link', name='Audit', exact=True)).to_be_visible()
         tab.goto(f'{server.url}/audit')
         table = tab.locator('.q-table')
-        expect(table.get_by_text(f'run #', exact=False).first).to_be_visible()
+        expect(table.get_by_text('run #', exact=False).first).to_be_visible()
 
         tab.get_by_label('Action').click()
         tab.get_by_label('Action').fill('Run stopped')
@@ -42,6 +43,11 @@ def test_an_admin_filters_by_action_and_sees_the_stop_with_its_reason(browser, s
         expect(row).to_contain_text(f'audited {tag}')
         expect(row).to_contain_text('Stopped by admin@example.com.')
         expect(table.get_by_text('Run launched')).to_have_count(0)  # the filter holds
+        with tab.expect_download() as download:
+            tab.get_by_role('button', name='Export CSV').click()
+        exported = Path(download.value.path()).read_text()
+        assert exported.startswith('id,when_utc,actor,action,label,')
+        assert f'stopped {tag}' in exported and 'run.created' not in exported  # the filtered view
 
         # live: a stop made elsewhere shows without a reload
         _stopped_run(api, project['id'], f'later {tag}')
