@@ -22,6 +22,7 @@ from services.errors import ServiceError
 PAGE_SIZE = 50
 EXPORT_MAX_ROWS = 20_000  # a download goes through the tab's websocket; the API streams any number
 ALL_PROJECTS = 0
+FIELDS = {'actor': 'Person', 'project_id': 'Project', 'action': 'Action', 'since': 'From', 'until': 'To'}
 PHONE = "window.matchMedia('(max-width: 599px)').matches"  # a card per entry there, not six columns to scroll
 COLUMNS = [
     {'name': 'when', 'label': 'When (UTC)', 'field': 'when', 'align': 'left', 'style': 'white-space: nowrap'},
@@ -66,7 +67,7 @@ async def audit_page() -> None:
             newest = await audit_trail.latest_id(reader)
             found = await audit_trail.page(reader, **filters(), before=before, limit=PAGE_SIZE)
         except ServiceError as error:
-            hint.set_text(error.message)
+            hint.set_text(_as_on_screen(error.message))
             return None
         hint.set_text('')
         paging.newest_seen = newest
@@ -104,7 +105,7 @@ async def audit_page() -> None:
         try:
             lines = await audit_trail.csv_export(reader, **filters())
         except ServiceError as error:
-            hint.set_text(error.message)
+            hint.set_text(_as_on_screen(error.message))
             return
         chunks, cut = [], False
         async for line in lines:
@@ -186,3 +187,9 @@ def _row(view: AuditView) -> dict[str, Any]:
             'object': view.object, 'project': view.project or ('—' if view.project_id is None else
                                                                f'#{view.project_id} (deleted)'),
             'details': view.details, 'href': href}
+
+
+def _as_on_screen(message: str) -> str:
+    """A service's message names the filter as the API does ('since: ...'); the page says it as its form does."""
+    field, colon, rest = message.partition(':')
+    return f'{FIELDS[field]}:{rest}' if colon and field in FIELDS else message

@@ -81,3 +81,4 @@ def test_a_member_who_owns_nothing_is_told_not_allowed(browser, server: Server) 
     expect(tab.locator('.q-table tr', has_text='Project created')).to_contain_text(project['name'])
     expect(tab.locator('.q-table tbody tr')).to_have_count(1)
     context.close()
+
