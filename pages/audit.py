@@ -76,9 +76,9 @@ async def audit_page() -> None:
     async def show(before: int | None) -> None:
         found = await read(before)
         if found is not None:
-            _render(found)
+            render(found)
 
-    def _render(found: AuditPage) -> None:
+    def render(found: AuditPage) -> None:
         paging.next_before = found.next_before
         table.rows[:] = [_row(view) for view in found.items]
         empty.set_visibility(not found.items)
@@ -134,7 +134,7 @@ async def audit_page() -> None:
     def show_if_read(_key: str, read: tuple[int | None, AuditPage] | None) -> None:
         if read is not None and len(paging.cursors) == 1:
             paging.newest_seen = read[0]
-            _render(read[1])
+            render(read[1])
 
     with frame('Audit', user):
         ui.label('Audit trail').classes('text-h5')
