@@ -190,7 +190,7 @@ async def _names(found: list[AuditEntry]) -> _Names:
     """The names an entry is read with, for a whole page in three queries."""
     def ids(object_type: str) -> set[int]:
         return {int(e.object_id) for e in found
-                if e.object_type == object_type and e.object_id.isdigit() and int(e.object_id) <= bounds.INT_MAX}
+                if e.object_type == object_type and _number(e.object_id) and int(e.object_id) <= bounds.INT_MAX}
     project_ids = {e.project_id for e in found if e.project_id is not None} | ids('project')
     return _Names(
         projects=dict(await Project.filter(id__in=project_ids).values_list('id', 'name')) if project_ids else {},
@@ -210,7 +210,7 @@ def _view(entry: AuditEntry, names: _Names) -> AuditView:
 
 def _object(entry: AuditEntry, details: dict[str, Any], names: _Names) -> str:
     """The object in words: 'run #12 "bert"', 'project #3 "vision"', 'credential #2 "team"'."""
-    key = int(entry.object_id) if entry.object_id.isdigit() and len(entry.object_id) < 19 else None
+    key = int(entry.object_id) if _number(entry.object_id) and len(entry.object_id) < 19 else None
     kind = entry.object_type.replace('_', ' ')
     name = {'run': names.runs, 'project': names.projects, 'user': names.users}.get(entry.object_type, {}).get(key)
     if name is None:  # gone since, or known only by what the entry kept
@@ -223,7 +223,7 @@ def _actor_filter(actor: str | int) -> Q:
     text = str(actor).strip()
     if text.lower() == SYSTEM:
         return Q(actor_id__isnull=True)
-    if text.isdigit():
+    if _number(text):
         return Q(actor_id=_int('actor', text, bounds.INT_MAX))
     if problem := bounds.text_problem(text):
         raise Invalid(f'actor {problem}.')
@@ -280,6 +280,11 @@ async def _owned_project_ids(user: User) -> set[int]:
     owned = await Project.filter(owner_id=user.id).values_list('id', flat=True)
     joined = await Membership.filter(user_id=user.id, role=MemberRole.OWNER).values_list('project_id', flat=True)
     return {*owned, *joined}
+
+
+def _number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() takes '²', which int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def _csv_line(cells: tuple[str, ...]) -> str:
