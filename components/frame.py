@@ -6,7 +6,8 @@ from nicegui import background_tasks, ui
 
 from components import live, reads, session
 from models import User
-from services import hub
+from services import audit_trail, hub
+from services.errors import ServiceError
 
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))
 
@@ -32,16 +33,28 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
     ui.colors(primary='#3f51b5')
     links = [('Trainboard', '/projects', 'text-h6'), *((label, target, '') for label, target in NAV)]
     if user.is_admin:
-        links.append(('Users', '/admin/users', ''))
+        links += [('Audit', '/audit', ''), ('Users', '/admin/users', '')]
     with ui.header().classes('items-center justify-between bg-primary'):
         # one element for the whole menu: NiceGUI re-renders every element of a tab on each update it gets
-        ui.html(''.join(f'<a href="{target}" class="text-white no-underline {extra}">{label}</a>'
+        menu = ui.html(''.join(f'<a href="{target}" class="text-white no-underline {extra}">{label}</a>'
                         for label, target, extra in links), sanitize=False).classes('row items-center gap-x-5 gap-y-1')
         with ui.row().classes('items-center'):
             ui.label(user.email).classes('text-white max-sm:hidden')  # a phone's header keeps to one row or two
             ui.button('Log out', on_click=session.sign_out).props('flat color=white')
+    if not user.is_admin:  # a project owner reads their projects' audit trail: known after a query, so added then
+        background_tasks.create(_add_audit_link(menu, links, user), name='audit-link')
     with ui.column().classes('w-full max-w-6xl mx-auto p-4 gap-4') as content:
         yield content
+
+
+async def _add_audit_link(menu: ui.html, links: list[tuple[str, str, str]], user: User) -> None:
+    try:
+        owns = await audit_trail.may_read(user)
+    except ServiceError:  # signed out meanwhile: the page's own checks send the tab to sign in
+        return
+    if owns and not menu.is_deleted:
+        menu.set_content(''.join(f'<a href="{target}" class="text-white no-underline {extra}">{label}</a>'
+                                 for label, target, extra in [*links, ('Audit', '/audit', '')]))
 
 
 def _follow_access(change: hub.Change, user: User, project_id: int | None,

@@ -169,6 +169,7 @@ async def update_user(user_id: int, *, actor: User, role: Role | None = None,
         raise NotFound('No such user.')
     if user.id == actor.id and (role == Role.MEMBER or is_active is False):
         raise Invalid('You cannot demote or deactivate yourself.')
+    was = Role(user.role), bool(user.is_active)
     if role is not None:
         user.role = role
     if is_active is not None:
@@ -176,7 +177,8 @@ async def update_user(user_id: int, *, actor: User, role: Role | None = None,
     await user.save()
     if user.is_active is False:  # nothing of a deactivated account may work again if it is reactivated
         await ApiKey.filter(user=user).delete()
-    await audit.record(actor, 'user.updated', 'user', user.id, role=user.role.value, is_active=user.is_active)
+    await audit.record(actor, 'user.updated', 'user', user.id, email=user.email, old_role=was[0].value,
+                       role=Role(user.role).value, was_active=was[1], is_active=user.is_active)
     await hub.publish(hub.Change(kind='user', action='updated', id=user.id))  # their open tabs follow the change
     return UserView.of(user)
 

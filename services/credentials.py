@@ -48,8 +48,9 @@ async def add(user: User, *, provider: str, label: str, secret: str, project_id:
     encrypted = _fernet().encrypt(secret.encode()).decode()
     credential = await Credential.create(provider=provider, label=label, owner=user, project=project,
                                          last4=secret[-4:], secret_encrypted=encrypted)
+    # never the secret, nor its last four: the trail is exported and read by more people than the settings page
     await audit.record(user, 'credential.added', 'credential', credential.id, provider=provider, label=label,
-                       project_id=project_id)
+                       scope=PROJECT if project else WORKSPACE, project_id=project.id if project else None)
     return shown(credential, project, can_manage=True)
 
 
@@ -77,7 +78,9 @@ async def delete(user: User, credential_id: int) -> None:
                        'their instances are freed) before removing it.')
     await credential.delete()
     provider_health.forget(provider_health.Account(credential.provider, credential.id))
-    await audit.record(user, 'credential.deleted', 'credential', credential_id)
+    await audit.record(user, 'credential.deleted', 'credential', credential_id, provider=credential.provider,
+                       label=credential.label, scope=PROJECT if credential.project_id else WORKSPACE,
+                       project_id=credential.project_id)
 
 
 async def for_launch(project: Project, provider: str, credential_id: int | None = None) -> Credential:

@@ -73,7 +73,8 @@ async def create_project(user: User, *, name: str, description: str = '', budget
     await _check_unique_name(user.id, fields['name'])
     async with in_transaction():
         project = await Project.create(owner=user, **fields)
-        await audit.record(user, 'project.created', 'project', project.id, name=project.name)
+        await audit.record(user, 'project.created', 'project', project.id, project_id=project.id, name=project.name,
+                           budget_usd=str(project.budget_usd))
     return await _publish(project, 'created')
 
 
@@ -111,11 +112,17 @@ async def update_project(user: User, project_id: int, *, confirm: bool = False, 
         if not confirm:
             await _confirm_lowered_budget(project, fields['budget_usd'])
     if fields:
+        budget_was = _budget_terms(project)
         project.update_from_dict(fields)
         async with in_transaction():
             # only what changed: the poller adds to used_usd meanwhile, and saving the whole row would undo that
             await project.save(update_fields=[*fields, 'updated_at'])
-            await audit.record(user, 'project.updated', 'project', project.id, **{k: str(v) for k, v in fields.items()})
+            await audit.record(user, 'project.updated', 'project', project.id, project_id=project.id,
+                               **{k: str(v) for k, v in fields.items()})
+            if (budget_now := _budget_terms(project)) != budget_was:  # the money decision, findable on its own
+                await audit.record(user, 'project.budget_changed', 'project', project.id, project_id=project.id,
+                                   old_budget_usd=budget_was[0], new_budget_usd=budget_now[0],
+                                   old_unlimited=budget_was[1], new_unlimited=budget_now[1])
     return await _publish(project, 'updated')
 
 
@@ -140,7 +147,7 @@ async def delete_project(user: User, project_id: int) -> None:
                        'project once they are gone.')
     async with in_transaction():
         await project.delete()
-        await audit.record(user, 'project.deleted', 'project', project_id, name=project.name)
+        await audit.record(user, 'project.deleted', 'project', project_id, project_id=project_id, name=project.name)
     await hub.publish(hub.Change(kind='project', action='deleted', id=project_id, project_id=project_id))
 
 
@@ -165,8 +172,18 @@ async def add_member(user: User, project_id: int, email: str, role: str) -> Memb
     if member.id == project.owner_id:
         raise Invalid(f'{member.email} owns this project already.')
     role_ = _role(role)
-    await Membership.update_or_create(user=member, project=project, defaults={'role': role_})
-    await audit.record(user, 'member.added', 'project', project.id, email=member.email, role=role_.value)
+    async with in_transaction():
+        existing = await Membership.select_for_update().get_or_none(user_id=member.id, project_id=project.id)
+        if existing is None:
+            await Membership.create(user=member, project=project, role=role_)
+            await audit.record(user, 'member.added', 'project', project.id, project_id=project.id, user_id=member.id,
+                               email=member.email, role=role_.value)
+        elif existing.role != role_:
+            old_role = MemberRole(existing.role)
+            existing.role = role_
+            await existing.save(update_fields=['role'])
+            await audit.record(user, 'member.role_changed', 'project', project.id, project_id=project.id,
+                               user_id=member.id, email=member.email, old_role=old_role.value, new_role=role_.value)
     await _publish(project, 'updated')
     return MemberView(user_id=member.id, email=member.email, name=member.name, role=role_,
                       is_project_owner=False)
@@ -174,9 +191,12 @@ async def add_member(user: User, project_id: int, email: str, role: str) -> Memb
 
 async def remove_member(user: User, project_id: int, member_id: int) -> None:
     project = await get_project(user, project_id, MemberRole.OWNER)
-    if not await Membership.filter(project_id=project.id, user_id=member_id).delete():
+    membership = await Membership.get_or_none(project_id=project.id, user_id=member_id).select_related('user') \
+        if 1 <= member_id <= bounds.INT_MAX else None
+    if membership is None or not await Membership.filter(id=membership.id).delete():
         raise NotFound('That user is not a member of this project.')
-    await audit.record(user, 'member.removed', 'project', project.id, user_id=member_id)
+    await audit.record(user, 'member.removed', 'project', project.id, project_id=project.id, user_id=member_id,
+                       email=membership.user.email, role=MemberRole(membership.role).value)
     await _publish(project, 'updated')
 
 
@@ -222,6 +242,11 @@ async def snapshots(found: list[Project]) -> list[dict[str, Any]]:
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
+
+def _budget_terms(project: Project) -> tuple[str, bool]:
+    """What a budget change changes: the dollars (as stored, 4 places) and whether paid runs may launch without."""
+    return f'{Decimal(project.budget_usd):.4f}', bool(project.budget_unlimited)
+
 
 async def _publish(project: Project, action: str) -> dict[str, Any]:
     data = await snapshot(project)

@@ -98,7 +98,8 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
         token = run_token(run.id, nonce)
         run.token_hash = auth.hash_token(token)
         await run.save(update_fields=['token_hash'])
-        await audit.record(user, 'run.created', 'run', run.id, name=name, project_id=project.id)
+        await audit.record(user, 'run.created', 'run', run.id, project_id=project.id, name=name, provider=provider,
+                           price_per_hour=price_per_hour)
     data = await snapshot(run)
     await hub.publish(hub.Change(kind='run', action='created', id=run.id, project_id=project.id, data=data))
     await projects.publish_updated(project.id)

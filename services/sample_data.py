@@ -111,7 +111,8 @@ async def _create(user: User, sample: SampleProject, rng: random.Random) -> Proj
             used += await _finished_run(conn, project, user, run, rng)
         project.used_usd = used
         await project.save(update_fields=['used_usd', 'updated_at'], using_db=conn)
-        await audit.record(user, 'project.sample_loaded', 'project', project.id, using_db=conn, name=sample.name)
+        await audit.record(user, 'project.sample_loaded', 'project', project.id, using_db=conn, project_id=project.id,
+                           name=sample.name)
     return project
 
 
