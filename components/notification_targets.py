@@ -69,7 +69,8 @@ async def notification_targets_panel(user: User, project_id: int) -> None:
                       on_click=lambda: _add_dialog(user, project_id, 'webhook', refresh)).props('outline')
         ui.label('Deliveries').classes('text-subtitle1 q-mt-md')
         table = ui.table(columns=DELIVERY_COLUMNS, rows=[], row_key='id', pagination=10) \
-            .props('flat dense wrap-cells').classes('w-full').mark('deliveries')
+            .props('flat dense wrap-cells :grid="window.innerWidth < 600"').classes('w-full').mark('deliveries')
+        # a phone: one card per delivery (grid) instead of columns too narrow to read
         table.add_slot('body-cell-status', '''
             <q-td :props="props">
                 <q-badge :color="{pending: 'orange', delivered: 'positive', failed: 'negative'}[props.value]"
@@ -87,12 +88,14 @@ def _show_targets(box: ui.column, found: list[targets.TargetView], user: User, p
         if not found:
             ui.label('No Slack channel or webhook yet.').classes('text-grey-7')
         for target in found:
-            with ui.row().classes('w-full items-center gap-x-3 gap-y-0').mark(f'target-{target.id}'):
-                ui.badge(target.kind).props('outline')
-                ui.label(target.label).classes('font-medium')
-                ui.label(target.url_hint).classes('text-grey-7 font-mono text-sm break-all')
-                ui.label(', '.join(target.kinds) if target.kinds else 'every event').classes('text-grey-8 text-sm')
-                ui.space()
+            with ui.row().classes('w-full items-center no-wrap gap-2').mark(f'target-{target.id}'):
+                # what it is wraps on a phone; its switch and delete button stay on the right
+                with ui.row().classes('items-center gap-x-3 gap-y-0 grow min-w-0'):
+                    ui.badge(target.kind).props('outline')
+                    ui.label(target.label).classes('font-medium break-all')
+                    ui.label(target.url_hint).classes('text-grey-7 font-mono text-sm break-all')
+                    ui.label(', '.join(target.kinds) if target.kinds else 'every event') \
+                        .classes('text-grey-8 text-sm')
                 ui.switch('On', value=target.enabled,
                           on_change=lambda e, t=target: _set_enabled(user, project_id, t, e.value, refresh))
                 ui.button(icon='delete', on_click=lambda t=target: _delete(user, project_id, t, refresh)) \

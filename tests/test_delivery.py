@@ -327,3 +327,24 @@ def test_a_restart_between_the_event_and_its_delivery_still_delivers(database_ur
     finally:
         server.stop()
     assert [got.headers['x-trainboard-event-id'] for got in receiver.received] == [str(event_id)]
+
+
+async def test_the_readme_s_check_verifies_a_delivery_and_refuses_a_forgery(orm: str, env,
+                                                                           receiver: WebhookReceiver) -> None:
+    readme = (helpers.ROOT / 'README.md').read_text()
+    section = readme[readme.index('## Notifications out of the app'):]
+    code = section[section.index('```python') + len('```python'):section.index('```\n', section.index('```python'))]
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 (our own README)
+    verified = namespace['verified']
+
+    owner, project_id = await _project()
+    added = await notification_targets.add(owner, project_id, kind='webhook', url=receiver.url)
+    await _emit(project_id)
+    assert await outbox.deliver_due() == 1
+    [got] = receiver.received
+    headers = {'X-Trainboard-Timestamp': got.headers['x-trainboard-timestamp'],
+               'X-Trainboard-Signature': got.headers['x-trainboard-signature']}
+    assert verified(added.secret, headers, got.body)
+    assert not verified(added.secret, headers, got.body.replace(b'50%', b'99%'))
+    assert not verified('a guessed secret', headers, got.body)
