@@ -101,6 +101,7 @@ async def test_the_secret_is_shown_once_and_stored_encrypted_like_the_url(orm: s
     ('https://user:pw@example.com/hook', 'no user name or password'),
     ('https://no-such-host.invalid/hook', 'The host no-such-host.invalid was not found'),
     ('not a url', 'cannot contain spaces'),
+    (f'https://{"a" * 70}.example.com/hook', 'is not a host name'),  # IDNA refuses it: a 422, not a 500
 ])
 async def test_urls_of_private_or_odd_places_are_refused(orm: str, tmp_path: Path, monkeypatch, url: str,
                                                          why: str) -> None:

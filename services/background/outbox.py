@@ -52,7 +52,11 @@ async def deliver_due(now: float | None = None) -> int:
 
     async def one(delivery: Delivery) -> bool:
         async with gate:
-            return await _deliver(delivery, now)
+            try:
+                return await _deliver(delivery, now)
+            except Exception:  # the database, say: the others go on; this one is due again after its lease
+                log.exception('delivery %s could not be carried out', delivery.id)
+                return False
 
     return sum(await asyncio.gather(*(one(delivery) for delivery in due)))
 

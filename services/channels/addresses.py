@@ -55,7 +55,10 @@ async def checked_address(parts: SplitResult) -> IPAddress:
         found = [ipaddress.ip_address(host)]
     except ValueError:
         port = parts.port or (443 if parts.scheme == 'https' else 80)
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except UnicodeError:  # a name IDNA cannot encode (a label over 63 characters, say)
+            raise Refused(f'{host[:100]} is not a host name.') from None
         found = [ipaddress.ip_address(info[4][0].split('%')[0]) for info in infos]
     if not found:
         raise OSError(f'{host} has no address')

@@ -6,6 +6,8 @@ import json
 
 from services.channels import Outgoing, http
 
+MESSAGE_MAX = 500  # a line in a channel, not a report: the link has the rest
+
 
 async def send(url: str, outgoing: Outgoing) -> None:
     await http.post(url, json.dumps({'text': text(outgoing)}).encode(), {'Content-Type': 'application/json'})
@@ -13,7 +15,8 @@ async def send(url: str, outgoing: Outgoing) -> None:
 
 def text(outgoing: Outgoing) -> str:
     # Slack reads <...> as links and mentions (<!channel>): a run's name must not ping everyone
-    return f'{escaped(outgoing.message)} <{outgoing.link}|Open in Trainboard>'
+    message = outgoing.message if len(outgoing.message) <= MESSAGE_MAX else outgoing.message[:MESSAGE_MAX - 1] + '…'
+    return f'{escaped(message)} <{outgoing.link}|Open in Trainboard>'
 
 
 def escaped(text: str) -> str:
