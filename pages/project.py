@@ -9,6 +9,7 @@ from components import live, session
 from components.budget_bar import BudgetBar
 from components.frame import frame, not_found
 from components.new_run_dialog import new_run
+from components.notification_targets import notification_targets_panel
 from components.reads import read_project, read_run_row
 from components.runs_table import RunsTable
 from components.status_badge import StatusBadge
@@ -91,6 +92,8 @@ async def project_page(project_id: int) -> None:
             empty.visible = not project_runs
             await _compare_panel(project_id, table)
             await _members_panel(user, project_id, manage=role == MemberRole.OWNER)
+            if role == MemberRole.OWNER:  # Slack and webhooks, and how deliveries went: the owners' business
+                await notification_targets_panel(user, project_id)
     show(data)
     live.on_change(apply)
 

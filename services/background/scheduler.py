@@ -13,7 +13,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 import settings
 from services import auth
-from services.background import gpu_metrics, intents, job_logs, leader, poller
+from services.background import gpu_metrics, intents, job_logs, leader, outbox, poller
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ async def start() -> None:
     # a job of its own: a cloud that is slow to create an instance must not hold up polling, stops and budgets
     _scheduler.add_job(leader.only_on_leader(intents.launch_queued),
                        IntervalTrigger(seconds=settings.current.poll_interval_s), id='launch-queued-runs')
+    # the outbox: email, Slack and webhooks, sent by the leader alone (each row is also claimed before it is sent)
+    _scheduler.add_job(leader.only_on_leader(outbox.deliver_due),
+                       IntervalTrigger(seconds=settings.current.delivery_interval_s), id='deliver-notifications')
     for interval_s, task, name in ((settings.current.job_logs_interval_s, job_logs.collect, 'copy-job-logs'),
                                    (settings.current.gpu_metrics_interval_s, gpu_metrics.collect, 'fetch-gpu-metrics')):
         if interval_s > 0:  # 0 turns the task off
