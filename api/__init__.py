@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import settings
-from api import auth, health, projects, providers, runs, sdk, users
+from api import auth, health, notifications, projects, providers, runs, sdk, users
 from api.body_limit import BodyLimit
 from services import ingest
 from services.errors import ServiceError
@@ -23,6 +23,7 @@ def register(app: FastAPI) -> None:
     app.include_router(runs.router, prefix=PREFIX)
     app.include_router(runs.report_router, prefix=PREFIX)
     app.include_router(providers.router, prefix=PREFIX)
+    app.include_router(notifications.router, prefix=PREFIX)
     app.include_router(sdk.router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
