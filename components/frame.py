@@ -5,6 +5,7 @@ from functools import partial
 from nicegui import background_tasks, ui
 
 from components import live, reads, session
+from components.bell import Bell
 from models import User
 from services import hub
 
@@ -37,7 +38,8 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
         # one element for the whole menu: NiceGUI re-renders every element of a tab on each update it gets
         ui.html(''.join(f'<a href="{target}" class="text-white no-underline {extra}">{label}</a>'
                         for label, target, extra in links), sanitize=False).classes('row items-center gap-x-5 gap-y-1')
-        with ui.row().classes('items-center'):
+        with ui.row().classes('items-center no-wrap'):
+            Bell(user)
             ui.label(user.email).classes('text-white max-sm:hidden')  # a phone's header keeps to one row or two
             ui.button('Log out', on_click=session.sign_out).props('flat color=white')
     with ui.column().classes('w-full max-w-6xl mx-auto p-4 gap-4') as content:
