@@ -6,7 +6,7 @@ from nicegui.testing import User
 
 from models import Notification, NotificationPreference, RunStatus
 from models import User as UserModel
-from services import auth, lifecycle, notifications, projects, runs
+from services import auth, ingest, lifecycle, notifications, projects, runs
 from services.lifecycle import Cause
 from tests.conftest import sign_in
 from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, eventually
@@ -125,3 +125,14 @@ async def test_settings_show_the_choices_and_save_them(admin: User, monkeypatch)
     await admin.open('/settings')
     await admin.should_see(f'Email is set up on this server: it goes to {ADMIN_EMAIL}.')
     assert next(iter(admin.find(marker='email-run.failed').elements)).value is False  # the choice, not the default
+
+
+async def test_a_run_that_reports_its_own_end_rings_the_bell(admin: User) -> None:
+    """The report path moves the run inside its own transaction and publishes itself: it must announce the event too."""
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='vision')
+    data, _token = await runs.create_run(owner, project['id'], name='self-reporting')
+    await admin.open(f'/runs/{data["id"]}')
+    await ingest.report(await runs.get_run(owner, data['id']), {'status': {'state': 'succeeded'}})
+    await admin.should_see('"self-reporting" in vision succeeded.')
+    await eventually(lambda: _badge(admin).text == '1')
