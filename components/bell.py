@@ -100,10 +100,10 @@ class Bell:
         fresh = [item for item in reversed(state.latest) if item.id > self.seen and not item.read]
         self.seen = max(self.seen, newest)
         for item in fresh[:TOAST_MAX]:
-            ui.notify(item.message, type=toast_type(item.kind), position='top-right', multi_line=True,
+            ui.notify(item.message, type=toast_type(item.kind), position='bottom-right', multi_line=True,
                       close_button='Dismiss', timeout=10_000)
         if len(fresh) > TOAST_MAX:
-            ui.notify(f'and {len(fresh) - TOAST_MAX} more: see the bell', position='top-right')
+            ui.notify(f'and {len(fresh) - TOAST_MAX} more: see the bell', position='bottom-right')
         if self.menu.value:
             self._render()
 
