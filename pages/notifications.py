@@ -3,6 +3,7 @@ mark-as-read; live, like the bell (components/bell.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -106,8 +107,9 @@ async def notifications_page() -> None:
     await rereads.ask(current())
 
 
-def _row(item: NotificationView, mark) -> None:
-    with ui.row().classes('w-full items-center no-wrap gap-3 q-py-sm border-b').mark(f'notification-{item.id}'):
+def _row(item: NotificationView, mark: Callable[[list[int] | None], Awaitable[None]]) -> None:
+    with ui.row().classes('w-full items-center no-wrap gap-3 q-py-sm border-b border-gray-300') \
+            .mark(f'notification-{item.id}'):
         ui.icon('circle', size='10px', color='primary' if not item.read else 'transparent') \
             .props(f'title={"unread" if not item.read else "read"}')
         with ui.column().classes('gap-0 grow min-w-0'):
@@ -120,4 +122,4 @@ def _row(item: NotificationView, mark) -> None:
                 ui.label(notifications.KINDS.get(item.kind, item.kind)).classes('text-caption text-grey-6')
         if not item.read:
             ui.button('Mark read', on_click=lambda i=item.id: mark([i])).props('flat dense no-caps') \
-                .mark(f'mark-read-{item.id}')
+                .classes('whitespace-nowrap').mark(f'mark-read-{item.id}')

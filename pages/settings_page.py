@@ -107,14 +107,14 @@ async def _notifications_panel(user: User) -> None:
                  f'{user.email}.').classes('text-grey-7').mark('email-setup')
         with ui.grid(columns='minmax(0, 1fr) auto auto').classes('items-center gap-x-6 gap-y-1 max-w-3xl'):
             ui.label('Event').classes('text-bold')
-            ui.label('In app').classes('text-bold')
-            ui.label('Email').classes('text-bold')
+            ui.label('In app').classes('text-bold justify-self-center')
+            ui.label('Email').classes('text-bold justify-self-center')
             for preference in await notifications.preferences(user):
                 ui.label(preference.label)
                 in_app = ui.checkbox(value=preference.in_app).props(f'aria-label="{preference.kind}: in app"') \
-                    .mark(f'in-app-{preference.kind}')
+                    .classes('justify-self-center').mark(f'in-app-{preference.kind}')
                 email = ui.checkbox(value=preference.email).props(f'aria-label="{preference.kind}: email"') \
-                    .mark(f'email-{preference.kind}')
+                    .classes('justify-self-center').mark(f'email-{preference.kind}')
                 boxes[preference.kind] = (in_app, email)
         ui.button('Save notification choices', on_click=save).classes('self-start')
 
