@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from components import live, session
 from models import User
@@ -81,7 +81,14 @@ class Bell:
                 self.list = ui.column().classes('w-full gap-0 p-2')
         self.rereads = live.Rereads(lambda _key: read_bell(user), self._show, shared_by=('bell', user.id))
         live.on_change(self._apply)
-        ui.timer(0, lambda: self.rereads.ask(0), once=True)  # once the tab is connected, so a toast can reach it
+        # read now, not once connected: a page that waits for its connection is sent before it is built (NiceGUI);
+        # a toast made meanwhile waits in the tab's outbox
+        client = ui.context.client
+
+        async def first_read() -> None:
+            with client:
+                await self.rereads.ask(0)
+        background_tasks.create(first_read(), name='bell: first read')
 
     def _apply(self, change: hub.Change):
         if change.kind != 'notification':
