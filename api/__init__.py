@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import settings
-from api import audit, auth, health, notification_targets, projects, providers, runs, sdk, users
+from api import audit, auth, health, notification_targets, notifications, projects, providers, runs, sdk, users
 from api.body_limit import BodyLimit
 from services import ingest
 from services.errors import ServiceError
@@ -25,6 +25,7 @@ def register(app: FastAPI) -> None:
     app.include_router(providers.router, prefix=PREFIX)
     app.include_router(audit.router, prefix=PREFIX)
     app.include_router(notification_targets.router, prefix=PREFIX)
+    app.include_router(notifications.router, prefix=PREFIX)
     app.include_router(sdk.router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -5,6 +5,7 @@ from functools import partial
 from nicegui import background_tasks, ui
 
 from components import live, reads, session
+from components.bell import Bell
 from models import User
 from services import audit_trail, hub
 from services.errors import ServiceError
@@ -34,11 +35,13 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
     links = [('Trainboard', '/projects', 'text-h6'), *((label, target, '') for label, target in NAV)]
     if user.is_admin:
         links += [('Audit', '/audit', ''), ('Users', '/admin/users', '')]
-    with ui.header().classes('items-center justify-between bg-primary'):
-        # one element for the whole menu: NiceGUI re-renders every element of a tab on each update it gets
+    with ui.header().classes('items-center gap-x-5 gap-y-1 bg-primary'):
+        # one element for the whole menu: NiceGUI re-renders every element of a tab on each update it gets. Its links
+        # flow in the header's own row (`contents`), so on a phone the bell and Log out share their second row
         menu = ui.html(''.join(f'<a href="{target}" class="text-white no-underline {extra}">{label}</a>'
-                        for label, target, extra in links), sanitize=False).classes('row items-center gap-x-5 gap-y-1')
-        with ui.row().classes('items-center'):
+                               for label, target, extra in links), sanitize=False).classes('contents')
+        with ui.row().classes('items-center no-wrap ml-auto'):
+            Bell(user)
             ui.label(user.email).classes('text-white max-sm:hidden')  # a phone's header keeps to one row or two
             ui.button('Log out', on_click=session.sign_out).props('flat color=white')
     if not user.is_admin:  # a project owner reads their projects' audit trail: known after a query, so added then

@@ -1,14 +1,15 @@
 """/settings: the user's API keys (shown once when made, stored hashed, revocable), password, sessions and login
-tokens, and provider credentials."""
+tokens, which events reach them where, and provider credentials."""
 
 from nicegui import ui
 
+import settings
 from components import session
 from components.account_security import account_security
 from components.dialogs import confirm
 from components.frame import frame
 from models import User
-from services import auth, credentials
+from services import auth, credentials, notifications
 from services.errors import ServiceError, Unauthorized
 
 
@@ -77,7 +78,45 @@ async def settings_page() -> None:
         keys = ui.column().classes('w-full gap-2')
     await refresh()
     await account_security()
+    await _notifications_panel(user)
     await _credentials_panel(user)
+
+
+async def _notifications_panel(user: User) -> None:
+    """Per kind of event, whether it shows in the app (bell and toast) and comes by email: the user's choice, else
+    their role's default, shown checked as it applies."""
+    boxes: dict[str, tuple[ui.checkbox, ui.checkbox]] = {}
+
+    async def save() -> None:
+        if (actor := await session.current_user()) is None:
+            return
+        choices = {kind: notifications.Channels(in_app=bool(in_app.value), email=bool(email.value))
+                   for kind, (in_app, email) in boxes.items()}
+        try:
+            await notifications.set_preferences(actor, choices)
+        except ServiceError as error:
+            session.refused(error)
+            return
+        ui.notify('Notification choices saved.', type='positive')
+
+    smtp = settings.current.smtp_host
+    with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2').props('id=notifications'):
+        ui.label('Notifications').classes('text-h5')
+        ui.label(f'Email is set up on this server: it goes to {user.email}.' if smtp else
+                 f'Email is not set up on this server (TRAINBOARD_SMTP_HOST), so none is sent; it would go to '
+                 f'{user.email}.').classes('text-grey-7').mark('email-setup')
+        with ui.grid(columns='minmax(0, 1fr) auto auto').classes('items-center gap-x-6 gap-y-1 max-w-3xl'):
+            ui.label('Event').classes('text-bold')
+            ui.label('In app').classes('text-bold justify-self-center')
+            ui.label('Email').classes('text-bold justify-self-center')
+            for preference in await notifications.preferences(user):
+                ui.label(preference.label)
+                in_app = ui.checkbox(value=preference.in_app).props(f'aria-label="{preference.kind}: in app"') \
+                    .classes('justify-self-center').mark(f'in-app-{preference.kind}')
+                email = ui.checkbox(value=preference.email).props(f'aria-label="{preference.kind}: email"') \
+                    .classes('justify-self-center').mark(f'email-{preference.kind}')
+                boxes[preference.kind] = (in_app, email)
+        ui.button('Save notification choices', on_click=save).classes('self-start')
 
 
 async def _credentials_panel(user: User) -> None:

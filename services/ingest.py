@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
-from services import bounds, database, hub, lifecycle, progress, projects, runs
+from services import bounds, database, hub, lifecycle, notifications, progress, projects, runs
 from services.errors import Conflict, Invalid, ServiceError
 from services.lifecycle import Cause
 from services.metric_store import Point, parse_value, write_points
@@ -79,6 +79,8 @@ async def report(run: Run, body: Any, *, signature: runs.Signature | None = None
     await _publish(run, new_points, parsed.logs, steps_changed or moved or parsed.fraction is not None)
     if run.status != status_before:  # the project's run counts changed
         await projects.publish_updated(run.project_id)
+    if moved and run.status in lifecycle.ENDS_TOLD:  # its end is an event: the bells of those concerned re-read
+        await notifications.announce(run.project_id)
     answer = {'metrics_accepted': len(new_points), 'metrics_duplicate': len(parsed.points) - len(new_points)}
     if run.control:
         answer['control'] = {'action': run.control}

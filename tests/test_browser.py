@@ -122,5 +122,5 @@ def test_a_chart_grows_while_a_script_reports(browser, server: Server, tmp_path:
     assert len(growing) >= 3, seen  # it grew in steps while the script ran, not all at once at the end
     assert seen[-1] == 60
     from playwright.sync_api import expect
-    expect(tab.get_by_text('succeeded')).to_be_visible(timeout=3000)
+    expect(tab.get_by_text('succeeded', exact=True)).to_be_visible(timeout=3000)
     tab.context.close()

@@ -29,6 +29,7 @@ from services import audit, credentials, hub, lifecycle, progress, projects, pro
 from services.background import budget_alerts, intents, limits, poll_events
 from services.errors import ServiceError
 from services.lifecycle import Cause
+from services.notifications import announce
 from services.provider_health import Account
 
 log = logging.getLogger(__name__)
@@ -156,12 +157,15 @@ class _Cycle:
     spent: dict[int, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     projects: set[int] = field(default_factory=set)
     releases: list[tuple[Run, JobState]] = field(default_factory=list)
+    told: set[int] = field(default_factory=set)  # projects with a run whose end is an event (the bells re-read)
 
     async def publish(self) -> None:
         for change in self.changes:
             await hub.publish(change)
         for project_id in self.projects:
             await projects.publish_updated(project_id)
+        for project_id in self.told:
+            await announce(project_id)  # after the commit that stored the events
 
 
 def status() -> dict[str, dict[str, object]]:
@@ -198,6 +202,8 @@ async def _apply(run: Run, state: JobState, now: float, cycle: _Cycle, conn: Bas
         return
     cycle.spent[run.project_id] += added
     status_changed = decision is not None
+    if status_changed and decision.to in lifecycle.ENDS_TOLD:
+        cycle.told.add(run.project_id)
     cycle.changes.append(hub.Change(kind='run', action='updated', id=run.id, project_id=run.project_id,
                                     data=runs.row(run)))
     if status_changed or added:

@@ -1,0 +1,138 @@
+"""The bell in every page's header, /notifications and the notification choices on /settings, as people use them
+(NiceGUI's simulated user; tests/test_bell_browser.py has them in Chromium)."""
+
+from nicegui import ElementFilter, ui
+from nicegui.testing import User
+
+from models import Notification, NotificationPreference, RunStatus
+from models import User as UserModel
+from services import auth, ingest, lifecycle, notifications, projects, runs
+from services.lifecycle import Cause
+from tests.conftest import sign_in
+from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, eventually
+
+
+async def _end_run(user: UserModel, project_id: int, name: str, to: RunStatus = RunStatus.FAILED,
+                   reason: str = 'CUDA out of memory') -> int:
+    data, _token = await runs.create_run(user, project_id, name=name)
+    run = await runs.get_run(user, data['id'])
+    await lifecycle.move(run, RunStatus.RUNNING, cause=Cause.JOB)
+    await lifecycle.move(run, to, cause=Cause.JOB, reason=reason)
+    return run.id
+
+
+def _badge(user: User) -> ui.badge:
+    """The bell's count, hidden or not (`find` sees only what shows)."""
+    with user:
+        return next(iter(ElementFilter(kind=ui.badge, marker='bell-count')))
+
+
+async def test_the_bell_counts_toasts_and_lists_what_reaches_its_user(admin: User, create_user) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    await auth.create_user('out@example.com', 'a long password')
+    outsider = create_user()
+    await sign_in(outsider, 'out@example.com', 'a long password')
+    project = await projects.create_project(owner, name='vision')
+    await admin.open(f'/projects/{project["id"]}')
+    await eventually(lambda: not _badge(admin).visible)  # nothing yet: no badge
+
+    run_id = await _end_run(owner, project['id'], '<b>bert</b>')
+    await admin.should_see('"<b>bert</b>" in vision failed: CUDA out of memory')  # the toast, as text
+    await eventually(lambda: _badge(admin).visible and _badge(admin).text == '1')
+    await outsider.should_not_see('vision failed')  # not concerned: no toast, no count
+    assert not _badge(outsider).visible
+
+    admin.find(marker='bell').click()  # the menu: the message links to its run, unread, with mark-all
+    await admin.should_see(marker=f'bell-item-{(await Notification.get(run_id=run_id)).id}')
+    link = next(iter(admin.find(kind=ui.link, content='bert').elements))
+    assert link.props['href'] == f'/runs/{run_id}'
+    await admin.should_see('just now')
+    admin.find(marker='bell-mark-all').click()
+    await eventually(lambda: not _badge(admin).visible)
+    assert await notifications.unread_count(owner) == 0
+
+
+async def test_only_news_is_toasted_and_one_is_marked_read_alone(app_env: dict, user: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='vision')
+    first = await _end_run(owner, project['id'], 'before-the-tab')  # before any tab opened: counted, not toasted
+    await sign_in(user, ADMIN_EMAIL, ADMIN_PASSWORD)
+    admin = user
+    await eventually(lambda: _badge(admin).text == '1')
+    await admin.should_not_see('"before-the-tab" in vision failed')
+    second = await _end_run(owner, project['id'], 'after', to=RunStatus.SUCCEEDED)
+    await admin.should_see('"after" in vision succeeded.')
+    await eventually(lambda: _badge(admin).text == '2')
+
+    admin.find(marker='bell').click()
+    [mine] = await Notification.filter(run_id=second)
+    admin.find(marker=f'bell-read-{mine.id}').click()  # that one only
+    await eventually(lambda: _badge(admin).text == '1')
+    assert [n.run_id for n in await Notification.filter(user_id=owner.id, read=False)] == [first]
+
+
+async def test_the_notifications_page_pages_filters_and_marks_read(app_env: dict, user: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='vision')
+    for i in range(30):  # before the tab opens: no toasts to confuse what the page shows
+        await notifications.emit('budget.threshold', key=f'test:{i}', message=f'note number {i:02d}',
+                                 project_id=project['id'])
+    await sign_in(user, ADMIN_EMAIL, ADMIN_PASSWORD)
+    admin = user
+    await admin.open('/notifications')
+    await admin.should_see('30 unread')
+    await admin.should_see('note number 29')
+    await admin.should_not_see('note number 04')  # 25 a page, newest first
+    admin.find('Older').click()
+    await admin.should_see('note number 04')
+    await admin.should_not_see('note number 29')
+    admin.find('Newer').click()
+    await admin.should_see('note number 29')
+
+    newest = await Notification.filter(user_id=owner.id).order_by('-id').first()
+    assert newest is not None
+    admin.find(marker=f'mark-read-{newest.id}').click()
+    await admin.should_see('29 unread')
+    admin.find('Unread only').click()
+    await admin.should_not_see('note number 29')
+    await admin.should_see('note number 28')
+    admin.find(kind=ui.button, content='Mark all read').click()
+    await admin.should_see('Marked 29 read.')
+    await admin.should_see('No unread notifications.')
+    await eventually(lambda: not _badge(admin).visible)
+
+
+async def test_settings_show_the_choices_and_save_them(admin: User, monkeypatch) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    await admin.open('/settings')
+    await admin.should_see('Notifications')
+    await admin.should_see('Email is not set up on this server')
+    failed_email = next(iter(admin.find(marker='email-run.failed').elements))
+    assert failed_email.value is True  # an admin's default: failures by email
+    succeeded_in_app = next(iter(admin.find(marker='in-app-run.succeeded').elements))
+    assert succeeded_in_app.value is True
+    failed_email.set_value(False)
+    succeeded_in_app.set_value(False)
+    admin.find(kind=ui.button, content='Save notification choices').click()
+    await admin.should_see('Notification choices saved.')
+    chosen = {p.kind: p for p in await NotificationPreference.filter(user_id=owner.id)}
+    assert chosen['run.failed'].email is False and chosen['run.failed'].in_app is True
+    assert chosen['run.succeeded'].in_app is False and len(chosen) == len(notifications.KINDS)
+
+    import settings
+    monkeypatch.setenv('TRAINBOARD_SMTP_HOST', '127.0.0.1')
+    settings.reload()
+    await admin.open('/settings')
+    await admin.should_see(f'Email is set up on this server: it goes to {ADMIN_EMAIL}.')
+    assert next(iter(admin.find(marker='email-run.failed').elements)).value is False  # the choice, not the default
+
+
+async def test_a_run_that_reports_its_own_end_rings_the_bell(admin: User) -> None:
+    """The report path moves the run inside its own transaction and publishes itself: it must announce the event too."""
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='vision')
+    data, _token = await runs.create_run(owner, project['id'], name='self-reporting')
+    await admin.open(f'/runs/{data["id"]}')
+    await ingest.report(await runs.get_run(owner, data['id']), {'status': {'state': 'succeeded'}})
+    await admin.should_see('"self-reporting" in vision succeeded.')
+    await eventually(lambda: _badge(admin).text == '1')
