@@ -40,12 +40,12 @@ def signed_in(browser, url: str, email: str, password: str, *, width: int = 1280
     tab.get_by_label('Email').fill(email)
     tab.get_by_label('Password').fill(password)
     tab.get_by_role('button', name='Log in').click()
-    tab.get_by_role('button', name='Notifications').wait_for()
+    tab.get_by_role('button', name='Notifications', exact=True).wait_for()
     return tab
 
 
 def badge(tab):
-    return tab.get_by_role('button', name='Notifications').locator('.q-badge')
+    return tab.get_by_role('button', name='Notifications', exact=True).locator('.q-badge')
 
 
 def toasts(tab, text: str):
@@ -94,7 +94,7 @@ def test_a_run_s_end_reaches_the_tabs_of_those_concerned_only(browser, server: S
     second = owner.context.new_page()  # the same person, another tab
     second.goto(f'{server.url}/projects')
     expect(badge(second)).to_have_text('1', timeout=3000)
-    owner.get_by_role('button', name='Notifications').click()
+    owner.get_by_role('button', name='Notifications', exact=True).click()
     item = owner.get_by_role('link', name=message)
     expect(item).to_have_attribute('href', f'/runs/{run["id"]}')
     owner.get_by_role('button', name='Mark all read').click()
@@ -134,7 +134,7 @@ def test_a_budget_stop_reaches_the_owner_s_open_tab(browser, budget_server: Serv
     said = f'"finetune" in {project["name"]} stopped: Stopped by the project budget at $1.00'
     expect(toasts(tab, said)).to_be_visible(timeout=5000)
     expect(badge(tab)).to_have_text('1')
-    tab.get_by_role('button', name='Notifications').click()
+    tab.get_by_role('button', name='Notifications', exact=True).click()
     expect(tab.get_by_role('link', name=said)).to_have_attribute('href', f'/runs/{stopped["id"]}')
     tab.context.close()
     helpers.wait_until(lambda: not novita.live(), timeout=30)
@@ -153,5 +153,5 @@ def test_the_header_with_its_bell_keeps_to_two_rows_on_a_phone(browser, server: 
                                                                rows: int) -> None:
     tab = signed_in(browser, server.url, helpers.ADMIN_EMAIL, helpers.ADMIN_PASSWORD, width=width)  # most links
     assert tab.evaluate(ROWS) == rows
-    assert tab.get_by_role('button', name='Notifications').is_visible()
+    assert tab.get_by_role('button', name='Notifications', exact=True).is_visible()
     tab.context.close()
