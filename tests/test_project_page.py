@@ -4,6 +4,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from components.runs_table import RunsTable
 from models import Project, Run, RunStatus
 from models import User as UserModel
 from services import projects, sample_data
@@ -22,7 +23,7 @@ async def test_header_runs_and_empty_state(admin: User, monkeypatch: pytest.Monk
     project = await Project.get(name='LLM: Llama fine-tune')
     await admin.open(f'/projects/{project.id}')
     await admin.should_see('Instruction tuning of a 7B model with LoRA.')
-    table = next(iter(admin.find(ui.table).elements))
+    table = next(iter(admin.find(RunsTable).elements))
     assert {row['name'] for row in table.rows} == {'lora-r16-lr2e-4', 'lora-r64', 'full-ft-8xH100', 'lora-r8-warmup'}
     stopped = next(row for row in table.rows if row['name'] == 'lora-r64')
     assert stopped['status'] == 'stopped' and 0 < stopped['progress'] < 1 and stopped['cost'].startswith('$')

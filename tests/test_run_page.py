@@ -5,6 +5,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 from components.metric_chart import MetricChart
+from components.runs_table import RunsTable
 from components.status_badge import IN_BETWEEN, STOP, StatusBadge
 from components.step_timeline import StepTimeline
 from models import Run, RunStatus
@@ -78,7 +79,7 @@ async def test_project_page_lists_runs_live(admin: User) -> None:
     await admin.open(f'/projects/{project["id"]}')
     await admin.should_see('No runs yet')
     data, _ = await runs.create_run(owner, project['id'], name='live-run')
-    table = next(iter(admin.find(ui.table).elements))
+    table = next(iter(admin.find(RunsTable).elements))
     await eventually(lambda: table.rows)
     assert [row['name'] for row in table.rows] == ['live-run']
     await ingest.report(await Run.get(id=data['id']), {'progress': {'fraction': 0.5}})
@@ -97,9 +98,9 @@ async def test_overlay_one_metric_across_selected_runs(admin: User, monkeypatch:
     chart = next(c for c in admin.find(ui.echart).elements if 'legend' in c.options)
     assert {s['name'] for s in chart.options['series']} == {'resnet50-baseline', 'resnet50-cosine-lr',
                                                             'resnet50-bs1024'}  # runs with train/loss
-    table = next(iter(admin.find(ui.table).elements))
+    table = next(iter(admin.find(RunsTable).elements))
     baseline = next(row for row in table.rows if row['name'] == 'resnet50-baseline')
-    admin.find(ui.table).trigger('selection', {'rows': [baseline], 'keys': [baseline['id']], 'added': True})
+    admin.find(RunsTable).trigger('selection', {'rows': [baseline], 'keys': [baseline['id']], 'added': True})
     await eventually(lambda: [s['name'] for s in chart.options['series']] == ['resnet50-baseline'])
     assert [s['name'] for s in chart.options['series']] == ['resnet50-baseline']
 
