@@ -133,7 +133,14 @@ def test_a_budget_stop_reaches_the_owner_s_open_tab(browser, budget_server: Serv
 
     said = f'"finetune" in {project["name"]} stopped: Stopped by the project budget at $1.00'
     expect(toasts(tab, said)).to_be_visible(timeout=5000)
-    expect(badge(tab)).to_have_text('1')
+    # the spend passed the 50 and 80 % alerts on its way (100 % only if the stop's last poll reached it), each an
+    # entry of its own, besides the stop
+    heard = api.get('/notifications', params={'unread': 'true'}).json()
+    kinds = [item['kind'] for item in heard['items'] if item['project_id'] == project['id']]
+    assert kinds.count('budget.threshold') >= 2 and kinds.count('run.stopped') == 1, kinds
+    expect(badge(tab)).to_have_text(str(heard['unread']))
+    trail = api.get('/audit', params={'project_id': project['id'], 'action': 'run.'}).json()['items']
+    assert any('Stopped by the project budget at $1.00' in str(entry) and entry['actor'] is None for entry in trail)
     tab.get_by_role('button', name='Notifications', exact=True).click()
     expect(tab.get_by_role('link', name=said)).to_have_attribute('href', f'/runs/{stopped["id"]}')
     tab.context.close()
