@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from nicegui import background_tasks, ui
 
 from components import live, session
+from components.format import ago
 from models import User
 from services import hub, notifications
 from services.notifications import NotificationView
@@ -49,18 +50,6 @@ def target(item: NotificationView) -> str | None:
     if item.run_id is not None:
         return f'/runs/{item.run_id}'
     return f'/projects/{item.project_id}' if item.project_id is not None else None
-
-
-def ago(moment: datetime, now: datetime | None = None) -> str:
-    """'just now', '5 min ago', '3 h ago', '2 d ago', then the date."""
-    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
-    if seconds < 60:
-        return 'just now'
-    if seconds < 3600:
-        return f'{int(seconds // 60)} min ago'
-    if seconds < 86400:
-        return f'{int(seconds // 3600)} h ago'
-    return f'{int(seconds // 86400)} d ago' if seconds < 7 * 86400 else f'{moment:%Y-%m-%d}'
 
 
 class Bell:

@@ -57,3 +57,15 @@ def since(iso: str | None, until: str | None = None) -> float | None:
 
 def timestamp(iso: str | None) -> str:
     return datetime.fromisoformat(iso).strftime('%Y-%m-%d %H:%M') if iso else '—'
+
+
+def ago(moment: datetime, now: datetime | None = None) -> str:
+    """'just now', '5 min ago', '3 h ago', '2 d ago', then the date."""
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds < 60:
+        return 'just now'
+    if seconds < 3600:
+        return f'{int(seconds // 60)} min ago'
+    if seconds < 86400:
+        return f'{int(seconds // 3600)} h ago'
+    return f'{int(seconds // 86400)} d ago' if seconds < 7 * 86400 else f'{moment:%Y-%m-%d}'

@@ -10,7 +10,8 @@ from functools import partial
 from nicegui import ui
 
 from components import live, session
-from components.bell import ago, target
+from components.bell import target
+from components.format import ago
 from components.frame import frame
 from models import User
 from services import hub, notifications

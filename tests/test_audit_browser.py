@@ -10,7 +10,7 @@ import pytest
 
 from tests import helpers
 from tests.helpers import Server
-from tests.test_browser import browser, signed_in_tabs  # noqa: F401  (browser: the module's Chromium fixture)
+from tests.test_browser import browser, signed_in, signed_in_tabs  # noqa: F401  (browser: the module's Chromium fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -60,12 +60,7 @@ def test_a_member_who_owns_nothing_is_told_not_allowed(browser, server: Server) 
     email, password = f'{uuid.uuid4().hex[:8]}@example.com', 'member-password'
     with server.client() as api:
         assert api.post('/users', json={'email': email, 'password': password}).status_code == 201
-    context = browser.new_context()
-    tab = context.new_page()
-    tab.goto(f'{server.url}/login')
-    tab.get_by_label('Email').fill(email)
-    tab.get_by_label('Password').fill(password)
-    tab.get_by_role('button', name='Log in').click()
+    tab = signed_in(browser, server.url, email, password)
     tab.get_by_role('button', name='New project').wait_for()
     expect(tab.get_by_role('link', name='Projects', exact=True)).to_be_visible()
     expect(tab.get_by_role('link', name='Audit', exact=True)).to_have_count(0)
@@ -80,5 +75,5 @@ def test_a_member_who_owns_nothing_is_told_not_allowed(browser, server: Server) 
     tab.get_by_role('link', name='Audit', exact=True).click()
     expect(tab.locator('.q-table tr', has_text='Project created')).to_contain_text(project['name'])
     expect(tab.locator('.q-table tbody tr')).to_have_count(1)
-    context.close()
+    tab.context.close()
 

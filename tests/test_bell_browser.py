@@ -14,34 +14,12 @@ from tests import helpers
 from tests.fakes import novita as novita_fake
 from tests.fakes.novita import API_KEY, FakeNovita
 from tests.helpers import Server, wait_for_status
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_browser import browser, signed_in  # noqa: F401  (browser: the module's Chromium fixture)
 
 pytestmark = pytest.mark.browser
 PASSWORD = 'member-password'
 # $150 per GPU-hour: two of them spend a $1 budget in 12 s (the fake's prices are in 1/100,000 USD)
 PRICEY = {**novita_fake.PRODUCTS[0], 'id': 'b200.test.v1', 'name': 'B200 (test, priced high)', 'price': '15000000'}
-
-
-@pytest.fixture(scope='module')
-def browser() -> Iterator:
-    assert CHROMIUM.exists(), 'Debian Chromium is missing: `make test` installs it as root (apt-get install chromium)'
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def signed_in(browser, url: str, email: str, password: str, *, width: int = 1280):
-    """A browser of its own (a context: its own cookies), signed in as `email`, and its first tab."""
-    context = browser.new_context(viewport={'width': width, 'height': 900})
-    tab = context.new_page()
-    tab.goto(f'{url}/login')
-    tab.get_by_label('Email').fill(email)
-    tab.get_by_label('Password').fill(password)
-    tab.get_by_role('button', name='Log in').click()
-    tab.get_by_role('button', name='Notifications', exact=True).wait_for()
-    return tab
 
 
 def badge(tab):
@@ -58,7 +36,7 @@ def person(server: Server, api: httpx.Client) -> str:
     return email
 
 
-def test_a_run_s_end_reaches_the_tabs_of_those_concerned_only(browser, server: Server) -> None:
+def test_a_run_s_end_reaches_the_tabs_of_those_concerned_only(browser, server: Server) -> None:  # noqa: F811
     from playwright.sync_api import expect
     with server.client() as admin_api:
         email = person(server, admin_api)
@@ -112,7 +90,7 @@ def budget_server(database_url: str, tmp_path: Path, novita: FakeNovita,
                                    TRAINBOARD_STOP_GRACE_S='0.5')
 
 
-def test_a_budget_stop_reaches_the_owner_s_open_tab(browser, budget_server: Server, novita: FakeNovita) -> None:
+def test_a_budget_stop_reaches_the_owner_s_open_tab(browser, budget_server: Server, novita: FakeNovita) -> None:  # noqa: F811
     from playwright.sync_api import expect
     novita.auto_advance = True
     api = budget_server.client()
@@ -156,7 +134,7 @@ ROWS = '''() => {
 
 
 @pytest.mark.parametrize(('width', 'rows'), [(1440, 1), (390, 2)])
-def test_the_header_with_its_bell_keeps_to_two_rows_on_a_phone(browser, server: Server, width: int,
+def test_the_header_with_its_bell_keeps_to_two_rows_on_a_phone(browser, server: Server, width: int,  # noqa: F811
                                                                rows: int) -> None:
     tab = signed_in(browser, server.url, helpers.ADMIN_EMAIL, helpers.ADMIN_PASSWORD, width=width)  # most links
     assert tab.evaluate(ROWS) == rows

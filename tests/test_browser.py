@@ -26,6 +26,18 @@ def browser() -> Iterator:
         browser.close()
 
 
+def signed_in(browser, url: str, email: str, password: str, *, width: int = 1280):
+    """A browser of its own (a context: its own cookies), signed in as `email`, and its first tab."""
+    context = browser.new_context(viewport={'width': width, 'height': 900})
+    tab = context.new_page()
+    tab.goto(f'{url}/login')
+    tab.get_by_label('Email').fill(email)
+    tab.get_by_label('Password').fill(password)
+    tab.get_by_role('button', name='Log in').click()
+    tab.get_by_role('button', name='Notifications', exact=True).wait_for()
+    return tab
+
+
 def signed_in_tabs(browser, url: str, count: int) -> list:
     context = browser.new_context()
     first = context.new_page()
