@@ -1,6 +1,7 @@
 """In Debian's Chromium: a run's end reaches the open tabs of the people it concerns (a toast and the bell's count)
 and nobody else's; marking read in one tab clears the bell in the others; on the Novita fake a project's budget stops
-its run by itself and its owner's open tab says so."""
+its run by itself and its owner hears of it everywhere: the open tab, the bell, the audit trail and their email (at a
+real SMTP server, aiosmtpd)."""
 
 import time
 import uuid
@@ -14,6 +15,7 @@ from tests import helpers
 from tests.fakes import novita as novita_fake
 from tests.fakes.novita import API_KEY, FakeNovita
 from tests.helpers import Server, wait_for_status
+from tests.receivers import Mailbox, smtp_server
 from tests.test_browser import browser, signed_in  # noqa: F401  (browser: the module's Chromium fixture)
 
 pytestmark = pytest.mark.browser
@@ -28,6 +30,10 @@ def badge(tab):
 
 def toasts(tab, text: str):
     return tab.locator('.q-notification').filter(has_text=text)
+
+
+def mails_saying(inbox: Mailbox, text: str) -> list:
+    return [mail for mail in inbox.messages if text in mail.get_body(('plain',)).get_content()]
 
 
 def person(server: Server, api: httpx.Client) -> str:
@@ -83,14 +89,27 @@ def test_a_run_s_end_reaches_the_tabs_of_those_concerned_only(browser, server: S
 
 
 @pytest.fixture
-def budget_server(database_url: str, tmp_path: Path, novita: FakeNovita,
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on a free port, and what it received."""
+    received = Mailbox()
+    server = smtp_server(received)
+    server.start()
+    yield received, server.port
+    server.stop()
+
+
+@pytest.fixture
+def budget_server(database_url: str, tmp_path: Path, novita: FakeNovita, mailbox: tuple[Mailbox, int],
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     monkeypatch.setattr(novita_fake, 'PRODUCTS', [*novita_fake.PRODUCTS, PRICEY])
     yield from helpers.serve_cloud(database_url, tmp_path, novita, TRAINBOARD_POLL_INTERVAL_S='0.25',
-                                   TRAINBOARD_STOP_GRACE_S='0.5')
+                                   TRAINBOARD_STOP_GRACE_S='0.5', TRAINBOARD_SMTP_HOST='127.0.0.1',
+                                   TRAINBOARD_SMTP_PORT=str(mailbox[1]), TRAINBOARD_SMTP_TLS='none',
+                                   TRAINBOARD_DELIVERY_INTERVAL_S='0.2')
 
 
-def test_a_budget_stop_reaches_the_owner_s_open_tab(browser, budget_server: Server, novita: FakeNovita) -> None:  # noqa: F811
+def test_a_budget_stop_reaches_the_owner_everywhere(browser, budget_server: Server, novita: FakeNovita,  # noqa: F811
+                                                     mailbox: tuple[Mailbox, int]) -> None:
     from playwright.sync_api import expect
     novita.auto_advance = True
     api = budget_server.client()
@@ -122,6 +141,15 @@ def test_a_budget_stop_reaches_the_owner_s_open_tab(browser, budget_server: Serv
     tab.get_by_role('button', name='Notifications', exact=True).click()
     expect(tab.get_by_role('link', name=said)).to_have_attribute('href', f'/runs/{stopped["id"]}')
     tab.context.close()
+
+    # an owner hears of money by email by default: the stop, with its reason and the run's link, once
+    inbox, _port = mailbox
+    helpers.wait_until(lambda: mails_saying(inbox, 'Stopped by the project budget'), timeout=15)
+    time.sleep(0.5)  # a second delivery of the same event would arrive within a delivery interval or two
+    [mail] = mails_saying(inbox, 'Stopped by the project budget')
+    assert mail['To'] == helpers.ADMIN_EMAIL
+    assert f'/runs/{stopped["id"]}' in mail.get_body(('plain',)).get_content()
+    assert f'/runs/{stopped["id"]}"' in mail.get_body(('html',)).get_content()
     helpers.wait_until(lambda: not novita.live(), timeout=30)
 
 
