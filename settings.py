@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 LOCAL_RUNS = ('admins', 'members', 'off')  # who may launch on this machine (the `local` provider)
 SMTP_TLS = ('starttls', 'ssl', 'none')
+ARTIFACT_STORES = ('local', 's3')
 _SMTP_PORTS = {'starttls': '587', 'ssl': '465', 'none': '25'}
 
 
@@ -53,6 +54,12 @@ class Settings:
     smtp_tls: str = 'starttls'  # one of SMTP_TLS
     webhook_private_hosts: bool = False  # outgoing webhooks may reach loopback and private addresses
     delivery_interval_s: float = 2.0  # how often the leader sends what the outbox holds
+    artifact_store: str = 'local'  # one of ARTIFACT_STORES
+    s3_endpoint_url: str = ''  # '': AWS itself
+    s3_bucket: str = ''
+    s3_prefix: str = 'trainboard'
+    s3_region: str = ''  # '': boto3's own (AWS_REGION, AWS_DEFAULT_REGION), else us-east-1
+    max_artifact_bytes: int = 50 * 1024**3
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> Settings:
@@ -98,6 +105,12 @@ class Settings:
             smtp_tls=smtp_tls,
             webhook_private_hosts=_flag(get('WEBHOOK_PRIVATE_HOSTS', 'false')),
             delivery_interval_s=float(get('DELIVERY_INTERVAL_S', '2')),
+            artifact_store=_choice('ARTIFACT_STORE', get('ARTIFACT_STORE', 'local').lower(), ARTIFACT_STORES),
+            s3_endpoint_url=get('S3_ENDPOINT_URL').rstrip('/'),
+            s3_bucket=get('S3_BUCKET'),
+            s3_prefix=get('S3_PREFIX', 'trainboard').strip('/'),
+            s3_region=get('S3_REGION'),
+            max_artifact_bytes=int(get('MAX_ARTIFACT_BYTES', str(50 * 1024**3))),
         )
 
 

@@ -7,7 +7,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 import settings
-from api import audit, auth, health, notification_targets, notifications, projects, providers, runs, sdk, users
+from api import (
+    artifacts,
+    audit,
+    auth,
+    health,
+    notification_targets,
+    notifications,
+    projects,
+    providers,
+    runs,
+    sdk,
+    users,
+)
 from api.body_limit import BodyLimit
 from services import ingest
 from services.errors import ServiceError
@@ -22,6 +34,7 @@ def register(app: FastAPI) -> None:
     app.include_router(users.router, prefix=PREFIX)
     app.include_router(runs.router, prefix=PREFIX)
     app.include_router(runs.report_router, prefix=PREFIX)
+    app.include_router(artifacts.router, prefix=PREFIX)
     app.include_router(providers.router, prefix=PREFIX)
     app.include_router(audit.router, prefix=PREFIX)
     app.include_router(notification_targets.router, prefix=PREFIX)
@@ -31,7 +44,8 @@ def register(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     # every route of the app, NiceGUI's too: no stranger's body is read past its cap
     app.add_middleware(BodyLimit, cap=settings.current.max_body_bytes,
-                       caps={f'{PREFIX}/runs/[^/]+/report': ingest.MAX_BODY_BYTES})
+                       caps={f'{PREFIX}/runs/[^/]+/report': ingest.MAX_BODY_BYTES,
+                             f'{PREFIX}/runs/[^/]+/artifacts/[^/]+/content': settings.current.max_artifact_bytes})
 
 
 async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:

@@ -1,6 +1,5 @@
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
@@ -12,6 +11,7 @@ from api.deps import CurrentUser
 from api.schema import Id, Input, StorableJson
 from services import bounds, ingest, metric_store, projects, run_control, runs
 from services.errors import Invalid, NotFound
+from services.stores import attachment
 
 router = APIRouter(tags=['runs'])
 report_router = APIRouter(tags=['report'])  # authorised by the run's own token, see services/runs.py
@@ -160,7 +160,7 @@ async def metric_points(run_id: Id, name: str, user: CurrentUser,
     names = {m['name'] for m in await metric_store.metric_names(run_id)}
     if name not in names and name.endswith('.csv') and name[:-4] in names:
         return StreamingResponse(metric_store.export_csv(run_id, name[:-4]), media_type='text/csv',
-                                 headers={'Content-Disposition': _attachment(name[:-4].replace('/', '_') + '.csv')})
+                                 headers={'Content-Disposition': attachment(name[:-4].replace('/', '_') + '.csv')})
     if name not in names:
         raise NotFound(f'Run {run_id} has no metric "{name}".')
     return await metric_store.series(run_id, name, max_points=max_points, min_step=min_step, max_step=max_step)
@@ -191,11 +191,3 @@ async def report(run_id: Id, request: Request, authorization: str = Header(''),
     except orjson.JSONDecodeError as error:
         raise Invalid(f'The body is not valid JSON: {error}.') from None
     return ReportAnswer(**await ingest.report(run, payload, signature=signature))
-
-
-def _attachment(filename: str) -> str:
-    """A Content-Disposition for any file name (RFC 6266): the name itself UTF-8 and percent-encoded, for browsers,
-    and an ASCII stand-in without quotes, backslashes or control characters for the rest; a header holds only
-    Latin-1, and a quote in the plain name would end it early."""
-    fallback = ''.join(c if ' ' <= c <= '~' and c not in '"\\' else '_' for c in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

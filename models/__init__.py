@@ -1,7 +1,7 @@
 """Tortoise models: the whole data model of DESIGN.md. Imports nothing of ours."""
 
 from models.accounts import ApiKey, Role, UsedSignature, User
-from models.artifacts import Artifact
+from models.artifacts import Artifact, ArtifactStatus
 from models.audit import AuditEntry
 from models.credentials import Credential
 from models.logs import LogLine
@@ -18,8 +18,8 @@ from models.projects import MemberRole, Membership, Project, ProjectStatus
 from models.runs import Run, RunStatus, RunStep, StepStatus
 
 __all__ = [
-    'ApiKey', 'Artifact', 'AuditEntry', 'Credential', 'Delivery', 'DeliveryStatus', 'Event', 'LatestMetric', 'LogLine',
-    'Membership', 'MemberRole', 'Metric', 'MetricBucket', 'Notification', 'NotificationPreference',
-    'NotificationTarget', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus', 'RunStep', 'StepStatus',
-    'UsedSignature', 'User',
+    'ApiKey', 'Artifact', 'ArtifactStatus', 'AuditEntry', 'Credential', 'Delivery', 'DeliveryStatus', 'Event',
+    'LatestMetric', 'LogLine', 'Membership', 'MemberRole', 'Metric', 'MetricBucket', 'Notification',
+    'NotificationPreference', 'NotificationTarget', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus',
+    'RunStep', 'StepStatus', 'UsedSignature', 'User',
 ]

@@ -82,6 +82,7 @@ class Run(models.Model):
     # a run silent for its stall timeout is notified of first, and stopped after this much longer unless it reports
     stall_grace_s = fields.IntField(null=True)  # None: the project's setting, else the stall timeout again
     stall_notified_at = fields.FloatField(null=True)  # epoch seconds the stall was notified; cleared by a report
+    logs_kept_at = fields.FloatField(null=True)  # epoch seconds its finished log went to the artifact store (0: never)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -7,6 +7,7 @@
         for step in range(1000):
             run.log({'loss': loss}, step=step)
             run.progress(step + 1, 1000)
+    run.save('checkpoints/last.ckpt')         # an artifact: uploaded, checked (size, SHA-256), on the run page
     run.finish()                              # also at exit; 'failed' on an uncaught exception
 
 Points are batched in a background thread (sent every second, or at once when 1,000 are waiting) and retried
@@ -16,7 +17,9 @@ batch sent twice never doubles a point. Nothing here blocks training for longer 
 """
 
 import atexit
+import concurrent.futures
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -27,7 +30,7 @@ import traceback
 import urllib.error
 import urllib.request
 
-__all__ = ['Run', 'init']
+__all__ = ['ArtifactError', 'Run', 'init']
 __version__ = '0.1.0'
 
 FLUSH_EVERY_S = 1.0
@@ -35,6 +38,8 @@ MAX_BATCH = 1000
 SPOOL_MAX_BYTES = 256 * 1024 * 1024
 RETRIES_BEFORE_SPOOL = 3
 TIMEOUT_S = 10.0
+UPLOAD_THREADS = 8  # parts of a large artifact sent at once
+UPLOAD_TIMEOUT_S = 300.0
 
 
 def init(url=None, *, run_id=None, token=None, api_key=None, project=None, name=None, config=None,
@@ -105,6 +110,21 @@ class Run:
         """Send lines to the run's log on the run page."""
         with self._lock:
             self._logs.extend(str(line) for line in lines)
+
+    def save(self, path, name=None, type='checkpoint', retries=3):
+        """Upload the file at `path` as the run's artifact `name` (default: the file's name) of `type` (checkpoint,
+        model, dataset, eval, log or file). Blocks until the server has checked what arrived (its size and SHA-256)
+        and returns the artifact. Saving a name again replaces that artifact; a save that was interrupted and is
+        tried again (here, up to `retries` times, or by a later call) never makes a second one."""
+        name = name or os.path.basename(path)
+        for attempt in range(retries + 1):
+            try:
+                return _Upload(self, path, name, type).send()
+            except _Retry as error:
+                if attempt == retries:
+                    raise ArtifactError(f'could not save {name}: {error}') from None
+                _warn(f'saving {name} failed ({error}); trying again')
+                time.sleep(min(2 ** attempt, 30))
 
     def should_stop(self):
         """True once someone asked this run to stop: checkpoint and return."""
@@ -258,6 +278,106 @@ class _Step:
         with self.run._lock:
             self.run._steps.append(step)
         self.run._wake.set()
+
+
+class ArtifactError(RuntimeError):
+    """An artifact the server refused (a bad name, too large) or found damaged; the message says which."""
+
+
+class _Retry(Exception):
+    """A failure that trying again may fix: the network, or a server error."""
+
+
+class _Upload:
+    """One try at saving a file: announce it, send its bytes (to this server, or straight to the bucket, in parts
+    several at once), and complete it with the SHA-256 and each part's MD5, all taken in the one read of the file."""
+
+    def __init__(self, run, path, name, type):
+        self.run, self.path, self.name, self.type = run, path, name, type
+        self.size = os.path.getsize(path)
+
+    def send(self):
+        started = self._call('POST', f'/api/v1/runs/{self.run.id}/artifacts',
+                             {'name': self.name, 'type': self.type, 'size_bytes': self.size})
+        upload = started['upload']
+        if upload['kind'] == 'local':
+            sha256, parts = self._local(self.run.url + upload['url']), []
+        elif upload['kind'] == 'single':
+            sha256, parts = self._single(upload['url'])
+        else:
+            sha256, parts = self._multipart(upload['part_size'], upload['parts'])
+        done = self._call('POST', started['complete_url'], {'sha256': sha256, 'parts': parts})
+        if done['status'] != 'ready':
+            raise ArtifactError(f'{self.name} was not stored: {done["error"]}')
+        return done
+
+    def _local(self, url):
+        sha256 = hashlib.sha256()
+
+        def chunks():
+            with open(self.path, 'rb') as file:
+                left = self.size
+                while left > 0 and (chunk := file.read(min(4 * 1024 * 1024, left))):
+                    sha256.update(chunk)
+                    left -= len(chunk)
+                    yield chunk
+        self._put(url, chunks(), {'Authorization': 'Bearer ' + self.run._token,
+                                  'Content-Length': str(self.size)})
+        return sha256.hexdigest()
+
+    def _single(self, url):
+        with open(self.path, 'rb') as file:
+            data = file.read(self.size)
+        md5 = hashlib.md5(data).hexdigest()  # noqa: S324 (what the bucket's ETag is)
+        etag = self._put(url, data, {})
+        return hashlib.sha256(data).hexdigest(), [{'number': 1, 'md5': md5, 'etag': etag}]
+
+    def _multipart(self, part_size, parts):
+        sha256, sent, waiting = hashlib.sha256(), [], []
+        room = threading.BoundedSemaphore(UPLOAD_THREADS * 2)  # parts read ahead of the senders, in memory
+        with concurrent.futures.ThreadPoolExecutor(UPLOAD_THREADS) as pool, open(self.path, 'rb') as file:
+            for part in parts:
+                room.acquire()
+                data = file.read(part_size)
+                sha256.update(data)
+                future = pool.submit(self._part, part, data)
+                future.add_done_callback(lambda _future: room.release())
+                waiting.append(future)
+            for future in waiting:
+                sent.append(future.result())
+        return sha256.hexdigest(), sent
+
+    def _part(self, part, data):
+        md5 = hashlib.md5(data).hexdigest()  # noqa: S324 (what the bucket's ETag is)
+        for attempt in range(3):
+            try:
+                return {'number': part['number'], 'md5': md5, 'etag': self._put(part['url'], data, {})}
+            except _Retry:
+                if attempt == 2:
+                    raise
+                time.sleep(1 + attempt)
+
+    def _put(self, url, data, headers):
+        request = urllib.request.Request(url, data=data, method='PUT',
+                                         headers={'Content-Type': 'application/octet-stream', **headers})
+        return self._open(request, lambda response: response.headers.get('ETag', '').strip('"'))
+
+    def _call(self, method, path, body):
+        request = urllib.request.Request(self.run.url + path, data=json.dumps(body).encode(), method=method,
+                                         headers={'Content-Type': 'application/json',
+                                                  'Authorization': 'Bearer ' + self.run._token})
+        return self._open(request, lambda response: json.loads(response.read()))
+
+    def _open(self, request, read):
+        try:
+            with urllib.request.urlopen(request, timeout=UPLOAD_TIMEOUT_S) as response:
+                return read(response)
+        except urllib.error.HTTPError as error:
+            if error.code >= 500 or error.code == 429:
+                raise _Retry(f'HTTP {error.code}') from None
+            raise ArtifactError(f'{self.name}: {_detail(error) or f"HTTP {error.code}"}') from None
+        except (urllib.error.URLError, OSError) as error:
+            raise _Retry(str(getattr(error, 'reason', error))) from None
 
 
 class _Spool:

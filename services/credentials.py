@@ -141,7 +141,7 @@ async def usable_in(user: User, project_id: int) -> list[dict[str, Any]]:
 async def key_for(credential_id: int) -> str | None:
     """The credential's secret, decrypted: for the server's own calls to its provider only."""
     credential = await Credential.get_or_none(id=credential_id)
-    return _decrypted(credential) if credential else None
+    return decrypted(credential) if credential else None
 
 
 async def check(user: User, credential_id: int) -> tuple[bool, str]:
@@ -152,7 +152,7 @@ async def check(user: User, credential_id: int) -> tuple[bool, str]:
     if kind is None:
         return False, f'This server no longer knows the provider "{credential.provider}".'
     try:  # a provider of its own, not the one runs share: this asks whether the key works now
-        found = await kind.connect(settings.current, _decrypted(credential)).products()
+        found = await kind.connect(settings.current, decrypted(credential)).products()
     except (ProviderError, Invalid) as error:
         return False, error.message
     return True, f'The key works: {len(found)} products visible.'
@@ -232,7 +232,7 @@ async def _launchable_project_ids(user: User) -> list[int]:
     return [*owned, *joined]
 
 
-def _decrypted(credential: Credential) -> str:
+def decrypted(credential: Credential) -> str:
     try:
         return _fernet().decrypt(credential.secret_encrypted.encode()).decode()
     except InvalidToken:

@@ -37,3 +37,8 @@ class Unavailable(ServiceError):
 class NeedsConfirmation(Conflict):
     """The change is allowed but has consequences the user must accept first (the message says which); asking again
     with confirmation carries it out."""
+
+
+class TooLarge(ServiceError):
+    """Larger than this server takes (an artifact over TRAINBOARD_MAX_ARTIFACT_BYTES): refused before any upload."""
+    status_code = 413

@@ -12,9 +12,10 @@ from nicegui.testing import User
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 import settings
-from services import auth, database
+from services import artifact_store, auth, database
 from tests import helpers
 from tests.fakes.novita import FakeNovita
+from tests.s3 import MotoS3
 
 BACKENDS = [
     'sqlite',
@@ -34,6 +35,7 @@ def _restore_globals() -> Iterator[None]:
     app.router.lifespan_context = _ORIGINAL_LIFESPAN
     settings.reload()
     auth.throttle.forget()
+    artifact_store.forget()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -104,6 +106,28 @@ def novita() -> Iterator[FakeNovita]:
 def cloud_server(database_url: str, tmp_path: Path, novita: FakeNovita) -> Iterator[helpers.Server]:
     """A server that polls often, stops quickly and talks to the Novita fake; it must leave no instance behind."""
     yield from helpers.serve_cloud(database_url, tmp_path, novita)
+
+
+@pytest.fixture(scope='session')
+def moto_s3() -> Iterator[MotoS3]:
+    """moto's S3 server for the whole session; each test makes buckets of its own."""
+    s3 = MotoS3().start()
+    yield s3
+    s3.stop()
+
+
+@pytest.fixture(scope='session', params=BACKENDS)
+def s3_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              moto_s3: MotoS3) -> Iterator[helpers.Server]:
+    """A server per backend for the session whose artifacts go to a bucket of moto's (`server.bucket`)."""
+    tmp = tmp_path_factory.mktemp(f's3-server-{request.param}')
+    url = helpers.database_url(request.param, tmp)
+    bucket = moto_s3.bucket()
+    server = helpers.Server(helpers.app_env(url, tmp / 'data', **moto_s3.settings(bucket))).start()
+    server.bucket = bucket
+    yield server
+    server.stop()
+    helpers.drop_schema(url)
 
 
 @pytest.fixture

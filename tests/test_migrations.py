@@ -22,6 +22,8 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: st
     await conn.execute_query("INSERT INTO run_steps (run_id, \"index\", name, status, description, cost_usd) "
                              "VALUES (1, 0, 'training', 'succeeded', '', 0)")
     await conn.execute_query("INSERT INTO metrics (run_id, name, step, value, timestamp) VALUES (1, 'loss', 7, 0.5, 1)")
+    await conn.execute_query("INSERT INTO artifacts (run_id, name, type, size_bytes, storage_url, sha256, created_at) "
+                             "VALUES (1, 'model.pt', 'model', 10, 's3://old/model.pt', '', CURRENT_TIMESTAMP)")
     await database.close_orm()
 
     await database.migrate_database(database_url)  # what start-up does
@@ -36,6 +38,9 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: st
         # rebuilding a parent table on SQLite must not cascade into its children
         assert await run.steps.all().count() == 1 and await run.metrics.all().count() == 1
         await run.log_lines.all()  # and the new table
+        [artifact] = await run.artifacts.all()
+        assert artifact.status == 'ready' and artifact.updated_at is not None  # an older artifact was stored whole
+        assert run.logs_kept_at == 0  # an older finished run's log is not uploaded all at once by the next leader
         applied = await connections.get('default').execute_query_dict('SELECT name FROM tortoise_migrations')
         assert {row['name'] for row in applied} >= {'0001_initial', '0002_run_reporting', '0003_run_ingest',
                                                     '0004_run_control'}

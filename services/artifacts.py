@@ -1,0 +1,321 @@
+"""A run's artifacts: who may list, upload, download and remove them, what a name may be, and how an upload goes from
+announced to checked. The bytes live in the artifact store (services/stores): this module decides the keys
+(`<prefix>/<project id>/<run id>/<name>`) and keeps the records.
+
+An upload is announced (`begin`: name, type, size, refused at once when too large), sent (to the store's presigned
+URLs, or to this server for the local store), and completed (`complete`: the uploader's SHA-256 and each part's MD5
+and ETag, checked against what the store holds). Announcing a name again reuses its record: a retried save never
+makes a second artifact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from tortoise.exceptions import IntegrityError
+
+import settings
+from models import Artifact, ArtifactStatus, MemberRole, Project, Run, User
+from services import artifact_store, audit, auth, hub, runs
+from services.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
+from services.stores import Download, Mismatch, Part, SentPart, Store, StoreError, UploadPlan, part_size
+from services.stores.local import LocalStore
+
+TYPES = ('checkpoint', 'model', 'dataset', 'eval', 'log', 'file')
+NAME_MAX = 255
+_SHA256 = re.compile(r'[0-9a-f]{64}')
+_MD5 = re.compile(r'[0-9a-f]{32}')
+
+
+@dataclass(frozen=True)
+class ArtifactView:
+    id: int
+    run_id: int
+    name: str
+    type: str
+    size_bytes: int
+    sha256: str  # '' until the upload is checked
+    status: str
+    error: str | None
+    storage_url: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Uploader:
+    """Who sends an upload: the run's code (`person` None) or a person who may edit the run."""
+
+    run: Run
+    person: User | None
+
+
+async def uploader(run_id: int, authorization: str) -> Uploader:
+    """The run's code (its run token, as a report sends it) or an editor of the run (an API key or login token)."""
+    run, _signature = await runs.authorize_report(run_id, authorization=authorization, timestamp='', signature='',
+                                                  body=b'')
+    return Uploader(run, await auth.user_for_token(authorization.partition(' ')[2].strip()))
+
+
+async def listed(user: User, run_id: int) -> list[ArtifactView]:
+    """The run's artifacts, newest first, for anyone who may see the run."""
+    run = await runs.get_run(user, run_id)
+    return [view(a) for a in await Artifact.filter(run_id=run.id).order_by('-created_at', '-id')]
+
+
+async def begin(uploader: Uploader, *, name: str, type: str = 'file',
+                size_bytes: int) -> tuple[ArtifactView, UploadPlan]:
+    """Announce an upload of `size_bytes` to the run. Refused before any byte moves when the name is unsafe or the
+    size too large."""
+    run, actor = uploader.run, uploader.person
+    name, type = checked_name(name), checked_type(type)
+    if not 0 <= size_bytes <= settings.current.max_artifact_bytes:
+        raise TooLarge(f'"{name}" is {size_bytes:,} bytes; this server takes artifacts of up to '
+                       f'{settings.current.max_artifact_bytes:,} bytes (TRAINBOARD_MAX_ARTIFACT_BYTES).')
+    project = await Project.get(id=run.project_id)
+    store = await store_for(project)
+    key = _key(project, run, name)
+    artifact = await _record(run, name, store.where(key))
+    if artifact.upload_id or artifact.status == ArtifactStatus.UPLOADING:
+        await store.abort(_key_of(artifact), artifact.upload_id)  # an earlier try, interrupted
+    try:
+        await store.check()  # a presigned URL is made without asking the bucket: ask it, for one clear message
+        plan = await store.begin(key, size_bytes, f'/api/v1/runs/{run.id}/artifacts/{artifact.id}/content')
+    except StoreError as error:
+        raise await _unavailable(store, error) from None
+    await artifact_store.worked(store)
+    artifact.type, artifact.size_bytes, artifact.sha256, artifact.storage_url = type, size_bytes, '', store.where(key)
+    artifact.status, artifact.error, artifact.upload_id = ArtifactStatus.UPLOADING, None, plan.upload_id
+    await artifact.save()
+    await _announce(run, artifact, 'updated')
+    if actor is not None:
+        await audit.record(actor, 'artifact.uploaded', 'artifact', artifact.id, project_id=run.project_id,
+                           run_id=run.id, name=name, size_bytes=size_bytes)
+    return view(artifact), plan
+
+
+async def receive(uploader: Uploader, artifact_id: int, chunks: AsyncIterator[bytes]) -> ArtifactView:
+    """Take the bytes of an upload to the local store; what arrived is checked when the upload is completed."""
+    run = uploader.run
+    artifact = await _uploading(run, artifact_id)
+    store = await store_for(await Project.get(id=run.project_id))
+    if not isinstance(store, LocalStore) or not artifact.storage_url.startswith('local:'):
+        raise Conflict('This artifact goes straight to the S3 bucket: PUT its bytes to the URLs its upload gave.')
+    try:
+        size, sha256 = await store.receive(_key_of(artifact), chunks, limit=artifact.size_bytes)
+    except StoreError as error:
+        await _fail(run, artifact, error.message)
+        raise Invalid(error.message) from None
+    artifact.upload_id = f'received {size} {sha256}'  # the local store's handle of the upload: what it holds
+    await artifact.save(update_fields=['upload_id', 'updated_at'])
+    return view(artifact)
+
+
+async def complete(uploader: Uploader, artifact_id: int, *, sha256: str, parts: list[SentPart]) -> ArtifactView:
+    """Check what the store holds against what the uploader sent: ready with its size and SHA-256, or failed with
+    the reason (a checksum mismatch), and every open tab hears of it either way."""
+    run = uploader.run
+    artifact = await _uploading(run, artifact_id)
+    sha256 = sha256.strip().lower()
+    if not _SHA256.fullmatch(sha256):
+        raise Invalid('sha256 must be the SHA-256 of the file, as 64 hexadecimal digits.')
+    if any(not _MD5.fullmatch(part.md5.lower()) for part in parts):
+        raise Invalid('Each part\'s md5 must be 32 hexadecimal digits.')
+    store = await store_for(await Project.get(id=run.project_id))
+    key = _key_of(artifact)
+    try:
+        if isinstance(store, LocalStore):
+            _received_size, received = _received(artifact)
+            if received != sha256:
+                await store.abort(key, None)
+                raise Mismatch(f'Checksum mismatch: the server received bytes with SHA-256 {received or "(none)"}, '
+                               f'not {sha256}.')
+        await store.complete(key, _plan(artifact), artifact.size_bytes, parts)
+    except Mismatch as mismatch:
+        await _fail(run, artifact, mismatch.message)
+        return view(artifact)
+    except StoreError as error:
+        raise await _unavailable(store, error) from None
+    artifact.status, artifact.sha256, artifact.upload_id, artifact.error = ArtifactStatus.READY, sha256, None, None
+    await artifact.save()
+    await _announce(run, artifact, 'updated')
+    return view(artifact)
+
+
+async def editor(user: User, run_id: int) -> Uploader:
+    """`user` as the uploader of files to the run, if they may edit it (the browser's upload)."""
+    return Uploader(await runs.get_run(user, run_id, MemberRole.EDITOR), user)
+
+
+async def store_file(uploader: Uploader, *, name: str, type: str, path: Path) -> ArtifactView:
+    """Store a file this server holds (a browser's upload, a run's log) as the run's artifact `name`, hashing it
+    here."""
+    run = uploader.run
+    view_, _plan_ = await begin(uploader, name=name, type=type, size_bytes=path.stat().st_size)
+    artifact = await Artifact.get(id=view_.id)
+    store = await store_for(await Project.get(id=run.project_id))
+    await store.abort(_key_of(artifact), artifact.upload_id)  # this server sends it whole, in its own way
+    try:
+        sha256 = await _sha256_of(path)
+        await store.put_file(_key_of(artifact), path)
+    except StoreError as error:
+        await _fail(run, artifact, error.message)
+        raise await _unavailable(store, error) from None
+    artifact.status, artifact.sha256, artifact.upload_id, artifact.error = ArtifactStatus.READY, sha256, None, None
+    await artifact.save()
+    await _announce(run, artifact, 'updated')
+    return view(artifact)
+
+
+async def download(user: User, run_id: int, artifact_id: int) -> tuple[ArtifactView, Download]:
+    """Where `user`, who may see the run, gets the artifact's bytes."""
+    run = await runs.get_run(user, run_id)
+    artifact = await _of(run, artifact_id)
+    if artifact.status != ArtifactStatus.READY:
+        raise Conflict(f'"{artifact.name}" is {artifact.status}: there is nothing to download yet.'
+                       if artifact.status == ArtifactStatus.UPLOADING else
+                       f'"{artifact.name}" failed to upload ({artifact.error}): there is nothing to download.')
+    store = await store_for(await Project.get(id=run.project_id))
+    if store.where(_key_of(artifact)) != artifact.storage_url:
+        raise Conflict(f'"{artifact.name}" is kept at {artifact.storage_url}, which this server no longer uses as its '
+                       'artifact store.')
+    try:
+        return view(artifact), await store.download(_key_of(artifact), artifact.name)
+    except StoreError as error:
+        raise await _unavailable(store, error) from None
+
+
+async def delete(user: User, run_id: int, artifact_id: int) -> None:
+    """Remove an artifact and its bytes (editors and owners of the run's project)."""
+    run = await runs.get_run(user, run_id, MemberRole.EDITOR)
+    artifact = await _of(run, artifact_id)
+    store = await store_for(await Project.get(id=run.project_id))
+    if store.where(_key_of(artifact)) == artifact.storage_url:
+        try:
+            await store.abort(_key_of(artifact), artifact.upload_id)
+            await store.delete(_key_of(artifact))
+        except StoreError as error:
+            raise await _unavailable(store, error) from None
+    await artifact.delete()
+    await audit.record(user, 'artifact.deleted', 'artifact', artifact.id, project_id=run.project_id, run_id=run.id,
+                       name=artifact.name)
+    await _announce(run, artifact, 'deleted')
+
+
+async def store_for(project: Project) -> Store:
+    try:
+        return await artifact_store.for_project(project)
+    except StoreError as error:  # not even configured
+        raise Unavailable(error.message) from None
+
+
+def checked_name(name: str) -> str:
+    """A file name, never a path: no separators, no `..`, no control characters, at most 255 characters."""
+    name = name.strip()
+    if not name:
+        raise Invalid('Give the artifact a name.')
+    if len(name) > NAME_MAX:
+        raise Invalid(f'An artifact\'s name is at most {NAME_MAX} characters; that one has {len(name)}.')
+    if '/' in name or '\\' in name or '..' in name or name == '.':
+        raise Invalid(f'"{name}" is not a file name: an artifact\'s name cannot hold "/", "\\" or "..".')
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise Invalid('An artifact\'s name cannot hold control characters.')
+    return name
+
+
+def checked_type(type: str) -> str:
+    if type not in TYPES:
+        raise Invalid(f'An artifact\'s type is one of {", ".join(TYPES)}, not "{type}".')
+    return type
+
+
+def view(artifact: Artifact) -> ArtifactView:
+    ready = artifact.status == ArtifactStatus.READY
+    return ArtifactView(id=artifact.id, run_id=artifact.run_id, name=artifact.name, type=artifact.type,
+                        size_bytes=artifact.size_bytes, sha256=artifact.sha256 if ready else '',
+                        status=str(artifact.status), error=artifact.error, storage_url=artifact.storage_url,
+                        created_at=artifact.created_at, updated_at=artifact.updated_at)
+
+
+def _key(project: Project, run: Run, name: str) -> str:
+    prefix = artifact_store.prefix_of(project)
+    return f'{prefix}/{project.id}/{run.id}/{name}' if prefix else f'{project.id}/{run.id}/{name}'
+
+
+def _key_of(artifact: Artifact) -> str:
+    """The key an artifact's bytes are under, from its storage URL (fixed when its upload began)."""
+    where = artifact.storage_url
+    return where.removeprefix('local:') if where.startswith('local:') else where.removeprefix('s3://').partition('/')[2]
+
+
+async def _record(run: Run, name: str, storage_url: str) -> Artifact:
+    existing = await Artifact.get_or_none(run_id=run.id, name=name)
+    if existing is not None:
+        return existing
+    try:
+        return await Artifact.create(run_id=run.id, name=name, storage_url=storage_url,
+                                     status=ArtifactStatus.UPLOADING)
+    except IntegrityError:  # announced at the same moment by another request: the same record
+        return await Artifact.get(run_id=run.id, name=name)
+
+
+async def _of(run: Run, artifact_id: int) -> Artifact:
+    artifact = await Artifact.get_or_none(id=artifact_id, run_id=run.id)
+    if artifact is None:
+        raise NotFound(f'Run {run.id} has no artifact {artifact_id}.')
+    return artifact
+
+
+async def _uploading(run: Run, artifact_id: int) -> Artifact:
+    artifact = await _of(run, artifact_id)
+    if artifact.status != ArtifactStatus.UPLOADING:
+        raise Conflict(f'"{artifact.name}" is {artifact.status}, not uploading: announce the upload again to send it.')
+    return artifact
+
+
+def _plan(artifact: Artifact) -> UploadPlan:
+    """The plan `begin` gave, as far as completing it needs: its kind, upload id and part numbers."""
+    if artifact.storage_url.startswith('local:'):
+        return UploadPlan(kind='local')
+    if not artifact.upload_id:
+        return UploadPlan(kind='single')
+    count = -(-artifact.size_bytes // part_size(artifact.size_bytes))
+    return UploadPlan(kind='multipart', upload_id=artifact.upload_id, part_size=part_size(artifact.size_bytes),
+                      parts=[Part(number, '') for number in range(1, count + 1)])
+
+
+def _received(artifact: Artifact) -> tuple[int, str]:
+    words = (artifact.upload_id or '').split()
+    return (int(words[1]), words[2]) if len(words) == 3 and words[0] == 'received' else (0, '')
+
+
+async def _fail(run: Run, artifact: Artifact, reason: str) -> None:
+    artifact.status, artifact.error, artifact.upload_id, artifact.sha256 = ArtifactStatus.FAILED, reason, None, ''
+    await artifact.save()
+    await _announce(run, artifact, 'updated')
+
+
+async def _unavailable(store: Store, error: StoreError) -> Unavailable:
+    await artifact_store.failed(store, error.message)
+    return Unavailable(error.message)
+
+
+async def _announce(run: Run, artifact: Artifact, action: str) -> None:
+    await hub.publish(hub.Change(kind='artifact', action=action, id=artifact.id, project_id=run.project_id,
+                                 data={'run_id': run.id}))
+
+
+async def _sha256_of(path: Path) -> str:
+    def digest() -> str:
+        sha = hashlib.sha256()
+        with path.open('rb') as file:
+            while chunk := file.read(4 * 1024**2):
+                sha.update(chunk)
+        return sha.hexdigest()
+    return await asyncio.to_thread(digest)

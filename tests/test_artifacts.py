@@ -1,0 +1,199 @@
+"""Artifacts from training code, through the SDK, to the local store and to S3 (moto's server, a real HTTP endpoint):
+a file saved comes back byte for byte with its SHA-256, under the documented key; large files go in parts; an
+interrupted save tried again makes one artifact; unsafe names, oversized files and damaged uploads are refused with a
+reason; a missing bucket says so."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import helpers
+from tests.helpers import Server
+from tests.s3 import MotoS3
+
+sys.path.insert(0, str(helpers.ROOT / 'sdk'))
+import trainboard  # noqa: E402  (the one-file SDK, as training code imports it)
+
+MiB = 1024**2
+
+
+@pytest.fixture
+def external_run(tmp_path: Path) -> Iterator[Callable[[Server, httpx.Client], tuple[dict, trainboard.Run]]]:
+    """Make a new project with an external run, and connect the SDK to it by its token (as training code is)."""
+    connected: list[trainboard.Run] = []
+
+    def make(server: Server, api: httpx.Client) -> tuple[dict, trainboard.Run]:
+        project = api.post('/projects', json={'name': f'artifacts {time.time_ns()}'}).json()
+        created = api.post(f'/projects/{project["id"]}/runs', json={'name': 'resnet'}).json()
+        connected.append(trainboard.Run(server.url, created['id'], created['token'], spool_dir=str(tmp_path / 'spool')))
+        return created, connected[-1]
+    yield make
+    for run in connected:
+        run.finish(timeout=5)
+
+
+def a_file(directory: Path, name: str, size: int) -> tuple[Path, str]:
+    path = directory / name
+    path.write_bytes(os.urandom(size))
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_checkpoint_round_trips_through_the_local_store(external_run, server: Server, api: httpx.Client,
+                                                          tmp_path: Path) -> None:
+    run, sdk = external_run(server, api)
+    path, sha256 = a_file(tmp_path, 'epoch-3.ckpt', 300_000)
+    saved = sdk.save(str(path))
+    assert (saved['name'], saved['type'], saved['status']) == ('epoch-3.ckpt', 'checkpoint', 'ready')
+    assert (saved['size_bytes'], saved['sha256']) == (300_000, sha256)
+    assert saved['storage_url'] == f'local:trainboard/{run["project_id"]}/{run["id"]}/epoch-3.ckpt'
+
+    [listed] = api.get(f'/runs/{run["id"]}/artifacts').json()
+    assert listed == saved
+    download = api.get(f'/runs/{run["id"]}/artifacts/{saved["id"]}/download')
+    assert download.status_code == 200 and download.content == path.read_bytes()
+    assert download.headers['content-disposition'].startswith('attachment; filename="epoch-3.ckpt"')
+
+
+def test_a_checkpoint_round_trips_through_s3_under_the_documented_key(external_run, s3_server: Server, moto_s3: MotoS3,
+                                                                      tmp_path: Path) -> None:
+    api = s3_server.client()
+    run, sdk = external_run(s3_server, api)
+    path, sha256 = a_file(tmp_path, 'model.safetensors', 2 * MiB)
+    saved = sdk.save(str(path), type='model')
+    key = f'trainboard/{run["project_id"]}/{run["id"]}/model.safetensors'
+    assert (saved['status'], saved['sha256'], saved['storage_url']) == ('ready', sha256,
+                                                                        f's3://{s3_server.bucket}/{key}')
+    assert moto_s3.read(s3_server.bucket, key) == path.read_bytes()
+
+    download = api.get(f'/runs/{run["id"]}/artifacts/{saved["id"]}/download')
+    assert download.status_code == 307  # straight from the bucket, presigned, offered as a download
+    fetched = httpx.get(download.headers['location'])
+    assert fetched.content == path.read_bytes()
+    assert fetched.headers['content-disposition'].startswith('attachment; filename="model.safetensors"')
+
+
+def test_a_large_file_goes_to_s3_in_parts(external_run, s3_server: Server, moto_s3: MotoS3, tmp_path: Path) -> None:
+    api = s3_server.client()
+    run, sdk = external_run(s3_server, api)
+    path, sha256 = a_file(tmp_path, 'big.ckpt', 40 * MiB + 123)
+    plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'big.ckpt', 'size_bytes': 40 * MiB + 123}).json()
+    assert plan['upload']['kind'] == 'multipart' and len(plan['upload']['parts']) == 3
+
+    saved = sdk.save(str(path))  # announces the same name again: the unfinished upload above is dropped
+    assert (saved['status'], saved['sha256'], saved['size_bytes']) == ('ready', sha256, 40 * MiB + 123)
+    assert moto_s3.read(s3_server.bucket, f'trainboard/{run["project_id"]}/{run["id"]}/big.ckpt') == \
+        path.read_bytes()
+    assert len(api.get(f'/runs/{run["id"]}/artifacts').json()) == 1
+
+
+def test_an_interrupted_upload_tried_again_makes_one_artifact(external_run, server: Server, api: httpx.Client,
+                                                              tmp_path: Path) -> None:
+    run, sdk = external_run(server, api)
+    path, sha256 = a_file(tmp_path, 'last.ckpt', 3 * MiB)
+    plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'last.ckpt', 'size_bytes': 3 * MiB},
+                    headers={'Authorization': f'Bearer {run["token"]}'}).json()
+
+    def half_then_gone():
+        yield path.read_bytes()[:MiB]
+        raise ConnectionError('the training job was killed')
+    with pytest.raises(ConnectionError):
+        httpx.put(f'{server.url}{plan["upload"]["url"]}', content=half_then_gone(),
+                  headers={'Authorization': f'Bearer {run["token"]}', 'Content-Length': str(3 * MiB)})
+    [interrupted] = api.get(f'/runs/{run["id"]}/artifacts').json()
+    assert interrupted['status'] == 'uploading' and interrupted['sha256'] == ''
+    assert api.get(f'/runs/{run["id"]}/artifacts/{interrupted["id"]}/download').status_code == 409
+
+    saved = sdk.save(str(path))  # the job, restarted, saves again
+    assert saved['id'] == interrupted['id'] and (saved['status'], saved['sha256']) == ('ready', sha256)
+    assert [a['id'] for a in api.get(f'/runs/{run["id"]}/artifacts').json()] == [saved['id']]
+
+
+@pytest.mark.parametrize('name', ['../escape', 'a/b.ckpt', 'a\\b.ckpt', '..', 'x..y', 'nul\x00.pt', ' '])
+def test_a_name_that_is_a_path_is_refused(external_run, server: Server, api: httpx.Client, name: str) -> None:
+    run, _sdk = external_run(server, api)
+    answer = api.post(f'/runs/{run["id"]}/artifacts', json={'name': name, 'size_bytes': 10})
+    assert answer.status_code == 422, answer.text
+    assert 'name' in answer.json()['detail']
+    assert api.get(f'/runs/{run["id"]}/artifacts').json() == []
+
+
+def test_a_file_over_the_limit_is_refused_before_any_upload(external_run, server: Server, api: httpx.Client,
+                                                            tmp_path: Path) -> None:
+    run, _sdk = external_run(server, api)
+    answer = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'huge.bin', 'size_bytes': 60 * 1024**3})
+    assert answer.status_code == 413
+    assert 'TRAINBOARD_MAX_ARTIFACT_BYTES' in answer.json()['detail']
+    assert api.get(f'/runs/{run["id"]}/artifacts').json() == []
+
+
+def test_bytes_that_are_not_what_was_hashed_fail_the_artifact(external_run, server: Server, s3_server: Server,
+                                                              tmp_path: Path) -> None:
+    for where in (server, s3_server):
+        api = where.client()
+        run, _sdk = external_run(where, api)
+        bearer = {'Authorization': f'Bearer {run["token"]}'}
+        sent, claimed = b'the bytes that arrived', b'the bytes that were hashed'
+        plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'eval.json', 'type': 'eval',
+                                                                 'size_bytes': len(sent)}, headers=bearer).json()
+        upload = plan['upload']
+        url = f'{where.url}{upload["url"]}' if upload['kind'] == 'local' else upload['url']
+        answer = httpx.put(url, content=sent, headers=bearer if upload['kind'] == 'local' else {})
+        assert answer.status_code == 200, answer.text
+        parts = [] if upload['kind'] == 'local' else \
+            [{'number': 1, 'md5': hashlib.md5(claimed).hexdigest(), 'etag': answer.headers['etag'].strip('"')}]
+        done = api.post(plan['complete_url'].removeprefix('/api/v1'), headers=bearer,
+                        json={'sha256': hashlib.sha256(claimed).hexdigest(), 'parts': parts}).json()
+        assert done['status'] == 'failed' and done['sha256'] == '', done
+        assert 'checksum mismatch' in done['error'].lower() or 'changed while it was sent' in done['error']
+        assert api.get(f'/runs/{run["id"]}/artifacts/{done["id"]}/download').status_code == 409
+
+
+def test_a_missing_bucket_is_one_clear_message(external_run, database_url: str, tmp_path: Path,
+                                               moto_s3: MotoS3) -> None:
+    server = Server(helpers.app_env(database_url, tmp_path / 'data', **moto_s3.settings('no-such-bucket'))).start()
+    try:
+        api = server.client()
+        run, sdk = external_run(server, api)
+        answer = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'a.ckpt', 'size_bytes': 10})
+        assert answer.status_code == 503
+        assert answer.json()['detail'] == (f'The S3 bucket "no-such-bucket" does not exist at {moto_s3.url}: create '
+                                           'it, or set another bucket.')
+        sdk.finish()
+    finally:
+        server.stop()
+    assert 'Traceback' not in server.log()
+
+
+def test_only_editors_upload_and_delete_and_only_members_see(external_run, server: Server, api: httpx.Client,
+                                                             tmp_path: Path) -> None:
+    run, sdk = external_run(server, api)
+    saved = sdk.save(str(a_file(tmp_path, 'weights.pt', 1000)[0]), type='model')
+    viewer, stranger = (f'{who}-{time.time_ns()}@example.com' for who in ('viewer', 'stranger'))
+    for email in (viewer, stranger):
+        assert api.post('/users', json={'email': email, 'name': email[:6], 'password': 'a long password'}) \
+            .status_code == 201
+    api.post(f'/projects/{run["project_id"]}/members', json={'email': viewer, 'role': 'viewer'}).raise_for_status()
+    as_viewer, as_stranger = (server.client(server.token(email, 'a long password')) for email in (viewer, stranger))
+
+    assert as_viewer.get(f'/runs/{run["id"]}/artifacts').json()[0]['id'] == saved['id']
+    assert as_viewer.get(f'/runs/{run["id"]}/artifacts/{saved["id"]}/download').status_code == 200
+    assert as_viewer.delete(f'/runs/{run["id"]}/artifacts/{saved["id"]}').status_code == 403
+    assert as_viewer.post(f'/runs/{run["id"]}/artifacts', json={'name': 'x', 'size_bytes': 1}).status_code == 403
+    for path in (f'/runs/{run["id"]}/artifacts', f'/runs/{run["id"]}/artifacts/{saved["id"]}/download'):
+        assert as_stranger.get(path).status_code == 404
+    assert as_stranger.delete(f'/runs/{run["id"]}/artifacts/{saved["id"]}').status_code == 404
+
+    assert api.delete(f'/runs/{run["id"]}/artifacts/{saved["id"]}').status_code == 204
+    assert api.get(f'/runs/{run["id"]}/artifacts').json() == []
+    assert not (Path(server.env['TRAINBOARD_DATA_DIR']) / 'artifacts' / 'trainboard' / str(run['project_id']) /
+                str(run['id']) / 'weights.pt').exists()
+    trail = api.get('/audit', params={'project_id': run['project_id'], 'action': 'artifact.'}).json()['items']
+    assert [entry['action'] for entry in trail] == ['artifact.deleted']
