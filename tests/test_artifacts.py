@@ -60,6 +60,7 @@ def test_a_checkpoint_round_trips_through_the_local_store(external_run, server: 
     download = api.get(f'/runs/{run["id"]}/artifacts/{saved["id"]}/download')
     assert download.status_code == 200 and download.content == path.read_bytes()
     assert download.headers['content-disposition'].startswith('attachment; filename="epoch-3.ckpt"')
+    assert 'content-encoding' not in download.headers  # a checkpoint is not gzipped on the way (it was: 29 MiB/s)
 
 
 def test_a_checkpoint_round_trips_through_s3_under_the_documented_key(external_run, s3_server: Server, moto_s3: MotoS3,
