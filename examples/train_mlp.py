@@ -1,4 +1,5 @@
-"""A real training run that reports to Trainboard: a two-layer MLP (numpy) learning a generated spiral dataset.
+"""A real training run that reports to Trainboard: a two-layer MLP (numpy) learning a generated spiral dataset, and
+saving its weights as a checkpoint artifact (`mlp.npz`) after each evaluation.
 
     # with a run launched by Trainboard (the environment carries TRAINBOARD_URL, _RUN_ID, _RUN_TOKEN):
     python examples/train_mlp.py
@@ -9,6 +10,7 @@
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -25,6 +27,7 @@ def main() -> None:
     parser.add_argument('--lr', type=float, default=0.5)
     parser.add_argument('--hidden', type=int, default=64)
     parser.add_argument('--delay', type=float, default=0.02, help='seconds per batch, to watch it live')
+    parser.add_argument('--checkpoint-every', type=int, default=10, help='epochs between checkpoints (and the last)')
     args = parser.parse_args()
     run = trainboard.init(project=args.project, name='mlp-spiral', config=vars(args)) if args.project \
         else trainboard.init()
@@ -58,6 +61,9 @@ def main() -> None:
             val_loss, val_accuracy = model.evaluate(x_val, y_val)
             run.log({'val/loss': val_loss, 'val/accuracy': val_accuracy}, step=step)
             run.print(f'epoch {epoch + 1}: val loss {val_loss:.3f}, accuracy {val_accuracy:.1%}')
+        if (epoch + 1) % args.checkpoint_every == 0 or epoch + 1 == args.epochs:
+            # the same name each time: the run keeps the latest weights, replaced once the new ones are checked
+            run.save(model.checkpoint(), name='mlp.npz', type='checkpoint')
     run.finish()
 
 
@@ -100,6 +106,12 @@ class MLP:
         self.w1 -= lr * x.T @ grad_hidden
         self.b1 -= lr * grad_hidden.sum(axis=0)
         return loss, accuracy
+
+    def checkpoint(self) -> str:
+        """The weights in a file of their own (numpy's .npz), for run.save."""
+        path = os.path.join(tempfile.mkdtemp(prefix='mlp-'), 'mlp.npz')
+        np.savez(path, w1=self.w1, b1=self.b1, w2=self.w2, b2=self.b2)
+        return path
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         _, probabilities = self.forward(x)

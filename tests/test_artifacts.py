@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from components.new_run_dialog import EXAMPLE
 from tests import helpers
 from tests.helpers import Server
 from tests.s3 import MotoS3
@@ -198,3 +199,29 @@ def test_only_editors_upload_and_delete_and_only_members_see(external_run, serve
                 str(run['id']) / 'weights.pt').exists()
     trail = api.get('/audit', params={'project_id': run['project_id'], 'action': 'artifact.'}).json()['items']
     assert [entry['action'] for entry in trail] == ['artifact.deleted']
+
+
+def test_the_example_launched_here_keeps_its_checkpoint_in_the_bucket(database_url: str, tmp_path: Path,
+                                                                      moto_s3: MotoS3) -> None:
+    """Issue 11's "done when", through the API: the example training script, launched on this machine, saves its
+    checkpoint; it sits in the bucket under <prefix>/<project>/<run>/<name> and downloads byte-identical."""
+    bucket = moto_s3.bucket()
+    server = Server(helpers.app_env(database_url, tmp_path / 'data', TRAINBOARD_SCHEDULER_ENABLED='true',
+                                    TRAINBOARD_POLL_INTERVAL_S='0.3', **moto_s3.settings(bucket))).start()
+    try:
+        api = server.client()
+        project = api.post('/projects', json={'name': 'spiral'}).json()
+        run = api.post(f'/projects/{project["id"]}/runs', json={
+            'name': 'mlp', 'provider': 'local', 'command': EXAMPLE.replace('--epochs 20', '--epochs 3 --delay 0')})
+        assert run.status_code == 201, run.text
+        done = helpers.wait_for_status(api, run.json(), 'succeeded', 'failed', timeout=90)
+        assert done['status'] == 'succeeded', api.get(f'/runs/{done["id"]}/logs').json()
+        [checkpoint] = [a for a in api.get(f'/runs/{done["id"]}/artifacts').json() if a['type'] == 'checkpoint']
+        key = f'trainboard/{project["id"]}/{done["id"]}/mlp.npz'
+        assert checkpoint['storage_url'] == f's3://{bucket}/{key}' and checkpoint['status'] == 'ready'
+        in_bucket = moto_s3.read(bucket, key)
+        assert hashlib.sha256(in_bucket).hexdigest() == checkpoint['sha256']
+        downloaded = api.get(f'/runs/{done["id"]}/artifacts/{checkpoint["id"]}/download', follow_redirects=True)
+        assert downloaded.content == in_bucket
+    finally:
+        server.stop()

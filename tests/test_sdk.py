@@ -1,5 +1,7 @@
 """The SDK against a real server, as training code uses it, including a server restart mid-run."""
 
+import hashlib
+import io
 import subprocess
 import sys
 import textwrap
@@ -8,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy
 import pytest
 
 from tests import helpers
@@ -116,6 +119,11 @@ def test_the_example_trains_an_mlp_and_reports_it(own_server: Server, tmp_path: 
     metrics = {m['name']: m for m in api.get(f'/runs/{run["id"]}/metrics').json()}
     assert metrics['train/loss']['count'] == 8 * 15
     assert metrics['val/accuracy']['value'] > 0.6  # it really learns the spiral
+    [checkpoint] = api.get(f'/runs/{run["id"]}/artifacts').json()  # its weights, saved after the last epoch
+    assert (checkpoint['name'], checkpoint['type'], checkpoint['status']) == ('mlp.npz', 'checkpoint', 'ready')
+    weights = api.get(f'/runs/{run["id"]}/artifacts/{checkpoint["id"]}/download').content
+    assert hashlib.sha256(weights).hexdigest() == checkpoint['sha256']
+    assert sorted(numpy.load(io.BytesIO(weights))) == ['b1', 'b2', 'w1', 'w2']
 
 
 def test_init_with_an_api_key_creates_an_external_run(own_server: Server, tmp_path: Path) -> None:
