@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from services.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
 from services.stores import Download, Mismatch, Part, SentPart, Store, StoreError, UploadPlan, part_size
 from services.stores.local import LocalStore
 
+log = logging.getLogger(__name__)
 TYPES = ('checkpoint', 'model', 'dataset', 'eval', 'log', 'file')
 NAME_MAX = 255
 _SHA256 = re.compile(r'[0-9a-f]{64}')
@@ -208,6 +210,34 @@ async def delete(user: User, run_id: int, artifact_id: int) -> None:
     await _announce(run, artifact, 'deleted')
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A project's artifacts' keys in the store they are in: what deleting the project leaves to remove."""
+
+    store: Store | None
+    keys: list[str]
+
+
+async def stored_of(project: Project) -> Stored:
+    urls = await Artifact.filter(run__project_id=project.id).values_list('storage_url', flat=True)
+    try:
+        store = await artifact_store.for_project(project)
+    except StoreError:
+        return Stored(None, [])
+    return Stored(store, [_key_of_url(url) for url in urls if url == store.where(_key_of_url(url))])
+
+
+async def remove(stored: Stored) -> None:
+    """Remove the bytes of a deleted project's artifacts, as far as the store lets us: the records are gone already,
+    so a failure is logged (once per project) and the rest is left to the bucket's own lifecycle rules."""
+    for key in stored.keys:
+        try:
+            await stored.store.delete(key)
+        except StoreError as error:
+            log.warning('%d artifacts of a deleted project stay in the store: %s', len(stored.keys), error.message)
+            return
+
+
 async def store_for(project: Project) -> Store:
     try:
         return await artifact_store.for_project(project)
@@ -250,7 +280,10 @@ def _key(project: Project, run: Run, name: str) -> str:
 
 def _key_of(artifact: Artifact) -> str:
     """The key an artifact's bytes are under, from its storage URL (fixed when its upload began)."""
-    where = artifact.storage_url
+    return _key_of_url(artifact.storage_url)
+
+
+def _key_of_url(where: str) -> str:
     return where.removeprefix('local:') if where.startswith('local:') else where.removeprefix('s3://').partition('/')[2]
 
 

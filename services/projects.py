@@ -145,10 +145,13 @@ async def delete_project(user: User, project_id: int) -> None:
         names = ', '.join(f'{run_id} "{name}"' for run_id, name in with_jobs[:10])
         raise Conflict(f'"{project.name}" still has jobs on their provider (run {names}): cancel them, and delete the '
                        'project once they are gone.')
+    from services import artifacts  # artifacts read runs, which read projects
+    stored = await artifacts.stored_of(project)  # before its rows go, and its own S3 keys with them
     async with in_transaction():
         await project.delete()
         await audit.record(user, 'project.deleted', 'project', project_id, project_id=project_id, name=project.name)
     await hub.publish(hub.Change(kind='project', action='deleted', id=project_id, project_id=project_id))
+    await artifacts.remove(stored)
 
 
 async def members(user: User, project_id: int) -> list[MemberView]:

@@ -78,10 +78,16 @@ async def sign_in(user: User, email: str, password: str) -> None:
 
 
 @pytest.fixture(scope='session', params=BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[helpers.Server]:
+def session_backend(request: pytest.FixtureRequest) -> str:
+    """The backend of the session's servers: one parameter, so a test using two of them runs once per backend."""
+    return request.param
+
+
+@pytest.fixture(scope='session')
+def server(session_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[helpers.Server]:
     """One real server process per backend for the whole session (API and browser tests)."""
-    tmp = tmp_path_factory.mktemp(f'server-{request.param}')
-    url = helpers.database_url(request.param, tmp)
+    tmp = tmp_path_factory.mktemp(f'server-{session_backend}')
+    url = helpers.database_url(session_backend, tmp)
     server = helpers.Server(helpers.app_env(url, tmp / 'data')).start()
     yield server
     server.stop()
@@ -116,12 +122,12 @@ def moto_s3() -> Iterator[MotoS3]:
     s3.stop()
 
 
-@pytest.fixture(scope='session', params=BACKENDS)
-def s3_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+@pytest.fixture(scope='session')
+def s3_server(session_backend: str, tmp_path_factory: pytest.TempPathFactory,
               moto_s3: MotoS3) -> Iterator[helpers.Server]:
     """A server per backend for the session whose artifacts go to a bucket of moto's (`server.bucket`)."""
-    tmp = tmp_path_factory.mktemp(f's3-server-{request.param}')
-    url = helpers.database_url(request.param, tmp)
+    tmp = tmp_path_factory.mktemp(f's3-server-{session_backend}')
+    url = helpers.database_url(session_backend, tmp)
     bucket = moto_s3.bucket()
     server = helpers.Server(helpers.app_env(url, tmp / 'data', **moto_s3.settings(bucket))).start()
     server.bucket = bucket

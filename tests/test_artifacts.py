@@ -225,3 +225,18 @@ def test_the_example_launched_here_keeps_its_checkpoint_in_the_bucket(database_u
         assert downloaded.content == in_bucket
     finally:
         server.stop()
+
+
+def test_deleting_a_project_removes_its_artifacts_bytes(external_run, server: Server, s3_server: Server,
+                                                         moto_s3: MotoS3, tmp_path: Path) -> None:
+    for where in (server, s3_server):
+        api = where.client()
+        run, sdk = external_run(where, api)
+        sdk.save(str(a_file(tmp_path, 'weights.pt', 5000)[0]))
+        sdk.finish()
+        assert api.delete(f'/projects/{run["project_id"]}').status_code == 204
+        prefix = f'trainboard/{run["project_id"]}/'
+        if where is server:
+            assert not list((Path(where.env['TRAINBOARD_DATA_DIR']) / 'artifacts' / prefix).glob('**/*.pt'))
+        else:
+            assert not [key for key in moto_s3.keys(where.bucket) if key.startswith(prefix)]
