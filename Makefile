@@ -13,8 +13,8 @@ run: $(STAMP)
 # server, a job or a browser); the SQLite half (and the tests without a database) prints when it is done
 test: $(STAMP) chromium job-python
 	@log=$$(mktemp); \
-	$(BIN)/python -m pytest -q -k 'not postgres' > $$log 2>&1 & sqlite=$$!; \
-	$(BIN)/python -m pytest -q -p no:cacheprovider -k postgres; postgres=$$?; \
+	$(BIN)/python -m pytest -q --durations=15 -k 'not postgres' > $$log 2>&1 & sqlite=$$!; \
+	$(BIN)/python -m pytest -q --durations=15 -p no:cacheprovider -k postgres; postgres=$$?; \
 	wait $$sqlite; sqlite_status=$$?; echo '--- SQLite and no database:'; cat $$log; rm -f $$log; \
 	exit $$(( sqlite_status || postgres ))
 
