@@ -138,7 +138,7 @@ async def complete(uploader: Uploader, artifact_id: int, *, sha256: str, parts: 
                 await store.abort(key, None)
                 raise Mismatch(f'Checksum mismatch: the server received bytes with SHA-256 {received or "(none)"}, '
                                f'not {sha256}.')
-        await store.complete(key, _plan(artifact), artifact.size_bytes, parts)
+        await store.complete(key, _plan(artifact), artifact.size_bytes, parts, sha256)
     except Mismatch as mismatch:
         await _fail(run, artifact, mismatch.message)
         return view(artifact)

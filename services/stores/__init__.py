@@ -77,9 +77,10 @@ class Store(Protocol):
     async def begin(self, key: str, size: int, local_url: str) -> UploadPlan:
         """Plan an upload of `size` bytes to `key`; `local_url` is where this server takes bytes itself."""
 
-    async def complete(self, key: str, plan: UploadPlan, size: int, parts: list[SentPart]) -> None:
+    async def complete(self, key: str, plan: UploadPlan, size: int, parts: list[SentPart], sha256: str) -> None:
         """Finish an upload (for S3: assemble the parts) and check the stored object's size and digests against
-        what was sent; raise Mismatch if they differ (and leave nothing at `key` from this upload)."""
+        what was sent (`parts`' MD5s, the whole file's `sha256`); raise Mismatch if they differ (and leave nothing at
+        `key` from this upload)."""
 
     async def abort(self, key: str, upload_id: str | None) -> None:
         """Drop an unfinished upload's parts."""

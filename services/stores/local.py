@@ -57,7 +57,7 @@ class LocalStore:
                 raise
         return size, digest.hexdigest()
 
-    async def complete(self, key: str, plan: UploadPlan, size: int, parts: list[SentPart]) -> None:
+    async def complete(self, key: str, plan: UploadPlan, size: int, parts: list[SentPart], sha256: str) -> None:
         staged = self._staged(key)
         if not staged.is_file():
             raise Mismatch('No bytes arrived for this upload: send them first, then complete it.')

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ class S3Store:
         return UploadPlan(kind='multipart', part_size=each, upload_id=upload_id,
                           parts=[Part(number, url) for number, url in enumerate(urls, start=1)])
 
-    async def complete(self, key: str, plan: UploadPlan, size: int, parts: list[SentPart]) -> None:
+    async def complete(self, key: str, plan: UploadPlan, size: int, parts: list[SentPart], sha256: str) -> None:
         sent = sorted(parts, key=lambda part: part.number)
         if plan.kind == 'multipart':
             if [part.number for part in sent] != [part.number for part in plan.parts]:
@@ -84,11 +85,19 @@ class S3Store:
             raise Mismatch('A single upload reports one part (its MD5).')
         head = await self._call('head_object', Bucket=self.bucket, Key=key)
         etag, expected = head.get('ETag', '').strip('"'), etag_of([part.md5.lower() for part in sent])
-        if head.get('ContentLength') != size or etag != expected:
+        stored_size = head.get('ContentLength', 0)
+        # an ETag that is not the parts' MD5s (a bucket encrypted with SSE-KMS, say) is settled by reading it back
+        if stored_size != size or etag != expected and await self._run(self._sha256, key) != sha256:
             await self.delete(key)
-            raise Mismatch(f'The bucket holds {head.get("ContentLength", 0):,} bytes with ETag {etag}; the upload '
-                           f'sent {size:,} bytes with ETag {expected}: the file changed while it was sent, or the '
+            raise Mismatch(f'Checksum mismatch: the bucket holds {stored_size:,} bytes that are not the {size:,} '
+                           f'bytes with SHA-256 {sha256} that were sent: the file changed while it was sent, or the '
                            'bytes were damaged.')
+
+    def _sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        for chunk in self.client.get_object(Bucket=self.bucket, Key=key)['Body'].iter_chunks(4 * 1024**2):
+            digest.update(chunk)
+        return digest.hexdigest()
 
     async def abort(self, key: str, upload_id: str | None) -> None:
         if upload_id:
