@@ -26,6 +26,7 @@ SHA_SHOWN = 12  # hex digits of a SHA-256 on screen; the whole one on hover and 
 ICONS = {'checkpoint': 'save', 'model': 'psychology', 'dataset': 'dataset', 'eval': 'fact_check', 'log': 'article',
          'file': 'description'}
 STATUS_COLORS = {'ready': 'positive', 'uploading': 'primary', 'failed': 'negative'}
+CSS = '.artifact-row + .artifact-row { border-top: 1px solid rgba(0, 0, 0, .08) }'
 
 
 def download_url(run_id: int, artifact_id: int) -> str:
@@ -50,6 +51,7 @@ class ArtifactsPanel(ui.column):
         self.order: list[int] = []
         self.reads = Rereads(partial(read_artifacts, user), self._show, shared_by=('artifacts', user.id))
         self.classes('w-full gap-2 min-w-0').mark('artifacts')
+        ui.add_css(CSS)
         with self:
             with ui.row().classes('w-full items-center gap-x-3 gap-y-1'):
                 ui.label('Artifacts').classes('text-h6')
@@ -141,7 +143,8 @@ class ArtifactsPanel(ui.column):
                 created = ui.label(format.timestamp(view.created_at.isoformat())).classes('whitespace-nowrap')
                 created._props['title'] = f'created {view.created_at:%Y-%m-%d %H:%M:%S %Z}'.strip()
             if view.status == 'failed' and view.error:
-                ui.label(view.error).classes('text-negative text-body2 break-words min-w-0').mark('artifact-error')
+                ui.label(view.error).classes('w-full text-negative text-body2 break-words min-w-0') \
+                    .mark('artifact-error')  # w-full: a long SHA-256 in it wraps on a phone
         with ui.row().classes('items-center gap-0 no-wrap shrink-0'):
             download = ui.button(icon='download', on_click=partial(self.download, view.id)) \
                 .props('flat round dense color=primary').mark('artifact-download')
