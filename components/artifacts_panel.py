@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from nicegui import events, ui
+from nicegui import background_tasks, events, ui
 
 import settings
 from components import format, session
@@ -73,7 +73,8 @@ class ArtifactsPanel(ui.column):
 
     async def load(self) -> None:
         await self.reads.ask(self.run_id)
-        await self.check_store()
+        # the store is asked aside: an unreachable endpoint may take a while to say so, and the page is shown meanwhile
+        background_tasks.create(self.check_store(), name='artifact-store-check')
 
     async def check_store(self, *, check: bool = True) -> None:
         """Show what keeps the run's artifacts from being stored (a missing bucket, refused keys), or nothing."""
