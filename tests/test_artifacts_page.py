@@ -243,3 +243,14 @@ async def test_a_missing_bucket_is_said_on_the_run_page(app_env: dict, user: Use
     hint = user.find(marker='artifact-upload-hint').elements.pop()
     assert 'The S3 bucket "no-such-bucket" does not exist' in hint.text
     assert len(user.find(marker='artifact-store-problem').elements) == 1
+
+
+async def test_a_download_that_cannot_be_served_says_why_in_the_tab(admin: User, tmp_path: Path) -> None:
+    owner, run = await new_run()
+    view, _content = await saved(owner, run['id'], tmp_path, 'gone.ckpt', 100)
+    stored = Path(os.environ['TRAINBOARD_DATA_DIR']) / 'artifacts' / view.storage_url.removeprefix('local:')
+    stored.unlink()  # removed behind the server's back
+    await admin.open(f'/runs/{run["id"]}')
+    admin.find(marker='artifact-download').click()
+    await admin.should_see('The file of this artifact is missing from', retries=30)
+    assert (await admin.http_client.get(f'/runs/{run["id"]}/artifacts/{view.id}/download')).status_code == 503
