@@ -47,6 +47,20 @@ def money(usd: float | None) -> str:
     return '—' if usd is None else f'${usd:,.2f}' if abs(usd) >= 0.01 or usd == 0 else f'${usd:,.4f}'
 
 
+def size(count: int | None) -> str:
+    """Bytes as people read them: '512 B', '2.0 MiB', '293 KiB', '1.5 GiB'."""
+    if count is None:
+        return '—'
+    value, unit = float(count), 'B'
+    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'):
+        if value < 1024 or unit == 'PiB':
+            break
+        value /= 1024
+    if unit == 'B':
+        return f'{count:,} B'
+    return f'{value:.1f} {unit}' if value < 100 else f'{value:,.0f} {unit}'
+
+
 def since(iso: str | None, until: str | None = None) -> float | None:
     """Seconds from `iso` to `until` (or now)."""
     if not iso:

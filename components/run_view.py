@@ -11,6 +11,7 @@ from typing import Any
 from nicegui import ui
 
 from components import format, reads
+from components.artifacts_panel import ArtifactsPanel
 from components.live import Rereads
 from components.metric_charts import MetricCharts
 from components.run_controls import RunControls
@@ -28,7 +29,7 @@ class RunView(ui.column):
     """Everything /runs/{id} shows of one run. `apply` takes the hub's changes; `flush` (about once a second) draws
     what they brought and moves the clock."""
 
-    def __init__(self, user: User, data: dict[str, Any], project_name: str) -> None:
+    def __init__(self, user: User, data: dict[str, Any], project_name: str, *, may_edit: bool = False) -> None:
         super().__init__()
         self.user, self.run_id, self.project_id = user, data['id'], data['project_id']
         self.data: dict[str, Any] = data
@@ -45,6 +46,7 @@ class RunView(ui.column):
             self.timeline = StepTimeline(data['steps'])
             ui.label('Metrics').classes('text-h6')
             self.charts = MetricCharts(self.run_id)
+            self.artifacts = ArtifactsPanel(user, self.run_id, may_edit=may_edit)
             with ui.grid().classes('w-full gap-4 grid-cols-1 md:grid-cols-3'):
                 with ui.column().classes('min-w-0 md:col-span-2'):
                     ui.label('Log').classes('text-h6')
@@ -92,6 +94,7 @@ class RunView(ui.column):
             ui.code(json.dumps(self.data['config'], indent=2), language='json').classes('w-full max-h-96 overflow-auto')
         for line in await ingest.log_tail(self.run_id, limit=LOG_LINES):
             self.log.push(line['line'])
+        await self.artifacts.load()
 
     def show(self, data: dict[str, Any]) -> None:
         self.data = data
@@ -131,6 +134,8 @@ class RunView(ui.column):
                 self.logs_behind = True
         elif change.kind == 'run' and change.id == self.run_id:
             await self.run_reads.ask(self.run_id)
+        elif change.kind == 'artifact':
+            await self.artifacts.apply(change)
         elif change.kind == 'project' and change.id == self.project_id and change.action != 'deleted':
             await self.project_reads.ask(self.project_id)
 

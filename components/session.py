@@ -59,6 +59,12 @@ async def current_user() -> User | None:
     return session.user
 
 
+async def request_user() -> User | None:
+    """The signed-in, active user of this browser, for a plain route (a download) that no tab serves."""
+    session = await auth.session_for(app.storage.user.get(SESSION_SECRET))
+    return session.user if session else None
+
+
 async def current_session() -> auth.SignedIn | None:
     """The live session this tab was opened with, and its user."""
     return await auth.session_for(_tab_secret())

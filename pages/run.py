@@ -1,14 +1,23 @@
-"""/runs/{id}: a run, live: status and why, progress and ETA, cost and forecast, steps, metric charts, log, config."""
+"""/runs/{id}: a run, live: status and why, progress and ETA, cost and forecast, steps, metric charts, artifacts, log,
+config; and the browser's download of an artifact."""
 
-from nicegui import ui
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Path
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from nicegui import app, ui
 
 from components import live, session
 from components.frame import frame, not_found
 from components.run_view import RunView
-from services import projects, runs
+from models import MemberRole
+from services import artifacts, bounds, projects, runs
 from services.errors import ServiceError
+from services.stores import attachment
 
 FLUSH_EVERY_S = 1.0  # new points reach the charts at most once a second
+Id = Annotated[int, Path(ge=1, le=bounds.INT_MAX)]
 
 
 @ui.page('/runs/{run_id}')
@@ -23,8 +32,27 @@ async def run_page(run_id: int) -> None:
         not_found(user, error.message)
         return
     data = await runs.snapshot(run)
+    may_edit = await projects.role_of(user, project) in {MemberRole.EDITOR, MemberRole.OWNER}
     with frame(data['name'], user, project_id=data['project_id']):
-        view = RunView(user, data, project.name)
+        view = RunView(user, data, project.name, may_edit=may_edit)
     live.on_change(view.apply)  # before the reads below: a change meanwhile is not missed
     await view.load()
     ui.timer(FLUSH_EVERY_S, view.flush)
+
+
+@app.get('/runs/{run_id}/artifacts/{artifact_id}/download', include_in_schema=False, response_model=None)
+async def download_artifact(run_id: Id, artifact_id: Id) -> Response:
+    """An artifact's bytes for the signed-in browser (the API's route takes Bearer tokens): streamed from the local
+    store, or a redirect to the bucket's presigned URL, offered as a download either way. Whoever may not see the run
+    gets 404, as for the run's page."""
+    user = await session.request_user()
+    if user is None:  # the session ended after the sign-in guard let the request by
+        return RedirectResponse(f'/login?redirect_to={quote(f"/runs/{run_id}")}', status_code=303)
+    try:
+        artifact, where = await artifacts.download(user, run_id, artifact_id)
+    except ServiceError as error:
+        return PlainTextResponse(error.message, status_code=error.status_code)
+    if where.url:
+        return RedirectResponse(where.url, status_code=307)
+    return FileResponse(where.path, media_type='application/octet-stream',
+                        headers={'Content-Disposition': attachment(artifact.name)})

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,7 @@ TYPES = ('checkpoint', 'model', 'dataset', 'eval', 'log', 'file')
 NAME_MAX = 255
 _SHA256 = re.compile(r'[0-9a-f]{64}')
 _MD5 = re.compile(r'[0-9a-f]{32}')
+_checked: weakref.WeakSet = weakref.WeakSet()  # stores that store_problem has tried in this process
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,25 @@ async def remove(stored: Stored) -> None:
         except StoreError as error:
             log.warning('%d artifacts of a deleted project stay in the store: %s', len(stored.keys), error.message)
             return
+
+
+async def store_problem(user: User, run_id: int, *, check: bool = True) -> str | None:
+    """What keeps the run's artifacts from being stored, in one sentence for the run page; None while the store works.
+
+    With `check`, the store is tried (can it be written to?) unless it worked for this process before: once per
+    store, and again each time while it fails, so that a fixed bucket is seen at once. Without, what it said last.
+    """
+    run = await runs.get_run(user, run_id)
+    project = await Project.get(id=run.project_id)
+    try:
+        store = await artifact_store.for_project(project)
+    except StoreError as error:  # not even configured
+        return error.message
+    health = artifact_store.health_of(store)
+    if check and (store not in _checked or health.error is not None):
+        health = await artifact_store.check(project)
+        _checked.add(store)
+    return health.error
 
 
 async def store_for(project: Project) -> Store:
