@@ -36,6 +36,7 @@ class Health:
     where: str  # the store, as people know it: "the local directory …", "S3 bucket "x" at …"
     error: str | None = None
     since: float = 0.0
+    checked: bool = False  # tried by `check` in this process
 
 
 _stores: dict[str, Store] = {}
@@ -103,6 +104,7 @@ async def check(project: Project) -> Health:
         await failed(store, error.message)
     else:
         await worked(store)
+    health_of(store).checked = True
     return health_of(store)
 
 

@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import logging
 import re
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +25,7 @@ import settings
 from models import Artifact, ArtifactStatus, MemberRole, Project, Run, User
 from services import artifact_store, audit, auth, hub, runs
 from services.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
-from services.stores import Download, Mismatch, Part, SentPart, Store, StoreError, UploadPlan, part_size
+from services.stores import Download, Mismatch, Missing, Part, SentPart, Store, StoreError, UploadPlan, part_size
 from services.stores.local import LocalStore
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,6 @@ TYPES = ('checkpoint', 'model', 'dataset', 'eval', 'log', 'file')
 NAME_MAX = 255
 _SHA256 = re.compile(r'[0-9a-f]{64}')
 _MD5 = re.compile(r'[0-9a-f]{32}')
-_checked: weakref.WeakSet = weakref.WeakSet()  # stores that store_problem has tried in this process
 
 
 @dataclass(frozen=True)
@@ -191,6 +189,8 @@ async def download(user: User, run_id: int, artifact_id: int) -> tuple[ArtifactV
                        'artifact store.')
     try:
         return view(artifact), await store.download(_key_of(artifact), artifact.name)
+    except Missing as missing:  # this one file, not the store
+        raise Conflict(missing.message) from None
     except StoreError as error:
         raise await _unavailable(store, error) from None
 
@@ -253,9 +253,8 @@ async def store_problem(user: User, run_id: int, *, check: bool = True) -> str |
     except StoreError as error:  # not even configured
         return error.message
     health = artifact_store.health_of(store)
-    if check and (store not in _checked or health.error is not None):
+    if check and (not health.checked or health.error is not None):
         health = await artifact_store.check(project)
-        _checked.add(store)
     return health.error
 
 

@@ -251,6 +251,10 @@ async def test_a_download_that_cannot_be_served_says_why_in_the_tab(admin: User,
     stored = Path(os.environ['TRAINBOARD_DATA_DIR']) / 'artifacts' / view.storage_url.removeprefix('local:')
     stored.unlink()  # removed behind the server's back
     await admin.open(f'/runs/{run["id"]}')
+    await admin.should_see(marker='artifact-download', retries=50)  # the panel loads after the page
     admin.find(marker='artifact-download').click()
     await admin.should_see('The file of this artifact is missing from', retries=30)
-    assert (await admin.http_client.get(f'/runs/{run["id"]}/artifacts/{view.id}/download')).status_code == 503
+    assert (await admin.http_client.get(f'/runs/{run["id"]}/artifacts/{view.id}/download')).status_code == 409
+    await admin.open(f'/runs/{run["id"]}')  # one missing file is not a broken store
+    await admin.should_see('gone.ckpt')
+    await admin.should_not_see(marker='artifact-store-problem')

@@ -26,6 +26,10 @@ class StoreError(Exception):
         self.message = message
 
 
+class Missing(StoreError):
+    """One object is not in the store (removed there by hand): the store itself works."""
+
+
 class Mismatch(StoreError):
     """What was stored is not what the uploader says it sent."""
 

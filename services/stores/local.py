@@ -10,7 +10,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from services.stores import Download, Mismatch, SentPart, StoreError, UploadPlan
+from services.stores import Download, Mismatch, Missing, SentPart, StoreError, UploadPlan
 
 CHUNK_BYTES = 4 * 1024**2  # written and hashed off the event loop this much at a time
 
@@ -84,7 +84,7 @@ class LocalStore:
     async def download(self, key: str, filename: str) -> Download:
         path = self._path(key)
         if not path.is_file():
-            raise StoreError(f'The file of this artifact is missing from {self.root}.')
+            raise Missing(f'The file of this artifact is missing from {self.root}: it was removed there.')
         return Download(path=path)
 
     def _path(self, key: str, root: Path | None = None) -> Path:
