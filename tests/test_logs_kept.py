@@ -159,5 +159,5 @@ async def test_a_missing_bucket_leaves_the_run_to_be_tried_again_and_is_said_onc
     assert await logs_kept.keep_due(now=now + 10 * logs_kept.MAX_DELAY_S) == 2
     for run in (first, second):
         artifact = await Artifact.get(run_id=run.id, name='output.log')
-        assert (artifact.status, artifact.type) == ("ready", "log")
+        assert (artifact.status, artifact.type) == ('ready', 'log')
         assert moto_s3.read(bucket, f'trainboard/{run.project_id}/{run.id}/output.log') == await expected_log(run)
