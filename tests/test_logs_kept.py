@@ -104,6 +104,10 @@ async def test_only_finished_runs_not_kept_yet_and_whose_last_lines_are_in(orm: 
     cloud = await a_finished_run(admin, ['a cloud job\'s output, read on after it ends'])
     await Run.filter(id=cloud.id).update(provider='novita')  # its provider keeps the job's output
 
+    silent = await a_finished_run(admin, [])
+
+    assert await logs_kept.keep_due() == 1  # the silent run: marked, with no empty file to keep
+    assert (await Run.get(id=silent.id)).logs_kept_at and not await Artifact.filter(run_id=silent.id).exists()
     assert await logs_kept.keep_due() == 0  # the cloud job's last lines may still come
     later = time.time() + logs_kept.settled_after_s() + 1
     assert await logs_kept.keep_due(now=later) == 1

@@ -77,7 +77,8 @@ async def keep_due(now: float | None = None) -> int:
 
 
 async def keep(run: Run, now: float | None = None) -> bool:
-    """Store `run`'s log as its `output.log` and mark the run; False when another process marked it first."""
+    """Store `run`'s log as its `output.log` (none when it has no lines) and mark the run; False when another process
+    marked it first."""
     now = time.time() if now is None else now
     data_dir = settings.current.data_dir
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
@@ -85,7 +86,9 @@ async def keep(run: Run, now: float | None = None) -> bool:
     os.close(handle)
     path = Path(name)
     try:
-        await write_log(run, path)
+        if not await write_log(run, path):  # it printed nothing (cancelled before it started, say): nothing to keep
+            _waiting.pop(run.id, None)
+            return bool(await Run.filter(id=run.id, logs_kept_at__isnull=True).update(logs_kept_at=now))
         try:
             await artifacts.store_file(artifacts.Uploader(run, None), name=await _name_for(run), type=TYPE, path=path)
         except Unavailable:
