@@ -38,7 +38,11 @@ class MotoWithAuth(MotoS3):
         env = {**os.environ, 'INITIAL_NO_AUTH_ACTION_COUNT': '0'}
         self.process = subprocess.Popen([sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', str(self.port)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        helpers.wait_until(self._listening, timeout=30, every_s=0.1)
+        try:
+            helpers.wait_until(self._listening, timeout=30, every_s=0.1)
+        except AssertionError:
+            self.stop()  # not left behind when it does not come up
+            raise
         return self
 
     def _listening(self) -> bool:  # an unsigned GET is a 500 with authentication on: any answer will do
