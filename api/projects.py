@@ -36,6 +36,12 @@ class ProjectPatch(Input):
     stall_grace_s: int | None = Field(None, ge=1, le=bounds.INT_MAX,
                                       description='owners: how long a run that stalled goes on after its people '
                                                   'hear, for runs that do not say; null: its stall timeout again')
+    artifact_bucket: str | None = Field(None, max_length=63,
+                                        description='admins: the S3 bucket of its artifacts; null: '
+                                                    'TRAINBOARD_S3_BUCKET')
+    artifact_prefix: str | None = Field(None, max_length=projects.ARTIFACT_PREFIX_MAX,
+                                        description='admins: the key prefix of its artifacts ("" for none); null: '
+                                                    'TRAINBOARD_S3_PREFIX')
     confirm: bool = Field(False, description='go ahead with a budget lowered so far that runs stop (else 409 '
                                              'naming them)')
 
@@ -50,6 +56,8 @@ class ProjectOut(BaseModel):
     status: str
     budget_alerts: list[int] = Field(default_factory=list)
     stall_grace_s: int | None = None
+    artifact_bucket: str | None = None  # None: the server's
+    artifact_prefix: str | None = None
     owner_id: int
     run_counts: dict[str, int]
     created_at: datetime
@@ -87,7 +95,8 @@ async def get_project(project_id: Id, user: CurrentUser) -> ProjectOut:
 async def update_project(project_id: Id, body: ProjectPatch, user: CurrentUser) -> ProjectOut:
     changes = body.model_dump(exclude_unset=True)
     confirm = bool(changes.pop('confirm', False))
-    if any(value is None for name, value in changes.items() if name not in projects.OWNER_SETTINGS):
+    nullable = (*projects.OWNER_SETTINGS, *projects.ADMIN_SETTINGS)
+    if any(value is None for name, value in changes.items() if name not in nullable):
         raise Invalid('Fields cannot be set to null; leave out what should not change.')
     return ProjectOut(**await projects.update_project(user, project_id, confirm=confirm, **changes))
 

@@ -3,6 +3,7 @@ from typing import Any
 
 from nicegui import Client, ui
 
+import settings
 from services.errors import Invalid, ServiceError
 
 
@@ -57,6 +58,14 @@ async def project_form(title: str, save: Callable[[dict[str, Any]], Awaitable[An
             .classes('w-full').tooltip('For runs with a stall timeout that do not say: once their people are told '
                                        'that they stopped reporting; empty: their stall timeout again')
         alerts.visible = grace.visible = editing
+        # where its artifacts go: an admin's choice (the server's keys write there); empty: the server's
+        bucket = ui.input('Artifact bucket', value=values.get('artifact_bucket') or '',
+                          placeholder=f'{settings.current.s3_bucket or "none set"} (TRAINBOARD_S3_BUCKET)') \
+            .classes('w-full').tooltip('The S3 bucket this project\'s artifacts go to; empty: the server\'s')
+        prefix = ui.input('Artifact key prefix', value=values.get('artifact_prefix') or '',
+                          placeholder=f'{settings.current.s3_prefix or "none"} (TRAINBOARD_S3_PREFIX)') \
+            .classes('w-full').tooltip('Keys are <prefix>/<project id>/<run id>/<name>; empty: the server\'s prefix')
+        bucket.visible = prefix.visible = editing and admin
         hint = ui.label().classes('text-negative')
         hint.visible = False
 
@@ -68,6 +77,10 @@ async def project_form(title: str, save: Callable[[dict[str, Any]], Awaitable[An
                 if editing:
                     changes['budget_alerts'] = percents(alerts.value or '')
                     changes['stall_grace_s'] = round(grace.value * 60) if grace.value else None
+                if editing and admin:
+                    for setting, field in (('artifact_bucket', bucket), ('artifact_prefix', prefix)):
+                        if (field.value or '').strip() != (values.get(setting) or ''):
+                            changes[setting] = (field.value or '').strip() or None
                 await save(changes)
             except ServiceError as error:
                 hint.set_text(error.message)

@@ -9,7 +9,7 @@ from components.account_security import account_security
 from components.dialogs import confirm
 from components.frame import frame
 from models import User
-from services import auth, credentials, notifications
+from services import artifact_overview, auth, credentials, notifications
 from services.errors import ServiceError, Unauthorized
 
 
@@ -80,6 +80,8 @@ async def settings_page() -> None:
     await account_security()
     await _notifications_panel(user)
     await _credentials_panel(user)
+    if user.is_admin:
+        await _artifacts_panel(user)
 
 
 async def _notifications_panel(user: User) -> None:
@@ -126,7 +128,7 @@ async def _credentials_panel(user: User) -> None:
         with rows:
             found = await credentials.listed(user)
             if not found:
-                ui.label('No provider credentials yet.').classes('text-grey-7')
+                ui.label('No credentials yet.').classes('text-grey-7')
             for credential in found:
                 with ui.row().classes('items-center gap-4'):
                     ui.label(credential['provider']).classes('text-bold w-20')
@@ -143,15 +145,17 @@ async def _credentials_panel(user: User) -> None:
                         ui.button('Delete', on_click=lambda c=credential: delete(c)).props('flat dense color=negative')
 
     async def add() -> None:
+        s3 = kind.value == credentials.S3  # two fields, stored as one "<access key id>:<secret access key>"
+        text = f'{(key_id.value or "").strip()}:{(key_secret.value or "").strip()}' if s3 else secret.value or ''
         try:
-            await credentials.add(user, provider=kind.value or '', label=label.value or '', secret=secret.value or '',
+            await credentials.add(user, provider=kind.value or '', label=label.value or '', secret=text,
                                   project_id=scope.value or None)
         except ServiceError as error:
             hint.set_text(error.message)
             return
         hint.set_text('')
-        label.set_value('')
-        secret.set_value('')
+        for field in (label, secret, key_id, key_secret):
+            field.set_value('')  # never shown again
         await refresh()
 
     async def check(credential: dict) -> None:
@@ -172,27 +176,79 @@ async def _credentials_panel(user: User) -> None:
     def secret_label() -> str:
         return f'{kinds[kind.value].said} API key' if kind.value in kinds else 'API key'
 
+    def show_fields() -> None:
+        s3 = kind.value == credentials.S3
+        secret.visible = not s3
+        key_id.visible = key_secret.visible = s3
+        secret.set_label(secret_label())
+
     scopes = await credentials.scopes(user)
-    kinds = credentials.providers()  # the providers a key is for: the menu shows only when there is a choice
+    kinds = credentials.providers()  # the providers a key is for
+    choices = {name: caps.label for name, caps in kinds.items()} | {credentials.S3: 'S3 keys'}
     with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2'):
-        ui.label('Provider credentials').classes('text-h5')
+        ui.label('Credentials').classes('text-h5')
         ui.label('Stored encrypted; only the last four characters are ever shown. A workspace key serves every '
-                 'project; a project\'s own key serves that project only.').classes('text-grey-7')
+                 'project; a project\'s own key serves that project only. S3 keys are for the artifact store (a '
+                 'project\'s own before the workspace\'s).').classes('text-grey-7')
         with ui.row().classes('items-center') as form:
-            kind = ui.select({name: caps.label for name, caps in kinds.items()}, label='Provider',
-                             value=next(iter(kinds), None)).classes('w-40')
-            kind.visible = len(kinds) > 1
+            kind = ui.select(choices, label='Kind', value=next(iter(choices), None)).classes('w-40')
             label = ui.input('Label', placeholder='team account')
             secret = ui.input(secret_label(), password=True)  # 'Novita API key'
-            kind.on_value_change(lambda: secret.set_label(secret_label()))
+            key_id = ui.input('Access key ID').props('autocomplete=off')
+            key_secret = ui.input('Secret access key', password=True).props('autocomplete=off')
+            kind.on_value_change(show_fields)
+            show_fields()
             # 0 stands for the workspace: a select's value cannot be None and still be chosen
             options = {key or 0: name for key, name in scopes.items()}
             scope = ui.select(options, label='For', value=next(iter(options), None)).classes('w-56')
             ui.button('Add key', on_click=add)
-        form.visible = bool(scopes and kinds)
+        form.visible = bool(scopes)
         if not scopes:
             ui.label('Admins add workspace keys; project owners add their project\'s.').classes('text-grey-7')
         hint = ui.label().classes('text-negative')
         rows = ui.column().classes('w-full gap-1')
     await refresh()
 
+
+
+async def _artifacts_panel(user: User) -> None:
+    """Admins: which store artifacts go to, how it is doing (one sentence when it fails), and a button to try it."""
+    async def show(check: bool, *, checking: bool = False) -> None:
+        if (actor := await session.current_user()) is None:
+            return
+        try:
+            found = await artifact_overview.overview(actor, check=check)
+        except ServiceError as error:
+            session.refused(error)
+            return
+        body.clear()
+        with body:
+            with ui.grid(columns='auto minmax(0, 1fr)').classes('gap-x-6 gap-y-1 max-w-3xl'):
+                for what, value in found.rows:
+                    ui.label(what).classes('text-bold')
+                    ui.label(value).classes('font-mono text-grey-9 break-all')
+            if checking:
+                ui.label('Checking the store…').classes('text-grey-7').mark('artifact-store-health')
+            elif found.error is None:
+                ui.label('The store works.').classes('text-positive').mark('artifact-store-health')
+            else:
+                ui.label(found.error).classes('text-negative').mark('artifact-store-health')
+            if found.overrides:
+                ui.label('Projects with a bucket or prefix of their own').classes('text-bold q-mt-sm')
+                for name, bucket, prefix in found.overrides:
+                    ui.label(f'{name}: bucket {bucket}, prefix {prefix}').classes('text-grey-8')
+
+    async def check() -> None:
+        await show(True)
+        ui.notify('Storage checked.')
+
+    with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2').props('id=artifacts'):
+        ui.label('Artifacts').classes('text-h5')
+        ui.label('Where runs\' files (checkpoints, models, kept logs) are stored: TRAINBOARD_ARTIFACT_STORE and the '
+                 'TRAINBOARD_S3_* settings; S3 keys from an "S3 keys" credential above, else boto3\'s usual chain.') \
+            .classes('text-grey-7')
+        body = ui.column().classes('w-full gap-1')
+        ui.button('Check storage', on_click=check).classes('self-start')
+    await show(False, checking=True)
+    # tried once the page is in the browser: an endpoint that does not answer must not hold the page up
+    ui.timer(0.1, lambda: show(True), once=True)

@@ -21,6 +21,7 @@ from tortoise.expressions import Q
 import settings
 from models import Credential, Project
 from services import credentials
+from services.errors import Invalid
 from services.stores import Store, StoreError
 from services.stores.local import LocalStore
 from services.stores.s3 import S3Store
@@ -106,6 +107,30 @@ async def check(project: Project) -> Health:
         await worked(store)
     health_of(store).checked = True
     return health_of(store)
+
+
+async def check_keys(credential: Credential) -> tuple[bool, str]:
+    """Try a stored S3 key pair against the bucket its scope uses (its project's, else TRAINBOARD_S3_BUCKET), with
+    a client of its own (not the store uploads share): whether it works, and a sentence saying so."""
+    config = settings.current
+    project = await Project.get_or_none(id=credential.project_id) if credential.project_id else None
+    bucket = str(((project.settings or {}) if project else {}).get('artifact_bucket') or config.s3_bucket)
+    if not bucket:
+        return False, 'No S3 bucket is set to try the keys on: set TRAINBOARD_S3_BUCKET (or the project\'s bucket).'
+    try:
+        key_id, secret = _key_pair(credential)
+    except Invalid as error:  # stored under another server secret
+        return False, error.message
+    store = S3Store(bucket=bucket, endpoint_url=config.s3_endpoint_url, region=config.s3_region,
+                    access_key_id=key_id, secret_access_key=secret, key_source=f'the credential "{credential.label}"')
+    try:
+        await store.check()
+    except StoreError as error:
+        return False, error.message
+    at = f' at {config.s3_endpoint_url}' if config.s3_endpoint_url else ''
+    unused = '' if config.artifact_store == 's3' else \
+        ' (This server keeps artifacts in its local directory: set TRAINBOARD_ARTIFACT_STORE=s3 to use them.)'
+    return True, f'The keys work: they reach the S3 bucket "{bucket}"{at}.{unused}'
 
 
 def forget() -> None:

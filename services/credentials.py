@@ -24,6 +24,9 @@ from services.errors import Conflict, Forbidden, Invalid, NotFound
 
 PROVIDERS = registry.names(needs_credential=True)  # the providers reached through a credential, read when used
 WORKSPACE, PROJECT = 'workspace', 'project'
+S3 = 's3'  # an S3 key pair for the artifact store, stored as "<access key id>:<secret access key>"
+S3_KEY_ID_CHARS = (3, 128)
+S3_SECRET_CHARS = (8, 256)
 
 
 def providers() -> dict[str, Capabilities]:
@@ -35,19 +38,21 @@ async def add(user: User, *, provider: str, label: str, secret: str, project_id:
     """Store a credential for the workspace (admins) or for one project (its owners and admins)."""
     user = await auth.refreshed(user)
     project = await _scope_managed_by(user, project_id)
-    if provider not in PROVIDERS:
-        raise Invalid(f'Credentials are for: {", ".join(PROVIDERS)}.')
+    if provider not in PROVIDERS and provider != S3:
+        raise Invalid(f'Credentials are for: {", ".join([*PROVIDERS, S3])}.')
     label, secret = label.strip(), secret.strip()
     if not 1 <= len(label) <= 100:
         raise Invalid('Give the credential a label of 1 to 100 characters.')
-    if len(secret) < 8:
+    if provider == S3:
+        secret = s3_pair(secret)
+    elif len(secret) < 8:
         raise Invalid('That secret is too short to be an API key.')
     if not bounds.header_safe(secret):  # a character "improved" by a document it was pasted from, say
         raise Invalid('That API key has a character an API key cannot have (only printable ASCII, no spaces): '
                       f'copy it again from {_said(provider)}\'s console.')
     encrypted = _fernet().encrypt(secret.encode()).decode()
     credential = await Credential.create(provider=provider, label=label, owner=user, project=project,
-                                         last4=secret[-4:], secret_encrypted=encrypted)
+                                         last4=secret[-4:], secret_encrypted=encrypted)  # an S3 pair's: its secret's
     # never the secret, nor its last four: the trail is exported and read by more people than the settings page
     await audit.record(user, 'credential.added', 'credential', credential.id, provider=provider, label=label,
                        scope=PROJECT if project else WORKSPACE, project_id=project.id if project else None)
@@ -148,6 +153,9 @@ async def check(user: User, credential_id: int) -> tuple[bool, str]:
     """Try a stored key against its provider: whether it works, and a sentence saying so."""
     user = await auth.refreshed(user)
     credential = await _managed(user, credential_id)
+    if credential.provider == S3:  # the artifact store's keys: can they reach the bucket their scope uses?
+        from services import artifact_store  # noqa: PLC0415  (it reads credentials through this module)
+        return await artifact_store.check_keys(credential)
     kind = registry.kind(credential.provider)
     if kind is None:
         return False, f'This server no longer knows the provider "{credential.provider}".'
@@ -156,6 +164,23 @@ async def check(user: User, credential_id: int) -> tuple[bool, str]:
     except (ProviderError, Invalid) as error:
         return False, error.message
     return True, f'The key works: {len(found)} products visible.'
+
+
+def s3_pair(text: str) -> str:
+    """An S3 key pair as stored, "<access key id>:<secret access key>", checked (the message never repeats it)."""
+    key_id, colon, secret = text.strip().partition(':')
+    key_id, secret = key_id.strip(), secret.strip()
+    if not colon or not key_id or not secret:
+        raise Invalid('An S3 credential needs both its access key ID and its secret access key.')
+    low, high = S3_KEY_ID_CHARS
+    if not low <= len(key_id) <= high or ':' in key_id or not bounds.header_safe(key_id):
+        raise Invalid(f'An S3 access key ID is {low} to {high} printable characters without spaces or ":" (like '
+                      'AKIAIOSFODNN7EXAMPLE): copy it again from the bucket\'s console.')
+    low, high = S3_SECRET_CHARS
+    if not low <= len(secret) <= high or not bounds.header_safe(secret):
+        raise Invalid(f'An S3 secret access key is {low} to {high} printable characters without spaces: copy it '
+                      'again from the bucket\'s console.')
+    return f'{key_id}:{secret}'
 
 
 def shown(credential: Credential, project: Project | None, *, can_manage: bool) -> dict[str, Any]:
@@ -208,6 +233,8 @@ def _the_one(found: list[Credential], provider: str, who: str) -> Credential:
 
 def _said(provider: str) -> str:
     """The provider's name in a sentence ('Novita')."""
+    if provider == S3:
+        return 'S3'
     found = registry.capabilities(provider)
     return found.said if found else provider
 

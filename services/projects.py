@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,11 @@ BUDGET_ALERTS_MAX = 20
 BUDGET_ALERT_RANGE = (1, 1000)  # a percent past 100: the overspend a stop's wind-down may still add, or more
 # owners' settings kept in Project.settings, changed through update_project; a None value puts back the default
 OWNER_SETTINGS = ('budget_alerts', 'stall_grace_s')
+# admins' settings, the same way: where the project's artifacts go (an owner pointing the server's keys at another
+# bucket is a risk); None puts back the server's TRAINBOARD_S3_BUCKET, TRAINBOARD_S3_PREFIX
+ADMIN_SETTINGS = ('artifact_bucket', 'artifact_prefix')
+ARTIFACT_PREFIX_MAX = 200
+_BUCKET = re.compile(r'[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]')  # S3's rule for bucket names (3 to 63 characters)
 _RANK = {MemberRole.VIEWER: 0, MemberRole.EDITOR: 1, MemberRole.OWNER: 2}
 
 
@@ -86,6 +92,7 @@ async def update_project(user: User, project_id: int, *, confirm: bool = False, 
     NeedsConfirmation naming them, unless `confirm`. Returns the project's snapshot, as published to every tab."""
     unlimited = changes.pop('budget_unlimited', None)
     owner_settings = {name: _setting(name, changes.pop(name)) for name in OWNER_SETTINGS if name in changes}
+    admin_settings = {name: _artifact_setting(name, changes.pop(name)) for name in ADMIN_SETTINGS if name in changes}
     fields = _validated(**changes)
     project = await get_project(user, project_id, MemberRole.EDITOR)
     user = await auth.refreshed(user)
@@ -97,6 +104,14 @@ async def update_project(user: User, project_id: int, *, confirm: bool = False, 
             raise Forbidden(f'Only the owners of "{project.name}" and admins can change its budget alerts and stall '
                             'grace period.')
         fields['settings'] = {name: value for name, value in {**kept, **owner_settings}.items() if value is not None}
+    admin_settings = {name: value for name, value in admin_settings.items()  # likewise sent as they were
+                      if (name in kept if value is None else value != kept.get(name))}
+    if admin_settings:
+        if not user.is_admin:
+            raise Forbidden('Only admins choose where a project\'s artifacts go (its bucket and key prefix): the '
+                            'server\'s keys would write there.')
+        base = fields.get('settings', kept)
+        fields['settings'] = {name: value for name, value in {**base, **admin_settings}.items() if value is not None}
     if fields.get('budget_usd', project.budget_usd) == project.budget_usd:
         fields.pop('budget_usd', None)  # the edit form sends the budget as it was
     elif await role_of(user, project) != MemberRole.OWNER:
@@ -119,6 +134,10 @@ async def update_project(user: User, project_id: int, *, confirm: bool = False, 
             await project.save(update_fields=[*fields, 'updated_at'])
             await audit.record(user, 'project.updated', 'project', project.id, project_id=project.id,
                                **{k: str(v) for k, v in fields.items()})
+            if admin_settings:  # where the artifacts go, findable on its own
+                await audit.record(user, 'project.artifact_store_changed', 'project', project.id,
+                                   project_id=project.id, **{f'old_{name}': kept.get(name) for name in admin_settings},
+                                   **{f'new_{name}': value for name, value in admin_settings.items()})
             if (budget_now := _budget_terms(project)) != budget_was:  # the money decision, findable on its own
                 await audit.record(user, 'project.budget_changed', 'project', project.id, project_id=project.id,
                                    old_budget_usd=budget_was[0], new_budget_usd=budget_now[0],
@@ -336,7 +355,32 @@ def stall_grace_s(project: Project) -> int | None:
 
 
 def _settings_view(project: Project) -> dict[str, Any]:
-    return {'budget_alerts': budget_alerts(project), 'stall_grace_s': stall_grace_s(project)}
+    kept = project.settings or {}
+    return {'budget_alerts': budget_alerts(project), 'stall_grace_s': stall_grace_s(project),
+            'artifact_bucket': kept.get('artifact_bucket'), 'artifact_prefix': kept.get('artifact_prefix')}
+
+
+def _artifact_setting(name: str, value: Any) -> str | None:
+    """An admin's artifact setting checked (None: back to the server's)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f'{name} must be text, or null for the server\'s.')
+    value = value.strip()
+    if name == 'artifact_bucket':
+        if not _BUCKET.fullmatch(value) or '..' in value:
+            raise Invalid(f'"{value[:70]}" is not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and '
+                          'hyphens, beginning and ending with a letter or digit.')
+        return value
+    value = value.strip('/')
+    if len(value) > ARTIFACT_PREFIX_MAX:
+        raise Invalid(f'An artifact key prefix is at most {ARTIFACT_PREFIX_MAX} characters.')
+    parts = value.split('/') if value else []
+    if '\\' in value or any(part in {'', '.', '..'} for part in parts) \
+            or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise Invalid('An artifact key prefix is words joined by "/", without "..", "//", "\\" or control '
+                      'characters (empty: no prefix).')
+    return value
 
 
 def _setting(name: str, value: Any) -> Any:

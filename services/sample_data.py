@@ -1,6 +1,8 @@
 """Sample data: three projects to look around in. Their finished runs come with steps, metric histories, logs and
-artifact records; for whoever may launch on this machine, two of them also get a live run: a short loop on the local
-provider that reports through the SDK like a training job (examples/sample_job.py).
+artifacts (small real files in the artifact store: config.json, output.log, a tiny model.safetensors); for whoever
+may launch on this machine, two of them also get a live run: a short loop on the local provider that reports through
+the SDK like a training job (examples/sample_job.py). The rows are written in one transaction per project; its files
+are stored after it commits.
 
 Finished runs are created queued and moved to their end through lifecycle, as every status is written. Live runs are
 launched like any other run, so the poller and their own reports move them on: no sample run waits in a status that
@@ -10,9 +12,12 @@ nothing will move it out of. Loading twice changes nothing: a sample project the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import random
+import struct
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,8 +27,10 @@ from pathlib import Path
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from models import Artifact, LogLine, Project, Run, RunStatus, RunStep, StepStatus, User
-from services import audit, auth, hub, lifecycle, projects, run_control, runs
+import settings
+from models import LogLine, Project, Run, RunStatus, RunStep, StepStatus, User
+from services import artifacts, audit, auth, hub, lifecycle, projects, run_control, runs
+from services.background import logs_kept
 from services.errors import ServiceError
 from services.metric_store import Point, write_points
 
@@ -92,6 +99,7 @@ async def load(user: User) -> list[Project]:
             created.append(project)
             await hub.publish(hub.Change(kind='project', action='created', id=project.id, project_id=project.id,
                                          data=await projects.snapshot(project)))
+            await _store_files(project)
             if sample.live and live:
                 await _launch_live_run(user, project, seed=index)
     return created
@@ -150,12 +158,48 @@ async def _finished_run(conn: BaseDBAsyncClient, project: Project, user: User, s
     await LogLine.bulk_create(_log(run, sample, started, ended), using_db=conn)
     if sample.points:
         await _metrics(conn, run, sample.points, started or now, rng)
-        await Artifact.bulk_create([
-            Artifact(run=run, name=name, type=kind, size_bytes=size, sha256=f'{rng.getrandbits(256):064x}',
-                     storage_url=f's3://trainboard-samples/{run.id}/{name}')
-            for name, kind, size in (('model.safetensors', 'model', rng.randint(90, 400) * 2**20),
-                                     ('train.log', 'log', rng.randint(20, 900) * 2**10))], using_db=conn)
     return cost
+
+
+async def _store_files(project: Project) -> int:
+    """Real files for the sample's finished runs, stored through the artifact store like any other, once the
+    project's rows are committed: each run's config.json and output.log, and a tiny model.safetensors for those that
+    trained. A store that fails leaves them without (said once; the log keeper tries the logs again later)."""
+    finished = await Run.filter(project_id=project.id, status__in=list(lifecycle.FINISHED_STATUSES)).order_by('id')
+    stored = 0
+    with tempfile.TemporaryDirectory(prefix='sample-files-', dir=_scratch()) as scratch:
+        for run in finished:
+            files = [('config.json', 'file', json.dumps(run.config, indent=2, sort_keys=True).encode() + b'\n')]
+            if run.step:
+                files.append(('model.safetensors', 'model', _weights(run.id)))
+            try:
+                for name, kind, data in files:
+                    path = Path(scratch) / f'{run.id}-{name}'
+                    path.write_bytes(data)
+                    await artifacts.store_file(artifacts.Uploader(run, None), name=name, type=kind, path=path)
+                    stored += 1
+                stored += await logs_kept.keep(run)
+            except ServiceError as error:  # the store is down or missing: the sample is usable without its files
+                log.warning('sample project %s is stored without its files: %s', project.id, error.message)
+                break
+    return stored
+
+
+def _weights(seed: int) -> bytes:
+    """A valid safetensors file of a few KB: one 32 x 32 float32 tensor of made-up weights, saying so."""
+    rng = random.Random(seed)
+    tensor = struct.pack('<1024f', *(rng.gauss(0, 0.02) for _ in range(1024)))
+    header = json.dumps({'__metadata__': {'note': 'Trainboard sample data: made-up weights, nothing was trained'},
+                         'weight': {'dtype': 'F32', 'shape': [32, 32], 'data_offsets': [0, len(tensor)]}},
+                        separators=(',', ':')).encode()
+    header += b' ' * (-len(header) % 8)  # the format pads its header to 8 bytes with spaces
+    return struct.pack('<Q', len(header)) + header + tensor
+
+
+def _scratch() -> Path:
+    scratch = settings.current.data_dir
+    scratch.mkdir(parents=True, exist_ok=True)
+    return scratch
 
 
 def _steps(run: Run, outcome: RunStatus, started: datetime | None, ended: datetime) -> list[RunStep]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -137,8 +138,12 @@ def s3_server(session_backend: str, tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture
-async def orm(database_url: str) -> AsyncIterator[str]:
-    """A migrated database with the ORM open, for service tests that need no app."""
+async def orm(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """A migrated database with the ORM open, for service tests that need no app; a data dir of its own unless the
+    test chose one (artifacts and the server secret go there, not into the working directory)."""
+    if 'TRAINBOARD_DATA_DIR' not in os.environ:
+        monkeypatch.setenv('TRAINBOARD_DATA_DIR', str(tmp_path / 'orm-data'))
+        settings.reload()
     await database.migrate_database(database_url)
     await database.open_orm(database_url)
     yield database_url

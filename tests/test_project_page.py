@@ -79,7 +79,7 @@ def scheduler_on(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> No
 
 async def test_status_page_says_which_process_leads(scheduler_on: None, admin: User, backend: str) -> None:
     await admin.open('/status')
-    for job in ('poll-providers', 'copy-job-logs', 'fetch-gpu-metrics'):
+    for job in ('poll-providers', 'copy-job-logs', 'fetch-gpu-metrics', 'keep-run-logs'):
         await admin.should_see(job)
     if backend == 'postgres':  # several processes may share it: one leads
         await admin.should_see('; this process leads')

@@ -71,9 +71,9 @@ async def test_the_settings_page_and_the_new_run_form_offer_a_registered_cloud(t
     me = await User.get(email=ADMIN_EMAIL)
     project = await projects.create_project(me, name='vision', budget_usd=10)
     await admin.open('/settings')
-    await admin.should_see('Provider credentials')
-    kinds = next(iter(admin.find(kind=ui.select, content='Provider').elements))
-    assert kinds.options == {'novita': 'Novita AI', 'tinycloud': 'Tiny Cloud'}
+    await admin.should_see('Credentials')
+    kinds = next(iter(admin.find(kind=ui.select, content='Kind').elements))
+    assert kinds.options == {'novita': 'Novita AI', 'tinycloud': 'Tiny Cloud', 's3': 'S3 keys'}
     kinds.value = 'tinycloud'
     admin.find('Label').type('tiny')
     admin.find('Tiny API key').type(KEY)

@@ -2,13 +2,18 @@
 them, no run left in a status nothing moves it out of, and a second load changes nothing."""
 
 import asyncio
+import hashlib
+import json
+import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from models import LogLine, Metric, Project, Role, Run, RunStep, StepStatus
-from services import auth, ingest, lifecycle, projects, sample_data
+from services import artifacts, auth, ingest, lifecycle, projects, sample_data
+from services.background import logs_kept
 from tests import helpers
 from tests.helpers import Server, without_local_jobs
 
@@ -38,6 +43,32 @@ async def test_a_member_gets_finished_runs_with_logs_and_a_second_load_changes_n
     assert await counts() == before
     seen = sorted(p.name for p in await projects.visible_projects(member))
     assert seen == sorted(s.name for s in sample_data.SAMPLES)
+
+
+async def test_sample_artifacts_are_real_files_that_download(orm: str) -> None:
+    member = await auth.create_user('ada@example.com', 'a long password')
+    started = time.monotonic()
+    await sample_data.load(member)
+    assert time.monotonic() - started < 20  # files and all, on a busy test machine
+    baseline = await Run.get(name='resnet50-baseline')
+    found = {a.name: a for a in await artifacts.listed(member, baseline.id)}
+    assert set(found) == {'config.json', 'model.safetensors', 'output.log'}
+    assert all(a.status == 'ready' and a.sha256 for a in found.values())
+    for artifact in found.values():
+        _view, where = await artifacts.download(member, baseline.id, artifact.id)
+        data = where.path.read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (artifact.size_bytes, artifact.sha256)
+    config = json.loads((await artifacts.download(member, baseline.id, found['config.json'].id))[1].path.read_bytes())
+    assert config == baseline.config
+    weights = (await artifacts.download(member, baseline.id, found['model.safetensors'].id))[1].path.read_bytes()
+    header = json.loads(weights[8:8 + struct.unpack('<Q', weights[:8])[0]])
+    assert header['weight']['shape'] == [32, 32] and len(weights) < 8 * 1024
+    log = (await artifacts.download(member, baseline.id, found['output.log'].id))[1].path.read_text()
+    assert log.splitlines()[0].endswith(sample_data.SAMPLE_NOTE)
+    assert (await Run.get(id=baseline.id)).logs_kept_at  # kept: the leader's log keeper has nothing more to do
+    assert await logs_kept.keep_due() == 0
+    never_ran = await Run.get(name='resnet50-mixup')
+    assert {a.name for a in await artifacts.listed(member, never_ran.id)} == {'config.json', 'output.log'}
 
 
 async def test_a_sample_shared_with_a_member_is_not_made_again_in_their_view(

@@ -13,7 +13,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 import settings
 from services import auth
-from services.background import gpu_metrics, intents, job_logs, leader, outbox, poller
+from services.background import gpu_metrics, intents, job_logs, leader, logs_kept, outbox, poller
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ async def start() -> None:
     # the outbox: email, Slack and webhooks, sent by the leader alone (each row is also claimed before it is sent)
     _scheduler.add_job(leader.only_on_leader(outbox.deliver_due),
                        IntervalTrigger(seconds=settings.current.delivery_interval_s), id='deliver-notifications')
+    # a finished run's whole log, to the artifact store as its output.log
+    _scheduler.add_job(leader.only_on_leader(logs_kept.keep_due),
+                       IntervalTrigger(seconds=logs_kept.INTERVAL_S, jitter=5), id='keep-run-logs')
     for interval_s, task, name in ((settings.current.job_logs_interval_s, job_logs.collect, 'copy-job-logs'),
                                    (settings.current.gpu_metrics_interval_s, gpu_metrics.collect, 'fetch-gpu-metrics')):
         if interval_s > 0:  # 0 turns the task off
