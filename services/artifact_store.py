@@ -57,7 +57,10 @@ async def for_project(project: Project) -> Store:
     if not bucket:
         raise StoreError('No S3 bucket is set: set TRAINBOARD_S3_BUCKET (or the project\'s bucket).')
     credential = await _credential(project)
-    key_id, secret = _key_pair(credential)
+    try:
+        key_id, secret = _key_pair(credential)
+    except Invalid as error:  # stored under another server secret: the store cannot be used, say so as the store
+        raise StoreError(error.message) from None
     identity = 's3 ' + hashlib.sha256(f'{config.s3_endpoint_url}\0{bucket}\0{config.s3_region}\0{key_id}\0{secret}'
                                       .encode()).hexdigest()
     if identity not in _stores:

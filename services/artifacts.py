@@ -83,11 +83,14 @@ async def begin(uploader: Uploader, *, name: str, type: str = 'file',
     project = await Project.get(id=run.project_id)
     store = await store_for(project)
     key = _key(project, run, name)
+    try:
+        await store.check()  # a presigned URL is made without asking the bucket: ask it, for one clear message
+    except StoreError as error:  # before any record: a refused upload leaves nothing behind
+        raise await _unavailable(store, error) from None
     artifact = await _record(run, name, store.where(key))
     if artifact.upload_id or artifact.status == ArtifactStatus.UPLOADING:
         await store.abort(_key_of(artifact), artifact.upload_id)  # an earlier try, interrupted
     try:
-        await store.check()  # a presigned URL is made without asking the bucket: ask it, for one clear message
         plan = await store.begin(key, size_bytes, f'/api/v1/runs/{run.id}/artifacts/{artifact.id}/content')
     except StoreError as error:
         raise await _unavailable(store, error) from None

@@ -142,6 +142,15 @@ async def test_a_project_s_own_s3_keys_come_before_the_workspace_s(orm: str, s3_
     assert 'credential "ours"' in health.error and 'refused the keys' in health.error
 
 
+async def test_s3_keys_stored_under_another_server_secret_are_the_store_s_one_message(orm: str,
+                                                                                       s3_settings: str) -> None:
+    admin, _owner, _editor, project_id = await people()
+    await credentials.add(admin, provider='s3', label='team', secret=f'{KEY_ID}:{SECRET}')
+    await Credential.filter(provider='s3').update(secret_encrypted='sealed under an older TRAINBOARD_SECRET_KEY')
+    health = await artifact_store.check(await projects.get_project(admin, project_id))
+    assert health.error.startswith('The credential "team" cannot be decrypted with this server\'s key')
+
+
 # --- a project's own bucket and prefix -----------------------------------------------------------------------------
 
 async def test_only_admins_send_a_project_s_artifacts_elsewhere_and_the_trail_says_so(orm: str,

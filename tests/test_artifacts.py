@@ -168,6 +168,7 @@ def test_a_missing_bucket_is_one_clear_message(external_run, database_url: str, 
         assert answer.status_code == 503
         assert answer.json()['detail'] == (f'The S3 bucket "no-such-bucket" does not exist at {moto_s3.url}: create '
                                            'it, or set another bucket.')
+        assert api.get(f'/runs/{run["id"]}/artifacts').json() == []  # a refused upload leaves no record behind
         sdk.finish()
     finally:
         server.stop()
