@@ -200,6 +200,17 @@ async def mark_read(user: User, ids: list[int] | None = None) -> int:
     return changed
 
 
+async def opened(user: User, notification_id: int) -> NotificationView | None:
+    """The user's notification `notification_id`, marked read as they follow it; None when it is not theirs."""
+    found = await Notification.get_or_none(id=notification_id, user_id=user.id) \
+        if 1 <= notification_id <= 2**31 - 1 else None
+    if found is None:
+        return None
+    await mark_read(user, [found.id])
+    found.read = True
+    return _view(found)
+
+
 # --- choices -----------------------------------------------------------------------------------------------------
 
 async def preferences(user: User) -> list[PreferenceView]:

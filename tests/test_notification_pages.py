@@ -46,14 +46,63 @@ async def test_the_bell_counts_toasts_and_lists_what_reaches_its_user(admin: Use
     await outsider.should_not_see('vision failed')  # not concerned: no toast, no count
     assert not _badge(outsider).visible
 
-    admin.find(marker='bell').click()  # the menu: the message links to its run, unread, with mark-all
-    await admin.should_see(marker=f'bell-item-{(await Notification.get(run_id=run_id)).id}')
-    link = next(iter(admin.find(kind=ui.link, content='bert').elements))
-    assert link.props['href'] == f'/runs/{run_id}'
+    admin.find(marker='bell').click()  # the menu: the message leads to its run, unread, with mark-all
+    nid = (await Notification.get(run_id=run_id)).id
+    await admin.should_see(marker=f'bell-item-{nid}')
+    link = next(iter(admin.find(kind=ui.link, marker=f'open-{nid}').elements))
+    assert link.props['href'] == f'/notifications/{nid}/open'  # read as it is followed, then the run
     await admin.should_see('just now')
+    with admin:
+        [when] = [label for label in ElementFilter(kind=ui.label, content='just now') if 'title' in label.props]
+    assert when.props['title'].endswith(' UTC')  # the exact time, on hover
     admin.find(marker='bell-mark-all').click()
     await eventually(lambda: not _badge(admin).visible)
     assert await notifications.unread_count(owner) == 0
+    admin.find(marker='bell').click()  # closed
+    admin.find(marker='bell').click()  # open again: nothing unread, nothing to mark
+    await admin.should_see(marker=f'bell-item-{nid}')
+    await admin.should_not_see(marker='bell-mark-all')
+
+
+async def test_following_a_notification_reads_it_and_goes_to_its_run(app_env: dict, user: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='vision')
+    run_id = await _end_run(owner, project['id'], 'bert')
+    [mine] = await Notification.filter(run_id=run_id)
+    await sign_in(user, ADMIN_EMAIL, ADMIN_PASSWORD)
+    await user.open('/notifications')
+    link = next(iter(user.find(kind=ui.link, marker=f'open-{mine.id}').elements))
+    assert link.props['href'] == f'/notifications/{mine.id}/open'
+    await user.open(link.props['href'])  # what the click does
+    await user.should_see('bert')
+    assert user.back_history[-1] == f'/notifications/{mine.id}/open'
+    assert (await Notification.get(id=mine.id)).read
+    # someone else's id reads nothing of theirs and leads to the list
+    stranger = await auth.create_user('x@example.com', 'a long password')
+    assert await notifications.opened(stranger, mine.id) is None
+
+
+def test_a_toast_leads_to_its_run_and_its_buttons_read_on_any_colour() -> None:
+    from datetime import UTC, datetime
+
+    from components.bell import toast_actions
+    item = notifications.NotificationView(id=7, kind='run.failed', message='m', project_id=1, run_id=3, read=False,
+                                          created_at=datetime.now(UTC))
+    assert toast_actions(item) == [{'label': 'Open run', 'href': '/notifications/7/open', 'color': 'white',
+                                    'noCaps': True}, {'label': 'Dismiss', 'color': 'white', 'noCaps': True}]
+    nowhere = notifications.NotificationView(id=8, kind='credential.failing', message='m', project_id=None,
+                                             run_id=None, read=False, created_at=datetime.now(UTC))
+    assert [action['label'] for action in toast_actions(nowhere)] == ['Dismiss']
+
+
+async def test_a_new_user_sees_one_empty_state(app_env: dict, user: User) -> None:
+    await auth.create_user('new@example.com', 'a long password')
+    await sign_in(user, 'new@example.com', 'a long password')
+    await user.open('/notifications')
+    await user.should_see(marker='notifications-empty')
+    await user.should_see('No notifications yet.')
+    for absent in ('All read.', 'Mark all read', 'Older', 'Newer', 'Unread only'):
+        await user.should_not_see(absent)
 
 
 async def test_only_news_is_toasted_and_one_is_marked_read_alone(app_env: dict, user: User) -> None:
