@@ -167,8 +167,10 @@ async def audit_page() -> None:
                 .mark('audit-until')
             ui.button('Export CSV', icon='download', on_click=export).props('outline')
         hint = ui.label('').classes('text-negative')
+        # no rows: the page's own line says why (no match, or a filter to fix), not Quasar's "No data available"
         table = ui.table(columns=COLUMNS, rows=[], row_key='id').classes('w-full') \
-            .props(f':grid="{PHONE}" wrap-cells flat bordered hide-pagination :pagination="{{rowsPerPage: 0}}"')
+            .props(f':grid="{PHONE}" wrap-cells flat bordered hide-no-data hide-pagination '
+                   ':pagination="{rowsPerPage: 0}"')
         table.add_slot('body-cell-object', '<q-td :props="props"><a v-if="props.row.href" :href="props.row.href" '
                                            'class="text-primary">{{ props.value }}</a>'
                                            '<span v-else>{{ props.value }}</span></q-td>')
