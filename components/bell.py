@@ -80,12 +80,13 @@ def notification_item(item: NotificationView, *, dense: bool) -> None:
 
 
 def toast_actions(item: NotificationView) -> list[dict[str, object]]:
-    """A toast's buttons, in its own text colour (white on red, orange and green): the run (or project) it is about,
-    read as it opens, and Dismiss."""
+    """A toast's buttons, in its own text colour (white on red, green and blue; dark on amber, as Quasar writes a
+    warning's text): the run (or project) it is about, read as it opens, and Dismiss."""
+    color = 'dark' if toast_type(item.kind) == 'warning' else 'white'
     link = opening(item)
     shown = [{'label': 'Open run' if item.run_id is not None else 'Open project', 'href': link,
-              'color': 'white', 'noCaps': True}] if link else []
-    return [*shown, {'label': 'Dismiss', 'color': 'white', 'noCaps': True}]
+              'color': color, 'noCaps': True}] if link else []
+    return [*shown, {'label': 'Dismiss', 'color': color, 'noCaps': True}]
 
 
 class Bell:

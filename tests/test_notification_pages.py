@@ -93,6 +93,9 @@ def test_a_toast_leads_to_its_run_and_its_buttons_read_on_any_colour() -> None:
     nowhere = notifications.NotificationView(id=8, kind='credential.failing', message='m', project_id=None,
                                              run_id=None, read=False, created_at=datetime.now(UTC))
     assert [action['label'] for action in toast_actions(nowhere)] == ['Dismiss']
+    money = notifications.NotificationView(id=9, kind='budget.threshold', message='m', project_id=1, run_id=None,
+                                           read=False, created_at=datetime.now(UTC))  # amber, with dark text
+    assert [(a['label'], a['color']) for a in toast_actions(money)] == [('Open project', 'dark'), ('Dismiss', 'dark')]
 
 
 async def test_a_new_user_sees_one_empty_state(app_env: dict, user: User) -> None:
