@@ -66,8 +66,10 @@ class PreferencesIn(Input):
 class PreferenceOut(BaseModel):
     kind: str
     label: str
-    in_app: bool
-    email: bool
+    in_app: bool | None = Field(description='null: by default it depends on how an event concerns you (see note)')
+    email: bool | None = Field(description='null: by default it depends on how an event concerns you (see note)')
+    note: str = Field('', description="which events reach you this way by default, when it depends: 'Email by "
+                                      "default for runs you launch only.'")
 
 
 class Preferences(BaseModel):
@@ -97,7 +99,8 @@ async def mark_read(body: MarkRead, user: CurrentUser) -> Marked:
 
 @router.get('/notifications/preferences')
 async def get_preferences(user: CurrentUser) -> Preferences:
-    """Every kind of event with where it reaches the caller: their choice, else their role's default."""
+    """Every kind of event with where it reaches the caller: their choice, else the default (null with a note when
+    the default depends on how an event concerns them: e.g. an editor's email for the runs they launch only)."""
     return Preferences(preferences=[_preference(p) for p in await notifications.preferences(user)])
 
 
@@ -115,4 +118,4 @@ def _out(item: NotificationView) -> NotificationOut:
 
 
 def _preference(view: PreferenceView) -> PreferenceOut:
-    return PreferenceOut(kind=view.kind, label=view.label, in_app=view.in_app, email=view.email)
+    return PreferenceOut(kind=view.kind, label=view.label, in_app=view.in_app, email=view.email, note=view.note)

@@ -52,6 +52,43 @@ def target(item: NotificationView) -> str | None:
     return f'/projects/{item.project_id}' if item.project_id is not None else None
 
 
+def opening(item: NotificationView) -> str | None:
+    """The link that marks the notification read and goes where it leads (pages/notifications.open_notification),
+    so that following it from the bell, the page or a toast reads it; None when it leads nowhere."""
+    return f'/notifications/{item.id}/open' if target(item) else None
+
+
+def exact_time(item: NotificationView) -> str:
+    """What the relative time says exactly, on hover."""
+    return f'{item.created_at:%Y-%m-%d %H:%M:%S} UTC'
+
+
+def notification_item(item: NotificationView, *, dense: bool) -> None:
+    """The message (as text, bold while unread) and when, the whole of it a calm link where it leads."""
+    link = opening(item)
+    box = ui.link(target=link) if link else ui.element('div')
+    box.classes('grow min-w-0 no-underline text-inherit rounded hover:bg-gray-100 focus:bg-gray-100 q-px-xs'
+                + ('' if dense else ' q-py-xs')).mark(f'open-{item.id}')
+    with box:
+        ui.label(item.message).classes(('text-body2 ' if dense else '') + 'break-words text-grey-10'
+                                       + ('' if item.read else ' text-bold'))
+        with ui.row().classes('gap-2'):
+            when = ui.label(ago(item.created_at)).classes('text-caption text-grey-7')
+            when.props['title'] = exact_time(item)
+            if not dense:
+                ui.label(notifications.KINDS.get(item.kind, item.kind)).classes('text-caption text-grey-6')
+
+
+def toast_actions(item: NotificationView) -> list[dict[str, object]]:
+    """A toast's buttons, in its own text colour (white on red, green and blue; dark on amber, as Quasar writes a
+    warning's text): the run (or project) it is about, read as it opens, and Dismiss."""
+    color = 'dark' if toast_type(item.kind) == 'warning' else 'white'
+    link = opening(item)
+    shown = [{'label': 'Open run' if item.run_id is not None else 'Open project', 'href': link,
+              'color': color, 'noCaps': True}] if link else []
+    return [*shown, {'label': 'Dismiss', 'color': color, 'noCaps': True}]
+
+
 class Bell:
     """The bell button, its badge and its menu, live in this tab."""
 
@@ -65,8 +102,11 @@ class Bell:
                 .props('flat round dense color=white aria-label=Notifications').mark('bell') as self.button:
             self.badge = ui.badge('', color='red').props('floating rounded').mark('bell-count')
             self.badge.visible = False
+            # on a phone the bell is mid-header: the menu spans the screen under it, not squeezed to its left
+            ui.add_css('@media (max-width: 599px) { .tb-bell-menu { left: 8px !important; right: 8px !important; '
+                       'width: auto !important; max-width: none !important; } }')
             with ui.menu().props('no-parent-event anchor="bottom right" self="top right"') \
-                    .classes('w-96 max-w-[95vw]') as self.menu:
+                    .classes('tb-bell-menu w-96 max-w-[95vw]') as self.menu:
                 self.list = ui.column().classes('w-full gap-0 p-2')
         self.rereads = live.Rereads(lambda _key: read_bell(user), self._show, shared_by=('bell', user.id))
         live.on_change(self._apply)
@@ -97,7 +137,7 @@ class Bell:
         self.seen = max(self.seen, newest)
         for item in fresh[:TOAST_MAX]:
             ui.notify(item.message, type=toast_type(item.kind), position='bottom-right', multi_line=True,
-                      close_button='Dismiss', timeout=10_000)
+                      timeout=10_000, actions=toast_actions(item))
         if len(fresh) > TOAST_MAX:
             ui.notify(f'and {len(fresh) - TOAST_MAX} more: see the bell', position='bottom-right')
         if self.menu.value:
@@ -117,7 +157,7 @@ class Bell:
             with ui.row().classes('w-full items-center justify-between no-wrap'):
                 ui.label('Notifications').classes('text-subtitle1 text-bold')
                 ui.button('Mark all read', on_click=self._mark_all).props('flat dense no-caps') \
-                    .mark('bell-mark-all').set_enabled(self.state.unread > 0)
+                    .mark('bell-mark-all').set_visibility(self.state.unread > 0)
             if not self.state.latest:
                 ui.label('Nothing yet.').classes('text-grey-7 q-pa-sm')
             for item in self.state.latest:
@@ -130,11 +170,7 @@ class Bell:
             # unread: a dot and bold text (a screen reader hears "unread" from the dot's title)
             ui.icon('circle', size='10px', color='primary' if not item.read else 'transparent') \
                 .classes('q-mt-xs').props(f'title={"unread" if not item.read else "read"}')
-            with ui.column().classes('gap-0 grow min-w-0'):
-                link = target(item)
-                text = ui.link(item.message, link) if link else ui.label(item.message)
-                text.classes('text-body2 break-words' + ('' if item.read else ' text-bold'))
-                ui.label(ago(item.created_at)).classes('text-caption text-grey-7')
+            notification_item(item, dense=True)
             if not item.read:
                 ui.button(icon='done', on_click=lambda i=item.id: self._mark([i])) \
                     .props('flat round dense size=sm aria-label="Mark read"').tooltip('Mark read') \

@@ -17,12 +17,14 @@ from services.errors import ServiceError
 
 DELIVERY_COLUMNS = [
     {'name': 'when', 'label': 'Last attempt', 'field': 'when', 'align': 'left'},
-    {'name': 'status', 'label': 'Status', 'field': 'status', 'align': 'left'},
-    {'name': 'to', 'label': 'To', 'field': 'to', 'align': 'left'},
+    {'name': 'status', 'label': 'Status', 'field': 'shown_status', 'align': 'left'},
+    {'name': 'to', 'label': 'To', 'field': 'to', 'align': 'left', 'classes': 'tb-address'},
     {'name': 'message', 'label': 'Event', 'field': 'message', 'align': 'left', 'classes': 'max-w-xs'},
     {'name': 'attempts', 'label': 'Attempts', 'field': 'attempts', 'align': 'right'},
     {'name': 'error', 'label': 'Error', 'field': 'error', 'align': 'left'},
 ]
+_STATUS_COLOR = "{pending: 'orange', delivered: 'positive', failed: 'negative'}"
+_FIELDS = {'url', 'label', 'kinds', 'kind'}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +72,26 @@ async def notification_targets_panel(user: User, project_id: int) -> None:
         ui.label('Deliveries').classes('text-subtitle1 q-mt-md')
         table = ui.table(columns=DELIVERY_COLUMNS, rows=[], row_key='id', pagination=10) \
             .props('flat dense wrap-cells :grid="window.innerWidth < 600"').classes('w-full').mark('deliveries')
-        # a phone: one card per delivery (grid) instead of columns too narrow to read
-        table.add_slot('body-cell-status', '''
+        # a phone: one card per delivery (grid) instead of columns too narrow to read; an address breaks only after
+        # a slash (tb-address), never inside its host, and a delivered one shows no empty error
+        table.add_slot('body-cell-status', f'''
             <q-td :props="props">
-                <q-badge :color="{pending: 'orange', delivered: 'positive', failed: 'negative'}[props.value]"
-                         :label="props.value" />
+                <q-badge :color="{_STATUS_COLOR}[props.row.status]" :label="props.value" />
             </q-td>''')
+        table.add_slot('item', f'''
+            <div class="q-pa-xs col-12">
+              <q-card flat bordered class="q-pa-sm">
+                <div class="row items-center q-gutter-x-sm">
+                  <q-badge :color="{_STATUS_COLOR}[props.row.status]" :label="props.row.shown_status" />
+                  <span class="text-caption text-grey-8">{{{{ props.row.when }}}}</span>
+                </div>
+                <div class="text-body2 tb-address">{{{{ props.row.to }}}}</div>
+                <div class="text-body2">{{{{ props.row.message }}}}</div>
+                <div class="text-caption text-grey-8">Attempts: {{{{ props.row.attempts }}}}</div>
+                <div v-if="props.row.error" class="text-caption text-negative">Error: {{{{ props.row.error }}}}</div>
+              </q-card>
+            </div>''')
+        ui.add_css('.tb-address { word-break: normal; overflow-wrap: break-word; }')
         no_deliveries = ui.label('Nothing sent yet: events of this project are delivered here as they happen.') \
             .classes('text-grey-7')
     await refresh()
@@ -93,11 +109,12 @@ def _show_targets(box: ui.column, found: list[targets.TargetView], user: User, p
                 with ui.row().classes('items-center gap-x-3 gap-y-0 grow min-w-0'):
                     ui.badge(target.kind).props('outline')
                     ui.label(target.label).classes('font-medium break-all')
-                    ui.label(target.url_hint).classes('text-grey-7 font-mono text-sm break-all')
+                    ui.label(_breakable(target.url_hint)).classes('text-grey-7 font-mono text-sm tb-address')
                     ui.label(', '.join(target.kinds) if target.kinds else 'every event') \
                         .classes('text-grey-8 text-sm')
-                ui.switch('On', value=target.enabled,
-                          on_change=lambda e, t=target: _set_enabled(user, project_id, t, e.value, refresh))
+                switch = ui.switch('On' if target.enabled else 'Off', value=target.enabled,
+                                   on_change=lambda e, t=target: _set_enabled(user, project_id, t, e.value, refresh))
+                switch.mark(f'target-switch-{target.id}').props['aria-label'] = f'Deliver to {target.label}'
                 ui.button(icon='delete', on_click=lambda t=target: _delete(user, project_id, t, refresh)) \
                     .props('flat dense round').tooltip('Remove').mark('remove-target')
 
@@ -109,6 +126,10 @@ async def _set_enabled(user: User, project_id: int, target: targets.TargetView, 
         await targets.set_enabled(user, project_id, target.id, enabled)
     except ServiceError as error:
         ui.notify(error.message, type='negative')
+    else:
+        ui.notify(f'"{target.label}" is on: events go to it again.' if enabled else
+                  f'"{target.label}" is off: nothing goes to it until it is on again.',
+                  type='positive' if enabled else 'info')
     await refresh()
 
 
@@ -155,7 +176,7 @@ async def _add_dialog(user: User, project_id: int, kind: str, refresh) -> None:
                 added = await targets.add(user, project_id, kind=kind, url=url.value or '', label=label.value or '',
                                           kinds=list(kinds.value or []))
             except ServiceError as error:
-                hint.set_text(error.message)
+                hint.set_text(_without_field(error.message))
                 return
             await refresh()
             if added.secret is None:
@@ -177,8 +198,29 @@ def _copy(text: str) -> None:
 
 def _delivery_row(delivery: targets.DeliveryView) -> dict[str, object]:
     return {'id': delivery.id, 'when': _when(delivery.last_attempt_at or delivery.created_at),
-            'status': delivery.status, 'to': f'{delivery.channel}: {delivery.target}', 'message': delivery.message,
+            'status': delivery.status, 'shown_status': status_said(delivery),
+            'to': _breakable(f'{delivery.channel}: {delivery.target}'), 'message': delivery.message,
             'attempts': delivery.attempts, 'error': delivery.last_error or ''}
+
+
+def status_said(delivery: targets.DeliveryView) -> str:
+    """'delivered', 'failed', 'pending' (not tried yet) or 'retrying (attempt 3, next at 01:24:10 UTC)'."""
+    if delivery.status != 'pending' or not delivery.attempts:
+        return delivery.status
+    at = f', next at {delivery.next_attempt_at:%H:%M:%S} UTC' if delivery.next_attempt_at else ''
+    return f'retrying (attempt {delivery.attempts + 1}{at})'
+
+
+def _breakable(address: str) -> str:
+    """An address that may wrap after a slash only (a zero-width space there), never inside its host."""
+    return address.replace('/', '/\u200b')
+
+
+def _without_field(message: str) -> str:
+    """A service names the field it refuses as the API does ('url: Give the URL...'): the dialog shows the message
+    under its fields, so without that name."""
+    field, colon, rest = message.partition(': ')
+    return rest[:1].upper() + rest[1:] if colon and field in _FIELDS else message
 
 
 def _when(at: datetime | None) -> str:

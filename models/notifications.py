@@ -40,13 +40,14 @@ class Notification(models.Model):
 
 
 class NotificationPreference(models.Model):
-    # A person's choice for one kind of event; with no row, their role's default applies (services/notifications).
+    # A person's choice for one kind of event, per channel; with no row, or None in a channel, the default of how the
+    # event concerns them applies (services/notifications.default_channels): only what they changed is stored.
 
     id = fields.IntField(primary_key=True)
     user = fields.ForeignKeyField('models.User', related_name='notification_preferences', on_delete=fields.CASCADE)
     kind = fields.CharField(max_length=40)
-    in_app = fields.BooleanField(default=True)
-    email = fields.BooleanField(default=False)
+    in_app = fields.BooleanField(null=True, default=None)
+    email = fields.BooleanField(null=True, default=None)
 
     class Meta:
         table = 'notification_preferences'

@@ -7,6 +7,7 @@ entries written inside a transaction are announced by the change their writer pu
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,10 +69,21 @@ async def audit_page() -> None:
             found = await audit_trail.page(reader, **filters(), before=before, limit=PAGE_SIZE)
         except ServiceError as error:
             hint.set_text(_as_on_screen(error.message))
+            refused()
             return None
         hint.set_text('')
         paging.newest_seen = newest
         return found
+
+    def refused() -> None:
+        """A filter the trail cannot apply shows no entries (not those of the filter before it) until it is fixed."""
+        paging.cursors, paging.next_before, paging.newest_seen = [None], None, None
+        table.rows[:] = []
+        table.update()
+        empty.set_text('No entries: the filter above needs fixing.')
+        empty.set_visibility(True)
+        newer.set_enabled(False)
+        older.set_enabled(False)
 
     async def show(before: int | None) -> None:
         found = await read(before)
@@ -81,6 +93,8 @@ async def audit_page() -> None:
     def render(found: AuditPage) -> None:
         paging.next_before = found.next_before
         table.rows[:] = [_row(view) for view in found.items]
+        table.update()
+        empty.set_text('No entries match.')
         empty.set_visibility(not found.items)
         newer.set_enabled(len(paging.cursors) > 1)
         older.set_enabled(found.next_before is not None)
@@ -153,8 +167,10 @@ async def audit_page() -> None:
                 .mark('audit-until')
             ui.button('Export CSV', icon='download', on_click=export).props('outline')
         hint = ui.label('').classes('text-negative')
+        # no rows: the page's own line says why (no match, or a filter to fix), not Quasar's "No data available"
         table = ui.table(columns=COLUMNS, rows=[], row_key='id').classes('w-full') \
-            .props(f':grid="{PHONE}" wrap-cells flat bordered hide-pagination :pagination="{{rowsPerPage: 0}}"')
+            .props(f':grid="{PHONE}" wrap-cells flat bordered hide-no-data hide-pagination '
+                   ':pagination="{rowsPerPage: 0}"')
         table.add_slot('body-cell-object', '<q-td :props="props"><a v-if="props.row.href" :href="props.row.href" '
                                            'class="text-primary">{{ props.value }}</a>'
                                            '<span v-else>{{ props.value }}</span></q-td>')
@@ -190,6 +206,16 @@ def _row(view: AuditView) -> dict[str, Any]:
 
 
 def _as_on_screen(message: str) -> str:
-    """A service's message names the filter as the API does ('since: ...'); the page says it as its form does."""
-    field, colon, rest = message.partition(':')
-    return f'{FIELDS[field]}:{rest}' if colon and field in FIELDS else message
+    """A service's message names the filter as the API does ('until: must be later than since.', 'actor is too
+    long'); the page says it as its form does ('To: must be later than From.', 'Person is too long')."""
+    field, separator, rest = _first_word(message)
+    if field not in FIELDS:
+        return message
+    rest = re.sub(r'\b(since|until)\b', lambda m: FIELDS[m.group(1)], rest)
+    return f'{FIELDS[field]}{separator}{rest}'
+
+
+def _first_word(message: str) -> tuple[str, str, str]:
+    """('until', ':', ' must be...') from 'until: must be...'; ('actor', ' ', 'is too long') from 'actor is...'."""
+    match = re.match(r'([a-z_]+)([: ])(.*)', message, re.DOTALL)
+    return (match.group(1), match.group(2), match.group(3)) if match else ('', '', message)

@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
+from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from components import live, session
-from components.bell import target
-from components.format import ago
+from components.bell import notification_item, target
 from components.frame import frame
 from models import User
 from services import hub, notifications
@@ -48,16 +48,26 @@ async def notifications_page() -> None:
     def show(page: Page, listing: Listing) -> None:
         if page != current():  # the user moved on while it was read
             return
-        summary.set_text(f'{listing.unread} unread' if listing.unread else 'All read.')
-        mark_all.set_enabled(listing.unread > 0)
+        # none at all (a new user): one friendly empty state, no count, filter, paging or mark-all
+        nothing = not listing.items and not page[0] and len(starts) == 1
+        summary.set_text('' if nothing else f'{listing.unread} unread' if listing.unread else 'All read.')
+        mark_all.set_visibility(listing.unread > 0)
+        only_unread.set_visibility(not nothing)
         rows.clear()
         with rows:
-            if not listing.items:
-                ui.label('No unread notifications.' if page[0] else 'No notifications yet.').classes('text-grey-7')
+            if nothing:
+                with ui.column().classes('w-full items-center gap-1 q-py-xl text-center').mark('notifications-empty'):
+                    ui.icon('notifications_none', size='48px', color='grey-5')
+                    ui.label('No notifications yet.').classes('text-subtitle1')
+                    ui.label('When a run ends, stalls or a budget alert fires, it shows here and on the bell.') \
+                        .classes('text-grey-7')
+            elif not listing.items:
+                ui.label('No unread notifications.' if page[0] else 'Nothing older.').classes('text-grey-7')
             for item in listing.items:
                 _row(item, mark)
         newer.set_enabled(len(starts) > 1)
         older.set_enabled(listing.more)
+        paging.set_visibility(len(starts) > 1 or listing.more)
         state['last'] = listing.items[-1].id if listing.items else None
 
     rereads = live.Rereads(partial(read_listing, user), show, shared_by=('notifications page', user.id))
@@ -100,7 +110,7 @@ async def notifications_page() -> None:
                 only_unread = ui.switch('Unread only', on_change=filter_changed)
                 mark_all = ui.button('Mark all read', on_click=lambda: mark(None)).props('outline')
         rows = ui.column().classes('w-full gap-0')
-        with ui.row().classes('w-full justify-between'):
+        with ui.row().classes('w-full justify-between') as paging:
             newer = ui.button('Newer', icon='chevron_left', on_click=go_newer).props('flat')
             older = ui.button('Older', on_click=go_older).props('flat icon-right=chevron_right')
         ui.link('Choose which events reach you, and where', '/settings#notifications').classes('text-caption')
@@ -113,14 +123,17 @@ def _row(item: NotificationView, mark: Callable[[list[int] | None], Awaitable[No
             .mark(f'notification-{item.id}'):
         ui.icon('circle', size='10px', color='primary' if not item.read else 'transparent') \
             .props(f'title={"unread" if not item.read else "read"}')
-        with ui.column().classes('gap-0 grow min-w-0'):
-            link = target(item)
-            text = ui.link(item.message, link) if link else ui.label(item.message)
-            text.classes('break-words' + ('' if item.read else ' text-bold'))
-            with ui.row().classes('gap-2'):
-                ui.label(ago(item.created_at)).classes('text-caption text-grey-7') \
-                    .tooltip(f'{item.created_at:%Y-%m-%d %H:%M} UTC')
-                ui.label(notifications.KINDS.get(item.kind, item.kind)).classes('text-caption text-grey-6')
+        notification_item(item, dense=False)
         if not item.read:
             ui.button('Mark read', on_click=lambda i=item.id: mark([i])).props('flat dense no-caps') \
                 .classes('whitespace-nowrap').mark(f'mark-read-{item.id}')
+
+
+@ui.page('/notifications/{notification_id}/open')
+async def open_notification(notification_id: int) -> RedirectResponse | None:
+    """Follow a notification (from the bell, this page or a toast): it is read, and the browser goes where it leads."""
+    user = await session.current_user()
+    if user is None:
+        return None
+    item = await notifications.opened(user, notification_id)
+    return RedirectResponse((target(item) if item else None) or '/notifications', status_code=303)

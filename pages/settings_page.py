@@ -85,21 +85,62 @@ async def settings_page() -> None:
 
 
 async def _notifications_panel(user: User) -> None:
-    """Per kind of event, whether it shows in the app (bell and toast) and comes by email: the user's choice, else
-    their role's default, shown checked as it applies."""
+    """Per kind of event, whether it shows in the app (bell and toast) and comes by email, exactly as it will: the
+    user's choice, else the default; a default that depends on how an event concerns them (an editor's email for the
+    runs they launch, not for others') shows half-checked with a note saying which. Saving stores only what the user
+    changed, so saving the page unchanged changes nothing."""
     boxes: dict[str, tuple[ui.checkbox, ui.checkbox]] = {}
+    shown: dict[str, notifications.PreferenceView] = {}
+
+    def render(found: list[notifications.PreferenceView]) -> None:
+        boxes.clear()
+        shown.clear()
+        grid.clear()
+        with grid:
+            ui.label('Event').classes('text-bold')
+            ui.label('In app').classes('text-bold justify-self-center')
+            ui.label('Email').classes('text-bold justify-self-center')
+            for preference in found:
+                shown[preference.kind] = preference
+                with ui.column().classes('gap-0'):
+                    ui.label(preference.label)
+                    if preference.note:
+                        ui.label(preference.note).classes('text-caption text-grey-7') \
+                            .mark(f'note-{preference.kind}')
+                when = _when(preference.label)
+                in_app = ui.checkbox(value=preference.in_app).classes('justify-self-center') \
+                    .mark(f'in-app-{preference.kind}')
+                in_app.props['aria-label'] = f'Show in the app {when}'
+                email = ui.checkbox(value=preference.email).classes('justify-self-center') \
+                    .mark(f'email-{preference.kind}')
+                email.props['aria-label'] = f'Email {when}'
+                boxes[preference.kind] = (in_app, email)
 
     async def save() -> None:
         if (actor := await session.current_user()) is None:
             return
-        choices = {kind: notifications.Channels(in_app=bool(in_app.value), email=bool(email.value))
-                   for kind, (in_app, email) in boxes.items()}
+        choices = {}
+        for kind, (in_app, email) in boxes.items():
+            was = shown[kind]
+            changed = notifications.Channels(in_app=_changed(was.in_app, in_app.value),
+                                             email=_changed(was.email, email.value))
+            if changed.in_app is not None or changed.email is not None:
+                choices[kind] = changed
+        if not choices:
+            ui.notify('Nothing changed.')
+            return
         try:
-            await notifications.set_preferences(actor, choices)
+            render(await notifications.set_preferences(actor, choices))
         except ServiceError as error:
             session.refused(error)
             return
         ui.notify('Notification choices saved.', type='positive')
+
+    async def reset() -> None:
+        if (actor := await session.current_user()) is None:
+            return
+        render(await notifications.reset_preferences(actor))
+        ui.notify('Back to the defaults.', type='positive')
 
     smtp = settings.current.smtp_host
     with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2').props('id=notifications'):
@@ -107,18 +148,22 @@ async def _notifications_panel(user: User) -> None:
         ui.label(f'Email is set up on this server: it goes to {user.email}.' if smtp else
                  f'Email is not set up on this server (TRAINBOARD_SMTP_HOST), so none is sent; it would go to '
                  f'{user.email}.').classes('text-grey-7').mark('email-setup')
-        with ui.grid(columns='minmax(0, 1fr) auto auto').classes('items-center gap-x-6 gap-y-1 max-w-3xl'):
-            ui.label('Event').classes('text-bold')
-            ui.label('In app').classes('text-bold justify-self-center')
-            ui.label('Email').classes('text-bold justify-self-center')
-            for preference in await notifications.preferences(user):
-                ui.label(preference.label)
-                in_app = ui.checkbox(value=preference.in_app).props(f'aria-label="{preference.kind}: in app"') \
-                    .classes('justify-self-center').mark(f'in-app-{preference.kind}')
-                email = ui.checkbox(value=preference.email).props(f'aria-label="{preference.kind}: email"') \
-                    .classes('justify-self-center').mark(f'email-{preference.kind}')
-                boxes[preference.kind] = (in_app, email)
-        ui.button('Save notification choices', on_click=save).classes('self-start')
+        grid = ui.grid(columns='minmax(0, 1fr) auto auto').classes('items-center gap-x-6 gap-y-1 max-w-3xl')
+        with ui.row().classes('items-center gap-2'):
+            ui.button('Save notification choices', on_click=save)
+            ui.button('Back to the defaults', on_click=reset).props('flat no-caps')
+    render(await notifications.preferences(user))
+
+
+def _when(label: str) -> str:
+    """'A run failed' -> 'when a run failed': what a checkbox's accessible name ends with."""
+    return f'when {label[:1].lower()}{label[1:]}'
+
+
+def _changed(was: bool | None, now: object) -> bool | None:
+    """The user's new choice for a channel, or None when they left it as shown."""
+    now = None if now is None else bool(now)
+    return now if now is not None and now != was else None
 
 
 async def _credentials_panel(user: User) -> None:

@@ -34,7 +34,7 @@ LABELS = {
     'run.created': 'Run launched',
     'run.queued': 'Run queued',
     'run.provisioning': 'Job started on its provider',
-    'run.running': 'Run running',
+    'run.running': 'Run started',  # or 'Run resumed', from a pause (label)
     'run.pausing': 'Pause requested',
     'run.paused': 'Run paused',
     'run.resuming': 'Resume requested',
@@ -59,9 +59,18 @@ LABELS = {
     'user.password_changed': 'Password changed',
     'user.password_reset': 'Password reset',
     'api_key.revoked': 'API key revoked',
+    'notification_target.added': 'Notification target added',
+    'notification_target.enabled': 'Notification target turned on',
+    'notification_target.disabled': 'Notification target turned off',
+    'notification_target.removed': 'Notification target removed',
+    'artifact.uploaded': 'Artifact uploaded',
+    'artifact.deleted': 'Artifact deleted',
 }
 GROUPS = {'run.': 'Runs: all', 'project.': 'Projects: all', 'member.': 'Members: all',
-          'credential.': 'Credentials: all', 'user.': 'Users: all'}
+          'credential.': 'Credentials: all', 'user.': 'Users: all', 'notification_target.': 'Notification targets: all',
+          'artifact.': 'Artifacts: all'}
+# what the filter says where one action reads two ways in the table (label)
+CHOICE_LABELS = {'run.running': 'Run started or resumed'}
 # the causes of a move nobody asked for by hand (services/lifecycle.SYSTEM_STOPS), as a label's last word
 LIMIT_CAUSES = {'budget': 'budget', 'cost_limit': 'cost limit', 'duration': 'duration limit', 'stall': 'stall timeout'}
 _RESUMED_FROM = {'pausing', 'paused', 'resuming'}
@@ -146,5 +155,5 @@ def _yes(value: Any) -> str:
 
 
 def action_choices() -> dict[str, str]:
-    """What the action filter offers: each group (a prefix), then each action, with their labels."""
-    return {**GROUPS, **LABELS}
+    """What the action filter offers: each group (a prefix), then each action, with the labels the table shows."""
+    return {**GROUPS, **LABELS, **CHOICE_LABELS}

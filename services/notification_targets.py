@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tortoise.transactions import in_transaction
 
-from models import Delivery, MemberRole, NotificationTarget, User
+from models import Delivery, DeliveryStatus, MemberRole, NotificationTarget, User
 from services import audit, bounds, hub, keys, notifications, projects
 from services.channels import PURPOSE, addresses
 from services.errors import Invalid, NotFound
@@ -55,6 +55,7 @@ class DeliveryView:
     last_error: str | None
     delivered_at: datetime | None
     created_at: datetime
+    next_attempt_at: datetime | None = None  # when a pending one is tried next
 
 
 async def listed(user: User, project_id: int) -> list[TargetView]:
@@ -127,7 +128,9 @@ async def deliveries(user: User, project_id: int, *, limit: int = 50) -> list[De
     return [DeliveryView(id=d.id, channel=d.channel, target=_whom(d), event_kind=d.event.kind,
                          message=d.event.message, status=d.status, attempts=d.attempts,
                          last_attempt_at=d.last_attempt_at, last_error=d.last_error, delivered_at=d.delivered_at,
-                         created_at=d.created_at) for d in found]
+                         created_at=d.created_at,
+                         next_attempt_at=datetime.fromtimestamp(d.next_attempt_at, UTC)
+                         if d.status == DeliveryStatus.PENDING and d.next_attempt_at else None) for d in found]
 
 
 def _kinds(kinds: list[str]) -> list[str]:

@@ -1,9 +1,10 @@
 """Events people hear of: stored once, copied to the bell of the people concerned, and queued for email, Slack and
 webhooks in the outbox, all in one transaction (the leader sends the outbox: services/background/outbox.py).
 
-Who hears of an event, and where, is each person's choice per kind of event; with no choice made, their relation to
-it decides (`DEFAULTS`): a project's owners hear of everything about money and failures by email too, the person who
-launched a run of its end, and the other members see it in the app.
+Who hears of an event, and where, is each person's choice per kind of event and channel; with no choice made, their
+relation to it decides (`default_channels`, the one source of the defaults): a project's owners hear of everything
+about money and failures by email too, the person who launched a run of its end, and the other members see it in the
+app. Only what a person changed is stored, so a default shown for one relation is never saved as a choice for all.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ _STRENGTH = {Relation.OWNER: 2, Relation.LAUNCHER: 1, Relation.MEMBER: 0}
 
 @dataclass(frozen=True, slots=True)
 class Channels:
-    in_app: bool
-    email: bool
+    in_app: bool | None  # a choice: None leaves the channel as it is (set_preferences); a default is always a bool
+    email: bool | None
 
 
 def default_channels(kind: str, relation: Relation) -> Channels:
@@ -94,8 +95,13 @@ class NotificationView:
 class PreferenceView:
     kind: str
     label: str
-    in_app: bool
-    email: bool
+    in_app: bool | None  # None: by default it depends on how an event concerns the person; `note` says how
+    email: bool | None
+    note: str = ''
+
+
+RELATION_SAID = {Relation.OWNER: 'projects you own', Relation.LAUNCHER: 'runs you launch',
+                 Relation.MEMBER: "other people's runs"}
 
 
 # --- emitting ----------------------------------------------------------------------------------------------------
@@ -194,30 +200,59 @@ async def mark_read(user: User, ids: list[int] | None = None) -> int:
     return changed
 
 
+async def opened(user: User, notification_id: int) -> NotificationView | None:
+    """The user's notification `notification_id`, marked read as they follow it; None when it is not theirs."""
+    found = await Notification.get_or_none(id=notification_id, user_id=user.id) \
+        if 1 <= notification_id <= 2**31 - 1 else None
+    if found is None:
+        return None
+    await mark_read(user, [found.id])
+    found.read = True
+    return _view(found)
+
+
 # --- choices -----------------------------------------------------------------------------------------------------
 
 async def preferences(user: User) -> list[PreferenceView]:
-    """Every kind with what reaches the user for it: their choice, else the default of their strongest relation."""
+    """Every kind with what reaches the user for it: their choice, else the default of every relation they can have
+    to such an event when those agree; when they do not (an editor hears of the runs they launch by email, of the
+    others' in the app only), None and a note that says which."""
     chosen = {p.kind: p for p in await NotificationPreference.filter(user_id=user.id)}
-    relation = Relation.OWNER if user.role == Role.ADMIN or await Project.filter(owner_id=user.id).exists() \
-        or await Membership.filter(user_id=user.id, role=MemberRole.OWNER).exists() else Relation.LAUNCHER
+    relations = await _relations(user)
     views = []
     for kind, label in KINDS.items():
-        default = default_channels(kind, relation)
+        possible = relations if kind.startswith('run.') else (relations - {Relation.LAUNCHER} or relations)
+        defaults = {relation: default_channels(kind, relation) for relation in possible}
         pref = chosen.get(kind)
-        views.append(PreferenceView(kind=kind, label=label, in_app=pref.in_app if pref else default.in_app,
-                                    email=pref.email if pref else default.email))
+        in_app = pref.in_app if pref and pref.in_app is not None else _agreed(d.in_app for d in defaults.values())
+        email = pref.email if pref and pref.email is not None else _agreed(d.email for d in defaults.values())
+        notes = [f'{"In the app" if name == "in_app" else "Email"} by default for '
+                 + ' and '.join(RELATION_SAID[r] for r in sorted(possible, key=_STRENGTH.get, reverse=True)
+                                if getattr(defaults[r], name)) + ' only.'
+                 for name, value in (('in_app', in_app), ('email', email)) if value is None]
+        views.append(PreferenceView(kind=kind, label=label, in_app=in_app, email=email, note=' '.join(notes)))
     return views
 
 
 async def set_preferences(user: User, choices: dict[str, Channels]) -> list[PreferenceView]:
-    """Record the user's choice for each kind given; unknown kinds are refused, changing nothing."""
+    """Record the user's choice for each kind given (a channel given as None keeps what it was: a choice, or the
+    default); unknown kinds are refused, changing nothing."""
     unknown = sorted(set(choices) - set(KINDS))
     if unknown:
         raise Invalid(f'Unknown event kind: {", ".join(unknown)}. Known: {", ".join(KINDS)}.')
+    stored = {p.kind: p for p in await NotificationPreference.filter(user_id=user.id, kind__in=list(choices))}
     for kind, channels in choices.items():
-        await NotificationPreference.update_or_create(defaults={'in_app': channels.in_app, 'email': channels.email},
+        before = stored.get(kind)
+        in_app = channels.in_app if channels.in_app is not None else before.in_app if before else None
+        email = channels.email if channels.email is not None else before.email if before else None
+        await NotificationPreference.update_or_create(defaults={'in_app': in_app, 'email': email},
                                                       user_id=user.id, kind=kind)
+    return await preferences(user)
+
+
+async def reset_preferences(user: User) -> list[PreferenceView]:
+    """Forget the user's choices: the defaults apply again."""
+    await NotificationPreference.filter(user_id=user.id).delete()
     return await preferences(user)
 
 
@@ -255,10 +290,39 @@ async def _concerned(project_id: int | None, run_id: int | None, also: frozenset
 
 async def _choices(kind: str, concerned: dict[int, Relation],
                    using_db: BaseDBAsyncClient | None) -> dict[int, Channels]:
-    chosen = {p.user_id: Channels(in_app=p.in_app, email=p.email)
-              for p in await NotificationPreference.filter(kind=kind, user_id__in=list(concerned)).using_db(using_db)}
-    return {user_id: chosen.get(user_id) or default_channels(kind, relation)
-            for user_id, relation in concerned.items()}
+    chosen = {p.user_id: p for p in await NotificationPreference.filter(kind=kind, user_id__in=list(concerned))
+              .using_db(using_db)}
+    return {user_id: applied(kind, relation, chosen.get(user_id)) for user_id, relation in concerned.items()}
+
+
+def applied(kind: str, relation: Relation, chosen: NotificationPreference | None) -> Channels:
+    """What reaches a person: their choice per channel, else the default of their relation to the event."""
+    default = default_channels(kind, relation)
+    if chosen is None:
+        return default
+    return Channels(in_app=default.in_app if chosen.in_app is None else chosen.in_app,
+                    email=default.email if chosen.email is None else chosen.email)
+
+
+async def _relations(user: User) -> frozenset[Relation]:
+    """The relations the user can have to events now: owner (an admin, or of a project), launcher (anyone who may
+    launch a run), member (an editor or viewer somewhere). Someone in no project yet: as an editor would be."""
+    roles = set(await Membership.filter(user_id=user.id).values_list('role', flat=True))
+    owner = user.role == Role.ADMIN or MemberRole.OWNER in roles or await Project.filter(owner_id=user.id).exists()
+    relations = set()
+    if owner:
+        relations.add(Relation.OWNER)
+    if owner or MemberRole.EDITOR in roles or not roles:
+        relations.add(Relation.LAUNCHER)
+    if roles & {MemberRole.EDITOR, MemberRole.VIEWER} or not (roles or owner):
+        relations.add(Relation.MEMBER)
+    return frozenset(relations)
+
+
+def _agreed(values) -> bool | None:
+    """The one value all give, else None."""
+    found = set(values)
+    return found.pop() if len(found) == 1 else None
 
 
 def _view(notification: Notification) -> NotificationView:

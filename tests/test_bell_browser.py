@@ -3,6 +3,7 @@ and nobody else's; marking read in one tab clears the bell in the others; on the
 its run by itself and its owner hears of it everywhere: the open tab, the bell, the audit trail and their email (at a
 real SMTP server, aiosmtpd)."""
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -70,6 +71,12 @@ def test_a_run_s_end_reaches_the_tabs_of_those_concerned_only(browser, server: S
     expect(toasts(owner, message)).to_be_visible(timeout=3000)  # as text: the name's markup is not markup
     assert owner.locator('.q-notification img').count() == 0
     expect(owner.locator('.q-notification.bg-negative')).to_have_count(1)  # a failure reads red
+    toast = toasts(owner, message)
+    for button in ('Open run', 'Dismiss'):  # white on red, not the theme's colour on red
+        expect(toast.get_by_role('link' if button == 'Open run' else 'button', name=button)) \
+            .to_have_class(re.compile(r'\btext-white\b'))
+    expect(toast.get_by_role('link', name='Open run')) \
+        .to_have_attribute('href', re.compile(r'^/notifications/\d+/open$'))
     expect(badge(owner)).to_have_text('1', timeout=3000)
     expect(other.get_by_text('failed', exact=True).first).to_be_visible(timeout=3000)  # the other tab is live...
     expect(other.locator('.q-notification')).to_have_count(0)  # ...and was told nothing
@@ -80,7 +87,7 @@ def test_a_run_s_end_reaches_the_tabs_of_those_concerned_only(browser, server: S
     expect(badge(second)).to_have_text('1', timeout=3000)
     owner.get_by_role('button', name='Notifications', exact=True).click()
     item = owner.get_by_role('link', name=message)
-    expect(item).to_have_attribute('href', f'/runs/{run["id"]}')
+    expect(item).to_have_attribute('href', re.compile(r'^/notifications/\d+/open$'))  # read, then the run
     owner.get_by_role('button', name='Mark all read').click()
     expect(badge(second)).to_be_hidden(timeout=1000)
     expect(badge(owner)).to_be_hidden(timeout=1000)
@@ -139,7 +146,9 @@ def test_a_budget_stop_reaches_the_owner_everywhere(browser, budget_server: Serv
     trail = api.get('/audit', params={'project_id': project['id'], 'action': 'run.'}).json()['items']
     assert any('Stopped by the project budget at $1.00' in str(entry) and entry['actor'] is None for entry in trail)
     tab.get_by_role('button', name='Notifications', exact=True).click()
-    expect(tab.get_by_role('link', name=said)).to_have_attribute('href', f'/runs/{stopped["id"]}')
+    tab.get_by_role('link', name=said).click()  # following it reads it, and goes to the run
+    tab.wait_for_url(f'{budget_server.url}/runs/{stopped["id"]}')
+    expect(badge(tab)).to_have_text(str(heard['unread'] - 1))
     tab.context.close()
 
     # an owner hears of money by email by default: the stop, with its reason and the run's link, once
@@ -167,4 +176,24 @@ def test_the_header_with_its_bell_keeps_to_two_rows_on_a_phone(browser, server: 
     tab = signed_in(browser, server.url, helpers.ADMIN_EMAIL, helpers.ADMIN_PASSWORD, width=width)  # most links
     assert tab.evaluate(ROWS) == rows
     assert tab.get_by_role('button', name='Notifications', exact=True).is_visible()
+    tab.context.close()
+
+
+def test_the_bell_menu_sits_under_the_bell_on_a_phone(browser, server: Server) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+    with server.client() as admin_api:
+        email = person(server, admin_api)
+    tab = signed_in(browser, server.url, email, PASSWORD, width=390)
+    bell = tab.get_by_role('button', name='Notifications', exact=True)
+    bell.click()
+    menu = tab.locator('.tb-bell-menu')
+    expect(menu).to_be_visible()
+    expect(menu.get_by_text('Nothing yet.')).to_be_visible()
+    expect(menu.get_by_role('button', name='Mark all read')).to_have_count(0)  # nothing unread
+    tab.wait_for_timeout(300)  # its opening transition
+    box, under = menu.bounding_box(), bell.bounding_box()
+    assert box and under
+    assert box['y'] >= under['y'] + under['height'] - 1  # below the bell
+    assert box['x'] >= 8 and box['x'] + box['width'] <= 390 - 8 + 0.5  # a margin each side, not stuck to the edge
+    assert box['x'] <= under['x'] <= box['x'] + box['width']  # under it
     tab.context.close()

@@ -4,12 +4,16 @@
 from nicegui import ElementFilter, ui
 from nicegui.testing import User
 
-from models import Notification, NotificationPreference, RunStatus
+import settings
+from models import MemberRole, Notification, NotificationPreference, RunStatus
 from models import User as UserModel
 from services import auth, ingest, lifecycle, notifications, projects, runs
+from services.background import outbox
 from services.lifecycle import Cause
+from services.notifications import Relation
 from tests.conftest import sign_in
 from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, eventually
+from tests.receivers import Mailbox, smtp_server
 
 
 async def _end_run(user: UserModel, project_id: int, name: str, to: RunStatus = RunStatus.FAILED,
@@ -42,14 +46,66 @@ async def test_the_bell_counts_toasts_and_lists_what_reaches_its_user(admin: Use
     await outsider.should_not_see('vision failed')  # not concerned: no toast, no count
     assert not _badge(outsider).visible
 
-    admin.find(marker='bell').click()  # the menu: the message links to its run, unread, with mark-all
-    await admin.should_see(marker=f'bell-item-{(await Notification.get(run_id=run_id)).id}')
-    link = next(iter(admin.find(kind=ui.link, content='bert').elements))
-    assert link.props['href'] == f'/runs/{run_id}'
+    admin.find(marker='bell').click()  # the menu: the message leads to its run, unread, with mark-all
+    nid = (await Notification.get(run_id=run_id)).id
+    await admin.should_see(marker=f'bell-item-{nid}')
+    link = next(iter(admin.find(kind=ui.link, marker=f'open-{nid}').elements))
+    assert link.props['href'] == f'/notifications/{nid}/open'  # read as it is followed, then the run
     await admin.should_see('just now')
+    with admin:
+        [when] = [label for label in ElementFilter(kind=ui.label, content='just now') if 'title' in label.props]
+    assert when.props['title'].endswith(' UTC')  # the exact time, on hover
     admin.find(marker='bell-mark-all').click()
     await eventually(lambda: not _badge(admin).visible)
     assert await notifications.unread_count(owner) == 0
+    admin.find(marker='bell').click()  # closed
+    admin.find(marker='bell').click()  # open again: nothing unread, nothing to mark
+    await admin.should_see(marker=f'bell-item-{nid}')
+    await admin.should_not_see(marker='bell-mark-all')
+
+
+async def test_following_a_notification_reads_it_and_goes_to_its_run(app_env: dict, user: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='vision')
+    run_id = await _end_run(owner, project['id'], 'bert')
+    [mine] = await Notification.filter(run_id=run_id)
+    await sign_in(user, ADMIN_EMAIL, ADMIN_PASSWORD)
+    await user.open('/notifications')
+    link = next(iter(user.find(kind=ui.link, marker=f'open-{mine.id}').elements))
+    assert link.props['href'] == f'/notifications/{mine.id}/open'
+    await user.open(link.props['href'])  # what the click does
+    await user.should_see('bert')
+    assert user.back_history[-1] == f'/notifications/{mine.id}/open'
+    assert (await Notification.get(id=mine.id)).read
+    # someone else's id reads nothing of theirs and leads to the list
+    stranger = await auth.create_user('x@example.com', 'a long password')
+    assert await notifications.opened(stranger, mine.id) is None
+
+
+def test_a_toast_leads_to_its_run_and_its_buttons_read_on_any_colour() -> None:
+    from datetime import UTC, datetime
+
+    from components.bell import toast_actions
+    item = notifications.NotificationView(id=7, kind='run.failed', message='m', project_id=1, run_id=3, read=False,
+                                          created_at=datetime.now(UTC))
+    assert toast_actions(item) == [{'label': 'Open run', 'href': '/notifications/7/open', 'color': 'white',
+                                    'noCaps': True}, {'label': 'Dismiss', 'color': 'white', 'noCaps': True}]
+    nowhere = notifications.NotificationView(id=8, kind='credential.failing', message='m', project_id=None,
+                                             run_id=None, read=False, created_at=datetime.now(UTC))
+    assert [action['label'] for action in toast_actions(nowhere)] == ['Dismiss']
+    money = notifications.NotificationView(id=9, kind='budget.threshold', message='m', project_id=1, run_id=None,
+                                           read=False, created_at=datetime.now(UTC))  # amber, with dark text
+    assert [(a['label'], a['color']) for a in toast_actions(money)] == [('Open project', 'dark'), ('Dismiss', 'dark')]
+
+
+async def test_a_new_user_sees_one_empty_state(app_env: dict, user: User) -> None:
+    await auth.create_user('new@example.com', 'a long password')
+    await sign_in(user, 'new@example.com', 'a long password')
+    await user.open('/notifications')
+    await user.should_see(marker='notifications-empty')
+    await user.should_see('No notifications yet.')
+    for absent in ('All read.', 'Mark all read', 'Older', 'Newer', 'Unread only'):
+        await user.should_not_see(absent)
 
 
 async def test_only_news_is_toasted_and_one_is_marked_read_alone(app_env: dict, user: User) -> None:
@@ -116,8 +172,9 @@ async def test_settings_show_the_choices_and_save_them(admin: User, monkeypatch)
     admin.find(kind=ui.button, content='Save notification choices').click()
     await admin.should_see('Notification choices saved.')
     chosen = {p.kind: p for p in await NotificationPreference.filter(user_id=owner.id)}
-    assert chosen['run.failed'].email is False and chosen['run.failed'].in_app is True
-    assert chosen['run.succeeded'].in_app is False and len(chosen) == len(notifications.KINDS)
+    assert chosen['run.failed'].email is False and chosen['run.failed'].in_app is None  # untouched: the default
+    assert chosen['run.succeeded'].in_app is False and chosen['run.succeeded'].email is None
+    assert set(chosen) == {'run.failed', 'run.succeeded'}  # only what changed is stored
 
     import settings
     monkeypatch.setenv('TRAINBOARD_SMTP_HOST', '127.0.0.1')
@@ -136,3 +193,69 @@ async def test_a_run_that_reports_its_own_end_rings_the_bell(admin: User) -> Non
     await ingest.report(await runs.get_run(owner, data['id']), {'status': {'state': 'succeeded'}})
     await admin.should_see('"self-reporting" in vision succeeded.')
     await eventually(lambda: _badge(admin).text == '1')
+
+
+def _box(user: User, marker: str) -> ui.checkbox:
+    with user:
+        return next(iter(ElementFilter(kind=ui.checkbox, marker=marker)))
+
+
+async def test_a_viewer_sees_what_applies_and_saving_unchanged_sends_no_email_of_others_runs(
+        app_env: dict, user: User, monkeypatch) -> None:
+    """A viewer hears of runs in the app only: the page says so, and saving it as shown changes nothing."""
+    mailbox = Mailbox()
+    server = smtp_server(mailbox)
+    server.start()
+    try:
+        for name, value in {'SMTP_HOST': '127.0.0.1', 'SMTP_PORT': str(server.port), 'SMTP_TLS': 'none'}.items():
+            monkeypatch.setenv(f'TRAINBOARD_{name}', value)
+        settings.reload()
+        owner = await UserModel.get(email=ADMIN_EMAIL)
+        project = await projects.create_project(owner, name='vision')
+        viewer = await auth.create_user('vic@example.com', 'a long password')
+        await projects.add_member(owner, project['id'], viewer.email, MemberRole.VIEWER)
+        await sign_in(user, viewer.email, 'a long password')
+        await user.open('/settings')
+        await user.should_see('Save notification choices')
+        for kind in notifications.KINDS:  # shown as delivery will apply them: a member's defaults
+            applied = notifications.applied(kind, Relation.MEMBER, None)
+            assert (_box(user, f'in-app-{kind}').value, _box(user, f'email-{kind}').value) == \
+                (applied.in_app, applied.email), kind
+        user.find(kind=ui.button, content='Save notification choices').click()
+        await user.should_see('Nothing changed.')
+        assert not await NotificationPreference.filter(user_id=viewer.id).exists()
+
+        await _end_run(owner, project['id'], 'bert')  # the owner's run fails: the owner hears by email, not the viewer
+        await outbox.deliver_due()
+        await eventually(lambda: mailbox.envelopes)
+    finally:
+        server.stop()
+    assert [envelope.rcpt_tos for envelope in mailbox.envelopes] == [[ADMIN_EMAIL]]
+
+
+async def test_an_editor_sees_a_default_that_depends_on_the_run_and_keeps_it_when_changing_the_other_box(
+        app_env: dict, user: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='vision')
+    editor = await auth.create_user('ed@example.com', 'a long password')
+    await projects.add_member(owner, project['id'], editor.email, MemberRole.EDITOR)
+    await sign_in(user, editor.email, 'a long password')
+    await user.open('/settings')
+    await user.should_see('Save notification choices')
+    assert _box(user, 'email-run.succeeded').value is None  # half-checked: it depends on whose run it is
+    assert _box(user, 'email-budget.threshold').value is False
+    await user.should_see('Email by default for runs you launch only.')
+    assert _box(user, 'email-run.failed').props['aria-label'] == 'Email when a run failed'
+    assert _box(user, 'in-app-run.failed').props['aria-label'] == 'Show in the app when a run failed'
+
+    _box(user, 'in-app-run.succeeded').set_value(False)
+    user.find(kind=ui.button, content='Save notification choices').click()
+    await user.should_see('Notification choices saved.')
+    [chosen] = await NotificationPreference.filter(user_id=editor.id)
+    assert (chosen.kind, chosen.in_app, chosen.email) == ('run.succeeded', False, None)
+    assert notifications.applied('run.succeeded', Relation.LAUNCHER, chosen).email  # their own runs: still by email
+    assert not notifications.applied('run.succeeded', Relation.MEMBER, chosen).email
+
+    user.find(kind=ui.button, content='Back to the defaults').click()
+    await user.should_see('Back to the defaults.')
+    assert not await NotificationPreference.filter(user_id=editor.id).exists()
