@@ -20,11 +20,12 @@ import logging
 import time
 import traceback
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import settings
 from models import Delivery, DeliveryStatus
 from services import hub, keys
-from services.channels import PURPOSE, Outgoing, ProjectRef, RunRef, SendFailed, mail, slack, webhook
+from services.channels import PURPOSE, Outgoing, ProjectRef, RunRef, SendFailed, hidden, mail, slack, webhook
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,8 @@ async def _send(delivery_id: int, secrets: list[str], now: float) -> None:
     except Exception:  # InvalidToken: stored under another server secret
         raise SendFailed('the target\'s URL cannot be decrypted: was TRAINBOARD_SECRET_KEY changed? Add the target '
                          'again.', retry=False) from None
-    secrets.extend([url, url.split('?')[0], secret])
+    parts = urlsplit(url)
+    secrets.extend([url, url.split('?')[0], parts.path.lstrip('/'), parts.query, secret])
     if target.kind == 'slack':
         await slack.send(url, outgoing)
     elif target.kind == 'webhook':
@@ -142,9 +144,11 @@ async def _mark(delivery_id: int, attempt: int, **changes: object) -> None:
 
 
 def _scrubbed(text: str, secrets: list[str], *, limit: int | None = ERROR_MAX) -> str:
-    """`text` without any of `secrets` (a URL a library put in its message, say), one line, at most `limit`."""
+    """`text` without any of `secrets` (a URL a library put in its message, say), nor any stretch of 8 characters or
+    more of one (a receiver echoing a URL's path), one line, at most `limit`."""
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, '[hidden]')
+    text = hidden(text, [s for s in secrets if '://' not in s])  # a URL's host is no secret: its path and query are
     if limit is None:
         return text
     text = ' '.join(text.split())
