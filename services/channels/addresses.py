@@ -39,6 +39,8 @@ def parsed(url: str) -> SplitResult:
         parts.port  # noqa: B018 (raises on a port that is not a number)
     except ValueError:
         raise Refused('That is not a URL.') from None
+    if parts.port == 0:
+        raise Refused('The port must be between 1 and 65535 (or left out).')
     if parts.scheme not in {'http', 'https'}:
         raise Refused('The URL must start with https:// (or http://).')
     if not parts.hostname:
