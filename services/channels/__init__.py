@@ -54,12 +54,14 @@ class Outgoing:
 
 class SendFailed(Exception):
     """A delivery did not get through; `retry`: whether trying again later may (a timeout, a 5xx), or is pointless
-    (the receiver refused it: a 404, a rejected recipient)."""
+    (the receiver refused it: a 404, a rejected recipient); `tried`: whether it was sent at all (not when the target
+    was turned off before, say: that is no attempt)."""
 
-    def __init__(self, reason: str, *, retry: bool) -> None:
+    def __init__(self, reason: str, *, retry: bool, tried: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
+        self.tried = tried
 
 
 HIDDEN_RUN = 8  # a run of this many characters of a secret, or more, is hidden; shorter ones are ordinary words

@@ -25,7 +25,7 @@ _DETAILS = (('reason', 'Reason'), ('by', 'By'), ('cost_usd', 'Cost so far (USD)'
 async def send(to: str, outgoing: Outgoing) -> None:
     config = settings.current
     if not config.smtp_host:
-        raise SendFailed('no SMTP server is set (TRAINBOARD_SMTP_HOST)', retry=False)
+        raise SendFailed('no SMTP server is set (TRAINBOARD_SMTP_HOST)', retry=False, tried=False)
     message = compose(to, outgoing, sender=config.smtp_from)
     try:
         await asyncio.to_thread(_send, message, config)
