@@ -114,3 +114,10 @@ def hint(url: str) -> str:
     rest = url[len(f'{parts.scheme}://{parts.netloc}'):].lstrip('/')
     masked = '•' * 4 + rest[-4:] if len(rest) > 8 else ('•' * 4 if rest else '')
     return f'{parts.scheme}://{parts.netloc}/{masked}'[:200]
+
+
+def origin(url: str) -> str:
+    """A URL's scheme and host only: what the audit trail keeps (even a hint's last four characters are some of a Slack
+    URL's secret, and the trail is read by every owner for long)."""
+    parts = urlsplit(url)
+    return f'{parts.scheme}://{parts.netloc}'[:200]
