@@ -58,6 +58,10 @@ def serve_database(app: FastAPI, url: str, *,
 
 config = settings.reload()
 logging.basicConfig(level=config.log_level, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+# httpx logs every request's full URL at INFO ("HTTP Request: POST <url>"): a Slack URL's path and a webhook's query
+# are their secrets (services/channels), so its request lines stay out of the log, whatever the level
+for _name in ('httpx', 'httpcore'):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 Storage.path = config.data_dir / 'sessions'
 data_files.make_private(config, Storage.path)  # before the key, the database or a session file is written
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import CurrentUser
 from api.schema import Input
@@ -38,6 +38,7 @@ class NotificationPage(BaseModel):
 
 
 class MarkRead(Input):
+    model_config = ConfigDict(extra='forbid')  # a misspelt or unsupported field is a 422, as a target's
     ids: list[NotificationId] | None = Field(None, max_length=MARK_MAX, description='the notifications to mark read')
     all: bool = Field(False, description='mark every notification of the caller read')
 
@@ -54,12 +55,14 @@ class Marked(BaseModel):
 
 
 class PreferenceIn(Input):
+    model_config = ConfigDict(extra='forbid')  # a misspelt or unsupported field is a 422, as a target's
     kind: str = Field(min_length=1, max_length=40)
     in_app: bool
     email: bool
 
 
 class PreferencesIn(Input):
+    model_config = ConfigDict(extra='forbid')  # a misspelt or unsupported field is a 422, as a target's
     preferences: list[PreferenceIn] = Field(max_length=len(notifications.KINDS) * 2)
 
 

@@ -87,8 +87,8 @@ async def add(user: User, project_id: int, *, kind: str, url: str, label: str = 
             secret_encrypted=keys.encrypt(secret, PURPOSE) if secret else None, kinds=chosen, created_by_id=user.id,
             using_db=db)
         await audit.record(user, 'notification_target.added', 'notification_target', target.id,
-                           project_id=project.id, kind=kind, label=target.label, url=target.url_hint, kinds=chosen,
-                           using_db=db)
+                           project_id=project.id, kind=kind, label=target.label, url=addresses.origin(url),
+                           kinds=chosen, using_db=db)
     await _publish(target, 'created')
     return AddedTarget(target=_view(target), secret=secret)
 
@@ -113,8 +113,8 @@ async def delete(user: User, project_id: int, target_id: int) -> None:
     async with in_transaction() as db:
         await NotificationTarget.filter(id=target.id).using_db(db).delete()
         await audit.record(user, 'notification_target.removed', 'notification_target', target.id,
-                           project_id=project_id, kind=target.kind, label=target.label, url=target.url_hint,
-                           using_db=db)
+                           project_id=project_id, kind=target.kind, label=target.label,
+                           url=addresses.origin(target.url_hint), using_db=db)
     await _publish(target, 'deleted')
 
 

@@ -57,7 +57,8 @@ async def get_project(user: User, project_id: int, need: MemberRole = MemberRole
     if project is None or role is None:
         raise NotFound(f'Project {project_id} not found.')
     if _RANK[role] < _RANK[need]:
-        raise Forbidden(f'You need the {need.value} role on "{project.name}" for that; you are a {role.value}.')
+        article = 'an' if role.value[0] in 'aeiou' else 'a'
+        raise Forbidden(f'You need the {need.value} role on "{project.name}" for that; you are {article} {role.value}.')
     return project
 
 

@@ -3,9 +3,11 @@ email, each on a free local port, recording what they got."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -50,6 +52,42 @@ class WebhookReceiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ScriptedReceiver:
+    """A receiver that answers each POST as `answer(handler, receiver)` says (a huge body, a byte a second, the path
+    echoed back), as a project owner's own server may; `written` counts the bytes of the answers it wrote."""
+
+    def __init__(self, answer: Callable[[BaseHTTPRequestHandler, ScriptedReceiver], None]) -> None:
+        self.written = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                self.rfile.read(int(self.headers.get('Content-Length', 0)))
+                with contextlib.suppress(OSError):  # the client went away: what a capped reader does
+                    answer(self, receiver)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+        self.server = Server(('127.0.0.1', free_port()), Handler)
+        self.url = f'http://127.0.0.1:{self.server.server_port}'
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ScriptedReceiver:
         self.thread.start()
         return self
 

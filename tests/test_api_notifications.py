@@ -103,6 +103,18 @@ def test_bad_mark_requests_are_a_422(api: httpx.Client, body: dict, named: str) 
     assert answer.status_code == 422 and named in answer.json()['detail'], answer.text
 
 
+@pytest.mark.parametrize(('body', 'named'), [
+    ({'preferences': [{'kind': 'run.failed', 'in_app': True, 'email': False, 'slack': True}]}, 'preferences.0.slack'),
+    ({'preferences': [], 'mute_all': True}, 'mute_all'),
+    ({'all': True, 'older_than': 3}, 'older_than'),
+])
+def test_unknown_fields_in_choices_and_marks_are_a_422_naming_them(api: httpx.Client, body: dict, named: str) -> None:
+    # as a target's are: a misspelt or unsupported field is said, not silently dropped
+    path = '/notifications/read' if 'all' in body else '/notifications/preferences'
+    answer = (api.post if 'all' in body else api.put)(path, json=body)
+    assert answer.status_code == 422 and named in answer.json()['detail'], answer.text
+
+
 def test_preferences_show_defaults_take_choices_and_refuse_unknown_kinds(server: Server, api: httpx.Client) -> None:
     member, email = person(server, api)
     shown = {p['kind']: p for p in member.get('/notifications/preferences').json()['preferences']}

@@ -12,6 +12,7 @@ import json
 import ssl
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,15 @@ import settings
 from models import Delivery, DeliveryStatus, Event, MemberRole, RunStatus
 from services import auth, database, lifecycle, notification_targets, notifications, projects, runs
 from services.background import outbox
+from services.channels import SendFailed, http
 from services.lifecycle import Cause
 from services.notifications import Channels
 from tests import helpers
-from tests.receivers import Logins, Mailbox, WebhookReceiver, self_signed, smtp_server
+from tests.receivers import Logins, Mailbox, ScriptedReceiver, WebhookReceiver, self_signed, smtp_server
 
 S = RunStatus
 SECRET_KEY = 'delivery tests server secret'
+SLACK_SECRET = 'T0000/B0000/s3cretSlackT0ken'  # a Slack URL's path is its secret
 
 
 @pytest.fixture
@@ -94,7 +97,8 @@ async def test_an_email_reaches_the_smtp_server_with_both_parts_and_the_run_link
 
     [message] = mailbox.messages
     assert mailbox.envelopes[0].rcpt_tos == ['olga@example.com']
-    assert message['Subject'] == '[Trainboard] "bert <script>x</script>" in vision <i>lab</i> failed: CUDA & OOM'
+    # the subject is cut to one line of a mail header (the event's whole message is in the body)
+    assert message['Subject'] == '[Trainboard] "bert <script>x</script>" in vision <i>lab</i> failed...'
     assert message['From'] == 'tb@example.com' and message['To'] == 'olga@example.com'
     event = await Event.get(kind='run.failed')
     assert message['X-Trainboard-Event-Id'] == str(event.id)
@@ -109,6 +113,46 @@ async def test_an_email_reaches_the_smtp_server_with_both_parts_and_the_run_link
         assert logins.tried == ['mailer']  # it logged in, over TLS (aiosmtpd refuses AUTH in the clear)
     [delivery] = await Delivery.all()
     assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempts == 1 and delivery.delivered_at
+
+
+async def test_a_budget_stop_s_email_says_it_once_on_one_line_with_the_cost_in_dollars(orm: str, env) -> None:
+    mailbox = Mailbox()
+    server = smtp_server(mailbox)
+    server.start()
+    try:
+        env(SMTP_HOST='127.0.0.1', SMTP_PORT=str(server.port), SMTP_TLS='none', SMTP_FROM='tb@example.com')
+        owner, project_id = await _project()
+        data, _token = await runs.create_run(owner, project_id, name='resnet-budget')
+        run = await runs.get_run(owner, data['id'])
+        assert await lifecycle.move(run, S.RUNNING, cause=Cause.JOB)
+        run.cost_usd = 0.02
+        await run.save(update_fields=['cost_usd'])
+        reason = 'Stopped by the project budget at $1.00 ($1.02 used).'
+        assert await lifecycle.move(run, S.STOPPING, cause=Cause.BUDGET, reason=reason)
+        assert await lifecycle.move(run, S.STOPPED, cause=Cause.PROVIDER)
+        assert await outbox.deliver_due() == 1
+    finally:
+        server.stop()
+    [message] = mailbox.messages
+    raw = mailbox.envelopes[0].original_content.decode()
+    [subject_line] = [line for line in raw.splitlines() if line.startswith('Subject:')]
+    assert subject_line == 'Subject: [Trainboard] "resnet-budget" in vision was stopped by the project...'
+    assert raw.splitlines()[raw.splitlines().index(subject_line) + 1][:1] not in (' ', '\t')  # not folded on
+    assert 'stopped: Stopped' not in message['Subject']
+    plain = message.get_body(('plain',)).get_content()
+    assert f'"resnet-budget" in vision stopped: {reason}' in plain  # the event's own words, whole, in the body
+    assert 'Cost: $0.02' in plain and 'USD' not in plain and 'so far' not in plain  # the run has ended
+    assert 'Cost: $0.02' in message.get_body(('html',)).get_content().replace('</td><td>', ': ')
+
+
+def test_the_cost_of_a_run_still_going_is_so_far() -> None:
+    from datetime import UTC, datetime
+
+    from services.channels import Outgoing, ProjectRef, RunRef, mail
+    going = Outgoing(event_id=1, kind='budget.threshold', created_at=datetime.now(UTC), message='vision used 80%.',
+                     details={'cost_usd': 1234.5}, project=ProjectRef(1, 'vision'), run=RunRef(2, 'bert', 'running'))
+    plain = mail.compose('olga@example.com', going, sender='tb@example.com').get_body(('plain',)).get_content()
+    assert 'Cost so far: $1,234.50' in plain
 
 
 async def test_a_member_who_opted_out_gets_no_email(orm: str, env) -> None:
@@ -286,6 +330,90 @@ async def test_events_only_of_the_kinds_a_target_asked_for(orm: str, env, receiv
     assert [json.loads(got.body)['kind'] for got in receiver.received] == ['run.failed']
 
 
+async def test_a_target_turned_off_counts_only_the_attempts_made(orm: str, env, caplog) -> None:
+    with WebhookReceiver(statuses=[503, 503, 503]) as receiver:
+        owner, project_id = await _project()
+        added = await notification_targets.add(owner, project_id, kind='webhook', url=receiver.url)
+        await _emit(project_id)
+        now = time.time()
+        for _ in range(3):
+            assert await outbox.deliver_due(now) == 0
+            now += outbox.MAX_DELAY_S
+        await notification_targets.set_enabled(owner, project_id, added.target.id, False)
+        assert await outbox.deliver_due(now) == 0
+    [delivery] = await Delivery.all()
+    assert (delivery.status, delivery.last_error) == ('failed', 'the target was turned off before this was sent')
+    assert delivery.attempts == len(receiver.received) == 3
+    assert 'failed after 3 attempts' in caplog.text
+
+
+# --- a receiver's answer: read a little of it, within a deadline, and quote none of the URL's secret ------------------
+
+def _huge_500(handler: BaseHTTPRequestHandler, receiver: ScriptedReceiver) -> None:
+    size, chunk = 64 * 1024 * 1024, b'A' * (256 * 1024)
+    handler.send_response(500)
+    handler.send_header('Content-Length', str(size))
+    handler.end_headers()
+    for _ in range(size // len(chunk)):
+        handler.wfile.write(chunk)
+        receiver.written += len(chunk)
+
+
+def _drip_200(handler: BaseHTTPRequestHandler, _receiver: ScriptedReceiver) -> None:
+    # its answer a byte a second, each well within the read timeout (bounded, so that the receiver ends either way)
+    for byte in b'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'[:30]:
+        time.sleep(1)
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+
+
+def _echo_path_404(handler: BaseHTTPRequestHandler, _receiver: ScriptedReceiver) -> None:
+    # what many proxies and frameworks answer: the path (and query) that was not found
+    body = f'Cannot POST {handler.path} (tried {handler.path.upper()[-12:]}...)'.encode()
+    handler.send_response(404)
+    handler.send_header('Content-Length', str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+async def test_a_huge_error_answer_is_read_only_as_far_as_it_is_quoted(orm: str, env) -> None:
+    # a 500 with 64 MB (an owner's receiver could send GBs, on each of 12 attempts): a few KB of it are read
+    with ScriptedReceiver(_huge_500) as receiver:
+        with pytest.raises(SendFailed) as failed:
+            await http.post(f'{receiver.url}/hook', b'{}', {'Content-Type': 'application/json'})
+        await asyncio.sleep(0.5)
+    assert failed.value.retry and failed.value.reason.startswith('127.0.0.1 answered HTTP 500: AAAA')
+    assert len(failed.value.reason) < 200
+    assert receiver.written < 16 * 1024 * 1024, f'read {receiver.written:,} bytes of an answer to quote 120'
+
+
+async def test_a_dripping_receiver_is_given_up_on_at_the_send_deadline(orm: str, env, monkeypatch) -> None:
+    # httpx's read timeout is per read: without a deadline a byte a second holds a send (and the one delivery task,
+    # so every project's deliveries) for as long as the receiver likes
+    monkeypatch.setattr(http, 'DEADLINE_S', 2.0, raising=False)
+    with ScriptedReceiver(_drip_200) as receiver:
+        started = time.monotonic()
+        with pytest.raises(SendFailed) as failed:
+            await asyncio.wait_for(http.post(f'{receiver.url}/hook', b'{}', {}), timeout=8)
+    assert time.monotonic() - started < 4
+    assert failed.value.retry and failed.value.reason == 'no answer from 127.0.0.1 within 2 s'
+
+
+async def test_a_receiver_echoing_the_url_does_not_show_its_secret_in_the_error(orm: str, env) -> None:
+    with ScriptedReceiver(_echo_path_404) as receiver:
+        owner, project_id = await _project()
+        await notification_targets.add(owner, project_id, kind='slack', url=f'{receiver.url}/services/{SLACK_SECRET}')
+        await notification_targets.add(owner, project_id, kind='webhook', url=f'{receiver.url}/in?token=qu3ryT0ken42')
+        await _emit(project_id)
+        assert await outbox.deliver_due() == 0
+    shown = await notification_targets.deliveries(owner, project_id)
+    assert [d.status for d in shown] == ['failed', 'failed']
+    for delivery in shown:
+        assert delivery.last_error.startswith('127.0.0.1 answered HTTP 404: Cannot POST /'), delivery.last_error
+        for secret in ('s3cretSlackT0ken', 'S3CRETSLACKT0KEN'[-12:], 'B0000', 'qu3ryT0ken42', 'QU3RYT0KEN42'):
+            assert secret not in delivery.last_error, delivery.last_error
+
+
 # --- where webhooks may go ----------------------------------------------------------------------------------------
 
 async def test_private_addresses_are_refused_when_sending_and_the_url_stays_hidden(
@@ -327,6 +455,37 @@ def test_a_restart_between_the_event_and_its_delivery_still_delivers(database_ur
     finally:
         server.stop()
     assert [got.headers['x-trainboard-event-id'] for got in receiver.received] == [str(event_id)]
+
+
+def test_a_server_that_delivers_never_logs_a_target_s_url(database_url: str, env, tmp_path: Path,
+                                                          receiver: WebhookReceiver) -> None:
+    """A Slack URL's path, or a webhook's ?token=, is its secret: not in the log of the server that sent to it, at its
+    usual INFO level (httpx logs 'HTTP Request: POST <the URL>' at INFO)."""
+    async def emit() -> None:
+        await database.migrate_database(database_url)
+        await database.open_orm(database_url)
+        try:
+            owner, project_id = await _project()
+            for kind, url in (('slack', f'{receiver.url}/services/{SLACK_SECRET}'),
+                              ('webhook', f'{receiver.url}/in?token=qu3ryT0ken42')):
+                await notification_targets.add(owner, project_id, kind=kind, url=url)
+            await _emit(project_id)
+        finally:
+            await database.close_orm()
+
+    asyncio.run(emit())
+    server = helpers.Server(helpers.app_env(
+        database_url, tmp_path / 'data', TRAINBOARD_SCHEDULER_ENABLED='true', TRAINBOARD_DELIVERY_INTERVAL_S='0.2',
+        TRAINBOARD_SECRET_KEY=SECRET_KEY, TRAINBOARD_WEBHOOK_PRIVATE_HOSTS='true', TRAINBOARD_LOG_LEVEL='INFO',
+        TRAINBOARD_POLL_INTERVAL_S='60')).start()
+    try:
+        helpers.wait_until(lambda: len(receiver.received) == 2, timeout=15)
+    finally:
+        server.stop()
+    assert sorted(got.path for got in receiver.received) == ['/in?token=qu3ryT0ken42', f'/services/{SLACK_SECRET}']
+    log = server.log()
+    assert ' INFO tortoise' in log  # the log is the server's, at INFO
+    assert 's3cretSlackT0ken' not in log and 'qu3ryT0ken42' not in log
 
 
 async def test_the_readme_s_check_verifies_a_delivery_and_refuses_a_forgery(orm: str, env,

@@ -41,8 +41,8 @@ async def _team() -> tuple:
 async def test_only_owners_and_admins_manage_targets(orm: str, private_hosts: None) -> None:
     owner, co_owner, editor, viewer, outsider, admin, project_id = await _team()
     url = 'http://127.0.0.1:9/hook'
-    for refused in (editor, viewer):
-        with pytest.raises(Forbidden, match='You need the owner role on "vision"'):
+    for refused, role in ((editor, 'an editor'), (viewer, 'a viewer')):
+        with pytest.raises(Forbidden, match=f'^You need the owner role on "vision" for that; you are {role}.$'):
             await notification_targets.add(refused, project_id, kind='webhook', url=url)
     with pytest.raises(NotFound):
         await notification_targets.add(outsider, project_id, kind='webhook', url=url)
@@ -81,9 +81,11 @@ async def test_the_secret_is_shown_once_and_stored_encrypted_like_the_url(orm: s
     assert keys.decrypt(stored.secret_encrypted, PURPOSE) == added.secret
     [entry] = await AuditEntry.filter(action='notification_target.added')
     assert entry.project_id == project_id and entry.actor_id == owner.id
-    assert entry.details['url'] == 'http://127.0.0.1:9/••••1234' and added.secret not in str(entry.details)
+    # the trail, read by every owner and admin for a long time, keeps where it went, not a hint of the secret path
+    assert entry.details['url'] == 'http://127.0.0.1:9' and added.secret not in str(entry.details)
     await notification_targets.delete(owner, project_id, added.target.id)
-    assert await AuditEntry.filter(action='notification_target.removed', project_id=project_id).count() == 1
+    [removed] = await AuditEntry.filter(action='notification_target.removed', project_id=project_id)
+    assert removed.details['url'] == 'http://127.0.0.1:9'
 
 
 @pytest.mark.parametrize(('url', 'why'), [
@@ -102,6 +104,15 @@ async def test_the_secret_is_shown_once_and_stored_encrypted_like_the_url(orm: s
     ('https://no-such-host.invalid/hook', 'The host no-such-host.invalid was not found'),
     ('not a url', 'cannot contain spaces'),
     (f'https://{"a" * 70}.example.com/hook', 'is not a host name'),  # IDNA refuses it: a 422, not a 500
+    ('https://example.com:0/hook', 'The port must be between 1 and 65535'),
+    # IPv6 addresses that carry an IPv4 one to a relay: 6to4 (2002::/16) and Teredo (2001::/32), NAT64 (64:ff9b::/96)
+    ('http://[2002:7f00:1::]/hook', '2002:7f00:1:: is a loopback address'),  # 127.0.0.1 in 6to4
+    ('http://[2002:a9fe:a9fe::1]/hook', 'is a link-local address'),  # 169.254.169.254
+    ('http://[2002:a00:1::]/hook', 'is a private address'),  # 10.0.0.1
+    ('http://[2002:c0a8:101::]/hook', 'is a private address'),  # 192.168.1.1
+    ('http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook', 'is a loopback address'),  # Teredo, client 127.0.0.1
+    ('http://[2001:0:a00:1:8000:63bf:3fff:fdd2]/hook', 'is a private address'),  # Teredo, server 10.0.0.1
+    ('http://[64:ff9b::a9fe:a9fe]/hook', 'is a link-local address'),  # NAT64 of 169.254.169.254
 ])
 async def test_urls_of_private_or_odd_places_are_refused(orm: str, tmp_path: Path, monkeypatch, url: str,
                                                          why: str) -> None:

@@ -20,11 +20,12 @@ import logging
 import time
 import traceback
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import settings
 from models import Delivery, DeliveryStatus
 from services import hub, keys
-from services.channels import PURPOSE, Outgoing, ProjectRef, RunRef, SendFailed, mail, slack, webhook
+from services.channels import PURPOSE, Outgoing, ProjectRef, RunRef, SendFailed, hidden, mail, slack, webhook
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,12 @@ async def _deliver(delivery: Delivery, now: float) -> bool:
     if not claimed:  # another process has it (or it changed since it was read)
         return False
     secrets: list[str] = [settings.current.smtp_password]
+    made = attempt  # attempts made: this one is none if nothing was sent (the target was turned off, say)
     try:
         await _send(delivery.id, secrets, now)
     except SendFailed as failed:
         reason, retry = failed.reason, failed.retry
+        made = attempt if failed.tried else delivery.attempts
     except Exception as error:  # a bug: logged (without secrets) and tried again, as a network error would be
         log.error('delivery %s failed unexpectedly:\n%s', delivery.id,
                   _scrubbed(''.join(traceback.format_exception(error)), secrets, limit=None))
@@ -86,8 +89,8 @@ async def _deliver(delivery: Delivery, now: float) -> bool:
                  reason)
         await _mark(delivery.id, attempt, next_attempt_at=now + retry_delay(attempt), last_error=reason)
     else:
-        log.warning('delivery %s (%s) failed after %d attempts: %s', delivery.id, delivery.channel, attempt, reason)
-        await _mark(delivery.id, attempt, status=DeliveryStatus.FAILED, last_error=reason)
+        log.warning('delivery %s (%s) failed after %d attempts: %s', delivery.id, delivery.channel, made, reason)
+        await _mark(delivery.id, attempt, status=DeliveryStatus.FAILED, last_error=reason, attempts=made)
     return False
 
 
@@ -99,29 +102,30 @@ async def _send(delivery_id: int, secrets: list[str], now: float) -> None:
     if delivery.channel == 'email':
         user = delivery.user
         if user is None:
-            raise SendFailed('the recipient no longer exists', retry=False)
+            raise SendFailed('the recipient no longer exists', retry=False, tried=False)
         if not user.is_active:
-            raise SendFailed(f'the recipient {user.email} is deactivated', retry=False)
+            raise SendFailed(f'the recipient {user.email} is deactivated', retry=False, tried=False)
         await mail.send(user.email, outgoing)
         return
     target = delivery.endpoint
     if target is None:
-        raise SendFailed('the target was removed', retry=False)
+        raise SendFailed('the target was removed', retry=False, tried=False)
     if not target.enabled:
-        raise SendFailed('the target was turned off before this was sent', retry=False)
+        raise SendFailed('the target was turned off before this was sent', retry=False, tried=False)
     try:
         url = keys.decrypt(target.url_encrypted, PURPOSE)
         secret = keys.decrypt(target.secret_encrypted, PURPOSE) if target.secret_encrypted else ''
     except Exception:  # InvalidToken: stored under another server secret
         raise SendFailed('the target\'s URL cannot be decrypted: was TRAINBOARD_SECRET_KEY changed? Add the target '
-                         'again.', retry=False) from None
-    secrets.extend([url, url.split('?')[0], secret])
+                         'again.', retry=False, tried=False) from None
+    parts = urlsplit(url)
+    secrets.extend([url, url.split('?')[0], parts.path.lstrip('/'), parts.query, secret])
     if target.kind == 'slack':
         await slack.send(url, outgoing)
     elif target.kind == 'webhook':
         await webhook.send(url, secret, outgoing, now=now)
     else:
-        raise SendFailed(f'unknown target kind {target.kind!r}', retry=False)
+        raise SendFailed(f'unknown target kind {target.kind!r}', retry=False, tried=False)
 
 
 def _outgoing(delivery: Delivery) -> Outgoing:
@@ -142,9 +146,11 @@ async def _mark(delivery_id: int, attempt: int, **changes: object) -> None:
 
 
 def _scrubbed(text: str, secrets: list[str], *, limit: int | None = ERROR_MAX) -> str:
-    """`text` without any of `secrets` (a URL a library put in its message, say), one line, at most `limit`."""
+    """`text` without any of `secrets` (a URL a library put in its message, say), nor any stretch of 8 characters or
+    more of one (a receiver echoing a URL's path), one line, at most `limit`."""
     for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, '[hidden]')
+    text = hidden(text, [s for s in secrets if '://' not in s])  # a URL's host is no secret: its path and query are
     if limit is None:
         return text
     text = ' '.join(text.split())

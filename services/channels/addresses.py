@@ -2,7 +2,8 @@
 after DNS resolution, at every send (a name may come to point elsewhere after it was added).
 
 Loopback, private, link-local (the clouds' metadata service at 169.254.169.254), multicast, reserved and unspecified
-addresses are refused, unless TRAINBOARD_WEBHOOK_PRIVATE_HOSTS=true (a receiver on the team's own network; tests).
+addresses are refused, and so are IPv6 ones that carry such an IPv4 address (IPv4-mapped, 6to4, Teredo, NAT64),
+unless TRAINBOARD_WEBHOOK_PRIVATE_HOSTS=true (a receiver on the team's own network; tests).
 A send connects to the address that was checked (http.py), so that a second lookup cannot swap it.
 """
 
@@ -38,6 +39,8 @@ def parsed(url: str) -> SplitResult:
         parts.port  # noqa: B018 (raises on a port that is not a number)
     except ValueError:
         raise Refused('That is not a URL.') from None
+    if parts.port == 0:
+        raise Refused('The port must be between 1 and 65535 (or left out).')
     if parts.scheme not in {'http', 'https'}:
         raise Refused('The URL must start with https:// (or http://).')
     if not parts.hostname:
@@ -73,12 +76,25 @@ def refused_because(address: IPAddress) -> str | None:
     """Why an address is not one to send to (None: it is public)."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if isinstance(address, ipaddress.IPv6Address):
+        # an IPv4 address inside: 6to4 (2002:7f00:1:: reaches 127.0.0.1 through a relay), Teredo's server and client,
+        # NAT64's well-known prefix: each must be allowed itself
+        for inner in (address.sixtofour, *(address.teredo or ()), _nat64(address)):
+            if inner is not None and (why := refused_because(inner)):
+                return why
     for why, test in (('a loopback address', address.is_loopback), ('a link-local address', address.is_link_local),
                       ('an unspecified address', address.is_unspecified), ('a multicast address', address.is_multicast),
                       ('a private address', address.is_private), ('a reserved address', address.is_reserved)):
         if test:
             return why
     return None if address.is_global else 'not a public address'
+
+
+NAT64 = ipaddress.IPv6Network('64:ff9b::/96')
+
+
+def _nat64(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in NAT64 else None
 
 
 async def check(url: str) -> str:
@@ -98,3 +114,10 @@ def hint(url: str) -> str:
     rest = url[len(f'{parts.scheme}://{parts.netloc}'):].lstrip('/')
     masked = '•' * 4 + rest[-4:] if len(rest) > 8 else ('•' * 4 if rest else '')
     return f'{parts.scheme}://{parts.netloc}/{masked}'[:200]
+
+
+def origin(url: str) -> str:
+    """A URL's scheme and host only: what the audit trail keeps (even a hint's last four characters are some of a Slack
+    URL's secret, and the trail is read by every owner for long)."""
+    parts = urlsplit(url)
+    return f'{parts.scheme}://{parts.netloc}'[:200]

@@ -9,23 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import settings
+from models.runs import FINISHED
+from services import budget
 from services.channels import Outgoing, SendFailed
 
 TIMEOUT_S = 20.0
-SUBJECT_MAX = 150
-_DETAILS = (('reason', 'Reason'), ('by', 'By'), ('cost_usd', 'Cost so far (USD)'))
+SUBJECT_PREFIX = '[Trainboard] '
+SUBJECT_MAX = 69  # 'Subject: ' and this fit one 78-character header line: never folded onto a second
+_DETAILS = (('reason', 'Reason'), ('by', 'By'))
+_FINISHED = frozenset(str(status) for status in FINISHED)
 
 
 async def send(to: str, outgoing: Outgoing) -> None:
     config = settings.current
     if not config.smtp_host:
-        raise SendFailed('no SMTP server is set (TRAINBOARD_SMTP_HOST)', retry=False)
+        raise SendFailed('no SMTP server is set (TRAINBOARD_SMTP_HOST)', retry=False, tried=False)
     message = compose(to, outgoing, sender=config.smtp_from)
     try:
         await asyncio.to_thread(_send, message, config)
@@ -47,10 +52,7 @@ async def send(to: str, outgoing: Outgoing) -> None:
 
 def compose(to: str, outgoing: Outgoing, *, sender: str) -> EmailMessage:
     message = EmailMessage()
-    headline = ' '.join(outgoing.message.split())  # one line: a header cannot hold a newline
-    if len(headline) > SUBJECT_MAX:
-        headline = headline[:SUBJECT_MAX - 1] + '…'
-    message['Subject'] = f'[Trainboard] {headline}'
+    message['Subject'] = subject(outgoing.message)
     message['From'] = sender
     message['To'] = to
     message['Date'] = formatdate(localtime=True)
@@ -59,6 +61,19 @@ def compose(to: str, outgoing: Outgoing, *, sender: str) -> EmailMessage:
     message.set_content(_plain(outgoing))
     message.add_alternative(_html(outgoing), subtype='html')
     return message
+
+
+def subject(said: str) -> str:
+    """The event's message as a subject: one line, saying a stop once ('"bert" in vision was stopped by the project
+    budget…', not 'stopped: Stopped by…'), cut at a word with '...' (ASCII: a non-ASCII character would make the
+    header an encoded word, which is folded) to fit one header line; the body has all of it."""
+    text = SUBJECT_PREFIX + re.sub(r' stopped: Stopped\b', ' was stopped', ' '.join(said.split()))
+    if len(text) <= SUBJECT_MAX:
+        return text
+    cut = text[:SUBJECT_MAX - 3]
+    if text[len(cut)].isalnum() and cut.rfind(' ') > len(SUBJECT_PREFIX) + 20:
+        cut = cut[:cut.rfind(' ')]  # not in the middle of a word
+    return cut.rstrip(' ,.:;') + '...'
 
 
 def _facts(outgoing: Outgoing) -> list[tuple[str, str]]:
@@ -70,7 +85,11 @@ def _facts(outgoing: Outgoing) -> list[tuple[str, str]]:
     for key, label in _DETAILS:
         value = outgoing.details.get(key)
         if value not in (None, ''):
-            facts.append((label, f'{value:.2f}' if isinstance(value, float) else str(value)))
+            facts.append((label, str(value)))
+    cost = outgoing.details.get('cost_usd')
+    if isinstance(cost, int | float):  # as the app shows money; 'so far' only while the run goes on
+        going = outgoing.run is not None and outgoing.run.status not in _FINISHED
+        facts.append(('Cost so far' if going else 'Cost', budget.usd(cost)))
     return facts
 
 
