@@ -80,8 +80,6 @@ async def test_sample_data_and_cancels_tell_nobody(orm: str) -> None:
 
 
 async def test_preferences_refuse_unknown_kinds_and_keep_the_rest(orm: str) -> None:
-    import pytest
-
     from services.errors import Invalid
     owner, *_rest = await _team()
     with pytest.raises(Invalid, match='Unknown event kind: run.exploded'):
@@ -91,7 +89,6 @@ async def test_preferences_refuse_unknown_kinds_and_keep_the_rest(orm: str) -> N
     assert prefs['run.failed'].email and prefs['budget.threshold'].email  # an owner's defaults, unchanged
 
 
-@pytest.mark.xfail(strict=True, reason='the shown defaults are applied on branch fix-ui10 (services/notifications.py)')
 async def test_saving_the_choices_as_shown_changes_nothing_for_a_viewer(orm: str, monkeypatch) -> None:
     import settings
     monkeypatch.setattr(settings, 'current', settings.Settings(smtp_host='127.0.0.1'))
