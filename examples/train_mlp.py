@@ -62,8 +62,12 @@ def main() -> None:
             run.log({'val/loss': val_loss, 'val/accuracy': val_accuracy}, step=step)
             run.print(f'epoch {epoch + 1}: val loss {val_loss:.3f}, accuracy {val_accuracy:.1%}')
         if (epoch + 1) % args.checkpoint_every == 0 or epoch + 1 == args.epochs:
-            # the same name each time: the run keeps the latest weights, replaced once the new ones are checked
-            run.save(model.checkpoint(), name='mlp.npz', type='checkpoint')
+            # the same name each time: the run keeps the latest weights; a save that fails (the bucket is down)
+            # is said in the log and training goes on: the next one may work
+            try:
+                run.save(model.checkpoint(), name='mlp.npz', type='checkpoint')
+            except trainboard.ArtifactError as error:
+                run.print(f'checkpoint not saved: {error}')
     run.finish()
 
 

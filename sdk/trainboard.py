@@ -373,9 +373,10 @@ class _Upload:
             with urllib.request.urlopen(request, timeout=UPLOAD_TIMEOUT_S) as response:
                 return read(response)
         except urllib.error.HTTPError as error:
+            said = _detail(error)  # the server's own sentence ("The S3 bucket ... does not exist ..."), if it gave one
             if error.code >= 500 or error.code == 429:
-                raise _Retry(f'HTTP {error.code}') from None
-            raise ArtifactError(f'{self.name}: {_detail(error) or f"HTTP {error.code}"}') from None
+                raise _Retry(said or f'HTTP {error.code}') from None
+            raise ArtifactError(said or f'{self.name}: HTTP {error.code}') from None
         except (urllib.error.URLError, OSError) as error:
             raise _Retry(str(getattr(error, 'reason', error))) from None
 

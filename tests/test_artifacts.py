@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -169,7 +170,22 @@ def test_a_missing_bucket_is_one_clear_message(external_run, database_url: str, 
         assert answer.json()['detail'] == (f'The S3 bucket "no-such-bucket" does not exist at {moto_s3.url}: create '
                                            'it, or set another bucket.')
         assert api.get(f'/runs/{run["id"]}/artifacts').json() == []  # a refused upload leaves no record behind
+        with pytest.raises(trainboard.ArtifactError, match='The S3 bucket "no-such-bucket" does not exist'):
+            sdk.save(str(a_file(tmp_path, 'a.ckpt', 10)[0]), retries=0)  # the SDK says the server's sentence
         sdk.finish()
+
+        # the example's training goes on when its checkpoint cannot be saved, and says why in the run's log
+        other = api.post(f'/projects/{run["project_id"]}/runs', json={'name': 'mlp'}).json()
+        example = subprocess.run(
+            [sys.executable, str(helpers.ROOT / 'examples' / 'train_mlp.py'), '--epochs', '2', '--delay', '0'],
+            env={'PATH': '/usr/bin:/bin', 'TRAINBOARD_URL': server.url, 'TRAINBOARD_RUN_ID': str(other['id']),
+                 'TRAINBOARD_RUN_TOKEN': other['token'], 'TRAINBOARD_SPOOL_DIR': str(tmp_path / 'spool-mlp')},
+            capture_output=True, text=True, timeout=120)
+        assert example.returncode == 0, example.stderr
+        assert api.get(f'/runs/{other["id"]}').json()['status'] == 'succeeded'
+        logged = [line['line'] for line in api.get(f'/runs/{other["id"]}/logs').json()]
+        said = 'checkpoint not saved: could not save mlp.npz: The S3 bucket "no-such-bucket" does not exist'
+        assert any(line.startswith(said) for line in logged), logged
     finally:
         server.stop()
     assert 'Traceback' not in server.log()
