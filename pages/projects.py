@@ -11,7 +11,7 @@ from components.dialogs import confirm, project_form
 from components.frame import frame
 from components.project_card import ProjectCard
 from components.reads import read_project
-from services import hub, projects, sample_data
+from services import artifact_overview, hub, projects, sample_data
 from services.errors import NeedsConfirmation, ServiceError
 
 
@@ -89,6 +89,10 @@ async def projects_page() -> None:
                 data = await projects.update_project(user, card.data['id'], confirm=True, **values)
             card.show(data)
             ui.notify('Saved', type='positive')
+            if values.get('artifact_bucket') and \
+                    (problem := await artifact_overview.project_problem(user, card.data['id'])):  # say it at once
+                ui.notify(f'Its artifacts cannot be stored there: {problem}', type='warning', multi_line=True,
+                          timeout=0, close_button='Dismiss')
         await project_form(f'Edit "{card.data["name"]}"', save, values=card.data, admin=user.is_admin)
 
     async def archive(card: ProjectCard) -> None:

@@ -280,8 +280,10 @@ async def _artifacts_panel(user: User) -> None:
                 ui.label(found.error).classes('text-negative').mark('artifact-store-health')
             if found.overrides:
                 ui.label('Projects with a bucket or prefix of their own').classes('text-bold q-mt-sm')
-                for name, bucket, prefix in found.overrides:
-                    ui.label(f'{name}: bucket {bucket}, prefix {prefix}').classes('text-grey-8')
+                for own in found.overrides:
+                    ui.label(f'{own.project}: bucket {own.bucket}, prefix {own.prefix}').classes('text-grey-8')
+                    if own.error:
+                        ui.label(own.error).classes('text-negative').mark('artifact-project-store-problem')
 
     async def check() -> None:
         await show(True)

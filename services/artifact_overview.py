@@ -16,11 +16,19 @@ _SERVER = 0  # the id the server's own settings are tried under: no project has 
 
 
 @dataclass(frozen=True)
+class Override:
+    project: str
+    bucket: str
+    prefix: str
+    error: str | None  # how that project's store answered (None: it works, or was not tried)
+
+
+@dataclass(frozen=True)
 class Overview:
     kind: str  # 'local' or 's3'
     rows: list[tuple[str, str]]  # (what, value) to show, in order
     error: str | None  # how the store answered: None while it works
-    overrides: list[tuple[str, str, str]] = field(default_factory=list)  # (project, bucket, prefix) of its own
+    overrides: list[Override] = field(default_factory=list)  # projects with a bucket or prefix of their own
 
 
 async def overview(user: User, *, check: bool = True) -> Overview:
@@ -41,18 +49,29 @@ async def overview(user: User, *, check: bool = True) -> Overview:
     try:
         store = await artifact_store.for_project(server)
     except StoreError as error:
-        return Overview(config.artifact_store, rows, error.message, await _overrides())
+        return Overview(config.artifact_store, rows, error.message, await _overrides(check))
     if config.artifact_store == 's3':
         rows.append(('Keys', getattr(store, 'key_source', '')))
     health = await artifact_store.check(server) if check else artifact_store.health_of(store)
-    return Overview(config.artifact_store, rows, health.error, await _overrides())
+    return Overview(config.artifact_store, rows, health.error, await _overrides(check))
 
 
-async def _overrides() -> list[tuple[str, str, str]]:
+async def project_problem(user: User, project_id: int) -> str | None:
+    """Try the store a project's artifacts go to now (after an admin gave it a bucket of its own): one sentence if
+    it cannot be written to, else None."""
+    user = await auth.refreshed(user)
+    if not user.is_admin:
+        raise Forbidden('Only admins choose where a project\'s artifacts go.')
+    project = await Project.get_or_none(id=project_id)
+    return (await artifact_store.check(project)).error if project else None
+
+
+async def _overrides(check: bool) -> list[Override]:
     found = []
     for project in await Project.all().order_by('name', 'id'):
         kept = project.settings or {}
         if kept.get('artifact_bucket') or kept.get('artifact_prefix') is not None:
-            found.append((project.name, kept.get('artifact_bucket') or '(the server\'s)',
-                          artifact_store.prefix_of(project) or '(none)'))
+            error = (await artifact_store.check(project)).error if check and kept.get('artifact_bucket') else None
+            found.append(Override(project.name, kept.get('artifact_bucket') or '(the server\'s)',
+                                  artifact_store.prefix_of(project) or '(none)', error))
     return found

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from nicegui import ui
 from nicegui.testing import User as Tab
 
 import settings
@@ -291,3 +292,26 @@ async def test_members_see_no_artifact_store_settings(orm: str, s3_settings: str
     with caplog.at_level(logging.WARNING):
         found = await artifact_overview.overview(admin)
     assert found.error is None and ('Bucket', s3_settings) in found.rows
+
+
+@pytest.fixture
+def s3_env(app_env: dict[str, str], moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's settings: artifacts in a fresh bucket of moto's."""
+    for name, value in moto_s3.settings(moto_s3.bucket()).items():
+        monkeypatch.setenv(name, value)
+
+
+async def test_a_project_sent_to_a_missing_bucket_says_so_at_once_and_on_the_settings_page(s3_env: None,
+                                                                                            admin: Tab) -> None:
+    owner = await User.get(email=helpers.ADMIN_EMAIL)
+    await projects.create_project(owner, name='Speech')
+    await admin.open('/projects')
+    admin.find(marker='edit-project').click()
+    await admin.should_see('Edit "Speech"')
+    admin.find('Artifact bucket').type('no-such-bucket')
+    admin.find(kind=ui.button, content='Save').click()
+    await admin.should_see('Its artifacts cannot be stored there: The S3 bucket "no-such-bucket" does not exist',
+                           retries=50)
+    await admin.open('/settings')
+    await admin.should_see('Speech: bucket no-such-bucket, prefix trainboard', retries=50)
+    await admin.should_see(marker='artifact-project-store-problem', retries=50)

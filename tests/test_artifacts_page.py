@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from nicegui.testing import User
 import settings
 from components import format
 from components.artifacts_panel import ArtifactsPanel
+from models import Artifact
 from models import User as UserModel
 from services import artifacts, auth, projects, runs
 from tests.conftest import sign_in
@@ -78,6 +80,11 @@ async def test_artifacts_appear_change_and_disappear_live(admin: User, tmp_path:
     await admin.should_see(f'sha256 {hashlib.sha256(content).hexdigest()[:12]}…')
     await admin.should_see(format.timestamp(view.created_at.isoformat()))
     assert statuses(admin) == {'last.ckpt': 'ready'}
+    # a checkpoint saved again shows when its current bytes were saved, not when the name was first used
+    await Artifact.filter(id=view.id).update(created_at=view.created_at - timedelta(days=2))
+    resaved, _content = await saved(owner, run['id'], tmp_path, 'last.ckpt', 2 * MiB)
+    await admin.should_see(format.timestamp(resaved.updated_at.isoformat()))
+    await admin.should_not_see(format.timestamp((view.created_at - timedelta(days=2)).isoformat()))
     await admin.should_not_see('No artifacts yet')
 
     # an upload announced shows as uploading; its bytes, checked against a wrong SHA-256, fail it, saying why
