@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -160,3 +161,24 @@ def test_the_browser_upload_route_takes_no_more_than_the_artifact_cap(database_u
                 browser.close()
     finally:
         server.stop()
+
+
+def test_announcing_a_name_at_once_leaves_no_multipart_upload_behind(external_run, s3_server: Server,  # noqa: F811
+                                                                      moto_s3: MotoS3) -> None:
+    """Each announce of a large file makes a multipart upload and records its id on the one record of that name:
+    announces at the same moment (a job retrying, two tabs) each made one, only the last was recorded, and the others
+    were never aborted (deleting the artifact aborted the one it knew): parts billed and never listed."""
+    api = s3_server.client()
+    run, _sdk = external_run(s3_server, api)
+
+    def announce(_: int) -> int:
+        return httpx.post(f'{s3_server.url}/api/v1/runs/{run["id"]}/artifacts', headers=bearer(run), timeout=30,
+                          json={'name': 'big.ckpt', 'size_bytes': 40 * MiB}).status_code
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(announce, range(8))) == {201}
+    [artifact] = api.get(f'/runs/{run["id"]}/artifacts').json()
+    assert api.delete(f'/runs/{run["id"]}/artifacts/{artifact["id"]}').status_code == 204
+    key = f'trainboard/{run["project_id"]}/{run["id"]}/big.ckpt'
+    left = [u for u in moto_s3.client.list_multipart_uploads(Bucket=s3_server.bucket).get('Uploads', [])
+            if u['Key'] == key]
+    assert left == [], f'{len(left)} multipart uploads of {key} left open'
