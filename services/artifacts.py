@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,10 @@ from services.stores.local import LocalStore
 
 log = logging.getLogger(__name__)
 TYPES = ('checkpoint', 'model', 'dataset', 'eval', 'log', 'file')
-NAME_MAX = 255
+NAME_MAX = 255  # bytes of UTF-8: a file name's limit on disk
+KEY_MAX = 1024  # bytes of UTF-8: S3's limit on a key
+# controls, format characters (bidi, zero-width), line and paragraph separators, and lone surrogates (no UTF-8)
+UNSEEN = {'Cc', 'Cf', 'Zl', 'Zp', 'Cs'}
 _SHA256 = re.compile(r'[0-9a-f]{64}')
 _MD5 = re.compile(r'[0-9a-f]{32}')
 
@@ -83,6 +87,9 @@ async def begin(uploader: Uploader, *, name: str, type: str = 'file',
     project = await Project.get(id=run.project_id)
     store = await store_for(project)
     key = _key(project, run, name)
+    if (size := len(key.encode())) > KEY_MAX:
+        raise Invalid(f'"{name}" makes a key of {size} bytes under this project\'s prefix; a key holds at most '
+                      f'{KEY_MAX}: give it a shorter name.')
     try:
         await store.check()  # a presigned URL is made without asking the bucket: ask it, for one clear message
     except StoreError as error:  # before any record: a refused upload leaves nothing behind
@@ -269,16 +276,19 @@ async def store_for(project: Project) -> Store:
 
 
 def checked_name(name: str) -> str:
-    """A file name, never a path: no separators, no `..`, no control characters, at most 255 characters."""
+    """A file name, never a path: no separators, no `..`, at most 255 bytes as UTF-8 (what a file name on disk holds),
+    and nothing unseen: no control, format (bidi overrides, zero-width characters) or line/paragraph separators."""
     name = name.strip()
     if not name:
         raise Invalid('Give the artifact a name.')
-    if len(name) > NAME_MAX:
-        raise Invalid(f'An artifact\'s name is at most {NAME_MAX} characters; that one has {len(name)}.')
+    if any(unicodedata.category(c) in UNSEEN for c in name):
+        raise Invalid('An artifact\'s name cannot hold control characters, invisible characters (zero-width, '
+                      'direction overrides) or line separators.')
     if '/' in name or '\\' in name or '..' in name or name == '.':
         raise Invalid(f'"{name}" is not a file name: an artifact\'s name cannot hold "/", "\\" or "..".')
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise Invalid('An artifact\'s name cannot hold control characters.')
+    if (size := len(name.encode())) > NAME_MAX:
+        raise Invalid(f'An artifact\'s name is at most {NAME_MAX} bytes as UTF-8 (fewer characters when they are not '
+                      f'ASCII); that one has {size}.')
     return name
 
 

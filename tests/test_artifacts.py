@@ -6,6 +6,7 @@ reason; a missing bucket says so."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import threading
@@ -274,12 +275,15 @@ def test_a_name_is_at_most_255_bytes_as_the_disk_counts_them(external_run, serve
     assert api.get(f'/runs/{run["id"]}/artifacts').json() == []
 
 
-@pytest.mark.parametrize('name', ['\u202egnp.exe', '\u200b', 'a\u0085b', 'a\u2028b'])
+@pytest.mark.parametrize('name', ['\u202egnp.exe', '\u200b', 'a\u0085b', 'a\u2028b', 'a\ud800b'])
 def test_invisible_and_reordering_characters_are_refused_in_names(external_run, server: Server, api: httpx.Client,
                                                                   name: str) -> None:
-    """A bidi override (shown 'exe.png'), a zero-width name (a row with no name), C1 controls, line separators."""
+    """A bidi override (shown 'exe.png'), a zero-width name (a row with no name), C1 controls, line separators, a lone
+    surrogate (no UTF-8 for it: it made the byte count a 500)."""
     run, _sdk = external_run(server, api)
-    answer = api.post(f'/runs/{run["id"]}/artifacts', json={'name': name, 'size_bytes': 3}, headers=bearer(run))
+    body = json.dumps({'name': name, 'size_bytes': 3})  # \\u escapes: a lone surrogate has no UTF-8
+    answer = api.post(f'/runs/{run["id"]}/artifacts', content=body,
+                      headers={**bearer(run), 'Content-Type': 'application/json'})
     assert answer.status_code == 422, answer.text
 
 
