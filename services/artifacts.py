@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 
 import settings
@@ -120,12 +121,18 @@ async def receive(uploader: Uploader, artifact_id: int, chunks: AsyncIterator[by
     if not isinstance(store, LocalStore) or not artifact.storage_url.startswith('local:'):
         raise Conflict('This artifact goes straight to the S3 bucket: PUT its bytes to the URLs its upload gave.')
     try:
-        size, sha256 = await store.receive(_key_of(artifact), chunks, limit=artifact.size_bytes)
+        size, sha256, token = await store.receive(_key_of(artifact), chunks, limit=artifact.size_bytes)
     except StoreError as error:
         await _fail(run, artifact, error.message)
         raise Invalid(error.message) from None
-    artifact.upload_id = f'received {size} {sha256}'  # the local store's handle of the upload: what it holds
-    await artifact.save(update_fields=['upload_id', 'updated_at'])
+    # the local store's handle of the upload: what this PUT's own staged file holds, and its token; the last PUT to
+    # finish counts, and one that finishes after the upload was completed (or announced anew) is dropped
+    received = f'received {size} {sha256} {token}'
+    artifact.upload_id, artifact.updated_at = received, timezone.now()
+    if not await Artifact.filter(id=artifact.id, status=ArtifactStatus.UPLOADING, storage_url=artifact.storage_url) \
+            .update(upload_id=received, updated_at=artifact.updated_at):
+        await store.drop(_key_of(artifact), token)
+        raise Conflict(f'"{artifact.name}" was completed or removed while these bytes came: announce it again.')
     return view(artifact)
 
 
@@ -143,7 +150,7 @@ async def complete(uploader: Uploader, artifact_id: int, *, sha256: str, parts: 
     key = _key_of(artifact)
     try:
         if isinstance(store, LocalStore):
-            _received_size, received = _received(artifact)
+            _received_size, received, _token = _received(artifact)
             if received != sha256:
                 await store.abort(key, None)
                 raise Mismatch(f'Checksum mismatch: the server received bytes with SHA-256 {received or "(none)"}, '
@@ -348,7 +355,7 @@ async def _uploading(run: Run, artifact_id: int) -> Artifact:
 def _plan(artifact: Artifact) -> UploadPlan:
     """The plan `begin` gave, as far as completing it needs: its kind, upload id and part numbers."""
     if artifact.storage_url.startswith('local:'):
-        return UploadPlan(kind='local')
+        return UploadPlan(kind='local', upload_id=_received(artifact)[2])  # the staged file whose digest is recorded
     if not artifact.upload_id:
         return UploadPlan(kind='single')
     count = -(-artifact.size_bytes // part_size(artifact.size_bytes))
@@ -356,9 +363,10 @@ def _plan(artifact: Artifact) -> UploadPlan:
                       parts=[Part(number, '') for number in range(1, count + 1)])
 
 
-def _received(artifact: Artifact) -> tuple[int, str]:
+def _received(artifact: Artifact) -> tuple[int, str, str]:
+    """What the local store received for the artifact's upload: (size, SHA-256, the token of its staged file)."""
     words = (artifact.upload_id or '').split()
-    return (int(words[1]), words[2]) if len(words) == 3 and words[0] == 'received' else (0, '')
+    return (int(words[1]), words[2], words[3]) if len(words) == 4 and words[0] == 'received' else (0, '', '')
 
 
 async def _fail(run: Run, artifact: Artifact, reason: str) -> None:

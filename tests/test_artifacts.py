@@ -310,6 +310,8 @@ def test_a_ready_artifact_serves_the_bytes_that_were_checked(external_run, serve
                     headers=bearer(run)).json()
     second.join()
     assert done['status'] == 'ready', done
+    staging = Path(server.env['TRAINBOARD_DATA_DIR']) / 'artifacts-uploads' / f'trainboard/{run["project_id"]}'
+    assert not [path for path in staging.rglob('*') if path.is_file()], 'the later PUT\'s file is left behind'
     [listed] = api.get(f'/runs/{run["id"]}/artifacts').json()
     assert listed['sha256'] == hashlib.sha256(good).hexdigest()
     served = api.get(f'/runs/{run["id"]}/artifacts/{listed["id"]}/download', timeout=30).content
