@@ -17,14 +17,13 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 
 import settings
-from models import Artifact, ArtifactStatus, MemberRole, Project, Run, User
+from models import Artifact, ArtifactStatus, MemberRole, Project, Run, RunStatus, User
 from services import artifact_store, audit, auth, hub, runs
 from services.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
 from services.stores import Download, Mismatch, Missing, Part, SentPart, Store, StoreError, UploadPlan, part_size
@@ -36,6 +35,7 @@ NAME_MAX = 255  # bytes of UTF-8: a file name's limit on disk
 KEY_MAX = 1024  # bytes of UTF-8: S3's limit on a key
 # controls, format characters (bidi, zero-width), line and paragraph separators, and lone surrogates (no UTF-8)
 UNSEEN = {'Cc', 'Cf', 'Zl', 'Zp', 'Cs'}
+FINISHED_RUN_GRACE = timedelta(minutes=10)  # for the run's uploads announced before it ended
 _SHA256 = re.compile(r'[0-9a-f]{64}')
 _MD5 = re.compile(r'[0-9a-f]{32}')
 
@@ -57,17 +57,35 @@ class ArtifactView:
 
 @dataclass(frozen=True)
 class Uploader:
-    """Who sends an upload: the run's code (`person` None) or a person who may edit the run."""
+    """Who sends an upload: a person who may edit the run, the run's code (`by_run_token`), or this server itself
+    (neither: a run's kept log, sample data)."""
 
     run: Run
     person: User | None
+    by_run_token: bool = False
 
 
 async def uploader(run_id: int, authorization: str) -> Uploader:
     """The run's code (its run token, as a report sends it) or an editor of the run (an API key or login token)."""
     run, _signature = await runs.authorize_report(run_id, authorization=authorization, timestamp='', signature='',
                                                   body=b'')
-    return Uploader(run, await auth.user_for_token(authorization.partition(' ')[2].strip()))
+    person = await auth.user_for_token(authorization.partition(' ')[2].strip())
+    return Uploader(run, person, by_run_token=person is None)
+
+
+def _refuse_a_finished_run(uploader: Uploader, artifact: Artifact | None = None) -> None:
+    """A finished run's token saves no more files (as it sends no more reports): a job, or whoever holds its leaked
+    token, could otherwise replace the kept log or a checked checkpoint for ever. An upload it announced before the
+    end may still be sent and completed for FINISHED_RUN_GRACE after it. People and this server are not refused."""
+    run = uploader.run
+    if not uploader.by_run_token or not RunStatus(run.status).is_finished:
+        return
+    ended = run.ended_at
+    if artifact is not None and ended is not None and artifact.updated_at <= ended \
+            and datetime.now(UTC) <= ended + FINISHED_RUN_GRACE:
+        return
+    raise Conflict(f'Run {run.id} has finished ({run.status}); its token saves no more files. Someone who may edit '
+                   'the run can still upload to it.')
 
 
 async def listed(user: User, run_id: int) -> list[ArtifactView]:
@@ -81,6 +99,7 @@ async def begin(uploader: Uploader, *, name: str, type: str = 'file',
     """Announce an upload of `size_bytes` to the run. Refused before any byte moves when the name is unsafe or the
     size too large."""
     run, actor = uploader.run, uploader.person
+    _refuse_a_finished_run(uploader)
     name, type = checked_name(name), checked_type(type)
     if not 0 <= size_bytes <= settings.current.max_artifact_bytes:
         raise TooLarge(f'"{name}" is {size_bytes:,} bytes; this server takes artifacts of up to '
@@ -117,6 +136,7 @@ async def receive(uploader: Uploader, artifact_id: int, chunks: AsyncIterator[by
     """Take the bytes of an upload to the local store; what arrived is checked when the upload is completed."""
     run = uploader.run
     artifact = await _uploading(run, artifact_id)
+    _refuse_a_finished_run(uploader, artifact)
     store = await store_for(await Project.get(id=run.project_id))
     if not isinstance(store, LocalStore) or not artifact.storage_url.startswith('local:'):
         raise Conflict('This artifact goes straight to the S3 bucket: PUT its bytes to the URLs its upload gave.')
@@ -128,9 +148,9 @@ async def receive(uploader: Uploader, artifact_id: int, chunks: AsyncIterator[by
     # the local store's handle of the upload: what this PUT's own staged file holds, and its token; the last PUT to
     # finish counts, and one that finishes after the upload was completed (or announced anew) is dropped
     received = f'received {size} {sha256} {token}'
-    artifact.upload_id, artifact.updated_at = received, timezone.now()
+    artifact.upload_id = received  # updated_at stays when the upload was announced (a finished run's grace)
     if not await Artifact.filter(id=artifact.id, status=ArtifactStatus.UPLOADING, storage_url=artifact.storage_url) \
-            .update(upload_id=received, updated_at=artifact.updated_at):
+            .update(upload_id=received):
         await store.drop(_key_of(artifact), token)
         raise Conflict(f'"{artifact.name}" was completed or removed while these bytes came: announce it again.')
     return view(artifact)
@@ -141,6 +161,7 @@ async def complete(uploader: Uploader, artifact_id: int, *, sha256: str, parts: 
     the reason (a checksum mismatch), and every open tab hears of it either way."""
     run = uploader.run
     artifact = await _uploading(run, artifact_id)
+    _refuse_a_finished_run(uploader, artifact)
     sha256 = sha256.strip().lower()
     if not _SHA256.fullmatch(sha256):
         raise Invalid('sha256 must be the SHA-256 of the file, as 64 hexadecimal digits.')

@@ -337,6 +337,23 @@ def test_a_finished_run_s_token_saves_no_more_files(external_run, server: Server
     assert by_editor.status_code == 201, by_editor.text
 
 
+def test_a_save_begun_before_the_run_finished_still_completes(external_run, server: Server,
+                                                               api: httpx.Client) -> None:
+    """A job that finishes while its last checkpoint is on the way: the upload it announced before the end is sent and
+    completed after it (for a short grace), though a new one is refused."""
+    run, sdk = external_run(server, api)
+    data = b'last weights'
+    plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'last.ckpt', 'size_bytes': len(data)},
+                    headers=bearer(run)).json()
+    sdk.finish(timeout=5)
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'succeeded'
+    assert httpx.put(f'{server.url}{plan["upload"]["url"]}', content=data, headers=bearer(run)).status_code == 200
+    done = api.post(plan['complete_url'].removeprefix('/api/v1'), headers=bearer(run),
+                    json={'sha256': hashlib.sha256(data).hexdigest()})
+    assert done.status_code == 200, done.text
+    assert done.json()['status'] == 'ready'
+
+
 def test_an_s3_upload_completed_without_its_bytes_fails_that_artifact_not_the_store(external_run,
                                                                                    s3_server: Server) -> None:
     """As the local store: "No bytes arrived for this upload", the artifact failed; it was a 503 that marked the whole
