@@ -128,6 +128,9 @@ def test_the_browser_upload_route_takes_no_more_than_the_artifact_cap(browser, d
         answer = httpx.post(url, content=body, headers={'Content-Type': 'multipart/form-data; boundary=XX'},
                             timeout=30)  # no cookie: the route does not ask for one
         assert answer.status_code == 413, answer.text
+        chunked = httpx.post(url, content=iter([head, b'\0' * (3 * cap), b'\r\n--XX--\r\n']), timeout=30,
+                             headers={'Content-Type': 'multipart/form-data; boundary=XX'})  # no length declared
+        assert chunked.status_code == 413, chunked.text
         expect(tab.get_by_text('Saved "small.txt"')).to_be_visible()  # the cap leaves the uploader working
         tab.context.close()
     finally:
