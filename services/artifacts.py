@@ -16,7 +16,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +35,7 @@ NAME_MAX = 255  # bytes of UTF-8: a file name's limit on disk
 KEY_MAX = 1024  # bytes of UTF-8: S3's limit on a key
 # controls, format characters (bidi, zero-width), line and paragraph separators, and lone surrogates (no UTF-8)
 UNSEEN = {'Cc', 'Cf', 'Zl', 'Zp', 'Cs'}
+ANNOUNCE_TRIES = 10  # announces of one name at the same moment: each records its upload, or tries again
 FINISHED_RUN_GRACE = timedelta(minutes=10)  # for the run's uploads announced before it ended
 _SHA256 = re.compile(r'[0-9a-f]{64}')
 _MD5 = re.compile(r'[0-9a-f]{32}')
@@ -115,16 +116,29 @@ async def begin(uploader: Uploader, *, name: str, type: str = 'file',
     except StoreError as error:  # before any record: a refused upload leaves nothing behind
         raise await _unavailable(store, error) from None
     artifact = await _record(run, name, store.where(key))
-    if artifact.upload_id or artifact.status == ArtifactStatus.UPLOADING:
-        await store.abort(_key_of(artifact), artifact.upload_id)  # an earlier try, interrupted
-    try:
-        plan = await store.begin(key, size_bytes, f'/api/v1/runs/{run.id}/artifacts/{artifact.id}/content')
-    except StoreError as error:
-        raise await _unavailable(store, error) from None
+    for _try in range(ANNOUNCE_TRIES):
+        earlier = artifact.upload_id
+        if earlier or artifact.status == ArtifactStatus.UPLOADING:
+            await store.abort(_key_of(artifact), earlier)  # an earlier try, interrupted
+        try:
+            plan = await store.begin(key, size_bytes, f'/api/v1/runs/{run.id}/artifacts/{artifact.id}/content')
+        except StoreError as error:
+            raise await _unavailable(store, error) from None
+        # recorded only if no other announce of the name (or a PUT, or a complete) changed the record meanwhile:
+        # else this call's multipart upload would be tracked by no one, so it is aborted and the announce tried again
+        fields = {'type': type, 'size_bytes': size_bytes, 'sha256': '', 'storage_url': store.where(key),
+                  'status': ArtifactStatus.UPLOADING, 'error': None, 'upload_id': plan.upload_id,
+                  'updated_at': datetime.now(UTC)}
+        unchanged = {'upload_id__isnull': True} if earlier is None else {'upload_id': earlier}
+        if await Artifact.filter(id=artifact.id, **unchanged).update(**fields):
+            break
+        await store.abort(key, plan.upload_id)
+        artifact = await Artifact.get_or_none(id=artifact.id) or await _record(run, name, store.where(key))
+    else:
+        raise Conflict(f'"{name}" is being announced by other requests at this moment: try again.')
     await artifact_store.worked(store)
-    artifact.type, artifact.size_bytes, artifact.sha256, artifact.storage_url = type, size_bytes, '', store.where(key)
-    artifact.status, artifact.error, artifact.upload_id = ArtifactStatus.UPLOADING, None, plan.upload_id
-    await artifact.save()
+    for name_, value in fields.items():
+        setattr(artifact, name_, value)
     await _announce(run, artifact, 'updated')
     if actor is not None:
         await audit.record(actor, 'artifact.uploaded', 'artifact', artifact.id, project_id=run.project_id,
@@ -252,24 +266,30 @@ async def delete(user: User, run_id: int, artifact_id: int) -> None:
 
 @dataclass(frozen=True)
 class Stored:
-    """A project's artifacts' keys in the store they are in: what deleting the project leaves to remove."""
+    """A project's artifacts' keys in the store they are in: what deleting the project leaves to remove, and its
+    uploads in progress (key, upload id) to abort."""
 
     store: Store | None
     keys: list[str]
+    uploads: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def stored_of(project: Project) -> Stored:
-    urls = await Artifact.filter(run__project_id=project.id).values_list('storage_url', flat=True)
+    rows = await Artifact.filter(run__project_id=project.id).values_list('storage_url', 'upload_id')
     try:
         store = await artifact_store.for_project(project)
     except StoreError:
         return Stored(None, [])
-    return Stored(store, [_key_of_url(url) for url in urls if url == store.where(_key_of_url(url))])
+    ours = [(_key_of_url(url), upload_id) for url, upload_id in rows if url == store.where(_key_of_url(url))]
+    return Stored(store, [key for key, _ in ours], [(key, upload_id) for key, upload_id in ours if upload_id])
 
 
 async def remove(stored: Stored) -> None:
-    """Remove the bytes of a deleted project's artifacts, as far as the store lets us: the records are gone already,
-    so a failure is logged (once per project) and the rest is left to the bucket's own lifecycle rules."""
+    """Remove the bytes of a deleted project's artifacts, and abort its uploads in progress (their parts are billed
+    and never listed, their URLs would take bytes for hours), as far as the store lets us: the records are gone
+    already, so a failure is logged (once per project) and the rest is left to the bucket's own lifecycle rules."""
+    for key, upload_id in stored.uploads:
+        await stored.store.abort(key, upload_id)  # a failure to abort is no error of the delete
     for key in stored.keys:
         try:
             await stored.store.delete(key)
