@@ -20,7 +20,7 @@ from api import (
     sdk,
     users,
 )
-from api.body_limit import BodyLimit
+from api.body_limit import MULTIPART_OVERHEAD, UPLOAD_ROUTE, BodyLimit
 from services import ingest
 from services.errors import ServiceError
 
@@ -45,7 +45,8 @@ def register(app: FastAPI) -> None:
     # every route of the app, NiceGUI's too: no stranger's body is read past its cap
     app.add_middleware(BodyLimit, cap=settings.current.max_body_bytes,
                        caps={f'{PREFIX}/runs/[^/]+/report': ingest.MAX_BODY_BYTES,
-                             f'{PREFIX}/runs/[^/]+/artifacts/[^/]+/content': settings.current.max_artifact_bytes})
+                             f'{PREFIX}/runs/[^/]+/artifacts/[^/]+/content': settings.current.max_artifact_bytes,
+                             UPLOAD_ROUTE: settings.current.max_artifact_bytes + MULTIPART_OVERHEAD})
 
 
 async def _service_error(_request: Request, error: ServiceError) -> JSONResponse:

@@ -14,15 +14,16 @@ import asyncio
 import hashlib
 import logging
 import re
+import unicodedata
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tortoise.exceptions import IntegrityError
 
 import settings
-from models import Artifact, ArtifactStatus, MemberRole, Project, Run, User
+from models import Artifact, ArtifactStatus, MemberRole, Project, Run, RunStatus, User
 from services import artifact_store, audit, auth, hub, runs
 from services.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
 from services.stores import Download, Mismatch, Missing, Part, SentPart, Store, StoreError, UploadPlan, part_size
@@ -30,7 +31,12 @@ from services.stores.local import LocalStore
 
 log = logging.getLogger(__name__)
 TYPES = ('checkpoint', 'model', 'dataset', 'eval', 'log', 'file')
-NAME_MAX = 255
+NAME_MAX = 255  # bytes of UTF-8: a file name's limit on disk
+KEY_MAX = 1024  # bytes of UTF-8: S3's limit on a key
+# controls, format characters (bidi, zero-width), line and paragraph separators, and lone surrogates (no UTF-8)
+UNSEEN = {'Cc', 'Cf', 'Zl', 'Zp', 'Cs'}
+ANNOUNCE_TRIES = 10  # announces of one name at the same moment: each records its upload, or tries again
+FINISHED_RUN_GRACE = timedelta(minutes=10)  # for the run's uploads announced before it ended
 _SHA256 = re.compile(r'[0-9a-f]{64}')
 _MD5 = re.compile(r'[0-9a-f]{32}')
 
@@ -52,17 +58,35 @@ class ArtifactView:
 
 @dataclass(frozen=True)
 class Uploader:
-    """Who sends an upload: the run's code (`person` None) or a person who may edit the run."""
+    """Who sends an upload: a person who may edit the run, the run's code (`by_run_token`), or this server itself
+    (neither: a run's kept log, sample data)."""
 
     run: Run
     person: User | None
+    by_run_token: bool = False
 
 
 async def uploader(run_id: int, authorization: str) -> Uploader:
     """The run's code (its run token, as a report sends it) or an editor of the run (an API key or login token)."""
     run, _signature = await runs.authorize_report(run_id, authorization=authorization, timestamp='', signature='',
                                                   body=b'')
-    return Uploader(run, await auth.user_for_token(authorization.partition(' ')[2].strip()))
+    person = await auth.user_for_token(authorization.partition(' ')[2].strip())
+    return Uploader(run, person, by_run_token=person is None)
+
+
+def _refuse_a_finished_run(uploader: Uploader, artifact: Artifact | None = None) -> None:
+    """A finished run's token saves no more files (as it sends no more reports): a job, or whoever holds its leaked
+    token, could otherwise replace the kept log or a checked checkpoint for ever. An upload it announced before the
+    end may still be sent and completed for FINISHED_RUN_GRACE after it. People and this server are not refused."""
+    run = uploader.run
+    if not uploader.by_run_token or not RunStatus(run.status).is_finished:
+        return
+    ended = run.ended_at
+    if artifact is not None and ended is not None and artifact.updated_at <= ended \
+            and datetime.now(UTC) <= ended + FINISHED_RUN_GRACE:
+        return
+    raise Conflict(f'Run {run.id} has finished ({run.status}); its token saves no more files. Someone who may edit '
+                   'the run can still upload to it.')
 
 
 async def listed(user: User, run_id: int) -> list[ArtifactView]:
@@ -76,6 +100,7 @@ async def begin(uploader: Uploader, *, name: str, type: str = 'file',
     """Announce an upload of `size_bytes` to the run. Refused before any byte moves when the name is unsafe or the
     size too large."""
     run, actor = uploader.run, uploader.person
+    _refuse_a_finished_run(uploader)
     name, type = checked_name(name), checked_type(type)
     if not 0 <= size_bytes <= settings.current.max_artifact_bytes:
         raise TooLarge(f'"{name}" is {size_bytes:,} bytes; this server takes artifacts of up to '
@@ -83,21 +108,37 @@ async def begin(uploader: Uploader, *, name: str, type: str = 'file',
     project = await Project.get(id=run.project_id)
     store = await store_for(project)
     key = _key(project, run, name)
+    if (size := len(key.encode())) > KEY_MAX:
+        raise Invalid(f'"{name}" makes a key of {size} bytes under this project\'s prefix; a key holds at most '
+                      f'{KEY_MAX}: give it a shorter name.')
     try:
         await store.check()  # a presigned URL is made without asking the bucket: ask it, for one clear message
     except StoreError as error:  # before any record: a refused upload leaves nothing behind
         raise await _unavailable(store, error) from None
     artifact = await _record(run, name, store.where(key))
-    if artifact.upload_id or artifact.status == ArtifactStatus.UPLOADING:
-        await store.abort(_key_of(artifact), artifact.upload_id)  # an earlier try, interrupted
-    try:
-        plan = await store.begin(key, size_bytes, f'/api/v1/runs/{run.id}/artifacts/{artifact.id}/content')
-    except StoreError as error:
-        raise await _unavailable(store, error) from None
+    for _try in range(ANNOUNCE_TRIES):
+        earlier = artifact.upload_id
+        if earlier or artifact.status == ArtifactStatus.UPLOADING:
+            await store.abort(_key_of(artifact), earlier)  # an earlier try, interrupted
+        try:
+            plan = await store.begin(key, size_bytes, f'/api/v1/runs/{run.id}/artifacts/{artifact.id}/content')
+        except StoreError as error:
+            raise await _unavailable(store, error) from None
+        # recorded only if no other announce of the name (or a PUT, or a complete) changed the record meanwhile:
+        # else this call's multipart upload would be tracked by no one, so it is aborted and the announce tried again
+        fields = {'type': type, 'size_bytes': size_bytes, 'sha256': '', 'storage_url': store.where(key),
+                  'status': ArtifactStatus.UPLOADING, 'error': None, 'upload_id': plan.upload_id,
+                  'updated_at': datetime.now(UTC)}
+        unchanged = {'upload_id__isnull': True} if earlier is None else {'upload_id': earlier}
+        if await Artifact.filter(id=artifact.id, **unchanged).update(**fields):
+            break
+        await store.abort(key, plan.upload_id)
+        artifact = await Artifact.get_or_none(id=artifact.id) or await _record(run, name, store.where(key))
+    else:
+        raise Conflict(f'"{name}" is being announced by other requests at this moment: try again.')
     await artifact_store.worked(store)
-    artifact.type, artifact.size_bytes, artifact.sha256, artifact.storage_url = type, size_bytes, '', store.where(key)
-    artifact.status, artifact.error, artifact.upload_id = ArtifactStatus.UPLOADING, None, plan.upload_id
-    await artifact.save()
+    for name_, value in fields.items():
+        setattr(artifact, name_, value)
     await _announce(run, artifact, 'updated')
     if actor is not None:
         await audit.record(actor, 'artifact.uploaded', 'artifact', artifact.id, project_id=run.project_id,
@@ -109,16 +150,23 @@ async def receive(uploader: Uploader, artifact_id: int, chunks: AsyncIterator[by
     """Take the bytes of an upload to the local store; what arrived is checked when the upload is completed."""
     run = uploader.run
     artifact = await _uploading(run, artifact_id)
+    _refuse_a_finished_run(uploader, artifact)
     store = await store_for(await Project.get(id=run.project_id))
     if not isinstance(store, LocalStore) or not artifact.storage_url.startswith('local:'):
         raise Conflict('This artifact goes straight to the S3 bucket: PUT its bytes to the URLs its upload gave.')
     try:
-        size, sha256 = await store.receive(_key_of(artifact), chunks, limit=artifact.size_bytes)
+        size, sha256, token = await store.receive(_key_of(artifact), chunks, limit=artifact.size_bytes)
     except StoreError as error:
         await _fail(run, artifact, error.message)
         raise Invalid(error.message) from None
-    artifact.upload_id = f'received {size} {sha256}'  # the local store's handle of the upload: what it holds
-    await artifact.save(update_fields=['upload_id', 'updated_at'])
+    # the local store's handle of the upload: what this PUT's own staged file holds, and its token; the last PUT to
+    # finish counts, and one that finishes after the upload was completed (or announced anew) is dropped
+    received = f'received {size} {sha256} {token}'
+    artifact.upload_id = received  # updated_at stays when the upload was announced (a finished run's grace)
+    if not await Artifact.filter(id=artifact.id, status=ArtifactStatus.UPLOADING, storage_url=artifact.storage_url) \
+            .update(upload_id=received):
+        await store.drop(_key_of(artifact), token)
+        raise Conflict(f'"{artifact.name}" was completed or removed while these bytes came: announce it again.')
     return view(artifact)
 
 
@@ -127,6 +175,7 @@ async def complete(uploader: Uploader, artifact_id: int, *, sha256: str, parts: 
     the reason (a checksum mismatch), and every open tab hears of it either way."""
     run = uploader.run
     artifact = await _uploading(run, artifact_id)
+    _refuse_a_finished_run(uploader, artifact)
     sha256 = sha256.strip().lower()
     if not _SHA256.fullmatch(sha256):
         raise Invalid('sha256 must be the SHA-256 of the file, as 64 hexadecimal digits.')
@@ -136,7 +185,7 @@ async def complete(uploader: Uploader, artifact_id: int, *, sha256: str, parts: 
     key = _key_of(artifact)
     try:
         if isinstance(store, LocalStore):
-            _received_size, received = _received(artifact)
+            _received_size, received, _token = _received(artifact)
             if received != sha256:
                 await store.abort(key, None)
                 raise Mismatch(f'Checksum mismatch: the server received bytes with SHA-256 {received or "(none)"}, '
@@ -217,24 +266,30 @@ async def delete(user: User, run_id: int, artifact_id: int) -> None:
 
 @dataclass(frozen=True)
 class Stored:
-    """A project's artifacts' keys in the store they are in: what deleting the project leaves to remove."""
+    """A project's artifacts' keys in the store they are in: what deleting the project leaves to remove, and its
+    uploads in progress (key, upload id) to abort."""
 
     store: Store | None
     keys: list[str]
+    uploads: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def stored_of(project: Project) -> Stored:
-    urls = await Artifact.filter(run__project_id=project.id).values_list('storage_url', flat=True)
+    rows = await Artifact.filter(run__project_id=project.id).values_list('storage_url', 'upload_id')
     try:
         store = await artifact_store.for_project(project)
     except StoreError:
         return Stored(None, [])
-    return Stored(store, [_key_of_url(url) for url in urls if url == store.where(_key_of_url(url))])
+    ours = [(_key_of_url(url), upload_id) for url, upload_id in rows if url == store.where(_key_of_url(url))]
+    return Stored(store, [key for key, _ in ours], [(key, upload_id) for key, upload_id in ours if upload_id])
 
 
 async def remove(stored: Stored) -> None:
-    """Remove the bytes of a deleted project's artifacts, as far as the store lets us: the records are gone already,
-    so a failure is logged (once per project) and the rest is left to the bucket's own lifecycle rules."""
+    """Remove the bytes of a deleted project's artifacts, and abort its uploads in progress (their parts are billed
+    and never listed, their URLs would take bytes for hours), as far as the store lets us: the records are gone
+    already, so a failure is logged (once per project) and the rest is left to the bucket's own lifecycle rules."""
+    for key, upload_id in stored.uploads:
+        await stored.store.abort(key, upload_id)  # a failure to abort is no error of the delete
     for key in stored.keys:
         try:
             await stored.store.delete(key)
@@ -269,16 +324,19 @@ async def store_for(project: Project) -> Store:
 
 
 def checked_name(name: str) -> str:
-    """A file name, never a path: no separators, no `..`, no control characters, at most 255 characters."""
+    """A file name, never a path: no separators, no `..`, at most 255 bytes as UTF-8 (what a file name on disk holds),
+    and nothing unseen: no control, format (bidi overrides, zero-width characters) or line/paragraph separators."""
     name = name.strip()
     if not name:
         raise Invalid('Give the artifact a name.')
-    if len(name) > NAME_MAX:
-        raise Invalid(f'An artifact\'s name is at most {NAME_MAX} characters; that one has {len(name)}.')
+    if any(unicodedata.category(c) in UNSEEN for c in name):
+        raise Invalid('An artifact\'s name cannot hold control characters, invisible characters (zero-width, '
+                      'direction overrides) or line separators.')
     if '/' in name or '\\' in name or '..' in name or name == '.':
         raise Invalid(f'"{name}" is not a file name: an artifact\'s name cannot hold "/", "\\" or "..".')
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise Invalid('An artifact\'s name cannot hold control characters.')
+    if (size := len(name.encode())) > NAME_MAX:
+        raise Invalid(f'An artifact\'s name is at most {NAME_MAX} bytes as UTF-8 (fewer characters when they are not '
+                      f'ASCII); that one has {size}.')
     return name
 
 
@@ -338,7 +396,7 @@ async def _uploading(run: Run, artifact_id: int) -> Artifact:
 def _plan(artifact: Artifact) -> UploadPlan:
     """The plan `begin` gave, as far as completing it needs: its kind, upload id and part numbers."""
     if artifact.storage_url.startswith('local:'):
-        return UploadPlan(kind='local')
+        return UploadPlan(kind='local', upload_id=_received(artifact)[2])  # the staged file whose digest is recorded
     if not artifact.upload_id:
         return UploadPlan(kind='single')
     count = -(-artifact.size_bytes // part_size(artifact.size_bytes))
@@ -346,9 +404,10 @@ def _plan(artifact: Artifact) -> UploadPlan:
                       parts=[Part(number, '') for number in range(1, count + 1)])
 
 
-def _received(artifact: Artifact) -> tuple[int, str]:
+def _received(artifact: Artifact) -> tuple[int, str, str]:
+    """What the local store received for the artifact's upload: (size, SHA-256, the token of its staged file)."""
     words = (artifact.upload_id or '').split()
-    return (int(words[1]), words[2]) if len(words) == 3 and words[0] == 'received' else (0, '')
+    return (int(words[1]), words[2], words[3]) if len(words) == 4 and words[0] == 'received' else (0, '', '')
 
 
 async def _fail(run: Run, artifact: Artifact, reason: str) -> None:

@@ -205,6 +205,20 @@ def test_a_checkpoint_goes_to_the_project_s_own_bucket_and_prefix(s3_server: Ser
     assert len(trail['items']) == 1
 
 
+def test_a_name_that_would_make_a_key_over_s3_s_1024_bytes_is_refused(s3_server: Server) -> None:
+    """A prefix of 200 characters may be 800 bytes; with a 255-byte name the key is over S3's 1,024: refused with why,
+    before any record, rather than the bucket's KeyTooLongError on the uploader's PUT."""
+    api = s3_server.client()
+    project = api.post('/projects', json={'name': f'long prefix {time.time_ns()}'}).json()
+    assert api.patch(f'/projects/{project["id"]}', json={'artifact_prefix': '\U0001d538' * 200}).status_code == 200
+    run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'r'}).json()
+    answer = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'w' * 250, 'size_bytes': 3})
+    assert answer.status_code == 422, answer.text[:300]
+    assert '1024' in answer.json()['detail']
+    assert api.get(f'/runs/{run["id"]}/artifacts').json() == []
+    assert api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'w.pt', 'size_bytes': 3}).status_code == 201
+
+
 # --- wrong keys and a missing bucket: one sentence -----------------------------------------------------------------
 
 def test_wrong_keys_are_one_clear_message_on_upload(database_url: str, tmp_path: Path,

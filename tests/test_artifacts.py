@@ -6,11 +6,14 @@ reason; a missing bucket says so."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -272,3 +275,163 @@ def test_an_etag_that_is_not_the_md5_is_settled_by_reading_the_bytes_back(extern
         'sha256': hashlib.sha256(data).hexdigest(),
         'parts': [{'number': 1, 'md5': '0' * 32, 'etag': answer.headers['etag'].strip('"')}]}).json()
     assert (done['status'], done['sha256']) == ('ready', hashlib.sha256(data).hexdigest()), done
+
+
+def bearer(run: dict) -> dict[str, str]:
+    return {'Authorization': f'Bearer {run["token"]}'}
+
+
+def test_a_name_is_at_most_255_bytes_as_the_disk_counts_them(external_run, server: Server, api: httpx.Client) -> None:
+    """A file name holds 255 *bytes*: 'é' * 200 is 400. It was a 500 (ENAMETOOLONG) after the record was made: a
+    name stuck 'uploading' that could not be deleted either."""
+    run, _sdk = external_run(server, api)
+    answer = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'é' * 200, 'size_bytes': 3}, headers=bearer(run))
+    assert answer.status_code == 422, answer.text
+    assert '255 bytes' in answer.json()['detail']
+    assert api.get(f'/runs/{run["id"]}/artifacts').json() == []
+
+
+@pytest.mark.parametrize('name', ['\u202egnp.exe', '\u200b', 'a\u0085b', 'a\u2028b', 'a\ud800b'])
+def test_invisible_and_reordering_characters_are_refused_in_names(external_run, server: Server, api: httpx.Client,
+                                                                  name: str) -> None:
+    """A bidi override (shown 'exe.png'), a zero-width name (a row with no name), C1 controls, line separators, a lone
+    surrogate (no UTF-8 for it: it made the byte count a 500)."""
+    run, _sdk = external_run(server, api)
+    body = json.dumps({'name': name, 'size_bytes': 3})  # \\u escapes: a lone surrogate has no UTF-8
+    answer = api.post(f'/runs/{run["id"]}/artifacts', content=body,
+                      headers={**bearer(run), 'Content-Type': 'application/json'})
+    assert answer.status_code == 422, answer.text
+
+
+def test_a_ready_artifact_serves_the_bytes_that_were_checked(external_run, server: Server, api: httpx.Client) -> None:
+    """Good bytes are sent, then a second PUT of other bytes is left open while the upload completes with the good
+    bytes' SHA-256: what is ready must be the good bytes, not the second PUT's half-written file."""
+    run, _sdk = external_run(server, api)
+    good, evil = b'G' * 4 * MiB, b'E' * 4 * MiB  # 4 MiB: the local store writes what it has at 4 MiB
+    plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'swap.ckpt', 'size_bytes': len(good)},
+                    headers=bearer(run)).json()
+    url = f'{server.url}{plan["upload"]["url"]}'
+    assert httpx.put(url, content=good, headers=bearer(run), timeout=30).status_code == 200
+    written = threading.Event()
+
+    def slowly() -> Iterator[bytes]:
+        yield evil
+        written.set()
+        time.sleep(2)
+    second = threading.Thread(target=lambda: httpx.put(url, content=slowly(), headers=bearer(run), timeout=30))
+    second.start()
+    assert written.wait(10)
+    time.sleep(0.5)  # the server has written the other bytes to its file
+    done = api.post(plan['complete_url'].removeprefix('/api/v1'), json={'sha256': hashlib.sha256(good).hexdigest()},
+                    headers=bearer(run)).json()
+    second.join()
+    assert done['status'] == 'ready', done
+    staging = Path(server.env['TRAINBOARD_DATA_DIR']) / 'artifacts-uploads' / f'trainboard/{run["project_id"]}'
+    assert not [path for path in staging.rglob('*') if path.is_file()], 'the later PUT\'s file is left behind'
+    [listed] = api.get(f'/runs/{run["id"]}/artifacts').json()
+    assert listed['sha256'] == hashlib.sha256(good).hexdigest()
+    served = api.get(f'/runs/{run["id"]}/artifacts/{listed["id"]}/download', timeout=30).content
+    assert hashlib.sha256(served).hexdigest() == listed['sha256'], 'ready, serving unchecked bytes'
+
+
+def test_a_finished_run_s_token_saves_no_more_files(external_run, server: Server, api: httpx.Client,
+                                                   tmp_path: Path) -> None:
+    """A finished run takes no more reports (409), nor files from its token: a leaked token could otherwise replace
+    the kept `output.log` or a checked checkpoint after the run ended. A person who may edit the run still can."""
+    run, sdk = external_run(server, api)
+    path = tmp_path / 'last.ckpt'
+    path.write_bytes(b'weights')
+    sdk.save(str(path))
+    sdk.finish(timeout=5)
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'succeeded'
+    late = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'last.ckpt', 'size_bytes': 6}, headers=bearer(run))
+    assert late.status_code == 409, late.text
+    assert 'finished' in late.json()['detail']
+    [kept] = api.get(f'/runs/{run["id"]}/artifacts').json()
+    assert kept['status'] == 'ready'
+    by_editor = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'notes.txt', 'size_bytes': 2})
+    assert by_editor.status_code == 201, by_editor.text
+
+
+def test_a_save_begun_before_the_run_finished_still_completes(external_run, server: Server,
+                                                               api: httpx.Client) -> None:
+    """A job that finishes while its last checkpoint is on the way: the upload it announced before the end is sent and
+    completed after it (for a short grace), though a new one is refused."""
+    run, sdk = external_run(server, api)
+    data = b'last weights'
+    plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'last.ckpt', 'size_bytes': len(data)},
+                    headers=bearer(run)).json()
+    sdk.finish(timeout=5)
+    assert api.get(f'/runs/{run["id"]}').json()['status'] == 'succeeded'
+    assert httpx.put(f'{server.url}{plan["upload"]["url"]}', content=data, headers=bearer(run)).status_code == 200
+    done = api.post(plan['complete_url'].removeprefix('/api/v1'), headers=bearer(run),
+                    json={'sha256': hashlib.sha256(data).hexdigest()})
+    assert done.status_code == 200, done.text
+    assert done.json()['status'] == 'ready'
+
+
+def test_an_s3_upload_completed_without_its_bytes_fails_that_artifact_not_the_store(external_run,
+                                                                                   s3_server: Server) -> None:
+    """As the local store: "No bytes arrived for this upload", the artifact failed; it was a 503 that marked the whole
+    store failing (on the settings page and every run page of that store) on one client's mistake."""
+    api = s3_server.client()
+    run, _sdk = external_run(s3_server, api)
+    plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'never-sent.bin', 'size_bytes': 3},
+                    headers=bearer(run)).json()
+    done = api.post(plan['complete_url'].removeprefix('/api/v1'), headers=bearer(run),
+                    json={'sha256': '0' * 64, 'parts': [{'number': 1, 'md5': '0' * 32}]})
+    assert done.status_code == 200, done.text
+    assert done.json()['status'] == 'failed'
+    assert 'No bytes arrived' in done.json()['error']
+
+
+def test_completing_a_new_save_without_sending_it_does_not_take_the_old_bytes(external_run, s3_server: Server,
+                                                                              tmp_path: Path) -> None:
+    """Saving a name again, then completing with the old file's SHA-256 and an MD5 that is not its ETag, sent no
+    bytes: the bucket's old object counted as this save's (read back in full to settle the ETag, as often as asked),
+    and the artifact was ready. The bytes of a save must be sent for it."""
+    api = s3_server.client()
+    run, sdk = external_run(s3_server, api)
+    path, sha256 = a_file(tmp_path, 'w.bin', 5000)
+    sdk.save(str(path))
+    plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'w.bin', 'size_bytes': 5000},
+                    headers=bearer(run)).json()
+    done = api.post(plan['complete_url'].removeprefix('/api/v1'), headers=bearer(run),
+                    json={'sha256': sha256, 'parts': [{'number': 1, 'md5': '0' * 32}]}).json()
+    assert done['status'] == 'failed', done
+    assert 'No bytes arrived' in done['error']
+
+
+def test_deleting_a_project_aborts_its_uploads_in_progress(external_run, s3_server: Server, moto_s3: MotoS3) -> None:
+    """A project's delete removed finished keys only: the parts of an upload in progress stayed in the bucket
+    (billed, never listed), and its presigned part URLs went on taking bytes for 6 hours."""
+    api = s3_server.client()
+    run, _sdk = external_run(s3_server, api)
+    plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'big.ckpt', 'size_bytes': 40 * MiB},
+                    headers=bearer(run)).json()
+    assert plan['upload']['kind'] == 'multipart'
+    assert httpx.put(plan['upload']['parts'][0]['url'], content=b'\0' * (16 * MiB), timeout=60).status_code == 200
+    assert api.delete(f'/projects/{run["project_id"]}').status_code == 204
+    prefix = f'trainboard/{run["project_id"]}/'
+    left = [u['Key'] for u in moto_s3.client.list_multipart_uploads(Bucket=s3_server.bucket).get('Uploads', [])
+            if u['Key'].startswith(prefix)]
+    assert left == []
+
+
+def test_announcing_a_name_at_once_leaves_no_upload_behind(external_run, s3_server: Server, moto_s3: MotoS3) -> None:
+    """Announces of one large name at the same moment (a job retrying, two tabs) each made a multipart upload; only
+    the last was recorded, and the others were never aborted: parts billed and never listed."""
+    api = s3_server.client()
+    run, _sdk = external_run(s3_server, api)
+
+    def announce(_: int) -> int:
+        return httpx.post(f'{s3_server.url}/api/v1/runs/{run["id"]}/artifacts', headers=bearer(run), timeout=30,
+                          json={'name': 'big.ckpt', 'size_bytes': 40 * MiB}).status_code
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(announce, range(8))) == {201}
+    [artifact] = api.get(f'/runs/{run["id"]}/artifacts').json()
+    assert api.delete(f'/runs/{run["id"]}/artifacts/{artifact["id"]}').status_code == 204
+    key = f'trainboard/{run["project_id"]}/{run["id"]}/big.ckpt'
+    left = [u for u in moto_s3.client.list_multipart_uploads(Bucket=s3_server.bucket).get('Uploads', [])
+            if u['Key'] == key]
+    assert left == [], f'{len(left)} multipart uploads of {key} left open'

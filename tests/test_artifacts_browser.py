@@ -100,3 +100,38 @@ def test_the_panel_reads_well_wide_and_narrow(browser, server: Server, tmp_path:
         tab.screenshot(path=str(SHOTS / f'run-artifacts-{width}.png'), full_page=True)
         tab.locator('.artifact-row').first.locator('..').screenshot(path=str(SHOTS / f'artifacts-panel-{width}.png'))
         tab.context.close()
+
+
+def test_the_browser_upload_route_takes_no_more_than_the_artifact_cap(browser, database_url: str,  # noqa: F811
+                                                                      tmp_path: Path) -> None:
+    """NiceGUI's upload route (outside the sign-in guard: its client id is its only key) read a body of any size,
+    spooled it to /tmp and copied it to the data dir before TRAINBOARD_MAX_ARTIFACT_BYTES was looked at (max_file_size
+    is a prop of the browser's uploader only). A body over the cap is refused before it is read."""
+    from playwright.sync_api import expect
+    cap = 1_000_000
+    server = Server(helpers.app_env(database_url, tmp_path / 'data', TRAINBOARD_MAX_ARTIFACT_BYTES=str(cap))).start()
+    try:
+        api = server.client()
+        project = api.post('/projects', json={'name': 'uploads'}).json()
+        run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'r'}).json()
+        small = tmp_path / 'small.txt'
+        small.write_text('hi')
+        tab = signed_in(browser, server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
+        tab.goto(f'{server.url}/runs/{run["id"]}')
+        with tab.expect_request(lambda request: '/upload/' in request.url) as sent:
+            tab.get_by_role('button', name='Upload').click()
+            tab.locator('input[type=file]').set_input_files(str(small))
+        url = sent.value.url
+        head = (b'--XX\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+                b'Content-Type: application/octet-stream\r\n\r\n')
+        body = head + b'\0' * (3 * cap) + b'\r\n--XX--\r\n'
+        answer = httpx.post(url, content=body, headers={'Content-Type': 'multipart/form-data; boundary=XX'},
+                            timeout=30)  # no cookie: the route does not ask for one
+        assert answer.status_code == 413, answer.text
+        chunked = httpx.post(url, content=iter([head, b'\0' * (3 * cap), b'\r\n--XX--\r\n']), timeout=30,
+                             headers={'Content-Type': 'multipart/form-data; boundary=XX'})  # no length declared
+        assert chunked.status_code == 413, chunked.text
+        expect(tab.get_by_text('Saved "small.txt"')).to_be_visible()  # the cap leaves the uploader working
+        tab.context.close()
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,29 @@ async def test_a_file_the_run_saved_as_output_log_stays(orm: str, store: dict, t
     assert await logs_kept.keep_due() == 1
     found = {a.name: a.type for a in await Artifact.filter(run_id=run.id)}
     assert found == {'output.log': 'file', 'trainboard-output.log': 'log'}
+
+
+async def test_the_log_is_kept_though_the_run_s_own_token_saves_no_more(orm: str, store: dict,
+                                                                      tmp_path: Path) -> None:
+    """A finished run's token is refused new uploads (and, after a short grace, the ones it began before the end);
+    the server's own keeping of the log is not."""
+    from services import artifacts
+    from services.errors import Conflict
+    admin = await auth.create_user('root@example.com', 'a long password', role=Role.ADMIN)
+    run = await Run.get(id=(await a_finished_run(admin, ['a line'])).id)
+    by_token = artifacts.Uploader(run, None, by_run_token=True)
+    with pytest.raises(Conflict, match='has finished'):
+        await artifacts.begin(by_token, name='late.ckpt', size_bytes=3)
+    begun, _plan = await artifacts.begin(artifacts.Uploader(run, None), name='last.ckpt', size_bytes=3)
+    await Artifact.filter(id=begun.id).update(updated_at=run.ended_at - timedelta(seconds=1))  # before the end
+    run.ended_at -= artifacts.FINISHED_RUN_GRACE + timedelta(seconds=1)
+    await run.save(update_fields=['ended_at'])
+    with pytest.raises(Conflict, match='has finished'):
+        await artifacts.complete(artifacts.Uploader(run, None, by_run_token=True), begun.id, sha256='0' * 64,
+                                 parts=[])
+    assert await logs_kept.keep_due() == 1
+    kept = await Artifact.get(run_id=run.id, name='output.log')
+    assert stored_bytes(store, kept) == await expected_log(run)
 
 
 async def test_a_missing_bucket_leaves_the_run_to_be_tried_again_and_is_said_once(

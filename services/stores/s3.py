@@ -58,6 +58,9 @@ class S3Store:
         await self._call('head_bucket', Bucket=self.bucket)
 
     async def begin(self, key: str, size: int, local_url: str) -> UploadPlan:
+        # an earlier save's object must not count as this one's: a complete without new bytes would find it (and read
+        # it back in full when the MD5 given is not its ETag, as often as asked); the record is no longer ready anyway
+        await self.delete(key)
         each = part_size(size)
         if size <= each:
             url = await self._presign('put_object', UPLOAD_URL_TTL_S, Key=key)
@@ -83,7 +86,9 @@ class S3Store:
                 raise Mismatch(f'The bucket could not assemble the parts: {error.message}') from None
         elif len(sent) != 1:
             raise Mismatch('A single upload reports one part (its MD5).')
-        head = await self._call('head_object', Bucket=self.bucket, Key=key)
+        head = await self._run(self._head, key)
+        if head is None:  # the uploader's mistake (or its PUT failed), not the bucket's: this artifact fails
+            raise Mismatch('No bytes arrived for this upload: send them first, then complete it.')
         etag, expected = head.get('ETag', '').strip('"'), etag_of([part.md5.lower() for part in sent])
         stored_size = head.get('ContentLength', 0)
         # an ETag that is not the parts' MD5s (a bucket encrypted with SSE-KMS, say) is settled by reading it back
@@ -92,6 +97,15 @@ class S3Store:
             raise Mismatch(f'Checksum mismatch: the bucket holds {stored_size:,} bytes that are not the {size:,} '
                            f'bytes with SHA-256 {sha256} that were sent: the file changed while it was sent, or the '
                            'bytes were damaged.')
+
+    def _head(self, key: str) -> dict | None:
+        """The object's head, or None when there is no object at `key`."""
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if str(error.response.get('Error', {}).get('Code', '')) in {'404', 'NoSuchKey', 'NotFound'}:
+                return None
+            raise
 
     def _sha256(self, key: str) -> str:
         digest = hashlib.sha256()
