@@ -385,23 +385,6 @@ def test_an_s3_upload_completed_without_its_bytes_fails_that_artifact_not_the_st
     assert 'No bytes arrived' in done.json()['error']
 
 
-def test_completing_a_new_save_without_sending_it_does_not_take_the_old_bytes(external_run, s3_server: Server,
-                                                                              tmp_path: Path) -> None:
-    """Saving a name again, then completing with the old file's SHA-256 and an MD5 that is not its ETag, sent no
-    bytes: the bucket's old object counted as this save's (read back in full to settle the ETag, as often as asked),
-    and the artifact was ready. The bytes of a save must be sent for it."""
-    api = s3_server.client()
-    run, sdk = external_run(s3_server, api)
-    path, sha256 = a_file(tmp_path, 'w.bin', 5000)
-    sdk.save(str(path))
-    plan = api.post(f'/runs/{run["id"]}/artifacts', json={'name': 'w.bin', 'size_bytes': 5000},
-                    headers=bearer(run)).json()
-    done = api.post(plan['complete_url'].removeprefix('/api/v1'), headers=bearer(run),
-                    json={'sha256': sha256, 'parts': [{'number': 1, 'md5': '0' * 32}]}).json()
-    assert done['status'] == 'failed', done
-    assert 'No bytes arrived' in done['error']
-
-
 def test_deleting_a_project_aborts_its_uploads_in_progress(external_run, s3_server: Server, moto_s3: MotoS3) -> None:
     """A project's delete removed finished keys only: the parts of an upload in progress stayed in the bucket
     (billed, never listed), and its presigned part URLs went on taking bytes for 6 hours."""

@@ -79,8 +79,7 @@ class Store(Protocol):
         """Raise StoreError with one clear sentence unless the store can be written to."""
 
     async def begin(self, key: str, size: int, local_url: str) -> UploadPlan:
-        """Plan an upload of `size` bytes to `key`; `local_url` is where this server takes bytes itself. What `key`
-        held before is dropped: only bytes sent for this upload count at `complete`."""
+        """Plan an upload of `size` bytes to `key`; `local_url` is where this server takes bytes itself."""
 
     async def complete(self, key: str, plan: UploadPlan, size: int, parts: list[SentPart], sha256: str) -> None:
         """Finish an upload (for S3: assemble the parts) and check the stored object's size and digests against

@@ -58,9 +58,6 @@ class S3Store:
         await self._call('head_bucket', Bucket=self.bucket)
 
     async def begin(self, key: str, size: int, local_url: str) -> UploadPlan:
-        # an earlier save's object must not count as this one's: a complete without new bytes would find it (and read
-        # it back in full when the MD5 given is not its ETag, as often as asked); the record is no longer ready anyway
-        await self.delete(key)
         each = part_size(size)
         if size <= each:
             url = await self._presign('put_object', UPLOAD_URL_TTL_S, Key=key)
