@@ -9,14 +9,21 @@ STAMP := $(VENV)/.installed
 run: $(STAMP)
 	$(BIN)/python main.py
 
-# two pytest processes at once, one per database, so the suite fits the machine's two cores (most tests wait on a
-# server, a job or a browser); the SQLite half (and the tests without a database) prints when it is done
+# four pytest processes at once: each database's tests in two shards of whole files (tests/conftest.py), since most
+# tests wait on a server, a job or a browser and two processes left the machine's two cores half idle; each shard's
+# output is printed when all are done, with its slowest tests, and any failing shard fails the target
+SHARDS := sqlite:1 sqlite:2 postgres:1 postgres:2
 test: $(STAMP) chromium job-python
-	@log=$$(mktemp); \
-	$(BIN)/python -m pytest -q --durations=15 -k 'not postgres' > $$log 2>&1 & sqlite=$$!; \
-	$(BIN)/python -m pytest -q --durations=15 -p no:cacheprovider -k postgres; postgres=$$?; \
-	wait $$sqlite; sqlite_status=$$?; echo '--- SQLite and no database:'; cat $$log; rm -f $$log; \
-	exit $$(( sqlite_status || postgres ))
+	@dir=$$(mktemp -d); pids=''; \
+	for shard in $(SHARDS); do \
+		db=$${shard%:*}; i=$${shard#*:}; k=$$([ $$db = sqlite ] && echo 'not postgres' || echo postgres); \
+		TRAINBOARD_TEST_SHARD=$$i/2 $(BIN)/python -m pytest -q --durations=10 -p no:cacheprovider -k "$$k" \
+			--basetemp=$$dir/tmp-$$db-$$i \
+			> $$dir/$$db-$$i.log 2>&1 & pids="$$pids $$!"; \
+	done; \
+	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
+	for shard in $(SHARDS); do echo "--- $$shard"; cat $$dir/$${shard%:*}-$${shard#*:}.log; done; \
+	rm -rf $$dir; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

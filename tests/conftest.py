@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -25,6 +26,22 @@ BACKENDS = [
                                                              'TRAINBOARD_TEST_POSTGRES_URL (.ci/run sets it)')),
 ]
 _ORIGINAL_LIFESPAN = app.router.lifespan_context
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """TRAINBOARD_TEST_SHARD=<i>/<n> keeps the i-th of n shards of the test files (`make test` runs several at once):
+    whole files, so a module's fixtures start once, spread by their number of tests, largest first."""
+    if not (shard := os.environ.get('TRAINBOARD_TEST_SHARD')):
+        return
+    index, count = (int(part) for part in shard.split('/'))
+    sizes = Counter(item.nodeid.partition('::')[0] for item in items)
+    loads, owner = [0] * count, {}
+    for path, size in sorted(sizes.items(), key=lambda pair: (-pair[1], pair[0])):
+        owner[path] = loads.index(min(loads))
+        loads[owner[path]] += size
+    kept = [item for item in items if owner[item.nodeid.partition('::')[0]] == index - 1]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
 
 
 @pytest.fixture(autouse=True)
