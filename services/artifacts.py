@@ -324,16 +324,16 @@ async def store_for(project: Project) -> Store:
 
 
 def checked_name(name: str) -> str:
-    """A file name, never a path: no separators, no `..`, at most 255 bytes as UTF-8 (what a file name on disk holds),
-    and nothing unseen: no control, format (bidi overrides, zero-width characters) or line/paragraph separators."""
+    """A file name, never a path: no separators, not `.` or `..`, at most 255 bytes as UTF-8 (what a file name on disk
+    holds), and nothing unseen: no control, format (bidi overrides, zero-width) or line/paragraph separators."""
     name = name.strip()
     if not name:
         raise Invalid('Give the artifact a name.')
     if any(unicodedata.category(c) in UNSEEN for c in name):
         raise Invalid('An artifact\'s name cannot hold control characters, invisible characters (zero-width, '
                       'direction overrides) or line separators.')
-    if '/' in name or '\\' in name or '..' in name or name == '.':
-        raise Invalid(f'"{name}" is not a file name: an artifact\'s name cannot hold "/", "\\" or "..".')
+    if '/' in name or '\\' in name or name in {'.', '..'}:  # with no separator, "a..b" is a name like any other
+        raise Invalid(f'"{name}" is not a file name: an artifact\'s name cannot hold "/" or "\\", nor be "." or "..".')
     if (size := len(name.encode())) > NAME_MAX:
         raise Invalid(f'An artifact\'s name is at most {NAME_MAX} bytes as UTF-8 (fewer characters when they are not '
                       f'ASCII); that one has {size}.')

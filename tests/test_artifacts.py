@@ -122,13 +122,20 @@ def test_an_interrupted_upload_tried_again_makes_one_artifact(external_run, serv
     assert [a['id'] for a in api.get(f'/runs/{run["id"]}/artifacts').json()] == [saved['id']]
 
 
-@pytest.mark.parametrize('name', ['../escape', 'a/b.ckpt', 'a\\b.ckpt', '..', 'x..y', 'nul\x00.pt', ' '])
+@pytest.mark.parametrize('name', ['../escape', 'a/b.ckpt', 'a\\b.ckpt', '..', '.', 'nul\x00.pt', ' '])
 def test_a_name_that_is_a_path_is_refused(external_run, server: Server, api: httpx.Client, name: str) -> None:
     run, _sdk = external_run(server, api)
     answer = api.post(f'/runs/{run["id"]}/artifacts', json={'name': name, 'size_bytes': 10})
     assert answer.status_code == 422, answer.text
     assert 'name' in answer.json()['detail']
     assert api.get(f'/runs/{run["id"]}/artifacts').json() == []
+
+
+def test_two_dots_inside_a_name_are_just_a_name(external_run, server: Server, api: httpx.Client,
+                                                tmp_path: Path) -> None:
+    run, sdk = external_run(server, api)
+    saved = sdk.save(str(a_file(tmp_path, 'resnet..v2.ckpt', 100)[0]))
+    assert (saved['name'], saved['status']) == ('resnet..v2.ckpt', 'ready')
 
 
 def test_a_file_over_the_limit_is_refused_before_any_upload(external_run, server: Server, api: httpx.Client,
