@@ -425,3 +425,27 @@ def test_announcing_a_name_at_once_leaves_no_upload_behind(external_run, s3_serv
     left = [u for u in moto_s3.client.list_multipart_uploads(Bucket=s3_server.bucket).get('Uploads', [])
             if u['Key'] == key]
     assert left == [], f'{len(left)} multipart uploads of {key} left open'
+
+
+def test_a_download_the_bucket_cannot_serve_says_why_instead_of_sending_the_browser_there(
+        external_run, database_url: str, tmp_path: Path) -> None:
+    s3 = MotoS3().start()
+    bucket = s3.bucket()
+    server = Server(helpers.app_env(database_url, tmp_path / 'data', **s3.settings(bucket))).start()
+    try:
+        api = server.client()
+        run, sdk = external_run(server, api)
+        gone, kept = (sdk.save(str(a_file(tmp_path, name, 100)[0])) for name in ('gone.ckpt', 'kept.ckpt'))
+        s3.client.delete_object(Bucket=bucket, Key=gone['storage_url'].partition(f'{bucket}/')[2])
+        answer = api.get(f'/runs/{run["id"]}/artifacts/{gone["id"]}/download')
+        assert (answer.status_code, answer.json()['detail']) == \
+            (409, 'The file is not in the bucket any more (it was removed there).')
+        assert api.get(f'/runs/{run["id"]}/artifacts/{kept["id"]}/download').status_code == 307  # the store works
+        sdk.finish()
+        s3.stop()  # the endpoint goes down
+        answer = api.get(f'/runs/{run["id"]}/artifacts/{kept["id"]}/download')
+        assert (answer.status_code, answer.json()['detail']) == \
+            (503, f'The S3 endpoint {s3.url} cannot be reached.')
+    finally:
+        server.stop()
+        s3.stop()

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from services.stores import (
                              Download,
                              Mismatch,
+                             Missing,
                              Part,
                              SentPart,
                              StoreError,
@@ -122,6 +123,10 @@ class S3Store:
         await self._call('delete_object', Bucket=self.bucket, Key=key)
 
     async def download(self, key: str, filename: str) -> Download:
+        # a presigned URL is made without asking the bucket: ask it first, so that a browser is not sent to an
+        # endpoint that is down or to the bucket's own "NoSuchKey" page, but told why where it is
+        if await self._run(self._head, key) is None:
+            raise Missing('The file is not in the bucket any more (it was removed there).')
         return Download(url=await self._presign('get_object', DOWNLOAD_URL_TTL_S, Key=key,
                                                 ResponseContentDisposition=attachment(filename)))
 
