@@ -49,13 +49,33 @@ async def for_project(project: Project) -> Store:
     to make and safe to share between threads)."""
     config = settings.current
     if config.artifact_store == 'local':
-        identity = f'local {config.data_dir / "artifacts"}'
-        if identity not in _stores:
-            _stores[identity] = LocalStore(config.data_dir / 'artifacts')
-        return _remember(identity, _stores[identity], f'the directory {config.data_dir / "artifacts"}')
+        return _local()
     bucket = str((project.settings or {}).get('artifact_bucket') or config.s3_bucket)
     if not bucket:
         raise StoreError('No S3 bucket is set: set TRAINBOARD_S3_BUCKET (or the project\'s bucket).')
+    return await _s3(project, bucket)
+
+
+async def for_stored(project: Project, storage_url: str) -> Store:
+    """The store an artifact of `project` was saved to (its storage URL): the project's store now, or the one it used
+    before an admin moved its artifacts (another bucket, with the project's keys; or this server's directory), so
+    that older files stay downloadable and removable."""
+    if storage_url.startswith('local:'):
+        return _local()
+    bucket = storage_url.removeprefix('s3://').partition('/')[0]
+    return await _s3(project, bucket)
+
+
+def _local() -> Store:
+    root = settings.current.data_dir / 'artifacts'
+    identity = f'local {root}'
+    if identity not in _stores:
+        _stores[identity] = LocalStore(root)
+    return _remember(identity, _stores[identity], f'the directory {root}')
+
+
+async def _s3(project: Project, bucket: str) -> Store:
+    config = settings.current
     credential = await _credential(project)
     try:
         key_id, secret = _key_pair(credential)

@@ -235,10 +235,7 @@ async def download(user: User, run_id: int, artifact_id: int) -> tuple[ArtifactV
         raise Conflict(f'"{artifact.name}" is {artifact.status}: there is nothing to download yet.'
                        if artifact.status == ArtifactStatus.UPLOADING else
                        f'"{artifact.name}" failed to upload ({artifact.error}): there is nothing to download.')
-    store = await store_for(await Project.get(id=run.project_id))
-    if store.where(_key_of(artifact)) != artifact.storage_url:
-        raise Conflict(f'"{artifact.name}" is kept at {artifact.storage_url}, which this server no longer uses as its '
-                       'artifact store.')
+    store = await _store_of(run, artifact)
     try:
         return view(artifact), await store.download(_key_of(artifact), artifact.name)
     except Missing as missing:  # this one file, not the store
@@ -251,13 +248,12 @@ async def delete(user: User, run_id: int, artifact_id: int) -> None:
     """Remove an artifact and its bytes (editors and owners of the run's project)."""
     run = await runs.get_run(user, run_id, MemberRole.EDITOR)
     artifact = await _of(run, artifact_id)
-    store = await store_for(await Project.get(id=run.project_id))
-    if store.where(_key_of(artifact)) == artifact.storage_url:
-        try:
-            await store.abort(_key_of(artifact), artifact.upload_id)
-            await store.delete(_key_of(artifact))
-        except StoreError as error:
-            raise await _unavailable(store, error) from None
+    store = await _store_of(run, artifact)
+    try:
+        await store.abort(_key_of(artifact), artifact.upload_id)
+        await store.delete(_key_of(artifact))
+    except StoreError as error:
+        raise await _unavailable(store, error) from None
     await artifact.delete()
     await audit.record(user, 'artifact.deleted', 'artifact', artifact.id, project_id=run.project_id, run_id=run.id,
                        name=artifact.name)
@@ -266,54 +262,42 @@ async def delete(user: User, run_id: int, artifact_id: int) -> None:
 
 @dataclass(frozen=True)
 class Stored:
-    """A project's artifacts' keys in the store they are in: what deleting the project leaves to remove, and its
+    """A project's artifacts' keys in one store they are in: what deleting the project leaves to remove, and its
     uploads in progress (key, upload id) to abort."""
 
-    store: Store | None
+    store: Store
     keys: list[str]
     uploads: list[tuple[str, str]] = field(default_factory=list)
 
 
-async def stored_of(project: Project) -> Stored:
-    rows = await Artifact.filter(run__project_id=project.id).values_list('storage_url', 'upload_id')
-    try:
-        store = await artifact_store.for_project(project)
-    except StoreError:
-        return Stored(None, [])
-    ours = [(_key_of_url(url), upload_id) for url, upload_id in rows if url == store.where(_key_of_url(url))]
-    return Stored(store, [key for key, _ in ours], [(key, upload_id) for key, upload_id in ours if upload_id])
-
-
-async def remove(stored: Stored) -> None:
-    """Remove the bytes of a deleted project's artifacts, and abort its uploads in progress (their parts are billed
-    and never listed, their URLs would take bytes for hours), as far as the store lets us: the records are gone
-    already, so a failure is logged (once per project) and the rest is left to the bucket's own lifecycle rules."""
-    for key, upload_id in stored.uploads:
-        await stored.store.abort(key, upload_id)  # a failure to abort is no error of the delete
-    for key in stored.keys:
+async def stored_of(project: Project) -> list[Stored]:
+    """Where `project`'s artifacts are, store by store (an admin may have moved them to another bucket on the way)."""
+    found: dict[int, Stored] = {}
+    for url, upload_id in await Artifact.filter(run__project_id=project.id).values_list('storage_url', 'upload_id'):
         try:
-            await stored.store.delete(key)
-        except StoreError as error:
-            log.warning('%d artifacts of a deleted project stay in the store: %s', len(stored.keys), error.message)
-            return
+            store = await artifact_store.for_stored(project, url)
+        except StoreError:
+            continue  # a store that cannot even be made: nothing of it can be removed
+        stored = found.setdefault(id(store), Stored(store, []))
+        stored.keys.append(_key_of_url(url))
+        if upload_id and not upload_id.startswith('received '):  # S3's multipart upload, not the local store's
+            stored.uploads.append((_key_of_url(url), upload_id))
+    return list(found.values())
 
 
-async def store_problem(user: User, run_id: int, *, check: bool = True) -> str | None:
-    """What keeps the run's artifacts from being stored, in one sentence for the run page; None while the store works.
-
-    With `check`, the store is tried (can it be written to?) unless it worked for this process before: once per
-    store, and again each time while it fails, so that a fixed bucket is seen at once. Without, what it said last.
-    """
-    run = await runs.get_run(user, run_id)
-    project = await Project.get(id=run.project_id)
-    try:
-        store = await artifact_store.for_project(project)
-    except StoreError as error:  # not even configured
-        return error.message
-    health = artifact_store.health_of(store)
-    if check and (not health.checked or health.error is not None):
-        health = await artifact_store.check(project)
-    return health.error
+async def remove(stored: list[Stored]) -> None:
+    """Remove the bytes of a deleted project's artifacts, and abort its uploads in progress (their parts are billed
+    and never listed, their URLs would take bytes for hours), as far as the stores let us: the records are gone
+    already, so a failure is logged (once per store) and the rest is left to the bucket's own lifecycle rules."""
+    for each in stored:
+        for key, upload_id in each.uploads:
+            await each.store.abort(key, upload_id)  # a failure to abort is no error of the delete
+        for key in each.keys:
+            try:
+                await each.store.delete(key)
+            except StoreError as error:
+                log.warning('%d artifacts of a deleted project stay in the store: %s', len(each.keys), error.message)
+                break
 
 
 async def store_for(project: Project) -> Store:
@@ -357,6 +341,14 @@ def view(artifact: Artifact) -> ArtifactView:
 def _key(project: Project, run: Run, name: str) -> str:
     prefix = artifact_store.prefix_of(project)
     return f'{prefix}/{project.id}/{run.id}/{name}' if prefix else f'{project.id}/{run.id}/{name}'
+
+
+async def _store_of(run: Run, artifact: Artifact) -> Store:
+    """The store an artifact's bytes went to, which may not be its project's store now."""
+    try:
+        return await artifact_store.for_stored(await Project.get(id=run.project_id), artifact.storage_url)
+    except StoreError as error:
+        raise Unavailable(error.message) from None
 
 
 def _key_of(artifact: Artifact) -> str:

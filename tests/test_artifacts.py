@@ -449,3 +449,23 @@ def test_a_download_the_bucket_cannot_serve_says_why_instead_of_sending_the_brow
     finally:
         server.stop()
         s3.stop()
+
+
+def test_files_saved_before_a_project_moved_bucket_stay_downloadable_and_removable(
+        external_run, s3_server: Server, moto_s3: MotoS3, tmp_path: Path) -> None:
+    api = s3_server.client()
+    run, sdk = external_run(s3_server, api)
+    before = sdk.save(str(a_file(tmp_path, 'before.ckpt', 100)[0]))
+    other = moto_s3.bucket()
+    assert api.patch(f'/projects/{run["project_id"]}', json={'artifact_bucket': other}).status_code == 200
+    after = sdk.save(str(a_file(tmp_path, 'after.ckpt', 100)[0]))
+    assert before['storage_url'].startswith(f's3://{s3_server.bucket}/')
+    assert after['storage_url'].startswith(f's3://{other}/')
+
+    download = api.get(f'/runs/{run["id"]}/artifacts/{before["id"]}/download')
+    assert download.status_code == 307 and f'/{s3_server.bucket}/' in download.headers['location']
+    assert httpx.get(download.headers['location']).content == (tmp_path / 'before.ckpt').read_bytes()
+    sdk.finish()
+    assert api.delete(f'/projects/{run["project_id"]}').status_code == 204  # its bytes go from both buckets
+    prefix = f'trainboard/{run["project_id"]}/'
+    assert not [key for bucket in (s3_server.bucket, other) for key in moto_s3.keys(bucket) if key.startswith(prefix)]
