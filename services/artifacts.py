@@ -26,7 +26,18 @@ import settings
 from models import Artifact, ArtifactStatus, MemberRole, Project, Run, RunStatus, User
 from services import artifact_store, audit, auth, hub, runs
 from services.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
-from services.stores import Download, Mismatch, Missing, Part, SentPart, Store, StoreError, UploadPlan, part_size
+from services.stores import (
+                             UPLOAD_TTL_S,
+                             Download,
+                             Mismatch,
+                             Missing,
+                             Part,
+                             SentPart,
+                             Store,
+                             StoreError,
+                             UploadPlan,
+                             part_size,
+)
 from services.stores.local import LocalStore
 
 log = logging.getLogger(__name__)
@@ -298,6 +309,26 @@ async def remove(stored: list[Stored]) -> None:
             except StoreError as error:
                 log.warning('%d artifacts of a deleted project stay in the store: %s', len(each.keys), error.message)
                 break
+
+
+async def abandon_stale(now: datetime | None = None) -> int:
+    """Fail the uploads announced longer ago than an upload may take (UPLOAD_TTL_S: their URLs have expired, so they
+    can no longer complete: a job killed mid-save, say), dropping what the store holds of them (a multipart upload's
+    parts are billed and never listed); how many. The leader runs this now and then."""
+    now = now or datetime.now(UTC)
+    stale = await Artifact.filter(status=ArtifactStatus.UPLOADING,
+                                  updated_at__lt=now - timedelta(seconds=UPLOAD_TTL_S)) \
+        .select_related('run').order_by('id').limit(100)
+    failed = 0
+    for artifact in stale:
+        try:
+            await (await _store_of(artifact.run, artifact)).abort(_key_of(artifact), artifact.upload_id)
+        except (StoreError, Unavailable):
+            continue  # the store cannot be reached now: tried again next time
+        await _fail(artifact.run, artifact, f'The upload was not completed within {UPLOAD_TTL_S // 3600} hours of '
+                                            'being announced (the job saving it stopped?): save it again.')
+        failed += 1
+    return failed
 
 
 async def store_for(project: Project) -> Store:

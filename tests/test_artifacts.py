@@ -14,12 +14,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+import settings
 from components.new_run_dialog import EXAMPLE
+from models import Artifact
+from services import artifacts, auth, projects, runs
+from services.stores import UPLOAD_TTL_S
 from tests import helpers
 from tests.helpers import Server
 from tests.s3 import MotoS3
@@ -469,3 +474,26 @@ def test_files_saved_before_a_project_moved_bucket_stay_downloadable_and_removab
     assert api.delete(f'/projects/{run["project_id"]}').status_code == 204  # its bytes go from both buckets
     prefix = f'trainboard/{run["project_id"]}/'
     assert not [key for bucket in (s3_server.bucket, other) for key in moto_s3.keys(bucket) if key.startswith(prefix)]
+
+
+async def test_an_upload_that_can_no_longer_complete_is_failed_and_its_parts_dropped(
+        orm: str, moto_s3: MotoS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job killed in the middle of a multipart save: once its URLs have expired, the leader fails the artifact and
+    aborts the upload, whose parts the bucket would otherwise keep (and bill) unlisted."""
+    bucket = moto_s3.bucket()
+    for name, value in {**moto_s3.settings(bucket), 'TRAINBOARD_DATA_DIR': str(tmp_path / 'data')}.items():
+        monkeypatch.setenv(name, value)
+    settings.reload()
+    owner = await auth.create_user('olga@example.com', 'a long password')
+    project = await projects.create_project(owner, name='vision')
+    run, _token = await runs.create_run(owner, project['id'], name='resnet')
+    uploader = await artifacts.editor(owner, run['id'])
+    started, plan = await artifacts.begin(uploader, name='big.ckpt', size_bytes=40 * MiB)
+    assert plan.kind == 'multipart' and moto_s3.client.list_multipart_uploads(Bucket=bucket).get('Uploads')
+
+    assert await artifacts.abandon_stale() == 0  # still within its time
+    later = datetime.now(UTC) + timedelta(seconds=UPLOAD_TTL_S + 60)
+    assert await artifacts.abandon_stale(later) == 1
+    failed = await Artifact.get(id=started.id)
+    assert failed.status == 'failed' and failed.error.startswith('The upload was not completed within 6 hours')
+    assert not moto_s3.client.list_multipart_uploads(Bucket=bucket).get('Uploads')

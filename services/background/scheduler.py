@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 import settings
-from services import auth
+from services import artifacts, auth
 from services.background import gpu_metrics, intents, job_logs, leader, logs_kept, outbox, poller
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ async def start() -> None:
     # a finished run's whole log, to the artifact store as its output.log
     _scheduler.add_job(leader.only_on_leader(logs_kept.keep_due),
                        IntervalTrigger(seconds=logs_kept.INTERVAL_S, jitter=5), id='keep-run-logs')
+    # uploads that can no longer complete (their URLs expired): failed, and their parts dropped from the bucket
+    _scheduler.add_job(leader.only_on_leader(artifacts.abandon_stale), IntervalTrigger(minutes=10, jitter=30),
+                       id='fail-abandoned-uploads')
     for interval_s, task, name in ((settings.current.job_logs_interval_s, job_logs.collect, 'copy-job-logs'),
                                    (settings.current.gpu_metrics_interval_s, gpu_metrics.collect, 'fetch-gpu-metrics')):
         if interval_s > 0:  # 0 turns the task off

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 from urllib.parse import quote
 
 PART_MIN_BYTES = 16 * 1024**2  # above this an upload is sent in parts, several at once
+UPLOAD_TTL_S = 6 * 3600  # how long an announced upload may take (its presigned URLs last as long): GBs, slow uplinks
 MAX_PARTS = 1000  # parts grow past PART_MIN_BYTES to keep a huge upload within this many (S3 allows 10,000)
 
 

@@ -16,19 +16,19 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from services.stores import (
-                             Download,
-                             Mismatch,
-                             Missing,
-                             Part,
-                             SentPart,
-                             StoreError,
-                             UploadPlan,
-                             attachment,
-                             etag_of,
-                             part_size,
+    UPLOAD_TTL_S,
+    Download,
+    Mismatch,
+    Missing,
+    Part,
+    SentPart,
+    StoreError,
+    UploadPlan,
+    attachment,
+    etag_of,
+    part_size,
 )
 
-UPLOAD_URL_TTL_S = 6 * 3600  # a checkpoint of many GB over a slow uplink
 DOWNLOAD_URL_TTL_S = 600
 # boto3 >= 1.36 adds CRC checksums to every request by default; presigned URLs must not ask the uploader for them
 CONFIG = Config(signature_version='s3v4', request_checksum_calculation='when_required',
@@ -61,13 +61,13 @@ class S3Store:
     async def begin(self, key: str, size: int, local_url: str) -> UploadPlan:
         each = part_size(size)
         if size <= each:
-            url = await self._presign('put_object', UPLOAD_URL_TTL_S, Key=key)
+            url = await self._presign('put_object', UPLOAD_TTL_S, Key=key)
             return UploadPlan(kind='single', url=url)
         created = await self._call('create_multipart_upload', Bucket=self.bucket, Key=key)
         upload_id = created['UploadId']
         count = -(-size // each)
         urls = await asyncio.gather(*(
-            self._presign('upload_part', UPLOAD_URL_TTL_S, Key=key, UploadId=upload_id, PartNumber=number)
+            self._presign('upload_part', UPLOAD_TTL_S, Key=key, UploadId=upload_id, PartNumber=number)
             for number in range(1, count + 1)))
         return UploadPlan(kind='multipart', part_size=each, upload_id=upload_id,
                           parts=[Part(number, url) for number, url in enumerate(urls, start=1)])
