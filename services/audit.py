@@ -48,6 +48,7 @@ LABELS = {
     'project.budget_changed': 'Budget changed',
     'project.deleted': 'Project deleted',
     'project.sample_loaded': 'Sample project loaded',
+    'project.artifact_store_changed': 'Artifact bucket changed',
     'member.added': 'Member added',
     'member.removed': 'Member removed',
     'member.role_changed': 'Member role changed',

@@ -1,4 +1,5 @@
-"""Fixtures. Every database test runs on SQLite, and on PostgreSQL when TRAINBOARD_TEST_POSTGRES_URL is set."""
+"""Fixtures. Every database test runs on SQLite, and, when TRAINBOARD_TEST_POSTGRES_URL is set, on PostgreSQL too
+unless it drives pages or a browser (see pytest_collection_modifyitems)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,16 @@ _ORIGINAL_LIFESPAN = app.router.lifespan_context
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """TRAINBOARD_TEST_SHARD=<i>/<n> keeps the i-th of n shards of the test files (`make test` runs several at once):
+    """Pages (NiceGUI's `user`) and browsers run on SQLite alone: what differs between the databases is below them,
+    in the services, the API and the background tasks, which run on both.
+
+    TRAINBOARD_TEST_SHARD=<i>/<n> keeps the i-th of n shards of the test files (`make test` runs several at once):
     whole files, so a module's fixtures start once, spread by their number of tests, largest first."""
+    on_both = [item for item in items if not (_on_postgres(item) and _drives_pages(item))]
+    if len(on_both) < len(items):
+        kept = set(on_both)
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = on_both
     if not (shard := os.environ.get('TRAINBOARD_TEST_SHARD')):
         return
     index, count = (int(part) for part in shard.split('/'))
@@ -40,8 +49,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         owner[path] = loads.index(min(loads))
         loads[owner[path]] += size
     kept = [item for item in items if owner[item.nodeid.partition('::')[0]] == index - 1]
-    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    chosen = set(kept)
+    config.hook.pytest_deselected(items=[item for item in items if item not in chosen])
     items[:] = kept
+
+
+def _on_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, 'callspec', None)
+    return callspec is not None and 'postgres' in callspec.params.values()
+
+
+def _drives_pages(item: pytest.Item) -> bool:
+    return 'user' in item.fixturenames or item.get_closest_marker('browser') is not None
 
 
 @pytest.fixture(autouse=True)
