@@ -311,6 +311,24 @@ async def remove(stored: list[Stored]) -> None:
                 break
 
 
+async def store_problem(user: User, run_id: int, *, check: bool = True) -> str | None:
+    """What keeps the run's artifacts from being stored, in one sentence for the run page; None while the store works.
+
+    With `check`, the store is tried (can it be written to?) unless it worked for this process before: once per
+    store, and again each time while it fails, so that a fixed bucket is seen at once. Without, what it said last.
+    """
+    run = await runs.get_run(user, run_id)
+    project = await Project.get(id=run.project_id)
+    try:
+        store = await artifact_store.for_project(project)
+    except StoreError as error:  # not even configured
+        return error.message
+    health = artifact_store.health_of(store)
+    if check and (not health.checked or health.error is not None):
+        health = await artifact_store.check(project)
+    return health.error
+
+
 async def abandon_stale(now: datetime | None = None) -> int:
     """Fail the uploads announced longer ago than an upload may take (UPLOAD_TTL_S: their URLs have expired, so they
     can no longer complete: a job killed mid-save, say), dropping what the store holds of them (a multipart upload's
