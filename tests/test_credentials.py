@@ -297,8 +297,11 @@ def test_a_non_member_s_key_neither_fails_nor_reroutes_the_team_s_running_run(
     assert again.json()['credential_id'] == run['credential_id']
     in_use = api.delete(f'/credentials/{run["credential_id"]}')
     assert in_use.status_code == 409 and f'run {run["id"]} "finetune"' in in_use.json()['detail']
-    for launched in (run, again.json()):
-        assert api.post(f'/runs/{launched["id"]}/actions/cancel').status_code == 202
+    for launched in (run, again.json()):  # cleaning up: a run that already ended (under load) has nothing to cancel
+        cancelled = api.post(f'/runs/{launched["id"]}/actions/cancel')
+        state = api.get(f'/runs/{launched["id"]}').json()
+        assert cancelled.status_code == 202 or state['status'] in {'succeeded', 'failed', 'stopped', 'cancelled'}, \
+            (cancelled.text, state)
     helpers.wait_until(lambda: not novita.live())
 
 
