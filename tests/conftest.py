@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -82,10 +82,21 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database at the latest schema, with no rows in it: what the first start-up leaves."""
+    yield from _fresh_database(helpers.migrated_database_url, backend, tmp_path)
+
+
+@pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database with no tables at all, for the tests of migrating one."""
+    yield from _fresh_database(helpers.database_url, backend, tmp_path)
+
+
+def _fresh_database(make: Callable[[str, Path], str], backend: str, tmp_path: Path) -> Iterator[str]:
     # Tortoise caches each model's INSERT per (connection name, table), not per dialect: a process that switches
     # from SQLite to PostgreSQL (only tests do) would send '?' placeholders to PostgreSQL
     EXECUTOR_CACHE.clear()
-    url = helpers.database_url(backend, tmp_path)
+    url = make(backend, tmp_path)
     yield url
     helpers.drop_schema(url)
 
@@ -124,7 +135,7 @@ def session_backend(request: pytest.FixtureRequest) -> str:
 def server(session_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[helpers.Server]:
     """One real server process per backend for the whole session (API and browser tests)."""
     tmp = tmp_path_factory.mktemp(f'server-{session_backend}')
-    url = helpers.database_url(session_backend, tmp)
+    url = helpers.migrated_database_url(session_backend, tmp)
     server = helpers.Server(helpers.app_env(url, tmp / 'data')).start()
     yield server
     server.stop()
@@ -164,7 +175,7 @@ def s3_server(session_backend: str, tmp_path_factory: pytest.TempPathFactory,
               moto_s3: MotoS3) -> Iterator[helpers.Server]:
     """A server per backend for the session whose artifacts go to a bucket of moto's (`server.bucket`)."""
     tmp = tmp_path_factory.mktemp(f's3-server-{session_backend}')
-    url = helpers.database_url(session_backend, tmp)
+    url = helpers.migrated_database_url(session_backend, tmp)
     bucket = moto_s3.bucket()
     server = helpers.Server(helpers.app_env(url, tmp / 'data', **moto_s3.settings(bucket))).start()
     server.bucket = bucket

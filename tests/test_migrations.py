@@ -6,9 +6,9 @@ from models import Project, Run
 from services import database
 
 
-async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: str) -> None:
-    await database.migrate_database(database_url, target='models.0001_initial')  # what the first release made
-    await database.open_orm(database_url)
+async def test_an_older_database_is_migrated_and_keeps_its_data(empty_database_url: str) -> None:
+    await database.migrate_database(empty_database_url, target='models.0001_initial')  # what the first release made
+    await database.open_orm(empty_database_url)
     conn = connections.get('default')
     await conn.execute_query("INSERT INTO users (email, name, password_hash, role, is_active, created_at) "
                              "VALUES ('old@example.com', 'Old', 'x', 'admin', true, CURRENT_TIMESTAMP)")
@@ -26,10 +26,10 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(database_url: st
                              "VALUES (1, 'model.pt', 'model', 10, 's3://old/model.pt', '', CURRENT_TIMESTAMP)")
     await database.close_orm()
 
-    await database.migrate_database(database_url)  # what start-up does
-    await database.migrate_database(database_url)  # and again on the next start: nothing left to do
+    await database.migrate_database(empty_database_url)  # what start-up does
+    await database.migrate_database(empty_database_url)  # and again on the next start: nothing left to do
 
-    await database.open_orm(database_url)
+    await database.open_orm(empty_database_url)
     try:
         project = await Project.get(name='kept')
         assert float(project.budget_usd) == 10 and float(project.used_usd) == 2

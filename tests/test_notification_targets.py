@@ -148,7 +148,7 @@ async def test_kinds_are_checked_and_filter_what_is_queued(orm: str, private_hos
 def hooks_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[helpers.Server]:
     """A server that lets webhooks reach this machine (the session's server does not: it checks the refusal)."""
     tmp = tmp_path_factory.mktemp(f'hooks-{request.param}')
-    url = helpers.database_url(request.param, tmp)
+    url = helpers.migrated_database_url(request.param, tmp)
     server = helpers.Server(helpers.app_env(url, tmp / 'data', TRAINBOARD_WEBHOOK_PRIVATE_HOSTS='true')).start()
     yield server
     server.stop()
