@@ -8,7 +8,7 @@ through the services (`Rereads`), and re-draws only the rows that changed.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
@@ -150,15 +150,11 @@ class ArtifactsPanel(ui.column):
                 ui.label(view.error).classes('w-full text-negative text-body2 break-words min-w-0') \
                     .mark('artifact-error')  # w-full: a long SHA-256 in it wraps on a phone
         with ui.row().classes('items-center gap-0 no-wrap shrink-0'):
-            download = ui.button(icon='download', on_click=partial(self.download, view.id)) \
-                .props('flat round dense color=primary').mark('artifact-download')
-            download._props['aria-label'] = f'Download {view.name}'
+            download = _action('download', f'Download {view.name}', partial(self.download, view.id), 'primary')
             download.set_enabled(view.status == 'ready')
             download.tooltip('Download' if view.status == 'ready' else f'Nothing to download: {view.status}')
             if self.may_edit:
-                delete = ui.button(icon='delete', on_click=partial(self.delete, view.id, view.name)) \
-                    .props('flat round dense color=grey-7').mark('artifact-delete')
-                delete._props['aria-label'] = f'Delete {view.name}'
+                _action('delete', f'Delete {view.name}', partial(self.delete, view.id, view.name), 'grey-7')
 
     async def download(self, artifact_id: int) -> None:
         """Off to the download route, once the services say there is something to fetch (else why not, here)."""
@@ -241,3 +237,9 @@ def _copy(text: str) -> None:
     ui.clipboard.write(text)
     ui.notify('SHA-256 copied')
 
+
+def _action(icon: str, label: str, handler: Callable[[], Awaitable[None]], color: str) -> ui.button:
+    """A round icon button of an artifact's row, named for screen readers and marked `artifact-<icon>` for tests."""
+    button = ui.button(icon=icon, on_click=handler).props(f'flat round dense color={color}').mark(f'artifact-{icon}')
+    button._props['aria-label'] = label  # set, not parsed: a name with a quote stays text
+    return button

@@ -11,7 +11,6 @@ makes a second artifact.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import unicodedata
@@ -36,7 +35,9 @@ from services.stores import (
                              Store,
                              StoreError,
                              UploadPlan,
+                             file_chunks,
                              part_size,
+                             sha256_of,
 )
 from services.stores.local import LocalStore
 
@@ -227,7 +228,7 @@ async def store_file(uploader: Uploader, *, name: str, type: str, path: Path) ->
     store = await store_for(await Project.get(id=run.project_id))
     await store.abort(_key_of(artifact), artifact.upload_id)  # this server sends it whole, in its own way
     try:
-        sha256 = await _sha256_of(path)
+        sha256 = await asyncio.to_thread(lambda: sha256_of(file_chunks(path)))
         await store.put_file(_key_of(artifact), path)
     except StoreError as error:
         await _fail(run, artifact, error.message)
@@ -467,11 +468,3 @@ async def _announce(run: Run, artifact: Artifact, action: str) -> None:
                                  data={'run_id': run.id}))
 
 
-async def _sha256_of(path: Path) -> str:
-    def digest() -> str:
-        sha = hashlib.sha256()
-        with path.open('rb') as file:
-            while chunk := file.read(4 * 1024**2):
-                sha.update(chunk)
-        return sha.hexdigest()
-    return await asyncio.to_thread(digest)

@@ -210,13 +210,7 @@ async def test_a_viewer_sees_what_applies_and_saving_unchanged_sends_no_email_of
         for name, value in {'SMTP_HOST': '127.0.0.1', 'SMTP_PORT': str(server.port), 'SMTP_TLS': 'none'}.items():
             monkeypatch.setenv(f'TRAINBOARD_{name}', value)
         settings.reload()
-        owner = await UserModel.get(email=ADMIN_EMAIL)
-        project = await projects.create_project(owner, name='vision')
-        viewer = await auth.create_user('vic@example.com', 'a long password')
-        await projects.add_member(owner, project['id'], viewer.email, MemberRole.VIEWER)
-        await sign_in(user, viewer.email, 'a long password')
-        await user.open('/settings')
-        await user.should_see('Save notification choices')
+        owner, project, viewer = await _member_on_settings(user, 'vic@example.com', MemberRole.VIEWER)
         for kind in notifications.KINDS:  # shown as delivery will apply them: a member's defaults
             applied = notifications.applied(kind, Relation.MEMBER, None)
             assert (_box(user, f'in-app-{kind}').value, _box(user, f'email-{kind}').value) == \
@@ -235,13 +229,7 @@ async def test_a_viewer_sees_what_applies_and_saving_unchanged_sends_no_email_of
 
 async def test_an_editor_sees_a_default_that_depends_on_the_run_and_keeps_it_when_changing_the_other_box(
         app_env: dict, user: User) -> None:
-    owner = await UserModel.get(email=ADMIN_EMAIL)
-    project = await projects.create_project(owner, name='vision')
-    editor = await auth.create_user('ed@example.com', 'a long password')
-    await projects.add_member(owner, project['id'], editor.email, MemberRole.EDITOR)
-    await sign_in(user, editor.email, 'a long password')
-    await user.open('/settings')
-    await user.should_see('Save notification choices')
+    _owner, _project, editor = await _member_on_settings(user, 'ed@example.com', MemberRole.EDITOR)
     assert _box(user, 'email-run.succeeded').value is None  # half-checked: it depends on whose run it is
     assert _box(user, 'email-budget.threshold').value is False
     await user.should_see('Email by default for runs you launch only.')
@@ -259,3 +247,15 @@ async def test_an_editor_sees_a_default_that_depends_on_the_run_and_keeps_it_whe
     user.find(kind=ui.button, content='Back to the defaults').click()
     await user.should_see('Back to the defaults.')
     assert not await NotificationPreference.filter(user_id=editor.id).exists()
+
+
+async def _member_on_settings(user: User, email: str, role: MemberRole) -> tuple[UserModel, dict, UserModel]:
+    """The admin's project 'vision' with a member of `role`, signed in on their /settings: (owner, project, member)."""
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='vision')
+    member = await auth.create_user(email, 'a long password')
+    await projects.add_member(owner, project['id'], member.email, role)
+    await sign_in(user, member.email, 'a long password')
+    await user.open('/settings')
+    await user.should_see('Save notification choices')
+    return owner, project, member

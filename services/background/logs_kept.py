@@ -45,7 +45,26 @@ BASE_DELAY_S = 60.0  # a run whose log could not be stored is tried again after 
 MAX_DELAY_S = 3600.0
 SECRET_MIN_CHARS = 8  # shorter environment values ("1", "true") are not hidden: they would blank out words
 
-_waiting: dict[int, tuple[int, float]] = {}  # run id -> (failed tries, epoch seconds of the next try)
+
+
+class BackOff:
+    """The runs whose log the store refused, and when each may be tried again: twice as late after each failure."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[int, tuple[int, float]] = {}  # run id -> (failed tries, epoch seconds of the next try)
+
+    def failed(self, run_id: int, now: float) -> None:
+        tries = self.waiting.get(run_id, (0, 0.0))[0] + 1
+        self.waiting[run_id] = (tries, now + min(BASE_DELAY_S * 2 ** (tries - 1), MAX_DELAY_S))
+
+    def done(self, run_id: int) -> None:
+        self.waiting.pop(run_id, None)
+
+    def waiting_at(self, now: float) -> list[int]:
+        return [run_id for run_id, (_tries, at) in self.waiting.items() if at > now]
+
+
+back_off = BackOff()
 
 
 def settled_after_s() -> float:
@@ -59,20 +78,19 @@ async def keep_due(now: float | None = None) -> int:
     `BATCH`; how many were kept."""
     now = time.time() if now is None else now
     settled = datetime.fromtimestamp(now - settled_after_s(), UTC)
-    backing_off = [run_id for run_id, (_tries, at) in _waiting.items() if at > now]
     due = await Run.filter(Q(ended_at__lte=settled) | Q(ended_at__isnull=True)
                            | ~Q(provider__in=list(job_logs.KEEPING_LOGS)),
                            status__in=list(FINISHED), logs_kept_at__isnull=True) \
-        .exclude(id__in=backing_off).order_by('ended_at', 'id').limit(BATCH)
+        .exclude(id__in=back_off.waiting_at(now)).order_by('ended_at', 'id').limit(BATCH)
     kept = 0
     for run in due:
         try:
             kept += await keep(run, now)
         except Unavailable:  # the store's failure: logged once by artifact_store when it flipped
-            _back_off(run.id, now)
+            back_off.failed(run.id, now)
         except Exception:  # a bug, or the database: this run waits; the others go on
             log.exception('the log of run %s could not be kept', run.id)
-            _back_off(run.id, now)
+            back_off.failed(run.id, now)
     return kept
 
 
@@ -87,7 +105,7 @@ async def keep(run: Run, now: float | None = None) -> bool:
     path = Path(name)
     try:
         if not await write_log(run, path):  # it printed nothing (cancelled before it started, say): nothing to keep
-            _waiting.pop(run.id, None)
+            back_off.done(run.id)
             return bool(await Run.filter(id=run.id, logs_kept_at__isnull=True).update(logs_kept_at=now))
         try:
             await artifacts.store_file(artifacts.Uploader(run, None), name=await _name_for(run), type=TYPE, path=path)
@@ -100,7 +118,7 @@ async def keep(run: Run, now: float | None = None) -> bool:
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
-    _waiting.pop(run.id, None)
+    back_off.done(run.id)
     return bool(await Run.filter(id=run.id, logs_kept_at__isnull=True).update(logs_kept_at=now))
 
 
@@ -126,7 +144,7 @@ def stamp(timestamp: float) -> str:
 
 def forget() -> None:
     """Drop the back-off of every run (tests)."""
-    _waiting.clear()
+    back_off.waiting.clear()
 
 
 async def _name_for(run: Run) -> str:
@@ -151,7 +169,3 @@ def _hidden(line: str, secrets: list[str]) -> str:
             line = line.replace(secret, '[hidden]')
     return line
 
-
-def _back_off(run_id: int, now: float) -> None:
-    tries = _waiting.get(run_id, (0, 0.0))[0] + 1
-    _waiting[run_id] = (tries, now + min(BASE_DELAY_S * 2 ** (tries - 1), MAX_DELAY_S))

@@ -9,6 +9,7 @@ ETag) and the store checks the stored object against it before the artifact is r
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -113,6 +114,20 @@ def part_size(size: int) -> int:
     mib = 1024**2
     per_part = -(-size // MAX_PARTS)
     return max(PART_MIN_BYTES, -(-per_part // mib) * mib)
+
+
+def sha256_of(chunks: Iterable[bytes]) -> str:
+    """The SHA-256 (hex) of bytes that come piece by piece: a file's (`file_chunks`), an object's body."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_chunks(path: Path, size: int = 4 * 1024**2) -> Iterator[bytes]:
+    with path.open('rb') as file:
+        while chunk := file.read(size):
+            yield chunk
 
 
 def etag_of(md5s: list[str]) -> str:

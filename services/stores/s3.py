@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from services.stores import (
     attachment,
     etag_of,
     part_size,
+    sha256_of,
 )
 
 DOWNLOAD_URL_TTL_S = 600
@@ -106,10 +106,7 @@ class S3Store:
             raise
 
     def _sha256(self, key: str) -> str:
-        digest = hashlib.sha256()
-        for chunk in self.client.get_object(Bucket=self.bucket, Key=key)['Body'].iter_chunks(4 * 1024**2):
-            digest.update(chunk)
-        return digest.hexdigest()
+        return sha256_of(self.client.get_object(Bucket=self.bucket, Key=key)['Body'].iter_chunks(4 * 1024**2))
 
     async def abort(self, key: str, upload_id: str | None) -> None:
         if upload_id:
