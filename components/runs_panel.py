@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from nicegui import ui
 
-from components import format
+from components import dialogs, format
 from components.runs_table import RunsTable, cells, number
 from models import RunStatus, User
 from services import run_labels, run_table
@@ -142,8 +142,7 @@ class RunsPanel:
         self.table.set_columns(view.config_columns, view.metric_columns)
         self.table.on('request', self._on_request, ['pagination'])
         self.table.on_select(lambda: self._show_selection())
-        self.table.on('tags', lambda e: self._label(e.args['id'], tags=e.args['value']))
-        self.table.on('note', lambda e: self._label(e.args['id'], note=e.args['value']))
+        self.table.on('edit', lambda e: self._edit(e.args['id'], e.args['what']))
 
     def _multi(self, label: str, options: list[str], value: list[str], name: str) -> ui.select:
         return ui.select(options, value=value, label=label, multiple=True, clearable=True) \
@@ -202,52 +201,74 @@ class RunsPanel:
         else:
             self._show_page()
 
-    async def _label(self, run_id: int, **changes: Any) -> None:
-        try:
-            await run_labels.set_labels(self.user, int(run_id), **changes)
-        except ServiceError as error:
-            ui.notify(error.message, type='negative')
-            self._show_page()  # the cell shows what is stored again
+    async def _edit(self, run_id: Any, what: Any) -> None:
+        """The one editor of a run's tags or note, opened by a click on its cell."""
+        row = self.rows.get(run_id) if isinstance(run_id, int) else None
+        if row is None or what not in ('tags', 'note'):
             return
-        await self.changed(int(run_id))
+        if not self.editable:
+            ui.notify('Only the project\'s editors and owners can change tags and notes.', type='warning')
+            return
+        with ui.dialog() as dialog, ui.card().classes('w-96 max-w-full'):
+            ui.label(f'{"Tags" if what == "tags" else "Note"} of {row.name}').classes('text-h6 break-all')
+            if what == 'tags':
+                field = ui.input('Tags', value=' '.join(row.tags)).props('autofocus counter maxlength=900') \
+                    .classes('w-full').mark('label-field')
+                ui.label('Separated by spaces: letters, digits and . _ - : / + = @') \
+                    .classes('text-caption text-grey-7')
+            else:
+                field = ui.textarea('Note', value=row.note) \
+                    .props(f'autofocus autogrow counter maxlength={run_labels.MAX_NOTE_LENGTH}').classes('w-full') \
+                    .mark('label-field')
+            hint = ui.label().classes('text-negative text-caption')
+
+            async def save() -> None:
+                try:
+                    await run_labels.set_labels(self.user, row.id, **{what: field.value or ''})
+                except ServiceError as error:
+                    hint.set_text(error.message)  # the dialog stays open with what was typed
+                    return
+                dialog.submit(True)
+            if what == 'tags':
+                field.on('keydown.enter', save)
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat').mark('dismiss')
+                ui.button('Save', on_click=save).mark('save-label')
+        saved = await dialog
+        dialogs.discard(dialog)
+        if saved:
+            await self.changed(row.id)
 
     def _archive_action(self) -> str:
         selected = [self.rows.get(row['id']) for row in self.table.selected]
         return 'unarchive' if selected and all(row and row.archived for row in selected) else 'archive'
 
-    def _confirm(self, action: str, tag: str = '') -> None:
+    async def _confirm(self, action: str, tag: str = '') -> None:
         ids = [row['id'] for row in self.table.selected]
         if not ids:
             return
-        words = {'stop': 'Stop', 'archive': 'Archive', 'unarchive': 'Unarchive', 'tag': f'Tag "{tag}" onto',
-                 'untag': f'Remove the tag "{tag}" from'}
-        with ui.dialog() as dialog, ui.card():
-            ui.label(f'{words[action]} {len(ids)} {_runs(len(ids))}?').classes('text-h6')
-            if action == 'stop':
-                ui.label('Each run gets its time to checkpoint; runs that have ended are left as they are.') \
-                    .classes('text-grey-8')
-            with ui.row().classes('w-full justify-end'):
-                ui.button('Keep them', on_click=dialog.close).props('flat')
-                ui.button(f'{words[action].split()[0]} {len(ids)} {_runs(len(ids))}',
-                          on_click=lambda: self._bulk(dialog, action, ids, tag)) \
-                    .props(f'color={"negative" if action == "stop" else "primary"}').mark('confirm-bulk')
-        dialog.open()
-
-    async def _bulk(self, dialog: ui.dialog, action: str, ids: list[int], tag: str) -> None:
-        dialog.close()
+        verbs = {'stop': 'Stop', 'archive': 'Archive', 'unarchive': 'Unarchive', 'tag': 'Tag', 'untag': 'Untag'}
+        what = {'tag': f'Tag {len(ids)} {_runs(len(ids))} with "{tag}"?',
+                'untag': f'Remove the tag "{tag}" from {len(ids)} {_runs(len(ids))}?'}.get(
+            action, f'{verbs[action]} {len(ids)} {_runs(len(ids))}?')
+        if action == 'stop':
+            what += ' Each gets its time to checkpoint; runs that have ended are left as they are.'
+        if not await dialogs.confirm(what, action=f'{verbs[action]} {len(ids)} {_runs(len(ids))}',
+                                     color='negative' if action == 'stop' else 'primary'):
+            return
         try:
             result = await run_labels.bulk(self.user, self.project_id, ids, action, tag)
         except ServiceError as error:
             ui.notify(error.message, type='negative')
             return
-        message = f'{action.capitalize()}: {result.done} {_runs(result.done)}'
+        message = f'{verbs[action]}: {result.done} {_runs(result.done)}'
         if result.skipped:
             message += f'; {len(result.skipped)} left as they were ({result.skipped[0]})'
         ui.notify(message, type='warning' if result.skipped else 'positive')
         self.table.selected = []
         await self.reload()
 
-    def _tag_dialog(self) -> None:
+    async def _tag_dialog(self) -> None:
         if not self.table.selected:
             return
         with ui.dialog() as dialog, ui.card().classes('w-80'):
@@ -257,18 +278,20 @@ class RunsPanel:
 
             def go(action: str) -> None:
                 try:
-                    run_labels.checked_tags([tag.value or ''])
                     if not (tag.value or '').strip():
                         raise ServiceError('Type a tag.')
+                    run_labels.checked_tags([tag.value])
                 except ServiceError as error:
                     hint.set_text(error.message)
                     return
-                dialog.close()
-                self._confirm(action, tag.value.strip())
+                dialog.submit((action, tag.value.strip()))
             with ui.row().classes('w-full justify-end'):
                 ui.button('Remove tag', on_click=lambda: go('untag')).props('flat')
-                ui.button('Add tag', on_click=lambda: go('tag'))
-        dialog.open()
+                ui.button('Add tag', on_click=lambda: go('tag')).mark('add-tag')
+        answer = await dialog
+        dialogs.discard(dialog)
+        if answer:
+            await self._confirm(*answer)
 
     # --- showing ------------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from components import format
 from components.status_badge import COLORS
 from services.run_table import RunRow
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 BASE_COLUMNS = [
     {'name': 'name', 'label': 'Run', 'field': 'name', 'align': 'left', 'sortable': True},
     {'name': 'status', 'label': 'Status', 'field': 'status', 'align': 'left', 'sortable': True},
@@ -36,20 +36,14 @@ _PROGRESS = ('<q-td :props="props" style="min-width: 8rem"><q-linear-progress :v
 _TAG_CHIPS = ('<q-chip v-for="tag in props.row.tags" :key="tag" dense size="sm" color="blue-1" text-color="primary">'
               '{{ tag }}</q-chip>')
 _NOTE_TEXT = ('<span class="run-note" :title="props.row.note">{{ props.row.note }}</span>')
-# editors' cells: a popup editor whose save goes to the server, which checks the role and the input again
-_TAGS_EDIT = ('<q-td :props="props" class="cursor-pointer">' + _TAG_CHIPS +
-              '<q-icon v-if="!props.row.tags.length" name="sell" color="grey-5" size="xs" />'
-              '<q-popup-edit :model-value="props.row.tags.join(\' \')" v-slot="scope" buttons label-set="Save" '
-              '@save="value => $parent.$emit(\'tags\', {id: props.row.id, value: value})">'
-              '<q-input v-model="scope.value" dense autofocus counter maxlength="900" '
-              'hint="Tags separated by spaces: letters, digits, . _ - : / + = @" @keyup.enter="scope.set" />'
-              '</q-popup-edit></q-td>')
-_NOTE_EDIT = ('<q-td :props="props" class="cursor-pointer">' + _NOTE_TEXT +
-              '<q-icon v-if="!props.row.note" name="edit_note" color="grey-5" size="xs" />'
-              '<q-popup-edit :model-value="props.row.note" v-slot="scope" buttons label-set="Save" '
-              '@save="value => $parent.$emit(\'note\', {id: props.row.id, value: value})">'
-              '<q-input v-model="scope.value" type="textarea" autogrow dense autofocus counter maxlength="2000" />'
-              '</q-popup-edit></q-td>')
+# editors' cells: a click asks the server to open its one editor (a popup editor per cell made 50 rows slow to
+# paint); the server checks the role and the input again
+_TAGS_EDIT = ('<q-td :props="props" class="cursor-pointer" @click="$parent.$emit(\'edit\', '
+              '{id: props.row.id, what: \'tags\'})">' + _TAG_CHIPS +
+              '<q-icon v-if="!props.row.tags.length" name="sell" color="grey-5" size="xs" /></q-td>')
+_NOTE_EDIT = ('<q-td :props="props" class="cursor-pointer" @click="$parent.$emit(\'edit\', '
+              '{id: props.row.id, what: \'note\'})">' + _NOTE_TEXT +
+              '<q-icon v-if="!props.row.note" name="edit_note" color="grey-5" size="xs" /></q-td>')
 
 
 class RunsTable(ui.table):

@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from tortoise import connections
 
-from models import Run, RunTableView, User
+from models import RunTableView, User
 from services import metric_store, projects
 from services.errors import Invalid
 
@@ -118,7 +119,16 @@ class RunRow:
     note: str
     archived: bool
     metrics: dict[str, float | str | None] = field(default_factory=dict)  # metric column key -> value
-    haystack: str = ''  # what the search looks in, lower case
+    _haystack: str | None = None
+
+    @property
+    def haystack(self) -> str:
+        """What the search looks in, lower case: made on the first search, then kept."""
+        if self._haystack is None:
+            self._haystack = ' '.join([self.name, *self.tags, *(
+                f'{key}={_text(value) if isinstance(value, dict | list | bool) else value}'
+                for key, value in self.config.items())]).lower()
+        return self._haystack
 
     def duration_s(self, now: datetime) -> float | None:
         if self.started_at is None:
@@ -235,24 +245,26 @@ async def save_view(user: User, project_id: int, view: View) -> None:
 # --- helpers -------------------------------------------------------------------------------------------------------
 
 async def _read(project_id: int, run_id: int | None, metric_keys: list[str]) -> list[RunRow]:
-    query = Run.filter(project_id=project_id)
-    if run_id is not None:
-        query = query.filter(id=run_id)
-    found = await query.order_by('-created_at', '-id').values(
-        'id', 'name', 'status', 'progress', 'cost_usd', 'provider', 'created_at', 'started_at', 'ended_at', 'config',
-        'tags', 'note', 'archived_at', 'created_by__name', 'created_by__email')
+    # plain SQL, converted here: the ORM's per-field conversion (an ISO parser per date) cost more than the query
+    conn = connections.get('default')
+    found = await conn.execute_query_dict(metric_store._sql(
+        conn, 'SELECT r.id, r.name, r.status, r.progress, r.cost_usd, r.provider, r.created_at, r.started_at, '
+              'r.ended_at, r.config, r.tags, r.note, r.archived_at, u.name AS user_name, u.email AS user_email '
+              'FROM runs r LEFT JOIN users u ON u.id = r.created_by_id WHERE r.project_id = ?'
+              + (' AND r.id = ?' if run_id is not None else '') + ' ORDER BY r.created_at DESC, r.id DESC'),
+        [project_id] + ([run_id] if run_id is not None else []))
     metrics = await _summaries(project_id, run_id, metric_keys) if metric_keys and found else {}
     rows = []
     for r in found:
-        config = r['config'] if isinstance(r['config'], dict) else {}
-        tags = [str(tag) for tag in r['tags'] or []]
+        config, tags = _json(r['config']), _json(r['tags'])
         rows.append(RunRow(
-            id=r['id'], name=r['name'], status=str(getattr(r['status'], 'value', r['status'])),
-            progress=float(r['progress'] or 0), cost_usd=float(r['cost_usd'] or 0), provider=r['provider'],
-            launched_by=r['created_by__name'] or r['created_by__email'] or '', created_at=r['created_at'],
-            started_at=r['started_at'], ended_at=r['ended_at'], config=config, tags=tags, note=r['note'] or '',
-            archived=r['archived_at'] is not None, metrics=metrics.get(r['id'], {}),
-            haystack=' '.join([r['name'], *tags, *(f'{k}={_text(v)}' for k, v in config.items())]).lower()))
+            id=r['id'], name=r['name'], status=r['status'], progress=float(r['progress'] or 0),
+            cost_usd=float(r['cost_usd'] or 0), provider=r['provider'],
+            launched_by=r['user_name'] or r['user_email'] or '', created_at=_moment(r['created_at']),
+            started_at=_moment(r['started_at']), ended_at=_moment(r['ended_at']),
+            config=config if isinstance(config, dict) else {},
+            tags=[str(tag) for tag in tags] if isinstance(tags, list) else [], note=r['note'] or '',
+            archived=r['archived_at'] is not None, metrics=metrics.get(r['id'], {})))
     return rows
 
 
@@ -320,6 +332,19 @@ def _groups(rows: list[RunRow], view: View) -> list[Group]:
     else:
         groups.sort(key=lambda g: (-g.count, g.key))
     return groups
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as read: text on SQLite (and from asyncpg without a codec), already decoded otherwise."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _moment(value: Any) -> datetime | None:
+    """A timestamp column as read: ISO text on SQLite, a datetime on PostgreSQL; always aware (UTC)."""
+    if value is None or value == '':
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _comparable(value: Any) -> Any:
