@@ -103,7 +103,7 @@ class RunsPanel:
         with ui.column().classes('w-full gap-2'):
             with ui.row().classes('w-full items-end gap-2 runs-toolbar'):
                 self.search = ui.input('Search', value=view.search, placeholder='name, tag or key=value') \
-                    .props('dense clearable debounce=300').classes('w-64') \
+                    .props('dense clearable debounce=300').classes('w-full sm:w-64') \
                     .on_value_change(lambda e: self._set(search=(e.value or '').strip()[:run_table.MAX_TEXT]))
                 self.search.add_slot('prepend', '<q-icon name="search" />')
                 self.statuses = self._multi('Status', [s.value for s in RunStatus], view.statuses, 'statuses')

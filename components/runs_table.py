@@ -53,7 +53,8 @@ class RunsTable(ui.table):
         super().__init__(columns=list(BASE_COLUMNS), rows=[], row_key='id', selection='multiple',
                          pagination={'rowsPerPage': PAGE_SIZE, 'page': 1, 'sortBy': sort, 'descending': descending,
                                      'rowsNumber': 0})
-        self.classes('w-full runs-table').props('flat bordered dense :rows-per-page-options="[25, 50, 100]"')
+        self.classes('w-full runs-table').props('flat bordered dense hide-selected-banner rows-per-page-label="Runs '
+                                                'per page" :rows-per-page-options="[25, 50, 100]"')
         self.add_slot('body-cell-name', _NAME)
         self.add_slot('body-cell-status', _STATUS)
         self.add_slot('body-cell-progress', _PROGRESS)
@@ -65,7 +66,7 @@ class RunsTable(ui.table):
                   'sortable': True, 'headerClasses': 'text-indigo-8'} for key in config_columns]
         extra += [{'name': key, 'label': _metric_label(key), 'field': key, 'align': 'right', 'sortable': True,
                    'headerClasses': 'text-teal-8'} for key in metric_columns]
-        self.columns = [*BASE_COLUMNS[:4], *extra, *BASE_COLUMNS[4:]]
+        self.columns = [*BASE_COLUMNS[:7], *extra, *BASE_COLUMNS[7:]]  # after the cost, before who and when
 
     def show(self, rows: list[dict[str, Any]], total: int) -> None:
         self.rows = rows

@@ -20,7 +20,7 @@ from tortoise import connections
 
 from models import RunTableView, User
 from services import metric_store, projects
-from services.errors import Invalid
+from services.errors import Invalid, ServiceError
 
 AGGREGATES = ('last', 'min', 'max')  # what a metric column shows of its metric's history
 SORTABLE = ('name', 'status', 'provider', 'launched_by', 'progress', 'duration', 'cost', 'started', 'created')
@@ -162,7 +162,7 @@ async def load_one(user: User, run_id: int, project_id: int, metric_keys: list[s
     """One run again (after a change), or None when it is gone or no longer this user's to see."""
     try:
         await projects.get_project(user, project_id)
-    except Exception:  # noqa: BLE001 - any refusal means: not shown
+    except ServiceError:  # deleted, or no longer this user's to see
         return None
     found = await _read(project_id, run_id, metric_keys)
     return found[0] if found else None
