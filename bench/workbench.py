@@ -45,11 +45,15 @@ def main() -> None:
     parser.add_argument('--runs', type=int, default=1000)
     parser.add_argument('--no-browser', action='store_true')
     parser.add_argument('--port', type=int, default=9210)
+    parser.add_argument('--skip-sqlite', action='store_true')
     parser.add_argument('--keep', default='', help='fill (SQLite) in this folder and keep it, to look at it after')
     args = parser.parse_args()
-    for backend in ['sqlite'] + (['postgres'] if args.postgres else []):
+    for backend in ([] if args.skip_sqlite else ['sqlite']) + (['postgres'] if args.postgres else []):
         if backend == 'postgres':
             helpers.POSTGRES_URL = args.postgres
+            # Tortoise caches each model's INSERT per connection name, not per dialect (as tests/conftest.py says)
+            from tortoise.backends.base.executor import EXECUTOR_CACHE
+            EXECUTOR_CACHE.clear()
         with tempfile.TemporaryDirectory() as tmp:
             if args.keep and backend == 'sqlite':
                 tmp = args.keep
