@@ -83,7 +83,7 @@ class Run(models.Model):
     stall_grace_s = fields.IntField(null=True)  # None: the project's setting, else the stall timeout again
     stall_notified_at = fields.FloatField(null=True)  # epoch seconds the stall was notified; cleared by a report
     logs_kept_at = fields.FloatField(null=True)  # epoch seconds its finished log went to the artifact store (0: never)
-    # the team's own words about the run (services/run_table.py bounds them); nullable for the migration's sake
+    # the team's own words about the run (services/run_labels.py bounds them); NULL on runs made before them
     tags = fields.JSONField(default=list, null=True)  # ["baseline", "lr-sweep"]
     note = fields.TextField(default='', null=True)
     archived_at = fields.DatetimeField(null=True)  # hidden from the runs table unless a filter shows archived runs
@@ -92,7 +92,7 @@ class Run(models.Model):
 
     class Meta:
         table = 'runs'
-        indexes = (('project_id', 'status'), ('status',), ('project_id', 'created_at'))
+        indexes = (('project_id', 'status'), ('status',))
 
 
 class RunStep(models.Model):

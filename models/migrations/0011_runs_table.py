@@ -4,7 +4,6 @@ from orjson import loads
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
-from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0010_notification_defaults')]
@@ -38,11 +37,5 @@ class Migration(migrations.Migration):
             model_name='Run',
             name='tags',
             field=fields.JSONField(null=True, default=list, encoder=JSON_DUMPS, decoder=loads),
-        ),
-        # runs made before tags and notes have none, rather than NULL
-        ops.RunSQL("UPDATE runs SET tags = '[]', note = ''"),
-        ops.AddIndex(
-            model_name='Run',
-            index=Index(fields=['project_id', 'created_at']),
         ),
     ]
