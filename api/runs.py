@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from api import report_schema
 from api.deps import CurrentUser
 from api.schema import Id, Input, StorableJson
-from services import bounds, ingest, metric_store, projects, run_control, runs
+from services import bounds, ingest, metric_store, projects, run_control, run_labels, runs
 from services.errors import Invalid, NotFound
 from services.stores import attachment
 
@@ -88,6 +88,16 @@ class RunOut(BaseModel):
     envs: dict[str, str] = Field(default_factory=dict, description='its environment, values masked')
     command: str = Field('', description='what a launched run runs (empty for an external run)')
     image: str = Field('', description='the image a cloud run runs in')
+    tags: list[str] = Field(default_factory=list, description='the team\'s tags (PATCH /runs/{id} sets them)')
+    note: str = Field('', description='the team\'s note on the run (PATCH /runs/{id} sets it)')
+    archived: bool = Field(False, description='hidden from the project\'s runs table unless shown on purpose')
+
+
+class RunLabels(Input):
+    tags: list[str] | None = Field(None, max_length=run_labels.MAX_TAGS,
+                                   description=f'replaces the run\'s tags: at most {run_labels.MAX_TAGS}, each 1 to '
+                                               f'{run_labels.MAX_TAG_LENGTH} letters, digits or . _ - : / + = @')
+    note: str | None = Field(None, max_length=run_labels.MAX_NOTE_LENGTH, description='replaces the run\'s note')
 
 
 class RunCreated(RunOut):
@@ -140,6 +150,12 @@ async def list_runs(project_id: Id, user: CurrentUser) -> list[RunOut]:
 @router.get('/runs/{run_id}')
 async def get_run(run_id: Id, user: CurrentUser) -> RunOut:
     return RunOut(**await runs.snapshot(await runs.get_run(user, run_id)))
+
+
+@router.patch('/runs/{run_id}')
+async def update_run(run_id: Id, body: RunLabels, user: CurrentUser) -> RunOut:
+    """Set the run's tags and/or note (editors and owners); what is left out stays as it is."""
+    return RunOut(**await run_labels.set_labels(user, run_id, tags=body.tags, note=body.note))
 
 
 @router.get('/runs/{run_id}/metrics')

@@ -15,11 +15,11 @@ from models.notifications import (
                                   NotificationTarget,
 )
 from models.projects import MemberRole, Membership, Project, ProjectStatus
-from models.runs import Run, RunStatus, RunStep, StepStatus
+from models.runs import Run, RunStatus, RunStep, RunTableView, StepStatus
 
 __all__ = [
     'ApiKey', 'Artifact', 'ArtifactStatus', 'AuditEntry', 'Credential', 'Delivery', 'DeliveryStatus', 'Event',
     'LatestMetric', 'LogLine', 'Membership', 'MemberRole', 'Metric', 'MetricBucket', 'Notification',
     'NotificationPreference', 'NotificationTarget', 'Project', 'ProjectStatus', 'Role', 'Run', 'RunStatus',
-    'RunStep', 'StepStatus', 'UsedSignature', 'User',
+    'RunStep', 'RunTableView', 'StepStatus', 'UsedSignature', 'User',
 ]

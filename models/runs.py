@@ -83,12 +83,16 @@ class Run(models.Model):
     stall_grace_s = fields.IntField(null=True)  # None: the project's setting, else the stall timeout again
     stall_notified_at = fields.FloatField(null=True)  # epoch seconds the stall was notified; cleared by a report
     logs_kept_at = fields.FloatField(null=True)  # epoch seconds its finished log went to the artifact store (0: never)
+    # the team's own words about the run (services/run_table.py bounds them); nullable for the migration's sake
+    tags = fields.JSONField(default=list, null=True)  # ["baseline", "lr-sweep"]
+    note = fields.TextField(default='', null=True)
+    archived_at = fields.DatetimeField(null=True)  # hidden from the runs table unless a filter shows archived runs
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = 'runs'
-        indexes = (('project_id', 'status'), ('status',))
+        indexes = (('project_id', 'status'), ('status',), ('project_id', 'created_at'))
 
 
 class RunStep(models.Model):
@@ -112,3 +116,16 @@ class RunStep(models.Model):
             return None
         end = self.ended_at or datetime.now(UTC)
         return (end - self.started_at).total_seconds()
+
+
+class RunTableView(models.Model):
+    # How one user last left one project's runs table: columns, sort, filters, grouping (services/run_table.View)
+    id = fields.IntField(primary_key=True)
+    user = fields.ForeignKeyField('models.User', related_name='run_table_views', on_delete=fields.CASCADE)
+    project = fields.ForeignKeyField('models.Project', related_name='run_table_views', on_delete=fields.CASCADE)
+    view = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = 'run_table_views'
+        unique_together = (('user', 'project'),)

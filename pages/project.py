@@ -10,12 +10,13 @@ from components.budget_bar import BudgetBar
 from components.frame import frame, not_found
 from components.new_run_dialog import new_run
 from components.notification_targets import notification_targets_panel
-from components.reads import read_project, read_run_row
-from components.runs_table import RunsTable
+from components.reads import read_project
+from components.runs_panel import RunsPanel
 from components.status_badge import StatusBadge
 from models import MemberRole
-from services import hub, metric_store, projects, runs
+from services import hub, projects
 from services.errors import ServiceError
+from services.run_table import RunRow
 
 
 @ui.page('/projects/{project_id}')
@@ -37,18 +38,16 @@ async def project_page(project_id: int) -> None:
         description.set_text(data['description'] or 'No description')
         budget.set_amounts(data['used_usd'], data['budget_usd'])
 
-    def show_run(run_id: int, row: dict[str, Any] | None) -> None:
-        if row is None:  # deleted, or no longer this user's to see
-            table.remove_run(run_id)
-        else:
-            table.show_run(row)
-        empty.visible = not table.rows
-
     def show_project(_: int, data: dict[str, Any] | None) -> None:
         if data is not None:  # else the frame follows a lost access; a deletion comes as its own change
             show(data)
 
-    run_rereads = live.Rereads(partial(read_run_row, user), show_run, shared_by=('run row', user.id))
+    def show_run(run_id: int, row: RunRow | None) -> None:
+        panel.put(run_id, row)
+        empty.visible = panel.empty
+
+    # not shared between tabs: each reads the metric columns it shows
+    run_rereads = live.Rereads(lambda run_id: panel.read(run_id), show_run)
     project_rereads = live.Rereads(partial(read_project, user), show_project, shared_by=('project', user.id))
 
     async def apply(change: hub.Change) -> None:
@@ -61,10 +60,13 @@ async def project_page(project_id: int) -> None:
         elif change.kind == 'project':
             await project_rereads.ask(project_id)
         elif change.kind == 'run' and change.action == 'deleted':
-            table.remove_run(change.id)
-            empty.visible = not table.rows
+            panel.removed(change.id)
+            empty.visible = panel.empty
         elif change.kind == 'run':
             await run_rereads.ask(change.id)
+        elif change.kind == 'runs':  # many runs at once (archived, tagged): read them all again, once
+            await panel.reload()
+            empty.visible = panel.empty
 
     with frame(data['name'], user, project_id=project_id):
         with ui.card().classes('w-full') as gone:
@@ -83,49 +85,18 @@ async def project_page(project_id: int) -> None:
                 ui.label('Runs').classes('text-h6')
                 if role != MemberRole.VIEWER:
                     ui.button('New run', icon='rocket_launch', on_click=lambda: new_run(user, project_id))
-            project_runs = await runs.project_runs(project_id)
-            table = RunsTable(project_runs)
-            with ui.column().classes('w-full items-center py-6') as empty:
-                ui.icon('rocket_launch', size='lg').classes('text-grey-5')
-                ui.label('No runs yet. Runs reported through the API or launched here appear at once.') \
-                    .classes('text-grey-7')
-            empty.visible = not project_runs
-            await _compare_panel(project_id, table)
+            with ui.card().classes('w-full runs-card'):
+                panel = await RunsPanel.create(user, project_id, editable=role != MemberRole.VIEWER)
+                with ui.column().classes('w-full items-center py-6') as empty:
+                    ui.icon('rocket_launch', size='lg').classes('text-grey-5')
+                    ui.label('No runs yet. Runs reported through the API or launched here appear at once.') \
+                        .classes('text-grey-7 text-center')
+                empty.visible = panel.empty
             await _members_panel(user, project_id, manage=role == MemberRole.OWNER)
             if role == MemberRole.OWNER:  # Slack and webhooks, and how deliveries went: the owners' business
                 await notification_targets_panel(user, project_id)
     show(data)
     live.on_change(apply)
-
-
-async def _compare_panel(project_id: int, table: RunsTable) -> None:
-    """One metric of the runs selected in the table, overlaid in one chart."""
-    names = await metric_store.project_metric_names(project_id)
-    if not names:
-        return
-
-    async def draw() -> None:
-        series = []
-        for row in table.selected or table.rows:  # nothing selected: every run that has the metric, up to 5
-            if len(series) == 5 and not table.selected:
-                break
-            points = (await metric_store.series(row['id'], metric.value, max_points=500))['points']
-            if points:
-                    series.append({'name': row['name'], 'type': 'line', 'showSymbol': False,
-                               'data': [[s, v if isinstance(v, int | float) else None] for s, v in points]})
-        chart.options['series'] = series
-        chart.options['title']['text'] = f'{metric.value} · {len(series)} runs'
-
-    with ui.expansion('Compare runs', icon='stacked_line_chart').classes('w-full'):
-        ui.label('Select runs in the table; their metric is drawn on one chart.').classes('text-grey-7')
-        metric = ui.select(names, value='train/loss' if 'train/loss' in names else names[0], label='Metric',
-                           on_change=draw).classes('w-64')
-        chart = ui.echart({'animation': False, 'title': {'text': '', 'textStyle': {'fontSize': 13}},
-                           'legend': {'top': 24}, 'tooltip': {'trigger': 'axis'}, 'grid': {'top': 64},
-                           'xAxis': {'type': 'value', 'name': 'step'}, 'yAxis': {'type': 'value', 'scale': True},
-                           'series': []}).classes('w-full h-72')
-    table.on_select(draw)
-    await draw()
 
 
 async def _members_panel(user, project_id: int, *, manage: bool) -> None:

@@ -242,6 +242,9 @@ def row(run: Run) -> dict[str, Any]:
         'provider': run.provider,
         'started_at': _iso(run.started_at),
         'ended_at': _iso(run.ended_at),
+        'tags': list(run.tags or []),
+        'note': run.note or '',
+        'archived': run.archived_at is not None,
     }
 
 

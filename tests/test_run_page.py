@@ -87,24 +87,6 @@ async def test_project_page_lists_runs_live(admin: User) -> None:
     assert table.rows[0]['status'] == 'running' and table.rows[0]['progress'] == 0.5
 
 
-async def test_overlay_one_metric_across_selected_runs(admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
-    without_local_jobs(monkeypatch)
-    owner = await UserModel.get(email=ADMIN_EMAIL)
-    await sample_data.load(owner)
-    project = await projects.visible_projects(owner)
-    vision = next(p for p in project if p.name.startswith('Vision'))
-    await admin.open(f'/projects/{vision.id}')
-    admin.find('Compare runs').click()
-    chart = next(c for c in admin.find(ui.echart).elements if 'legend' in c.options)
-    assert {s['name'] for s in chart.options['series']} == {'resnet50-baseline', 'resnet50-cosine-lr',
-                                                            'resnet50-bs1024'}  # runs with train/loss
-    table = next(iter(admin.find(RunsTable).elements))
-    baseline = next(row for row in table.rows if row['name'] == 'resnet50-baseline')
-    admin.find(RunsTable).trigger('selection', {'rows': [baseline], 'keys': [baseline['id']], 'added': True})
-    await eventually(lambda: [s['name'] for s in chart.options['series']] == ['resnet50-baseline'])
-    assert [s['name'] for s in chart.options['series']] == ['resnet50-baseline']
-
-
 async def test_launch_a_local_run_from_the_form_and_stop_it(admin: User, tmp_path) -> None:
     owner = await UserModel.get(email=ADMIN_EMAIL)
     project = await projects.create_project(owner, name='Launch')
