@@ -8,16 +8,17 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from api.deps import ClientAddress
-from services import mlflow_access
+from services import mlflow_access, mlflow_artifacts
 from services import mlflow_tracking as tracking
 from services.errors import Invalid, ServiceError
 from services.mlflow_tracking import Caller
 
 PREFIXES = ('/api/2.0/mlflow', '/ajax-api/2.0/mlflow')
+ARTIFACT_PREFIXES = ('/api/2.0/mlflow-artifacts', '/ajax-api/2.0/mlflow-artifacts')
 MAX_BATCH_BYTES = 1_000_000  # MLflow's own limit of a log-batch request
 ERROR_CODES = {400: 'INVALID_PARAMETER_VALUE', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED',
                404: 'RESOURCE_DOES_NOT_EXIST', 409: 'INVALID_STATE', 413: 'INVALID_PARAMETER_VALUE',
@@ -47,6 +48,7 @@ async def caller(request: Request, address: ClientAddress) -> Caller:
 
 Who = Annotated[Caller, Depends(caller)]
 router = APIRouter(route_class=MlflowRoute, tags=['mlflow'], include_in_schema=False)
+artifact_router = APIRouter(route_class=MlflowRoute, tags=['mlflow'], include_in_schema=False)
 
 
 # --- experiments --------------------------------------------------------------------------------------------------
@@ -177,6 +179,27 @@ async def metric_history(request: Request, who: Who) -> dict[str, Any]:
         who, _query(request, 'run_id', 'run_uuid'), _query(request, 'metric_key'),
         max_results=_int(dict(query), 'max_results', 0) or None, page_token=query.get('page_token'))
     return {'metrics': found, **({'next_page_token': following} if following else {})}
+
+
+# --- artifacts (the run's artifact_uri, mlflow-artifacts:/runs/<id>) -----------------------------------------------
+
+@artifact_router.put('/artifacts/{path:path}')
+async def upload_artifact(path: str, request: Request, who: Who) -> dict[str, Any]:
+    await mlflow_artifacts.upload(who, path, request.stream())
+    return {}
+
+
+@artifact_router.get('/artifacts')
+async def list_artifacts(request: Request, who: Who) -> dict[str, Any]:
+    return {'files': await mlflow_artifacts.listed(who, request.query_params.get('path', ''))}
+
+
+@artifact_router.get('/artifacts/{path:path}', response_model=None)
+async def download_artifact(path: str, who: Who) -> Response:
+    where = await mlflow_artifacts.download(who, path)
+    if where.url:
+        return RedirectResponse(where.url, status_code=307)
+    return FileResponse(where.path, media_type='application/octet-stream')
 
 
 # --- reading requests -----------------------------------------------------------------------------------------------

@@ -94,12 +94,12 @@ async def create_run(caller: Caller, *, experiment_id: str, run_name: str | None
 
 
 async def get_run(caller: Caller, run_id: str) -> dict[str, Any]:
-    return await _run(await _run_of(caller, run_id))
+    return await _run(await run_of(caller, run_id))
 
 
 async def update_run(caller: Caller, run_id: str, *, status: str | None, run_name: str | None) -> dict[str, Any]:
     """End the run (FINISHED, FAILED, KILLED → succeeded, failed, stopped), mark it running, or rename it."""
-    run = await _run_of(caller, run_id, write=True)
+    run = await run_of(caller, run_id, write=True)
     if run_name and run_name.strip() and run_name.strip() != run.name:
         await Run.filter(id=run.id).update(name=run_name.strip()[:200])
         await _publish(run)
@@ -117,7 +117,7 @@ async def update_run(caller: Caller, run_id: str, *, status: str | None, run_nam
 
 async def delete_run(caller: Caller, run_id: str, *, deleted: bool = True) -> None:
     """MLflow's delete keeps the run for a restore: Trainboard archives it (hidden from the table, restorable)."""
-    run = await _run_of(caller, run_id, write=True)
+    run = await run_of(caller, run_id, write=True)
     await Run.filter(id=run.id).update(archived_at=datetime.now(UTC) if deleted else None)
     await _publish(run)
 
@@ -161,7 +161,7 @@ async def log_batch(caller: Caller, run_id: str, *, metrics: list[Any], params: 
         raise Invalid(f'A batch logging request can contain at most {MAX_ENTITIES} metrics, params, and tags in '
                       f'total. Received {total} metrics, params, and tags. Please split up across multiple '
                       'requests and try again.')
-    run = await _run_of(caller, run_id, write=True)
+    run = await run_of(caller, run_id, write=True)
     points = [_point(index, item) for index, item in enumerate(metrics)]
     new_params = _pairs(params, 'params', MAX_PARAM_CHARS)
     new_tags = _pairs(tags, 'tags', MAX_TAG_CHARS)
@@ -177,7 +177,7 @@ async def log_batch(caller: Caller, run_id: str, *, metrics: list[Any], params: 
 
 
 async def delete_tag(caller: Caller, run_id: str, key: str) -> None:
-    run = await _run_of(caller, run_id, write=True)
+    run = await run_of(caller, run_id, write=True)
     kept = dict(run.mlflow_tags or {})
     labels = [label for label in run.tags or [] if _label_key(label) != key]
     if key not in kept and len(labels) == len(run.tags or []):
@@ -190,7 +190,7 @@ async def delete_tag(caller: Caller, run_id: str, key: str) -> None:
 async def metric_history(caller: Caller, run_id: str, key: str, *, max_results: int | None,
                          page_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """Every point of one metric, by step, a page at a time (the page token is the next step to read)."""
-    run = await _run_of(caller, run_id)
+    run = await run_of(caller, run_id)
     limit = min(max_results or HISTORY_PAGE, HISTORY_PAGE)
     query = Metric.filter(run_id=run.id, name=key).order_by('step')
     if page_token:
@@ -205,7 +205,8 @@ async def metric_history(caller: Caller, run_id: str, key: str, *, max_results: 
 
 # --- reading and writing runs ---------------------------------------------------------------------------------------
 
-async def _run_of(caller: Caller, run_id: str, *, write: bool = False) -> Run:
+async def run_of(caller: Caller, run_id: str, *, write: bool = False) -> Run:
+    """The run `run_id` names, if the caller may read it (or write it): NotFound in MLflow's words otherwise."""
     number = _number(run_id, 'run')
     if caller.run_id is not None:
         if number != caller.run_id:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ with mlflow.start_run(run_name='mlp-baseline') as run:
         mlflow.log_metrics({{'loss': 2.0 * math.exp(-step / 300), 'acc': step / 1000}}, step=step, synchronous=False)
     mlflow.log_metric('val_loss', 0.5, step=999)  # synchronous: one request
     mlflow.flush_async_logging()
+    mlflow.log_artifact({notes!r})  # to the run's artifact_uri: the run's artifacts in Trainboard's store
     print('RESULT', run.info.run_id)
 client = mlflow.MlflowClient()
 found = mlflow.search_runs(experiment_names=[{experiment!r}], filter_string="params.lr = '0.01' and metrics.loss < 0.1",
@@ -47,10 +49,12 @@ def results(done: subprocess.CompletedProcess) -> list[str]:
     return [line.removeprefix('RESULT ') for line in done.stdout.splitlines() if line.startswith('RESULT ')]
 
 
-def test_a_script_written_for_mlflow_shows_up_with_params_as_config_and_curves_as_metrics(server: Server,
-                                                                                            api: httpx.Client) -> None:
-    experiment = f'mlflow-{uuid.uuid4().hex[:6]}'
-    done = run_script(server, SCRIPT.format(experiment=experiment), MLFLOW_TRACKING_TOKEN=server.token())
+def test_a_script_written_for_mlflow_shows_up_with_params_as_config_and_curves_as_metrics(
+        server: Server, api: httpx.Client, tmp_path: Path) -> None:
+    experiment, notes = f'mlflow-{uuid.uuid4().hex[:6]}', tmp_path / 'notes.txt'
+    notes.write_text('lr 0.01 looked best\n')
+    done = run_script(server, SCRIPT.format(experiment=experiment, notes=str(notes)),
+                      MLFLOW_TRACKING_TOKEN=server.token())
     assert done.returncode == 0, done.stderr[-3000:]
     run_id, answer = results(done)
     answer = json.loads(answer)
@@ -64,6 +68,8 @@ def test_a_script_written_for_mlflow_shows_up_with_params_as_config_and_curves_a
     metrics = {m['name']: m for m in api.get(f'/runs/{run_id}/metrics').json()}
     assert (metrics['loss']['count'], metrics['acc']['count'], metrics['val_loss']['count']) == (1000, 1000, 1)
     assert metrics['acc']['step'] == 999
+    [artifact] = api.get(f'/runs/{run_id}/artifacts').json()
+    assert (artifact['name'], artifact['status'], artifact['size_bytes']) == ('notes.txt', 'ready', 20)
 
 
 def test_a_launched_job_resumes_its_own_run_with_the_run_token_and_reaches_no_other(server: Server,
