@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from models import LatestMetric, MemberRole, Metric, Project, Run, RunStatus, User
 from services import bounds, hub, ingest, projects, run_labels, runs
 from services.errors import Conflict, Invalid, NotFound, ServiceError
@@ -178,12 +180,14 @@ async def log_batch(caller: Caller, run_id: str, *, metrics: list[Any], params: 
 
 async def delete_tag(caller: Caller, run_id: str, key: str) -> None:
     run = await run_of(caller, run_id, write=True)
-    kept = dict(run.mlflow_tags or {})
-    labels = [label for label in run.tags or [] if _label_key(label) != key]
-    if key not in kept and len(labels) == len(run.tags or []):
-        raise NotFound(f"No tag with name: {key} in run with id {run.id}")
-    kept.pop(key, None)
-    await Run.filter(id=run.id).update(mlflow_tags=kept, tags=labels)
+    async with in_transaction() as conn:
+        locked = await Run.select_for_update().using_db(conn).get(id=run.id)
+        kept = dict(locked.mlflow_tags or {})
+        labels = [label for label in locked.tags or [] if _label_key(label) != key]
+        if key not in kept and len(labels) == len(locked.tags or []):
+            raise NotFound(f"No tag with name: {key} in run with id {run.id}")
+        kept.pop(key, None)
+        await Run.filter(id=run.id).using_db(conn).update(mlflow_tags=kept, tags=labels)
     await _publish(run)
 
 
@@ -240,39 +244,42 @@ async def _run(run: Run, latest: list[LatestMetric] | None = None) -> dict[str, 
 
 
 async def _write_params(run: Run, new: dict[str, str]) -> None:
-    """Params become the run's config; MLflow refuses to change a logged one, and so does this."""
-    config = dict(run.config or {})
-    for key, value in new.items():
-        if key in config and _param_text(config[key]) != value:
-            raise Invalid(f"Changing param values is not allowed. Param with key='{key}' was already logged with "
-                          f"value='{_param_text(config[key])}' for run ID='{run.id}'. Attempted logging new value "
-                          f"'{value}'.")
-        config[key] = value
-    if config == (run.config or {}):
-        return
-    if problem := bounds.json_problem(config):
-        raise Invalid(f'The params {problem}.')
-    await Run.filter(id=run.id).update(config=config)
-    run.config = config
+    """Params become the run's config; MLflow refuses to change a logged one, and so does this. The row is locked
+    while it is merged: an async client sends several batches at once."""
+    async with in_transaction() as conn:
+        locked = await Run.select_for_update().using_db(conn).get(id=run.id)
+        config = dict(locked.config or {})
+        for key, value in new.items():
+            if key in config and _param_text(config[key]) != value:
+                raise Invalid(f"Changing param values is not allowed. Param with key='{key}' was already logged "
+                              f"with value='{_param_text(config[key])}' for run ID='{run.id}'. Attempted logging new "
+                              f"value '{value}'.")
+            config[key] = value
+        if config == (locked.config or {}):
+            return
+        if problem := bounds.json_problem(config):
+            raise Invalid(f'The params {problem}.')
+        await Run.filter(id=run.id).using_db(conn).update(config=config)
     await _publish(run)
 
 
 async def _write_tags(run: Run, new: dict[str, str]) -> None:
     """User tags that read as Trainboard tags (`key:value`, or `key` when empty) are kept as such, so the table
     shows and searches them; system tags (`mlflow.*`) and those that do not fit are kept beside them."""
-    kept, labels = dict(run.mlflow_tags or {}), list(run.tags or [])
-    for key, value in new.items():
-        label = f'{key}:{value}' if value else key
-        labels = [existing for existing in labels if _label_key(existing) != key]
-        kept.pop(key, None)
-        if key.startswith(SYSTEM_TAG) or not _fits_label(label) or len(labels) >= run_labels.MAX_TAGS:
-            kept[key] = value
-        else:
-            labels.append(label)
-    if problem := bounds.json_problem(kept):
-        raise Invalid(f'The tags {problem}.')
-    await Run.filter(id=run.id).update(mlflow_tags=kept, tags=labels)
-    run.mlflow_tags, run.tags = kept, labels
+    async with in_transaction() as conn:
+        locked = await Run.select_for_update().using_db(conn).get(id=run.id)
+        kept, labels = dict(locked.mlflow_tags or {}), list(locked.tags or [])
+        for key, value in new.items():
+            label = f'{key}:{value}' if value else key
+            labels = [existing for existing in labels if _label_key(existing) != key]
+            kept.pop(key, None)
+            if key.startswith(SYSTEM_TAG) or not _fits_label(label) or len(labels) >= run_labels.MAX_TAGS:
+                kept[key] = value
+            else:
+                labels.append(label)
+        if problem := bounds.json_problem(kept):
+            raise Invalid(f'The tags {problem}.')
+        await Run.filter(id=run.id).using_db(conn).update(mlflow_tags=kept, tags=labels)
     await _publish(run)
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -146,3 +147,22 @@ def test_a_viewer_reads_but_cannot_write(server: Server, api: httpx.Client) -> N
                                                           'timestamp': 0, 'step': 0}, headers=viewer)
     assert refused.status_code == 403 and refused.json()['error_code'] == 'PERMISSION_DENIED'
 
+
+
+def test_params_and_tags_sent_at_once_are_all_kept(server: Server, api: httpx.Client) -> None:
+    """An async client (Hugging Face's Trainer logs its params with synchronous=False) sends batches at once."""
+    project = api.post('/projects', json={'name': f'async-{uuid.uuid4().hex[:6]}'}).json()
+    url, headers = f'{server.url}/api/2.0/mlflow', dict(api.headers)
+    run_id = httpx.post(f'{url}/runs/create', json={'experiment_id': str(project['id'])},
+                        headers=headers).json()['run']['info']['run_id']
+
+    def send(index: int) -> int:
+        body = {'run_id': run_id, 'params': [{'key': f'p{index}', 'value': str(index)}],
+                'tags': [{'key': f't{index}', 'value': 'x'}]}
+        return httpx.post(f'{url}/runs/log-batch', json=body, headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        assert set(pool.map(send, range(12))) == {200}
+    run = api.get(f'/runs/{run_id}').json()
+    assert run['config'] == {f'p{index}': str(index) for index in range(12)}
+    assert sorted(run['tags']) == sorted(f't{index}:x' for index in range(12))
