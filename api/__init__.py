@@ -12,6 +12,7 @@ from api import (
     audit,
     auth,
     health,
+    mlflow,
     notification_targets,
     notifications,
     projects,
@@ -40,11 +41,17 @@ def register(app: FastAPI) -> None:
     app.include_router(notification_targets.router, prefix=PREFIX)
     app.include_router(notifications.router, prefix=PREFIX)
     app.include_router(sdk.router)
+    for prefix in mlflow.PREFIXES:  # the client's REST calls, and the ajax-api paths its UI and some clients use
+        app.include_router(mlflow.router, prefix=prefix)
+    for prefix in mlflow.ARTIFACT_PREFIXES:
+        app.include_router(mlflow.artifact_router, prefix=prefix)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # every route of the app, NiceGUI's too: no stranger's body is read past its cap
     app.add_middleware(BodyLimit, cap=settings.current.max_body_bytes,
                        caps={f'{PREFIX}/runs/[^/]+/report': ingest.MAX_BODY_BYTES,
+                             '/(ajax-)?api/2.0/mlflow/runs/log-batch': 2 * mlflow.MAX_BATCH_BYTES,
+                             '/(ajax-)?api/2.0/mlflow-artifacts/artifacts/.+': settings.current.max_artifact_bytes,
                              f'{PREFIX}/runs/[^/]+/artifacts/[^/]+/content': settings.current.max_artifact_bytes,
                              UPLOAD_ROUTE: settings.current.max_artifact_bytes + MULTIPART_OVERHEAD})
 

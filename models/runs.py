@@ -86,6 +86,7 @@ class Run(models.Model):
     # the team's own words about the run (services/run_labels.py bounds them); NULL on runs made before them
     tags = fields.JSONField(default=list, null=True)  # ["baseline", "lr-sweep"]
     note = fields.TextField(default='', null=True)
+    mlflow_tags = fields.JSONField(null=True)  # MLflow's key/value tags that are not Trainboard tags (mlflow.*)
     archived_at = fields.DatetimeField(null=True)  # hidden from the runs table unless a filter shows archived runs
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

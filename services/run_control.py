@@ -66,8 +66,12 @@ async def launch(run: Run) -> None:
 
 
 def job_env(run: Run) -> dict[str, str]:
+    token = runs.run_token(run.id, run.token_nonce or '')
     env = {'TRAINBOARD_URL': settings.current.public_url, 'TRAINBOARD_RUN_ID': str(run.id),
-           'TRAINBOARD_RUN_TOKEN': runs.run_token(run.id, run.token_nonce or '')}
+           'TRAINBOARD_RUN_TOKEN': token,
+           # `mlflow.start_run()` in the job reports into this run (services/mlflow_tracking), with its token alone
+           'MLFLOW_TRACKING_URI': settings.current.public_url, 'MLFLOW_TRACKING_TOKEN': token,
+           'MLFLOW_RUN_ID': str(run.id)}
     if providers.capabilities(run.provider).runs_on_server:  # `import trainboard` works without installing it
         env['PYTHONPATH'] = str(SDK_DIR)
     return env

@@ -65,6 +65,9 @@ def test_a_job_sees_nothing_of_the_server(database_url: str, open_dir: Path) -> 
     assert 'aws-secret-of-the-server' not in output and 'TRAINBOARD_DATABASE_URL' not in output
     assert 'read the database' not in output and 'Permission denied' in output
     assert f'TRAINBOARD_RUN_ID={run["id"]}' in output and 'MINE=given' in output and 'TRAINBOARD_RUN_TOKEN=' in output
+    assert f'MLFLOW_RUN_ID={run["id"]}' in output and 'MLFLOW_TRACKING_URI=http://127.0.0.1:' in output
+    token = next(line for line in output.splitlines() if line.startswith('TRAINBOARD_RUN_TOKEN='))
+    assert f'MLFLOW_TRACKING_TOKEN={token.partition("=")[2]}' in output  # the run's own token, for mlflow
     cwd = next(line for line in output.splitlines() if line.startswith('cwd=')).removeprefix('cwd=')
     assert not Path(cwd).is_relative_to(data_dir)
 

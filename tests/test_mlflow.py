@@ -1,0 +1,168 @@
+"""Training code written for MLflow reports to Trainboard unchanged: the real `mlflow` client, in a process of its
+own as a training script is, against a real server, with MLFLOW_TRACKING_URI and MLFLOW_TRACKING_TOKEN set."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import Server
+
+SCRIPT = '''
+import math, mlflow
+mlflow.set_experiment({experiment!r})
+with mlflow.start_run(run_name='mlp-baseline') as run:
+    mlflow.log_params({{'lr': 0.01, 'batch_size': 32, 'optimizer': 'adam'}})
+    mlflow.set_tags({{'team': 'vision', 'mlflow.source.name': 'train.py'}})
+    for step in range(1000):
+        mlflow.log_metrics({{'loss': 2.0 * math.exp(-step / 300), 'acc': step / 1000}}, step=step, synchronous=False)
+    mlflow.log_metric('val_loss', 0.5, step=999)  # synchronous: one request
+    mlflow.flush_async_logging()
+    mlflow.log_artifact({notes!r})  # to the run's artifact_uri: the run's artifacts in Trainboard's store
+    print('RESULT', run.info.run_id)
+client = mlflow.MlflowClient()
+found = mlflow.search_runs(experiment_names=[{experiment!r}], filter_string="params.lr = '0.01' and metrics.loss < 0.1",
+                           output_format='list')
+print('RESULT', json.dumps({{'found': [r.info.run_id for r in found],
+                   'history': len(client.get_metric_history(run.info.run_id, 'loss')),
+                   'status': client.get_run(run.info.run_id).info.status}}))
+'''
+
+
+def run_script(server: Server, code: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith('MLFLOW_')}
+    environ.update(MLFLOW_TRACKING_URI=server.url, MLFLOW_HTTP_REQUEST_MAX_RETRIES='0', **env)
+    return subprocess.run([sys.executable, '-c', 'import json\n' + textwrap.dedent(code)], env=environ,
+                          capture_output=True, text=True, timeout=180)
+
+
+def results(done: subprocess.CompletedProcess) -> list[str]:
+    """What the script printed after 'RESULT ' (the client prints lines of its own, such as where to view a run)."""
+    return [line.removeprefix('RESULT ') for line in done.stdout.splitlines() if line.startswith('RESULT ')]
+
+
+def test_a_script_written_for_mlflow_shows_up_with_params_as_config_and_curves_as_metrics(
+        server: Server, api: httpx.Client, tmp_path: Path) -> None:
+    experiment, notes = f'mlflow-{uuid.uuid4().hex[:6]}', tmp_path / 'notes.txt'
+    notes.write_text('lr 0.01 looked best\n')
+    done = run_script(server, SCRIPT.format(experiment=experiment, notes=str(notes)),
+                      MLFLOW_TRACKING_TOKEN=server.token())
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id, answer = results(done)
+    answer = json.loads(answer)
+    assert answer == {'found': [run_id], 'history': 1000, 'status': 'FINISHED'}
+
+    [project] = [p for p in api.get('/projects').json() if p['name'] == experiment]
+    [run] = api.get(f'/projects/{project["id"]}/runs').json()
+    assert (str(run['id']), run['name'], run['status']) == (run_id, 'mlp-baseline', 'succeeded')
+    assert run['config'] == {'lr': '0.01', 'batch_size': '32', 'optimizer': 'adam'}
+    assert 'team:vision' in run['tags'] and 'mlflow.source.name:train.py' not in run['tags']
+    metrics = {m['name']: m for m in api.get(f'/runs/{run_id}/metrics').json()}
+    assert (metrics['loss']['count'], metrics['acc']['count'], metrics['val_loss']['count']) == (1000, 1000, 1)
+    assert metrics['acc']['step'] == 999
+    [artifact] = api.get(f'/runs/{run_id}/artifacts').json()
+    assert (artifact['name'], artifact['status'], artifact['size_bytes']) == ('notes.txt', 'ready', 20)
+
+
+def test_a_launched_job_resumes_its_own_run_with_the_run_token_and_reaches_no_other(server: Server,
+                                                                                    api: httpx.Client) -> None:
+    project = api.post('/projects', json={'name': f'resume-{uuid.uuid4().hex[:6]}'}).json()
+    mine = api.post(f'/projects/{project["id"]}/runs', json={'name': 'launched'}).json()
+    other = api.post(f'/projects/{project["id"]}/runs', json={'name': 'someone-else'}).json()
+    code = f'''
+    import mlflow
+    with mlflow.start_run() as run:
+        mlflow.log_metric('loss', 0.25, step=3)
+        print('RESULT', run.info.run_id)
+    try:
+        mlflow.MlflowClient().get_run('{other["id"]}')
+    except mlflow.exceptions.MlflowException as error:
+        print('RESULT', error.error_code)
+    '''
+    done = run_script(server, code, MLFLOW_TRACKING_TOKEN=mine['token'], MLFLOW_RUN_ID=str(mine['id']))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert results(done) == [str(mine['id']), 'RESOURCE_DOES_NOT_EXIST']
+    assert api.get(f'/runs/{mine["id"]}').json()['status'] == 'succeeded'
+    assert [m['name'] for m in api.get(f'/runs/{mine["id"]}/metrics').json()] == ['loss']
+    assert api.get(f'/runs/{other["id"]}/metrics').json() == []
+
+
+@pytest.mark.parametrize('token', ['', 'tb_not-a-real-key'])
+def test_no_token_or_a_wrong_one_is_refused_and_writes_nothing(server: Server, api: httpx.Client, token: str) -> None:
+    experiment = f'refused-{uuid.uuid4().hex[:6]}'
+    code = f'''
+    import mlflow
+    try:
+        mlflow.set_experiment({experiment!r})
+    except mlflow.exceptions.MlflowException as error:
+        print('RESULT', error.error_code)
+    '''
+    done = run_script(server, code, **({'MLFLOW_TRACKING_TOKEN': token} if token else {}))
+    assert results(done) == ['UNAUTHENTICATED'], done.stderr[-3000:]
+    assert experiment not in {p['name'] for p in api.get('/projects').json()}
+
+
+def test_a_batch_over_mlflow_s_limits_is_refused_with_mlflow_s_words(server: Server, api: httpx.Client) -> None:
+    project = api.post('/projects', json={'name': f'limits-{uuid.uuid4().hex[:6]}'}).json()
+    url = f'{server.url}/api/2.0/mlflow'
+    headers = api.headers
+    run = httpx.post(f'{url}/runs/create', json={'experiment_id': str(project['id']), 'run_name': 'big'},
+                     headers=headers).json()['run']
+    metrics = [{'key': 'loss', 'value': 1.0, 'timestamp': 0, 'step': step} for step in range(1001)]
+    answer = httpx.post(f'{url}/runs/log-batch', json={'run_id': run['info']['run_id'], 'metrics': metrics},
+                        headers=headers)
+    assert answer.status_code == 400
+    assert answer.json() == {'error_code': 'INVALID_PARAMETER_VALUE', 'message':
+                             'A batch logging request can contain at most 1000 metrics. Got 1001 metrics. Please '
+                             'split up metrics across multiple requests and try again.'}
+    assert api.get(f'/runs/{run["info"]["run_id"]}/metrics').json() == []
+    changed = httpx.post(f'{url}/runs/log-parameter', json={'run_id': run['info']['run_id'], 'key': 'lr',
+                                                             'value': '0.1'}, headers=headers)
+    again = httpx.post(f'{url}/runs/log-parameter', json={'run_id': run['info']['run_id'], 'key': 'lr',
+                                                           'value': '0.2'}, headers=headers)
+    assert changed.status_code == 200 and again.status_code == 400
+    assert again.json()['error_code'] == 'INVALID_PARAMETER_VALUE'
+    assert again.json()['message'].startswith("Changing param values is not allowed. Param with key='lr'")
+
+
+def test_a_viewer_reads_but_cannot_write(server: Server, api: httpx.Client) -> None:
+    project = api.post('/projects', json={'name': f'viewers-{uuid.uuid4().hex[:6]}'}).json()
+    email = f'viewer-{uuid.uuid4().hex[:6]}@example.com'
+    assert api.post('/users', json={'email': email, 'password': 'a long password', 'name': 'V'}).status_code == 201
+    api.post(f'/projects/{project["id"]}/members', json={'email': email, 'role': 'viewer'}).raise_for_status()
+    run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'watched'}).json()
+    viewer = {'Authorization': f'Bearer {server.token(email, "a long password")}'}
+    url = f'{server.url}/api/2.0/mlflow'
+    assert httpx.get(f'{url}/runs/get', params={'run_id': run['id']}, headers=viewer).status_code == 200
+    refused = httpx.post(f'{url}/runs/log-metric', json={'run_id': str(run['id']), 'key': 'loss', 'value': 1,
+                                                          'timestamp': 0, 'step': 0}, headers=viewer)
+    assert refused.status_code == 403 and refused.json()['error_code'] == 'PERMISSION_DENIED'
+
+
+
+def test_params_and_tags_sent_at_once_are_all_kept(server: Server, api: httpx.Client) -> None:
+    """An async client (Hugging Face's Trainer logs its params with synchronous=False) sends batches at once."""
+    project = api.post('/projects', json={'name': f'async-{uuid.uuid4().hex[:6]}'}).json()
+    url, headers = f'{server.url}/api/2.0/mlflow', dict(api.headers)
+    run_id = httpx.post(f'{url}/runs/create', json={'experiment_id': str(project['id'])},
+                        headers=headers).json()['run']['info']['run_id']
+
+    def send(index: int) -> int:
+        body = {'run_id': run_id, 'params': [{'key': f'p{index}', 'value': str(index)}],
+                'tags': [{'key': f't{index}', 'value': 'x'}]}
+        return httpx.post(f'{url}/runs/log-batch', json=body, headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        assert set(pool.map(send, range(12))) == {200}
+    run = api.get(f'/runs/{run_id}').json()
+    assert run['config'] == {f'p{index}': str(index) for index in range(12)}
+    assert sorted(run['tags']) == sorted(f't{index}:x' for index in range(12))
