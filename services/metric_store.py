@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import sqlite3
 from collections import defaultdict
@@ -20,7 +21,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from models import LatestMetric
+from models import LatestMetric, Run
 from services.database import is_postgres
 
 BUCKET_BASE = 16
@@ -74,9 +75,32 @@ async def project_metric_names(project_id: int) -> list[str]:
 
 
 async def series(run_id: int, name: str, *, max_points: int = 1000, min_step: int | None = None,
-                 max_step: int | None = None) -> dict[str, Any]:
+                 max_step: int | None = None, with_time: bool = False) -> dict[str, Any]:
     """Points of one metric in [min_step, max_step], at most `max_points`: raw when they fit, else each bucket's
-    minimum and maximum at the finest roll-up level whose buckets fit."""
+    minimum and maximum at the finest roll-up level whose buckets fit. `with_time`: `[step, value, timestamp]`."""
+    found = await _series(run_id, name, max_points, min_step, max_step)
+    if with_time:
+        found['points'] = await _with_time(run_id, name, found['points'])
+    return found
+
+
+async def step_unit(run_id: int, name: str) -> str:
+    """'seconds' when a metric's steps are the seconds of its run at which each point was taken (as GPU samples
+    are stored), else 'step': the data says how it was logged, whatever the metric's name."""
+    conn = connections.get('default')
+    rows = await conn.execute_query_dict(
+        _sql(conn, 'SELECT * FROM (SELECT step, timestamp FROM metrics WHERE run_id = ? AND name = ? '
+                   'ORDER BY step LIMIT 1) AS first UNION ALL SELECT * FROM (SELECT step, timestamp FROM metrics '
+                   'WHERE run_id = ? AND name = ? ORDER BY step DESC LIMIT 1) AS last'), [run_id, name, run_id, name])
+    run = await Run.get_or_none(id=run_id).values('started_at')
+    if not rows or not run or run['started_at'] is None:
+        return 'step'
+    started = run['started_at'].timestamp()
+    return 'seconds' if all(abs(r['step'] - (r['timestamp'] - started)) <= 1.5 for r in rows) else 'step'
+
+
+async def _series(run_id: int, name: str, max_points: int, min_step: int | None,
+                  max_step: int | None) -> dict[str, Any]:
     conn = connections.get('default')
     # two ORDER BY ... LIMIT 1 reads of the (run, name, step) index: SQLite scans for MIN and MAX in one query
     first = await _one(conn, 'SELECT step FROM metrics WHERE run_id = ? AND name = ? ORDER BY step LIMIT 1',
@@ -107,6 +131,23 @@ async def series(run_id: int, name: str, *, max_points: int = 1000, min_step: in
         pair = sorted({(row['min_step'], row['min_value']), (row['max_step'], row['max_value'])})
         points.extend([step, value] for step, value in pair if step is not None and lo <= step <= hi)
     return {'points': points[:max_points], 'total': total, 'downsampled': True}
+
+
+async def _with_time(run_id: int, name: str, points: list[list[Any]]) -> list[list[Any]]:
+    """Each point's time, read by step in one query (the roll-ups keep steps and values, not times)."""
+    if not points:
+        return points
+    conn = connections.get('default')
+    steps = [p[0] for p in points]
+    if is_postgres(conn):
+        rows = await conn.execute_query('SELECT step, timestamp FROM metrics WHERE run_id = $1 AND name = $2 '
+                                        'AND step = ANY($3::bigint[])', [run_id, name, steps])
+    else:
+        rows = await conn.execute_query(
+            'SELECT step, timestamp FROM metrics WHERE run_id = ? AND name = ? AND step IN '
+            '(SELECT value FROM json_each(?))', [run_id, name, json.dumps(steps)])
+    times = dict(_rows(rows))
+    return [[step, value, times.get(step)] for step, value in points]
 
 
 async def export_csv(run_id: int, name: str) -> AsyncIterator[str]:
