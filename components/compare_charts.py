@@ -16,6 +16,7 @@ from services.comparison import Comparison
 
 POINTS_PER_CHART = 4000  # all lines of a chart together: 20 runs get 200 points each, 3 runs 1,000 each
 POINTS_PER_LINE = (100, 1000)  # a line's points: at least, at most
+LEGEND_MAX = 6  # lines a chart names in a legend of its own; beyond, the page's list of runs is the key (and hovering)
 
 
 def points_per_line(runs: int) -> int:
@@ -24,7 +25,8 @@ def points_per_line(runs: int) -> int:
 
 class RunLinesChart(MetricChart):
     """A MetricChart whose lines keep their run's colour: MetricChart colours lines by position, and a run without
-    this metric (or whose first points come later) would shift the others' colours."""
+    this metric (or whose first points come later) would shift the others' colours. Its legend goes below the title
+    (they overlapped), and away when there are more lines than it can show without paging."""
 
     def __init__(self, name: str, lines: list[Line], fetch: Fetch, *, view: ChartView,
                  colours: dict[str, str]) -> None:
@@ -41,6 +43,10 @@ class RunLinesChart(MetricChart):
             label = str(series.get('id', '')).partition(':')[2]
             if label in self.colours:
                 series['color'] = self.colours[label]
+        named = 1 < len(self.lines) <= LEGEND_MAX
+        self.options['title']['left'] = 0
+        self.options['legend'].update(show=named, top=22, left=0)
+        self.options['grid']['top'] = 56 if named else 36
 
 
 class CompareCharts(ui.column):

@@ -89,7 +89,8 @@ class CompareView(ui.column):
                     ui.link(run.label, f'/runs/{run.id}').classes('truncate')
                     if several:
                         ui.label(f'· {run.project_name}').classes('text-grey-7 truncate')
-                    self.badges[run.id] = StatusBadge(run.status)
+                    # a phone shows two runs a row without: twenty runs in ten rows rather than twenty
+                    self.badges[run.id] = StatusBadge(run.status).classes('max-sm:hidden')
 
     async def load(self) -> None:
         if self.compared.runs:

@@ -23,11 +23,12 @@ class ConfigDiff(ui.column):
                 self.show_all.set_visibility(bool(rows) and differing < len(rows))
             columns = [{'name': 'key', 'label': 'key', 'field': 'key', 'align': 'left', 'sortable': True,
                         'classes': f'{STICKY} font-mono', 'headerClasses': STICKY}]
-            columns += [{'name': f'run{run.id}', 'label': run.label, 'field': f'run{run.id}', 'align': 'left'}
-                        for run in runs]
+            # names on one line: twenty runs' columns scroll sideways rather than each name wrapping thrice
+            columns += [{'name': f'run{run.id}', 'label': run.label, 'field': f'run{run.id}', 'align': 'left',
+                         'headerClasses': 'whitespace-nowrap'} for run in runs]
             # in a card of its own width: a wide table scrolls inside it, not the page (390 px phones)
             self.table = ui.table(columns=columns, rows=[], row_key='key', pagination=0) \
-                .props('dense flat bordered wrap-cells').classes('w-full max-w-full overflow-x-auto')
+                .props('dense flat bordered wrap-cells hide-bottom').classes('w-full max-w-full overflow-x-auto')
             self.table.set_visibility(bool(rows))
         self._show()
 

@@ -4,7 +4,7 @@ metric summaries, and the rows of a parallel-coordinates view.
 A comparison's link names runs by id (`/compare?runs=12,15,19`) and may be opened by anyone: every run is checked
 against the caller's current role on its own project, so a comparison may span projects, and a run the caller may not
 see is left out exactly like one that does not exist (the link must not tell which). Everything is read for all runs
-at once: the runs with their projects, the caller's memberships, the latest values and the roll-ups' extremes, a few
+at once: the runs with their projects, the caller's memberships, the latest values with the roll-ups' extremes: four
 queries whatever the number of runs.
 """
 
@@ -16,10 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tortoise.functions import Max, Min
+from tortoise import connections
 
-from models import LatestMetric, Membership, MetricBucket, Run, User
+from models import Membership, Run, User
 from services import auth, bounds, metric_store
+from services.database import is_postgres
 from services.errors import Invalid
 
 MAX_RUNS = 200
@@ -226,22 +227,22 @@ def shown_value(value: Any) -> str:
 # --- helpers -------------------------------------------------------------------------------------------------------
 
 async def _summaries(run_ids: list[int]) -> dict[tuple[int, str], Summary]:
-    """Two queries for any number of runs: the latest values, and the extremes of the coarsest roll-ups (every point
-    is merged into every level, so the few coarsest buckets hold each metric's minimum and maximum)."""
+    """One query for any number of runs: the latest values, joined to the extremes of the coarsest roll-ups (every
+    point is merged into every level, so a metric's few coarsest buckets hold its minimum and maximum). The join
+    reads those buckets by their (run, name, level) index: filtering the runs' buckets by level would scan them all."""
     if not run_ids:
         return {}
-    latest = await LatestMetric.filter(run_id__in=run_ids).values('run_id', 'name', 'step', 'value', 'special',
-                                                                  'count')
-    extremes = await MetricBucket.filter(run_id__in=run_ids, level=metric_store.LEVELS[-1]) \
-        .annotate(low=Min('min_value'), high=Max('max_value')).group_by('run_id', 'name') \
-        .values('run_id', 'name', 'low', 'high')
-    ranges = {(row['run_id'], row['name']): (row['low'], row['high']) for row in extremes}
-    found = {}
-    for row in latest:
-        low, high = ranges.get((row['run_id'], row['name']), (None, None))
-        found[(row['run_id'], row['name'])] = Summary(last=row['special'] or row['value'], min=low, max=high,
-                                                      step=int(row['step']), count=int(row['count']))
-    return found
+    conn = connections.get('default')
+    runs_in = '= ANY($2::int[])' if is_postgres(conn) else f'IN ({", ".join("?" * len(run_ids))})'
+    rows = await conn.execute_query_dict(
+        'SELECT l.run_id, l.name, l.step, l.value, l.special, l.count, MIN(b.min_value) AS low, '
+        'MAX(b.max_value) AS high FROM latest_metrics l LEFT JOIN metric_buckets b '
+        f'ON b.run_id = l.run_id AND b.name = l.name AND b.level = {"$1" if is_postgres(conn) else "?"} '
+        f'WHERE l.run_id {runs_in} GROUP BY l.run_id, l.name, l.step, l.value, l.special, l.count',
+        [metric_store.LEVELS[-1], run_ids] if is_postgres(conn) else [metric_store.LEVELS[-1], *run_ids])
+    return {(row['run_id'], row['name']): Summary(last=row['special'] or row['value'], min=row['low'],
+                                                  max=row['high'], step=int(row['step']), count=int(row['count']))
+            for row in rows}
 
 
 def _comparable(value: Any) -> str:

@@ -144,5 +144,5 @@ async def test_a_comparison_reads_all_runs_in_a_few_queries(orm: str, queries: l
         compared = await comparison.compare(viewer, ids[:count])
         assert len(compared.runs) == count and len(compared.summaries) == count
         counts.append(len(queries))
-    assert counts[0] == counts[1] <= 6, counts  # the caller, the runs, the memberships, latest values, extremes
+    assert counts[0] == counts[1] <= 4, counts  # the caller, the runs, the memberships, the summaries
     assert await Run.filter(id__in=[int(i) for i in ids]).count() == 20
