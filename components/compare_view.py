@@ -89,8 +89,10 @@ class CompareView(ui.column):
                     ui.link(run.label, f'/runs/{run.id}').classes('truncate')
                     if several:
                         ui.label(f'· {run.project_name}').classes('text-grey-7 truncate')
-                    # a phone shows two runs a row without: twenty runs in ten rows rather than twenty
-                    self.badges[run.id] = StatusBadge(run.status).classes('max-sm:hidden')
+                    # a phone shows two runs a row without: twenty runs in ten rows rather than twenty (on a span:
+                    # Quasar's own display of a badge wins over the class)
+                    with ui.element('span').classes('max-sm:hidden'):
+                        self.badges[run.id] = StatusBadge(run.status)
 
     async def load(self) -> None:
         if self.compared.runs:

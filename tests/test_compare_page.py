@@ -1,7 +1,6 @@
 """/compare?runs=<ids>: the runs of a link side by side, live; bad links and runs the viewer may not see."""
 
 import pytest
-from nicegui import ui
 from nicegui.testing import User
 
 from components.compare_charts import CompareCharts, RunLinesChart
@@ -67,7 +66,8 @@ async def test_points_and_metrics_arrive_live(admin: User) -> None:
     loss = chart(admin, 'train/loss')
     second = await Run.get(id=ids[1])
     await ingest.report(second, {'metrics': [{'name': 'train/loss', 'step': 51, 'value': 0.5},
-                                             {'name': 'eval/accuracy', 'step': 51, 'value': 0.9}]})
+                                             {'name': 'eval/accuracy', 'step': 51, 'value': 0.9},
+                                             {'name': 'train/accuracy', 'step': 51, 'value': 0.8}]})
     await eventually(lambda: loss.lines['lr-1'].points[-1] == [51, 0.5], tries=60)
     await eventually(lambda: any(c.name == 'eval/accuracy' for c in admin.find(RunLinesChart).elements), tries=60)
     accuracy = chart(admin, 'eval/accuracy')
@@ -79,7 +79,11 @@ async def test_points_and_metrics_arrive_live(admin: User) -> None:
     await eventually(lambda: 'eval/accuracy' in parallel.metric.options)
     charts = next(iter(admin.find(CompareCharts).elements))
     assert list(charts.groups) == ['train', 'eval']
-    assert [g.text for g in admin.find(ui.label).elements if g.text in {'train/', 'eval/'}] == ['train/', 'eval/']
+    # in the page as after a reload: by group, then by name, whatever came first
+    assert [section.default_slot.children[0].text for section in charts.body.default_slot.children] == \
+        ['train/', 'eval/']
+    assert [cell.default_slot.children[0].name for cell in charts.groups['train'].default_slot.children] == \
+        ['train/accuracy', 'train/loss']
 
 
 @pytest.mark.parametrize(('link', 'hint'), [
