@@ -3,10 +3,12 @@ lowest or highest value), a line per run in its colour."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from nicegui import ui
 
+from components.chart_options import ESCAPE_JS, FORMAT_JS
 from services import comparison
 from services.comparison import Comparison
 
@@ -63,7 +65,7 @@ class ParallelView(ui.column):
         axes = view.axes if view else []
         return {
             'animation': False,
-            'tooltip': {'trigger': 'item', 'confine': True},
+            'tooltip': {'trigger': 'item', 'confine': True, ':formatter': _tooltip_js([axis.name for axis in axes])},
             'parallel': {'left': 40, 'right': 60, 'top': 48, 'bottom': 24,
                          'parallelAxisDefault': {'nameLocation': 'end', 'nameGap': 12,
                                                  'nameTextStyle': {'fontSize': 11},
@@ -75,6 +77,16 @@ class ParallelView(ui.column):
                         'lineStyle': {'width': 2, 'opacity': 0.8}, 'data': [row]}
                        for run, row in zip(self.compared.runs, view.rows, strict=True)] if view else [],
         }
+
+
+def _tooltip_js(axes: list[str]) -> str:
+    """The run and its value on each axis; run names and config keys are escaped (whoever reports chooses them)."""
+    return f'''p => {{
+  const fmt = {FORMAT_JS}, esc = {ESCAPE_JS}, axes = {json.dumps(axes)};
+  const value = v => typeof v === 'number' ? fmt(v) : esc(v ?? '–');
+  return [`${{p.marker}}<b>${{esc(p.seriesName)}}</b>`].concat(
+    axes.map((name, i) => `${{esc(name)}}: ${{value((p.value || [])[i])}}`)).join('<br>');
+}}'''
 
 
 def _default_metric(metrics: list[str]) -> str | None:

@@ -117,3 +117,24 @@ async def test_one_run_and_runs_the_viewer_may_not_see(app_env: dict[str, str], 
     await user.open(f'/compare?runs={hidden["id"]}')
     await user.should_see('Compare 0 runs')
     await user.should_not_see('hidden-run')
+
+
+async def test_a_viewer_removed_from_one_of_the_projects_sees_its_runs_no_more(app_env: dict[str, str],
+                                                                                user: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    _, ids = await sweep(owner, 1)
+    other = await projects.create_project(owner, name='Other')
+    elsewhere, _ = await runs.create_run(owner, other['id'], name='elsewhere')
+    viewer = await auth.create_user('viewer@example.com', 'a long password')
+    for project_id in ((await Run.get(id=ids[0])).project_id, other['id']):
+        await projects.add_member(owner, project_id, viewer.email, 'viewer')
+    await sign_in(user, 'viewer@example.com', 'a long password')
+    await user.open(f'/compare?runs={ids[0]},{elsewhere["id"]}')
+    await user.should_see('Compare 2 runs')
+    await user.should_see('from 2 projects')  # across projects: each run by its own project's rule
+
+    member = next(m for m in await projects.members(owner, other['id']) if m.email == viewer.email)
+    await projects.remove_member(owner, other['id'], member.user_id)
+    await user.should_see('Compare 1 run', retries=30)
+    await user.should_see(f'not found, or not yours to see ({elsewhere["id"]})')
+    await user.should_not_see('elsewhere')
