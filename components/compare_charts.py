@@ -68,6 +68,7 @@ class CompareCharts(ui.column):
         self.classes('w-full gap-2 min-w-0')
         with self:
             self.empty = ui.label('No metrics yet: they appear here as the runs report them.').classes('text-grey-7')
+            self.empty.set_visibility(not compared.metrics)  # they are on their way: `load` reads them
             self.toolbar = self._toolbar()
             self.toolbar.set_visibility(False)
             self.body = ui.column().classes('w-full gap-2 min-w-0')

@@ -35,6 +35,8 @@ async def compare_page(runs: str = '') -> None:
     with frame(f'Compare {title_of(len(compared.runs))}', user, project_id=single):
         view = CompareView(user, compared, f'/compare?runs={quote(",".join(ids), safe=",")}')
     live.on_change(view.apply)  # before the reads below: a change meanwhile is not missed
+    # the page first (runs, config, parallel view), then the charts: twenty runs' metrics take a moment longer
+    await ui.context.client.connected()
     await view.load()
     ui.timer(FLUSH_EVERY_S, view.flush)
 

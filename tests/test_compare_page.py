@@ -26,8 +26,11 @@ async def sweep(owner: UserModel, count: int = 3) -> tuple[int, list[int]]:
     return project['id'], ids
 
 
-def chart(user: User, metric: str) -> RunLinesChart:
-    return next(c for c in user.find(RunLinesChart).elements if c.name == metric)
+async def chart(user: User, metric: str) -> RunLinesChart:
+    """The chart of `metric`, once drawn: the charts are read after the page reached the browser."""
+    charts = next(iter(user.find(CompareCharts).elements))
+    await eventually(lambda: metric in charts.charts, tries=100)
+    return charts.charts[metric]
 
 
 async def test_runs_overlaid_with_their_config_diff_and_parallel_view(admin: User) -> None:
@@ -37,7 +40,7 @@ async def test_runs_overlaid_with_their_config_diff_and_parallel_view(admin: Use
     await admin.should_see('Compare 3 runs')
     await admin.should_see('1 of the link\'s runs is left out: not found, or not yours to see (99999).')
     await admin.should_see('Sweep')  # the project, linked, before the title
-    loss = chart(admin, 'train/loss')
+    loss = await chart(admin, 'train/loss')
     assert list(loss.lines) == ['lr-0', 'lr-1', 'lr-2'] and len(loss.lines['lr-2'].points) == 50
     colours = {s['id']: s['color'] for s in loss.options['series']}
     assert len(set(colours.values())) == 3  # a colour per run...
@@ -63,14 +66,14 @@ async def test_points_and_metrics_arrive_live(admin: User) -> None:
     _, ids = await sweep(owner, 2)
     await admin.open(f'/compare?runs={ids[0]},{ids[1]}')
     await admin.should_see('Compare 2 runs')
-    loss = chart(admin, 'train/loss')
+    loss = await chart(admin, 'train/loss')
     second = await Run.get(id=ids[1])
     await ingest.report(second, {'metrics': [{'name': 'train/loss', 'step': 51, 'value': 0.5},
                                              {'name': 'eval/accuracy', 'step': 51, 'value': 0.9},
                                              {'name': 'train/accuracy', 'step': 51, 'value': 0.8}]})
     await eventually(lambda: loss.lines['lr-1'].points[-1] == [51, 0.5], tries=60)
     await eventually(lambda: any(c.name == 'eval/accuracy' for c in admin.find(RunLinesChart).elements), tries=60)
-    accuracy = chart(admin, 'eval/accuracy')
+    accuracy = await chart(admin, 'eval/accuracy')
     assert list(accuracy.lines) == ['lr-1']
     # a run's colour is its own, in a chart where it is the only line too
     assert accuracy.options['series'][0]['color'] == next(s['color'] for s in loss.options['series']
