@@ -62,15 +62,15 @@ def chart_options(name: str, lines: list[Line], view: ChartView) -> dict[str, An
     several = len(lines) > 1
     return {
         'animation': False,
-        'title': {'text': name, 'textStyle': {'fontSize': 13, 'fontWeight': 'normal'},
-                  'subtext': f'{y.clipped} outlier{"s" if y.clipped != 1 else ""} off the scale' if y.clipped else '',
-                  'subtextStyle': {'fontSize': 11}, 'itemGap': 2},
+        'title': {'text': name, 'textStyle': {'fontSize': 13, 'fontWeight': 'normal'}},
+        # top left, away from the title: how many points the robust y-range leaves off
+        'graphic': [{'id': 'clipped', 'type': 'text', 'left': 8, 'top': 6, 'silent': True,
+                     'style': {'text': clipped_note(y.clipped), 'fill': '#999', 'fontSize': 11}}],
         'legend': {'show': several, 'top': 20, 'type': 'scroll', 'data': [line.label for line in lines]},
-        'grid': {'left': 8, 'right': 24, 'top': 56 if several else 40, 'bottom': 8, 'containLabel': True},
+        'grid': {'left': 8, 'right': 48, 'top': 56 if several else 40, 'bottom': 8, 'containLabel': True},
         'tooltip': {'trigger': 'axis', ':formatter': _tooltip_js(view)},
         'xAxis': _x_axis(view),
-        'yAxis': {'type': 'log' if view.log else 'value', 'scale': True, 'min': y.min, 'max': y.max,
-                  'axisLabel': {':formatter': f'v => ({FORMAT_JS})(v, 3)'}},
+        'yAxis': _y_axis(view, y),
         # zoom by brushing across the chart (set up in the browser by MetricChart), wheel zoom only with ctrl
         'brush': {'xAxisIndex': 0, 'brushLink': 'none', 'throttleType': 'debounce', 'outOfBrush': {'colorAlpha': 1},
                   'brushStyle': {'color': 'rgba(84,112,198,0.15)', 'borderColor': 'rgba(84,112,198,0.6)'}},
@@ -158,6 +158,18 @@ ESCAPE_JS = '''(s) => String(s).replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&
   "'": '&#39;'})[c])'''
 
 
+def _y_axis(view: ChartView, y: YRange) -> dict[str, Any]:
+    # a clipped end is not a nice number: its label would crowd the nice tick next to it ("2.64" over "2.5")
+    return {'type': 'log' if view.log else 'value', 'scale': True, 'min': y.min, 'max': y.max,
+            'axisLabel': {':formatter': f'v => ({FORMAT_JS})(v, 3)', 'hideOverlap': True,
+                          'showMinLabel': False if y.min is not None else None,
+                          'showMaxLabel': False if y.max is not None else None}}
+
+
+def clipped_note(count: int) -> str:
+    return f'{count} outlier{"s" if count != 1 else ""} off the scale' if count else ''
+
+
 def _x_axis(view: ChartView) -> dict[str, Any]:
     common = {'min': None, 'max': None, 'splitLine': {'show': False},
               'axisLabel': {'hideOverlap': True, 'showMinLabel': None, 'showMaxLabel': None}}
@@ -167,9 +179,8 @@ def _x_axis(view: ChartView) -> dict[str, Any]:
         return {**common, 'type': 'value', 'name': '', 'scale': True, 'minInterval': 1,
                 'axisLabel': {**common['axisLabel'], ':formatter': DURATION_JS}}
     # whole steps only (no "16.5" when zoomed in), and nice bounds rather than the data's own ("600 632")
-    return {**common, 'type': 'value', 'name': view.step_name, 'nameLocation': 'end', 'nameGap': 4,
-            'nameTextStyle': {'fontSize': 11, 'color': '#888', 'verticalAlign': 'top', 'padding': [14, 0, 0, 0]},
-            'scale': True, 'minInterval': 1,
+    return {**common, 'type': 'value', 'name': view.step_name, 'nameLocation': 'end', 'nameGap': 6,
+            'nameTextStyle': {'fontSize': 11, 'color': '#888'}, 'scale': True, 'minInterval': 1,
             'axisLabel': {**common['axisLabel'], ':formatter': 'v => Number.isInteger(v) ? String(v) : ""'}}
 
 

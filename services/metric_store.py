@@ -141,32 +141,35 @@ async def _downsampled(conn: BaseDBAsyncClient, run_id: int, name: str, lo: int,
     span = hi - lo + 1
     level = next((lv for lv in reversed(LEVELS) if min(span // BUCKET_BASE ** lv, total) >= bins), 0)
     if level == 0:
-        rows = _rows(await conn.execute_query(
-            _sql(conn, 'SELECT step, value, step, value FROM metrics WHERE run_id = ? AND name = ? '
-                       'AND step BETWEEN ? AND ? AND value IS NOT NULL ORDER BY step'), [run_id, name, lo, hi]))
-        starts = (row[0] for row in rows)
+        source = ('SELECT step AS start, step AS min_step, value AS min_value, step AS max_step, value AS max_value '
+                  'FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ? AND value IS NOT NULL')
+        args: list[Any] = [run_id, name, lo, hi]
     else:
         width = BUCKET_BASE ** level
-        rows = _rows(await conn.execute_query(
-            _sql(conn, 'SELECT min_step, min_value, max_step, max_value, bucket FROM metric_buckets '
-                       'WHERE run_id = ? AND name = ? AND level = ? AND bucket BETWEEN ? AND ? '
-                       'AND min_value IS NOT NULL ORDER BY bucket'), [run_id, name, level, lo // width, hi // width]))
-        starts = (max(row[4] * width, lo) for row in rows)
-    lows: list[tuple[int, float] | None] = [None] * bins
-    highs: list[tuple[int, float] | None] = [None] * bins
-    for row, start in zip(rows, starts, strict=True):
-        index = (start - lo) * bins // span
-        min_step, min_value, max_step, max_value = row[0], row[1], row[2], row[3]
-        # a bucket across the range's edge: its extreme may lie outside (what is inside is not worth a read)
-        if lo <= min_step <= hi and ((low := lows[index]) is None or min_value < low[1]):
-            lows[index] = (min_step, min_value)
-        if lo <= max_step <= hi and ((high := highs[index]) is None or max_value > high[1]):
-            highs[index] = (max_step, max_value)
-    points: list[list[Any]] = []
-    for low, high in zip(lows, highs, strict=True):
-        pair = sorted({p for p in (low, high) if p is not None})
-        points.extend([step, value] for step, value in pair)
-    return points
+        source = (f'SELECT bucket * {width} AS start, min_step, min_value, max_step, max_value FROM metric_buckets '
+                  'WHERE run_id = ? AND name = ? AND level = ? AND bucket BETWEEN ? AND ? AND min_value IS NOT NULL')
+        args = [run_id, name, level, lo // width, hi // width]
+    # the bins are grouped in the database: only the extremes, at most 2 * bins rows, come back (ints are ours)
+    lo, hi, bins, span = int(lo), int(hi), int(bins), int(span)
+    if is_postgres(conn):
+        binned = f'LEAST(FLOOR(GREATEST(start - {lo}, 0)::float8 * {bins} / {span})::bigint, {bins - 1})'
+        query = (f'WITH src AS ({source}) '
+                 f'(SELECT DISTINCT ON (bin) bin, min_step, min_value FROM (SELECT {binned} AS bin, min_step, '
+                 f'min_value FROM src WHERE min_step BETWEEN {lo} AND {hi}) AS low ORDER BY bin, min_value) UNION ALL '
+                 f'(SELECT DISTINCT ON (bin) bin, max_step, max_value FROM (SELECT {binned} AS bin, max_step, '
+                 f'max_value FROM src WHERE max_step BETWEEN {lo} AND {hi}) AS high ORDER BY bin, max_value DESC)')
+    else:
+        # SQLite takes a bare column from the row that MIN() or MAX() chose
+        binned = f'MIN(CAST(MAX(start - {lo}, 0) * 1.0 * {bins} / {span} AS INTEGER), {bins - 1})'
+        query = (f'WITH src AS ({source}) '
+                 f'SELECT {binned} AS bin, min_step, MIN(min_value) FROM src WHERE min_step BETWEEN {lo} AND {hi} '
+                 f'GROUP BY bin UNION ALL '
+                 f'SELECT {binned} AS bin, max_step, MAX(max_value) FROM src WHERE max_step BETWEEN {lo} AND {hi} '
+                 'GROUP BY bin')
+    extremes: dict[int, set[tuple[int, float]]] = defaultdict(set)
+    for bin_index, step, value in _rows(await conn.execute_query(_sql(conn, query), args)):
+        extremes[bin_index].add((step, value))
+    return [[step, value] for index in sorted(extremes) for step, value in sorted(extremes[index])]
 
 
 async def _with_time(run_id: int, name: str, points: list[list[Any]]) -> list[list[Any]]:
