@@ -61,11 +61,11 @@ class MetricChart(ui.echart):
         if not points:
             return
         line.points.extend(points)
-        added = {f'main:{label}': rows(line, self.view, points=points)}
-        if self.view.smoothing > 0:
-            added[f'raw:{label}'] = rows(line, self.view, smoothed=False, points=points)
         # the robust y-range follows a spike that arrives live
         y = y_range(list(self.lines.values()), self.view)
+        added = {f'main:{label}': rows(line, self.view, points=points, y=y)}
+        if self.view.smoothing > 0:
+            added[f'raw:{label}'] = rows(line, self.view, smoothed=False, points=points)
         y_axis = {'min': y.min, 'max': y.max, 'axisLabel': {'showMinLabel': False if y.min is not None else None,
                                                            'showMaxLabel': False if y.max is not None else None}}
         note = [{'id': 'clipped', 'style': {'text': clipped_note(y.clipped)}}]
@@ -124,11 +124,12 @@ class MetricChart(ui.echart):
         if full and not self.zoomed:
             return
         self.zoomed = not full
+        y = y_range(list(self.lines.values()), self.view)  # the overview's: the same outliers, zoomed or not
         for line in list(self.lines.values()):
             # zoomed out: the overview held here, which live points have kept up to date
             points = line.points if full else await self.fetch(line.label, *_steps_in(line, self.view.x, window))
             self.zoom_points[line.label] = len(points)
-            data = {f'main:{line.label}': rows(Line(line.label, points, line.start), self.view)}
+            data = {f'main:{line.label}': rows(Line(line.label, points, line.start), self.view, y=y)}
             if self.view.smoothing > 0:
                 data[f'raw:{line.label}'] = rows(Line(line.label, points, line.start), self.view, smoothed=False)
             self.run_chart_method('setOption', {'series': [{'id': k, 'data': v} for k, v in data.items()]})

@@ -64,6 +64,17 @@ def test_smoothing_keeps_the_raw_line_faint_beneath() -> None:
     assert all(0.3 < r[1] < 0.7 for r in smooth['data'][20:])  # the zig-zag averaged out
 
 
+def test_a_clipped_spike_does_not_lift_the_smoothed_line() -> None:
+    points = loss()
+    points[120][1] = 1e6
+    options = chart_options('l', [Line('run', points)], ChartView(smoothing=0.9))
+    smooth = options['series'][1]['data']
+    assert max(r[1] for r in smooth[100:]) < 1  # without the clip, the average would sit near 1e5 after the spike
+    assert options['series'][0]['data'][120][1] == 1e6  # the raw line still shows it
+    assert max(r[1] for r in chart_options('l', [Line('run', points)],
+                                            ChartView(smoothing=0.9, clip=False))['series'][1]['data']) > 1e4
+
+
 def test_ema_is_debiased_and_skips_gaps() -> None:
     assert ema([1.0, 1.0, 1.0], 0.9) == pytest.approx([1.0, 1.0, 1.0])  # no pull towards 0 at the start
     assert ema([1.0, None, 3.0], 0.5) == pytest.approx([1.0, None, (0.5 * 0.5 + 0.5 * 3) / 0.75])
