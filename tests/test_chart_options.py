@@ -96,6 +96,7 @@ def test_x_axes() -> None:
     step = chart_options('l', [Line('run', points)], ChartView())
     assert step['xAxis']['type'] == 'value' and step['xAxis']['minInterval'] == 1
     assert 'dataMin' not in json.dumps(step['xAxis'])  # nice bounds: no "600 632" at the ends
+    assert [zoom['type'] for zoom in step['dataZoom']] == ['inside'] and step['brush']  # no slider: brushing
     wall = chart_options('l', [Line('run', points)], ChartView(x='wall'))
     assert wall['xAxis']['type'] == 'time' and wall['series'][0]['data'][1][0] == 1_700_000_003_000
     relative = chart_options('l', [Line('run', points, start=1_699_999_990.0)], ChartView(x='relative'))
