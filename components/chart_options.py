@@ -8,7 +8,7 @@ names them) is a gap. Time axes need the third element; a line without it is dra
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 XAxis = Literal['step', 'wall', 'relative']
@@ -43,7 +43,10 @@ class YRange:
     min: float | None = None  # None: ECharts' own (nice bounds around the data)
     max: float | None = None
     clipped: int = 0  # points left out of the range
-    extra: dict[str, Any] = field(default_factory=dict)
+    fences: tuple[float, float] = (-math.inf, math.inf)  # values beyond are outliers
+
+    def keeps(self, value: float) -> bool:
+        return self.fences[0] <= value <= self.fences[1]
 
 
 def chart_options(name: str, lines: list[Line], view: ChartView) -> dict[str, Any]:
@@ -58,19 +61,19 @@ def chart_options(name: str, lines: list[Line], view: ChartView) -> dict[str, An
                            'emphasis': {'disabled': True}, 'tooltip': {'show': False},
                            'data': rows(line, view, smoothed=False)})
         series.append({'id': f'main:{line.label}', 'name': line.label, 'type': 'line', 'showSymbol': False,
-                       'z': 2, 'color': color, 'lineStyle': {'width': 1.5}, 'data': rows(line, view)})
+                       'z': 2, 'color': color, 'lineStyle': {'width': 1.5}, 'data': rows(line, view, y=y)})
     several = len(lines) > 1
     return {
         'animation': False,
-        'title': {'text': name, 'textStyle': {'fontSize': 13, 'fontWeight': 'normal'},
-                  'subtext': f'{y.clipped} outlier{"s" if y.clipped != 1 else ""} off the scale' if y.clipped else '',
-                  'subtextStyle': {'fontSize': 11}, 'itemGap': 2},
+        'title': {'text': name, 'textStyle': {'fontSize': 13, 'fontWeight': 'normal'}},
+        # top left, away from the title: how many points the robust y-range leaves off
+        'graphic': [{'id': 'clipped', 'type': 'text', 'left': 8, 'top': 6, 'silent': True,
+                     'style': {'text': clipped_note(y.clipped), 'fill': '#999', 'fontSize': 11}}],
         'legend': {'show': several, 'top': 20, 'type': 'scroll', 'data': [line.label for line in lines]},
-        'grid': {'left': 8, 'right': 24, 'top': 56 if several else 40, 'bottom': 8, 'containLabel': True},
+        'grid': {'left': 8, 'right': 48, 'top': 56 if several else 40, 'bottom': 8, 'containLabel': True},
         'tooltip': {'trigger': 'axis', ':formatter': _tooltip_js(view)},
         'xAxis': _x_axis(view),
-        'yAxis': {'type': 'log' if view.log else 'value', 'scale': True, 'min': y.min, 'max': y.max,
-                  'axisLabel': {':formatter': f'v => ({FORMAT_JS})(v, 3)'}},
+        'yAxis': _y_axis(view, y),
         # zoom by brushing across the chart (set up in the browser by MetricChart), wheel zoom only with ctrl
         'brush': {'xAxisIndex': 0, 'brushLink': 'none', 'throttleType': 'debounce', 'outOfBrush': {'colorAlpha': 1},
                   'brushStyle': {'color': 'rgba(84,112,198,0.15)', 'borderColor': 'rgba(84,112,198,0.6)'}},
@@ -81,26 +84,29 @@ def chart_options(name: str, lines: list[Line], view: ChartView) -> dict[str, An
     }
 
 
-def rows(line: Line, view: ChartView, *, smoothed: bool = True, points: list[list[Any]] | None = None) \
-        -> list[list[Any]]:
-    """The chart's `[x, y, step]` rows of a line (or of its last `points`, for appending in the browser)."""
+def rows(line: Line, view: ChartView, *, smoothed: bool = True, points: list[list[Any]] | None = None,
+         y: YRange | None = None) -> list[list[Any]]:
+    """The chart's `[x, y, step]` rows of a line (or of its last `points`, for appending in the browser). The
+    outliers that `y` leaves off the scale are left out of the average too: one spike must not lift the smoothed
+    line for hundreds of steps."""
     values = [_plottable(p[1], view.log) for p in line.points]
     if smoothed and view.smoothing > 0:
-        values = ema(values, view.smoothing)
+        held = [y is not None and v is not None and not y.keeps(v) for v in values]
+        values = ema(values, view.smoothing, held)
     start = _start(line)
     shown = line.points if points is None else line.points[len(line.points) - len(points):]
     values = values[len(values) - len(shown):]
     return [[x_of(p, view.x, start), v, p[0]] for p, v in zip(shown, values, strict=True)]
 
 
-def ema(values: list[float | None], weight: float) -> list[float | None]:
+def ema(values: list[float | None], weight: float, held: list[bool] | None = None) -> list[float | None]:
     """Exponential moving average, debiased like TensorBoard's (the first values are not pulled towards 0);
-    a gap stays a gap and does not reset the average."""
+    a gap stays a gap and does not reset the average; a `held` value (an outlier) repeats the average so far."""
     out: list[float | None] = []
     last, count = 0.0, 0
-    for value in values:
-        if value is None:
-            out.append(None)
+    for index, value in enumerate(values):
+        if value is None or (held and held[index]):
+            out.append(None if value is None or not count else last / (1 - weight ** count))
             continue
         last = last * weight + (1 - weight) * value
         count += 1
@@ -125,9 +131,11 @@ def y_range(lines: list[Line], view: ChartView) -> YRange:
     kept = [v for v in scaled if low - CLIP_FENCE * spread <= v <= high + CLIP_FENCE * spread]
     margin = (kept[-1] - kept[0]) * 0.05 or spread * 0.05
     lo, hi = kept[0] - margin if below else None, kept[-1] + margin if above else None
+    fences = (low - CLIP_FENCE * spread, high + CLIP_FENCE * spread)
     if view.log:
-        lo, hi = (10 ** lo if lo is not None else None), (10 ** hi if hi is not None else None)
-    return YRange(min=_round(lo), max=_round(hi), clipped=below + above)
+        lo, hi, fences = (10 ** lo if lo is not None else None), (10 ** hi if hi is not None else None), \
+            (10 ** fences[0], 10 ** fences[1])
+    return YRange(min=_round(lo), max=_round(hi), clipped=below + above, fences=fences)
 
 
 def x_of(point: list[Any], x: XAxis, start: float | None) -> float:
@@ -158,6 +166,18 @@ ESCAPE_JS = '''(s) => String(s).replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&
   "'": '&#39;'})[c])'''
 
 
+def _y_axis(view: ChartView, y: YRange) -> dict[str, Any]:
+    # a clipped end is not a nice number: its label would crowd the nice tick next to it ("2.64" over "2.5")
+    return {'type': 'log' if view.log else 'value', 'scale': True, 'min': y.min, 'max': y.max,
+            'axisLabel': {':formatter': f'v => ({FORMAT_JS})(v, 3)', 'hideOverlap': True,
+                          'showMinLabel': False if y.min is not None else None,
+                          'showMaxLabel': False if y.max is not None else None}}
+
+
+def clipped_note(count: int) -> str:
+    return f'{count} outlier{"s" if count != 1 else ""} off the scale' if count else ''
+
+
 def _x_axis(view: ChartView) -> dict[str, Any]:
     common = {'min': None, 'max': None, 'splitLine': {'show': False},
               'axisLabel': {'hideOverlap': True, 'showMinLabel': None, 'showMaxLabel': None}}
@@ -167,9 +187,8 @@ def _x_axis(view: ChartView) -> dict[str, Any]:
         return {**common, 'type': 'value', 'name': '', 'scale': True, 'minInterval': 1,
                 'axisLabel': {**common['axisLabel'], ':formatter': DURATION_JS}}
     # whole steps only (no "16.5" when zoomed in), and nice bounds rather than the data's own ("600 632")
-    return {**common, 'type': 'value', 'name': view.step_name, 'nameLocation': 'end', 'nameGap': 4,
-            'nameTextStyle': {'fontSize': 11, 'color': '#888', 'verticalAlign': 'top', 'padding': [14, 0, 0, 0]},
-            'scale': True, 'minInterval': 1,
+    return {**common, 'type': 'value', 'name': view.step_name, 'nameLocation': 'end', 'nameGap': 6,
+            'nameTextStyle': {'fontSize': 11, 'color': '#888'}, 'scale': True, 'minInterval': 1,
             'axisLabel': {**common['axisLabel'], ':formatter': 'v => Number.isInteger(v) ? String(v) : ""'}}
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from nicegui import ui
 
-from components.chart_options import ChartView, Line, XAxis, chart_options, rows, x_of, y_range
+from components.chart_options import ChartView, Line, XAxis, chart_options, clipped_note, rows, x_of, y_range
 
 __all__ = ['ChartView', 'Fetch', 'Line', 'MetricChart', 'XAxis', 'chart_options']
 
@@ -26,6 +26,7 @@ class MetricChart(ui.echart):
         self.fetch = fetch
         self.view = view or ChartView()
         self.zoomed = False
+        self.zoom_points: dict[str, int] = {}  # per line, the points of the zoomed range the browser was sent
         super().__init__(chart_options(name, list(self.lines.values()), self.view))
         self.classes('w-full h-64')
         # set, not parsed: `.props()` parses its string, so a name with a quote would add attributes of its own
@@ -60,17 +61,21 @@ class MetricChart(ui.echart):
         if not points:
             return
         line.points.extend(points)
-        added = {f'main:{label}': rows(line, self.view, points=points)}
+        # the robust y-range follows a spike that arrives live
+        y = y_range(list(self.lines.values()), self.view)
+        added = {f'main:{label}': rows(line, self.view, points=points, y=y)}
         if self.view.smoothing > 0:
             added[f'raw:{label}'] = rows(line, self.view, smoothed=False, points=points)
-        y = y_range(list(self.lines.values()), self.view)
+        y_axis = {'min': y.min, 'max': y.max, 'axisLabel': {'showMinLabel': False if y.min is not None else None,
+                                                           'showMaxLabel': False if y.max is not None else None}}
+        note = [{'id': 'clipped', 'style': {'text': clipped_note(y.clipped)}}]
         ui.run_javascript(f'''(() => {{
             const chart = getElement({self.id})?.chart;
             if (!chart) return;
             const added = {json.dumps(added)};
             const series = chart.getOption().series.filter(s => s.id in added)
                 .map(s => ({{id: s.id, data: s.data.concat(added[s.id])}}));
-            chart.setOption({{series, yAxis: {{min: {json.dumps(y.min)}, max: {json.dumps(y.max)}}}}});
+            chart.setOption({{series, yAxis: {json.dumps(y_axis)}, graphic: {json.dumps(note)}}});
         }})()''')
 
     def set_view(self, view: ChartView) -> None:
@@ -119,10 +124,12 @@ class MetricChart(ui.echart):
         if full and not self.zoomed:
             return
         self.zoomed = not full
+        y = y_range(list(self.lines.values()), self.view)  # the overview's: the same outliers, zoomed or not
         for line in list(self.lines.values()):
             # zoomed out: the overview held here, which live points have kept up to date
             points = line.points if full else await self.fetch(line.label, *_steps_in(line, self.view.x, window))
-            data = {f'main:{line.label}': rows(Line(line.label, points, line.start), self.view)}
+            self.zoom_points[line.label] = len(points)
+            data = {f'main:{line.label}': rows(Line(line.label, points, line.start), self.view, y=y)}
             if self.view.smoothing > 0:
                 data[f'raw:{line.label}'] = rows(Line(line.label, points, line.start), self.view, smoothed=False)
             self.run_chart_method('setOption', {'series': [{'id': k, 'data': v} for k, v in data.items()]})

@@ -121,7 +121,7 @@ class MetricCharts(ui.column):
             chart = MetricChart(name, [Line(LINE, points)], fetch, view=replace(self.view, step_name=step_name))
             ui.button(icon='open_in_full', on_click=lambda: self._expand(cell, chart)) \
                     .props('flat round dense size=sm color=grey-7').classes('absolute top-0 right-0') \
-                    .tooltip('Full width')
+                    .mark('expand').tooltip('Full width')
         self.charts[name] = chart
         # the same order live as after a reload: by name within the group
         names = sorted(n for n in self.charts if group_of(n) == group_of(name))

@@ -35,7 +35,9 @@ def test_one_spike_does_not_flatten_the_chart() -> None:
     clipped = y_range([Line('run', points)], ChartView())
     assert clipped.max is not None and clipped.max < 3  # the curve (0.06 .. 2.05) fills the chart
     assert clipped.clipped == 1
-    assert chart_options('l', [Line('run', points)], ChartView())['title']['subtext'] == '1 outlier off the scale'
+    options = chart_options('l', [Line('run', points)], ChartView())
+    assert options['graphic'][0]['style']['text'] == '1 outlier off the scale'
+    assert options['yAxis']['axisLabel']['showMaxLabel'] is False  # "2.64" would crowd the tick of 2.5
     # the toggle: every value in range again
     assert y_range([Line('run', points)], ChartView(clip=False)).max is None
 
@@ -62,6 +64,17 @@ def test_smoothing_keeps_the_raw_line_faint_beneath() -> None:
     assert all(0.3 < r[1] < 0.7 for r in smooth['data'][20:])  # the zig-zag averaged out
 
 
+def test_a_clipped_spike_does_not_lift_the_smoothed_line() -> None:
+    points = loss()
+    points[120][1] = 1e6
+    options = chart_options('l', [Line('run', points)], ChartView(smoothing=0.9))
+    smooth = options['series'][1]['data']
+    assert max(r[1] for r in smooth[100:]) < 1  # without the clip, the average would sit near 1e5 after the spike
+    assert options['series'][0]['data'][120][1] == 1e6  # the raw line still shows it
+    assert max(r[1] for r in chart_options('l', [Line('run', points)],
+                                            ChartView(smoothing=0.9, clip=False))['series'][1]['data']) > 1e4
+
+
 def test_ema_is_debiased_and_skips_gaps() -> None:
     assert ema([1.0, 1.0, 1.0], 0.9) == pytest.approx([1.0, 1.0, 1.0])  # no pull towards 0 at the start
     assert ema([1.0, None, 3.0], 0.5) == pytest.approx([1.0, None, (0.5 * 0.5 + 0.5 * 3) / 0.75])
@@ -83,6 +96,7 @@ def test_x_axes() -> None:
     step = chart_options('l', [Line('run', points)], ChartView())
     assert step['xAxis']['type'] == 'value' and step['xAxis']['minInterval'] == 1
     assert 'dataMin' not in json.dumps(step['xAxis'])  # nice bounds: no "600 632" at the ends
+    assert [zoom['type'] for zoom in step['dataZoom']] == ['inside'] and step['brush']  # no slider: brushing
     wall = chart_options('l', [Line('run', points)], ChartView(x='wall'))
     assert wall['xAxis']['type'] == 'time' and wall['series'][0]['data'][1][0] == 1_700_000_003_000
     relative = chart_options('l', [Line('run', points, start=1_699_999_990.0)], ChartView(x='relative'))
