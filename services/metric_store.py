@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import sqlite3
 from collections import defaultdict
@@ -20,7 +21,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from models import LatestMetric
+from models import LatestMetric, Run
 from services.database import is_postgres
 
 BUCKET_BASE = 16
@@ -74,39 +75,120 @@ async def project_metric_names(project_id: int) -> list[str]:
 
 
 async def series(run_id: int, name: str, *, max_points: int = 1000, min_step: int | None = None,
-                 max_step: int | None = None) -> dict[str, Any]:
+                 max_step: int | None = None, with_time: bool = False) -> dict[str, Any]:
     """Points of one metric in [min_step, max_step], at most `max_points`: raw when they fit, else each bucket's
-    minimum and maximum at the finest roll-up level whose buckets fit."""
+    minimum and maximum at the finest roll-up level whose buckets fit. `with_time`: `[step, value, timestamp]`."""
+    found = await _series(run_id, name, max_points, min_step, max_step)
+    if with_time:
+        found['points'] = await _with_time(run_id, name, found['points'])
+    return found
+
+
+async def step_unit(run_id: int, name: str) -> str:
+    """'seconds' when a metric's steps are the seconds of its run at which each point was taken (as GPU samples
+    are stored), else 'step': the data says how it was logged, whatever the metric's name."""
     conn = connections.get('default')
+    rows = await conn.execute_query_dict(
+        _sql(conn, 'SELECT * FROM (SELECT step, timestamp FROM metrics WHERE run_id = ? AND name = ? '
+                   'ORDER BY step LIMIT 1) AS first UNION ALL SELECT * FROM (SELECT step, timestamp FROM metrics '
+                   'WHERE run_id = ? AND name = ? ORDER BY step DESC LIMIT 1) AS last'), [run_id, name, run_id, name])
+    run = await Run.get_or_none(id=run_id).values('started_at')
+    if not rows or not run or run['started_at'] is None:
+        return 'step'
+    started = run['started_at'].timestamp()
+    return 'seconds' if all(abs(r['step'] - (r['timestamp'] - started)) <= 1.5 for r in rows) else 'step'
+
+
+async def _series(run_id: int, name: str, max_points: int, min_step: int | None,
+                  max_step: int | None) -> dict[str, Any]:
+    conn = connections.get('default')
+    whole = min_step is None and max_step is None
     # two ORDER BY ... LIMIT 1 reads of the (run, name, step) index: SQLite scans for MIN and MAX in one query
     first = await _one(conn, 'SELECT step FROM metrics WHERE run_id = ? AND name = ? ORDER BY step LIMIT 1',
                        [run_id, name])
     if first is None:
         return {'points': [], 'total': 0, 'downsampled': False}
-    last = await _one(conn, 'SELECT step FROM metrics WHERE run_id = ? AND name = ? ORDER BY step DESC LIMIT 1',
-                      [run_id, name])
-    lo = first if min_step is None else max(min_step, first)
-    hi = last if max_step is None else min(max_step, last)
-    if lo > hi:
-        return {'points': [], 'total': 0, 'downsampled': False}
-    total = await _count(conn, run_id, name, lo, hi)
+    if whole:  # the latest-values row has the last step and the count: the whole history needs no counting
+        latest = _rows(await conn.execute_query(
+            _sql(conn, 'SELECT step, count FROM latest_metrics WHERE run_id = ? AND name = ?'), [run_id, name]))
+    if whole and latest:
+        lo, (hi, total) = first, latest[0]
+    else:
+        last = await _one(conn, 'SELECT step FROM metrics WHERE run_id = ? AND name = ? ORDER BY step DESC LIMIT 1',
+                          [run_id, name])
+        lo = first if min_step is None else max(min_step, first)
+        hi = last if max_step is None else min(max_step, last)
+        if lo > hi:
+            return {'points': [], 'total': 0, 'downsampled': False}
+        total = await _count(conn, run_id, name, lo, hi)
     if total <= max_points:
         rows = await conn.execute_query(
             _sql(conn, 'SELECT step, value, special FROM metrics '
                        'WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ? ORDER BY step'), [run_id, name, lo, hi])
         return {'points': [[r[0], _shown(r[1], r[2])] for r in _rows(rows)], 'total': total, 'downsampled': False}
-    level = next((lv for lv in LEVELS if hi // BUCKET_BASE ** lv - lo // BUCKET_BASE ** lv + 1 <= max_points // 2),
-                 LEVELS[-1])
-    width = BUCKET_BASE ** level
-    rows = await conn.execute_query_dict(
-        _sql(conn, 'SELECT min_step, min_value, max_step, max_value FROM metric_buckets '
-                   'WHERE run_id = ? AND name = ? AND level = ? AND bucket BETWEEN ? AND ? ORDER BY bucket'),
-        [run_id, name, level, lo // width, hi // width])
-    points: list[list[Any]] = []
-    for row in rows:
-        pair = sorted({(row['min_step'], row['min_value']), (row['max_step'], row['max_value'])})
-        points.extend([step, value] for step, value in pair if step is not None and lo <= step <= hi)
-    return {'points': points[:max_points], 'total': total, 'downsampled': True}
+    return {'points': await _downsampled(conn, run_id, name, lo, hi, total, max_points // 2), 'total': total,
+            'downsampled': True}
+
+
+async def _downsampled(conn: BaseDBAsyncClient, run_id: int, name: str, lo: int, hi: int, total: int,
+                       bins: int) -> list[list[Any]]:
+    """The minimum and maximum (step and value) of each of `bins` equal step ranges of [lo, hi], so the answer has
+    about 2 * bins points whatever the range, and every spike.
+
+    The bins are built from the coarsest level whose buckets are still at least as many as the bins (so each bin
+    gets one or more whole buckets: at most BUCKET_BASE * bins rows read), or from the raw points when even the
+    finest roll-ups are too coarse."""
+    span = hi - lo + 1
+    level = next((lv for lv in reversed(LEVELS) if min(span // BUCKET_BASE ** lv, total) >= bins), 0)
+    if level == 0:
+        source = ('SELECT step AS start, step AS min_step, value AS min_value, step AS max_step, value AS max_value '
+                  'FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ? AND value IS NOT NULL')
+        args: list[Any] = [run_id, name, lo, hi]
+    else:
+        width = BUCKET_BASE ** level
+        source = (f'SELECT bucket * {width} AS start, min_step, min_value, max_step, max_value FROM metric_buckets '
+                  'WHERE run_id = ? AND name = ? AND level = ? AND bucket BETWEEN ? AND ? AND min_value IS NOT NULL')
+        args = [run_id, name, level, lo // width, hi // width]
+    # the bins are grouped in the database: only the extremes, at most 2 * bins rows, come back (ints are ours)
+    lo, hi, bins, span = int(lo), int(hi), int(bins), int(span)
+    if is_postgres(conn):
+        binned = f'LEAST(FLOOR(GREATEST(start - {lo}, 0)::float8 * {bins} / {span})::bigint, {bins - 1})'
+        query = (f'WITH src AS ({source}) '
+                 f'(SELECT DISTINCT ON (bin) bin, min_step, min_value FROM (SELECT {binned} AS bin, min_step, '
+                 f'min_value FROM src WHERE min_step BETWEEN {lo} AND {hi}) AS low ORDER BY bin, min_value) UNION ALL '
+                 f'(SELECT DISTINCT ON (bin) bin, max_step, max_value FROM (SELECT {binned} AS bin, max_step, '
+                 f'max_value FROM src WHERE max_step BETWEEN {lo} AND {hi}) AS high ORDER BY bin, max_value DESC)')
+    else:
+        # SQLite takes a bare column from the row that MIN() or MAX() chose
+        binned = f'MIN(CAST(MAX(start - {lo}, 0) * 1.0 * {bins} / {span} AS INTEGER), {bins - 1})'
+        query = (f'WITH src AS ({source}) '
+                 f'SELECT {binned} AS bin, min_step, MIN(min_value) FROM src WHERE min_step BETWEEN {lo} AND {hi} '
+                 f'GROUP BY bin UNION ALL '
+                 f'SELECT {binned} AS bin, max_step, MAX(max_value) FROM src WHERE max_step BETWEEN {lo} AND {hi} '
+                 'GROUP BY bin')
+    extremes: dict[int, set[tuple[int, float]]] = defaultdict(set)
+    for bin_index, step, value in _rows(await conn.execute_query(_sql(conn, query), args)):
+        extremes[bin_index].add((step, value))
+    return [[step, value] for index in sorted(extremes) for step, value in sorted(extremes[index])]
+
+
+async def _with_time(run_id: int, name: str, points: list[list[Any]]) -> list[list[Any]]:
+    """Each point's time, read by step in one query (the roll-ups keep steps and values, not times)."""
+    if not points:
+        return points
+    conn = connections.get('default')
+    steps = [p[0] for p in points]
+    if is_postgres(conn):
+        # a join on the unnested steps: an index lookup each (`step = ANY($3)` may scan the metric's history)
+        rows = await conn.execute_query('SELECT m.step, m.timestamp FROM unnest($3::bigint[]) AS s(step) '
+                                        'JOIN metrics m ON m.run_id = $1 AND m.name = $2 AND m.step = s.step',
+                                        [run_id, name, steps])
+    else:
+        rows = await conn.execute_query(
+            'SELECT step, timestamp FROM metrics WHERE run_id = ? AND name = ? AND step IN '
+            '(SELECT value FROM json_each(?))', [run_id, name, json.dumps(steps)])
+    times = dict(_rows(rows))
+    return [[step, value, times.get(step)] for step, value in points]
 
 
 async def export_csv(run_id: int, name: str) -> AsyncIterator[str]:

@@ -1,0 +1,186 @@
+"""The comparison's metric charts: one chart per metric (grouped by prefix, as on a run's page), one line per run
+(its label, its colour), fed live by the points that changes carry, or read when a change came without them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from nicegui import ui
+
+from components.metric_chart import ChartView, Fetch, Line, MetricChart
+from components.metric_charts import group_key, group_of
+from models import User
+from services import comparison, metric_store
+from services.comparison import Comparison
+
+POINTS_PER_CHART = 4000  # all lines of a chart together: 20 runs get 200 points each, 3 runs 1,000 each
+POINTS_PER_LINE = (100, 1000)  # a line's points: at least, at most
+LEGEND_MAX = 6  # lines a chart names in a legend of its own; beyond, the page's list of runs is the key (and hovering)
+
+
+def points_per_line(runs: int) -> int:
+    return min(POINTS_PER_LINE[1], max(POINTS_PER_LINE[0], POINTS_PER_CHART // max(1, runs)))
+
+
+class RunLinesChart(MetricChart):
+    """A MetricChart whose lines keep their run's colour: MetricChart colours lines by position, and a run without
+    this metric (or whose first points come later) would shift the others' colours. Its legend goes below the title
+    (they overlapped), and away when there are more lines than it can show without paging."""
+
+    def __init__(self, name: str, lines: list[Line], fetch: Fetch, *, view: ChartView,
+                 colours: dict[str, str]) -> None:
+        self.colours = colours
+        super().__init__(name, lines, fetch, view=view)
+        self._recolour()
+
+    def redraw(self) -> None:
+        super().redraw()
+        self._recolour()
+
+    def _recolour(self) -> None:
+        for series in self.options.get('series', []):
+            label = str(series.get('id', '')).partition(':')[2]
+            if label in self.colours:
+                series['color'] = self.colours[label]
+        named = 1 < len(self.lines) <= LEGEND_MAX
+        self.options['title']['left'] = 0
+        self.options['legend'].update(show=named, top=22, left=0)
+        self.options['grid']['top'] = 56 if named else 36
+
+
+class CompareCharts(ui.column):
+    """Every metric of the compared runs; new points wait in `take` until `flush` draws them (at most once a
+    second: a burst of reports is one update for the browser)."""
+
+    def __init__(self, user: User, compared: Comparison, colours: dict[int, str]) -> None:
+        super().__init__()
+        self.user, self.compared = user, compared
+        self.labels = {run.id: run.label for run in compared.runs}
+        self.run_of = {run.label: run.id for run in compared.runs}
+        self.colours = {run.label: colours[run.id] for run in compared.runs}
+        self.charts: dict[str, RunLinesChart] = {}
+        self.groups: dict[str, ui.grid] = {}
+        self.pending: dict[str, dict[int, list[list[Any]]]] = {}  # metric -> run id -> new points
+        self.behind = False  # some points went by without their values: read what is missing
+        self.points_per_line = points_per_line(len(compared.runs))
+        self.view = ChartView()
+        self.classes('w-full gap-2 min-w-0')
+        with self:
+            self.empty = ui.label('No metrics yet: they appear here as the runs report them.').classes('text-grey-7')
+            self.empty.set_visibility(not compared.metrics)  # they are on their way: `load` reads them
+            self.toolbar = self._toolbar()
+            self.toolbar.set_visibility(False)
+            self.body = ui.column().classes('w-full gap-2 min-w-0')
+
+    async def load(self) -> None:
+        for name in self.compared.metrics:
+            await self._add(name)
+
+    def take(self, run_id: int, points: Any) -> None:
+        """A run's new points by metric name, as a change carries them; anything else means: read them."""
+        if not isinstance(points, dict):
+            self.behind = True
+            return
+        for name, values in points.items():
+            if isinstance(values, list):
+                self.pending.setdefault(name, {}).setdefault(run_id, []).extend(values)
+
+    async def flush(self) -> bool:
+        """Draw what came; whether anything did (the caller then re-reads the summaries)."""
+        came = self.behind or bool(self.pending)
+        if self.behind:
+            self.behind = False
+            await self._catch_up()
+        for name, by_run in list(self.pending.items()):
+            chart = self.charts.get(name)
+            if chart is None:
+                await self._add(name)  # reads every run's whole series, these points included
+            else:
+                for run_id, points in by_run.items():
+                    chart.append(self.labels[run_id], sorted(points))
+            self.pending.pop(name, None)
+        return came
+
+    def set_view(self, **changes: Any) -> None:
+        """One setting for every chart (smoothing, log scale, outliers), as the toolbar sets it."""
+        self.view = replace(self.view, **changes)
+        for chart in self.charts.values():
+            chart.set_view(replace(self.view, step_name=chart.view.step_name))
+
+    def _toolbar(self) -> ui.row:
+        with ui.row().classes('w-full items-center gap-x-6 gap-y-1') as row:
+            with ui.row().classes('items-center gap-2 no-wrap'):
+                ui.label('Smoothing').classes('text-caption text-grey-8')
+                smoothing = ui.slider(min=0, max=0.99, step=0.01, value=self.view.smoothing) \
+                    .props('label dense').classes('w-36')
+                smoothing.on('change', lambda: self.set_view(smoothing=float(smoothing.value)))
+            ui.switch('Log scale', value=self.view.log, on_change=lambda e: self.set_view(log=bool(e.value))) \
+                .props('dense')
+            ui.switch('Ignore outliers', value=self.view.clip,
+                      on_change=lambda e: self.set_view(clip=bool(e.value))).props('dense') \
+                .tooltip('Leave single spikes out of the y-range so the rest of the curves stays readable')
+            ui.label('Drag across a chart to zoom, double-click to zoom out').classes('text-caption text-grey-6')
+        return row
+
+    async def _catch_up(self) -> None:
+        """Read what went by unseen: each run's points past the last step its line shows."""
+        summaries = await comparison.summaries(self.user, self.compared.run_ids)
+        for name in sorted({metric for _, metric in summaries}):
+            chart = self.charts.get(name)
+            if chart is None:
+                await self._add(name)
+                continue
+            for (run_id, metric), summary in summaries.items():
+                line = chart.lines.get(self.labels[run_id])
+                shown = line.points[-1][0] if line and line.points else None
+                if metric == name and (shown is None or summary.step > shown):
+                    read = await comparison.series(self.user, [run_id], name, max_points=self.points_per_line,
+                                                   min_step=(shown if shown is not None else -1) + 1)
+                    chart.append(self.labels[run_id], read.get(run_id, {}).get('points', []))
+
+    async def _add(self, name: str) -> None:
+        async def fetch(label: str, lo: int | None, hi: int | None) -> list[list[Any]]:
+            run_id = self.run_of[label]
+            read = await comparison.series(self.user, [run_id], name, max_points=self.points_per_line,
+                                           min_step=lo, max_step=hi)
+            return read.get(run_id, {}).get('points', [])
+        read = await comparison.series(self.user, self.compared.run_ids, name, max_points=self.points_per_line)
+        lines = [Line(self.labels[run_id], series['points']) for run_id, series in read.items() if series['points']]
+        # GPU samples are stored by the second of their run: the data says which, not the name
+        first = next((run_id for run_id, series in read.items() if series['points']), None)
+        step_name = await metric_store.step_unit(first, name) if first is not None else 'step'
+        if name in self.charts:  # added by another read meanwhile
+            return
+        grid = self._grid(group_of(name))
+        with grid, ui.element('div').classes('relative min-w-0') as cell:
+            chart = RunLinesChart(name, lines, fetch, view=replace(self.view, step_name=step_name),
+                                  colours=self.colours)
+            ui.button(icon='open_in_full', on_click=lambda: _expand(cell, chart)) \
+                .props('flat round dense size=sm color=grey-7').classes('absolute top-0 right-0') \
+                .tooltip('Full width')
+        self.charts[name] = chart
+        # the same order live as after a reload: by name within the group
+        names = sorted(n for n in self.charts if group_of(n) == group_of(name))
+        cell.move(grid, target_index=names.index(name))
+        self.empty.set_visibility(False)
+        self.toolbar.set_visibility(True)
+
+    def _grid(self, group: str) -> ui.grid:
+        if group in self.groups:
+            return self.groups[group]
+        order = sorted([*self.groups, group], key=group_key)
+        with self.body, ui.column().classes('w-full gap-1 min-w-0') as section:
+            ui.label(f'{group}/' if group else 'Other').classes('text-subtitle2 text-grey-8')
+            # min(): a chart is never wider than a phone's screen
+            self.groups[group] = ui.grid(columns='repeat(auto-fill, minmax(min(26rem, 100%), 1fr))') \
+                .classes('w-full gap-4')
+        section.move(self.body, target_index=order.index(group))
+        return self.groups[group]
+
+
+def _expand(cell: ui.element, chart: MetricChart) -> None:
+    """One chart across the whole width, taller; again to put it back."""
+    wide = 'col-span-full' in cell.classes
+    cell.classes(remove='col-span-full' if wide else None, add=None if wide else 'col-span-full')
+    chart.classes(remove='h-96' if wide else 'h-64', add='h-64' if wide else 'h-96')
