@@ -1,3 +1,15 @@
 """NiceGUI pages, one module each. Importing this package registers every page."""
 
-from pages import admin_users, audit, login, notifications, project, projects, run, settings_page, setup, status  # noqa: F401
+from pages import (  # noqa: F401
+    admin_users,
+    audit,
+    login,
+    not_found,
+    notifications,
+    project,
+    projects,
+    run,
+    settings_page,
+    setup,
+    status,
+)
