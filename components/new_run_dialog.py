@@ -46,10 +46,12 @@ async def new_run(user: User, project_id: int) -> None:
             image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('grow')
             spot = ui.switch('Spot').tooltip('Cheaper capacity that the cloud may reclaim (with an hour\'s notice)')
         command = ui.textarea('Command', value=EXAMPLE).classes('w-full font-mono')
-        config = ui.textarea('Config (JSON or key=value lines)', placeholder='lr=0.001\nbatch_size=64\nopt=adam') \
-            .classes('w-full font-mono').props('autogrow') \
-            .tooltip('Stored as the run\'s config and shown in the runs table; numbers and true/false read as such')
-        envs = ui.textarea('Environment (NAME=value, one per line)').classes('w-full font-mono').props('autogrow')
+        # short labels, the how in the hint under each: a phone's dialog cuts a long label short
+        config = ui.textarea('Config', placeholder='lr=0.001\nbatch_size=64\nopt=adam') \
+            .classes('w-full font-mono').props('autogrow hint="JSON, or key=value lines (numbers, true/false read as '
+                                                'such); stored as the run\'s config"')
+        envs = ui.textarea('Environment').classes('w-full font-mono') \
+            .props('autogrow hint="NAME=value, one per line; kept encrypted"')
         # text fields, not number inputs: a browser's number input turns letters into "empty", which means no limit
         with ui.element('div').classes('w-full grid grid-cols-1 sm:grid-cols-2 gap-x-4'):  # one column on a phone
             max_cost = ui.input('Max cost (USD)', placeholder='no limit').props('inputmode=decimal prefix=$')
