@@ -31,7 +31,7 @@ async def new_run(user: User, project_id: int) -> None:
     catalog: dict[str, dict[str, providers.Product]] = {}  # choice -> its products, fetched when it is chosen
     with ui.dialog() as dialog, ui.card().classes('w-[40rem] max-w-full'):
         ui.label('New run').classes('text-h6')
-        name = ui.input('Name', placeholder='empty: a name is made up, like brave-otter-3').classes('w-full')
+        name = ui.input('Name (optional)', placeholder='empty: a name is made up, like brave-otter-3').classes('w-full')
         with ui.row().classes('w-full items-center'):  # wraps on a phone rather than squeeze the product away
             provider = ui.select(choices, value=next(iter(choices), None), label='Provider') \
                 .classes('w-64 max-w-full')
@@ -45,13 +45,14 @@ async def new_run(user: User, project_id: int) -> None:
         with ui.row().classes('w-full items-center no-wrap'):
             image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('grow')
             spot = ui.switch('Spot').tooltip('Cheaper capacity that the cloud may reclaim (with an hour\'s notice)')
-        command = ui.textarea('Command', value=EXAMPLE).classes('w-full font-mono')
+        # monospace for what is typed only: labels and hints keep the page's font
+        command = ui.textarea('Command', value=EXAMPLE).classes('w-full').props('input-class=font-mono autogrow')
         # short labels, the how in the hint under each: a phone's dialog cuts a long label short
         config = ui.textarea('Config', placeholder='lr=0.001\nbatch_size=64\nopt=adam') \
-            .classes('w-full font-mono').props('autogrow hint="JSON, or key=value lines (numbers, true/false read as '
-                                                'such); stored as the run\'s config"')
-        envs = ui.textarea('Environment').classes('w-full font-mono') \
-            .props('autogrow hint="NAME=value, one per line; kept encrypted"')
+            .classes('w-full').props('input-class=font-mono autogrow '
+                                     'hint="JSON, or key=value lines (numbers, true/false read as such)"')
+        envs = ui.textarea('Environment').classes('w-full') \
+            .props('input-class=font-mono autogrow hint="NAME=value, one per line; kept encrypted"')
         # text fields, not number inputs: a browser's number input turns letters into "empty", which means no limit
         with ui.element('div').classes('w-full grid grid-cols-1 sm:grid-cols-2 gap-x-4'):  # one column on a phone
             max_cost = ui.input('Max cost (USD)', placeholder='no limit').props('inputmode=decimal prefix=$')
@@ -79,10 +80,8 @@ async def new_run(user: User, project_id: int) -> None:
                     hint.set_text('')
                 catalog[provider.value] = {p.id: p for p in found}
             products = catalog[provider.value]
-            per = 'per GPU' if chosen_capabilities().rents_gpus else 'for the machine'  # this machine rents no GPUs
-            product.set_options({pid: f'{p.name} · {format.money(p.price_per_hour)}/h {per}'
-                                 + (f' ({format.money(p.spot_price_per_hour)} spot)' if p.spot_price_per_hour else '')
-                                 + ('' if p.available else ' · sold out') for pid, p in products.items()},
+            rents_gpus = chosen_capabilities().rents_gpus
+            product.set_options({pid: _product_label(p, rents_gpus) for pid, p in products.items()},
                                 value=next((pid for pid, p in products.items() if p.available), None))
             caps = chosen_capabilities()
             image.set_visibility('image' in caps.launch_fields)
@@ -139,6 +138,17 @@ NOTHING_TO_LAUNCH_ON = ('There is nothing you may launch on yet: an admin can ad
                         f'{" or ".join(f"a {caps.said} API key" for caps in credentials.providers().values())}.')
 # what a new user can launch at once: the example MLP, which reports through the SDK
 EXAMPLE = f'python {Path(__file__).resolve().parent.parent / "examples" / "train_mlp.py"} --epochs 20'
+
+
+def _product_label(product: providers.Product, rents_gpus: bool) -> str:
+    """'RTX 4090 · $0.35/h per GPU ($0.18 spot)'; a machine that is not rented by the GPU is priced as a whole
+    ('This machine (2 CPUs) · no charge'), never "$0.00/h per GPU"."""
+    if rents_gpus:
+        price = f'{format.money(product.price_per_hour)}/h per GPU'
+    else:
+        price = f'{format.money(product.price_per_hour)}/h per machine' if product.price_per_hour else 'no charge'
+    spot = f' ({format.money(product.spot_price_per_hour)} spot)' if product.spot_price_per_hour else ''
+    return f'{product.name} · {price}{spot}' + ('' if product.available else ' · sold out')
 
 
 def _limits(cost: str, hours: str, stall: str, grace: str) -> dict[str, float | None]:

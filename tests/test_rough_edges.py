@@ -97,7 +97,7 @@ async def test_new_run_prices_this_machine_per_machine(admin: User) -> None:
     await _new_run_dialog(admin)
     product = next(iter(admin.find('Product').elements))
     labels = list(product.options.values()) if isinstance(product.options, dict) else product.options
-    assert labels and all('/h for the machine' in label and 'per GPU' not in label for label in labels), labels
+    assert labels and all(label.endswith('· no charge') for label in labels), labels  # never "$0.00/h per GPU"
 
 
 async def test_new_run_shows_an_unreachable_cloud_greyed_with_why(admin: User) -> None:
