@@ -60,16 +60,19 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
         yield content
 
 
-# Quasar's grey text classes are for a light page: on the dark one they are lifted so that they still read
+# Quasar's grey text classes are for a light page: on the dark one they are lifted so that they still read. In the
+# "overrides" layer: Quasar's own colour classes are !important in a later layer, which an unlayered rule cannot beat
 DARK_CSS = '''
-.body--dark .text-grey-10, .body--dark .text-grey-9 { color: #eeeeee !important; }
-.body--dark .text-grey-8 { color: #d0d0d0 !important; }
-.body--dark .text-grey-7 { color: #b8b8b8 !important; }
-.body--dark .text-grey-6 { color: #9e9e9e !important; }
-.body--dark .bg-amber-1 { background: #3d3420 !important; color: #f5f5f5 !important; }
-.body--dark .bg-grey-1, .body--dark .bg-grey-2 { background: #262626 !important; }
-.body--dark { --q-primary: #8c9eff; }
-.body--dark .q-header.bg-primary, .body--dark .q-btn.bg-primary { background: #3949ab !important; }
+@layer overrides {
+  .body--dark { --q-primary: #9fa8da !important; }
+  .body--dark .text-grey-10, .body--dark .text-grey-9 { color: #eeeeee !important; }
+  .body--dark .text-grey-8 { color: #d0d0d0 !important; }
+  .body--dark .text-grey-7 { color: #b8b8b8 !important; }
+  .body--dark .text-grey-6 { color: #9e9e9e !important; }
+  .body--dark .bg-amber-1 { background: #3d3420 !important; color: #f5f5f5 !important; }
+  .body--dark .bg-grey-1, .body--dark .bg-grey-2 { background: #262626 !important; }
+  .body--dark .q-header.bg-primary, .body--dark .q-btn.bg-primary { background: #3949ab !important; }
+}
 .tb-nav { color: white; text-decoration: none; padding: 4px 10px; border-radius: 6px; white-space: nowrap; }
 .tb-nav:hover { background: rgba(255, 255, 255, 0.12); }
 .tb-nav[aria-current="page"] { background: rgba(255, 255, 255, 0.22); font-weight: 600; }
