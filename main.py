@@ -13,7 +13,7 @@ from nicegui.storage import Storage
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 import api
-import pages  # noqa: F401  (registers every page)
+import pages  # registers every page
 import settings
 from api.security_headers import SecurityHeaders
 from components.session import SignInRequired
@@ -66,6 +66,7 @@ Storage.path = config.data_dir / 'sessions'
 data_files.make_private(config, Storage.path)  # before the key, the database or a session file is written
 
 api.register(app)
+pages.not_found.register(app)  # after the API's handlers: what is not a page keeps their answers
 app.add_middleware(SignInRequired)
 app.add_middleware(SecurityHeaders)
 serve_database(

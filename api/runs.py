@@ -18,7 +18,7 @@ report_router = APIRouter(tags=['report'])  # authorised by the run's own token,
 
 
 class RunCreate(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field('', max_length=200, description='empty or left out: a generated name like brave-otter-3')
     provider: str = 'external'
     config: StorableJson = Field(default_factory=dict)
     command: str = Field('', max_length=10_000, description='what the job runs (local and cloud providers)')

@@ -2,7 +2,7 @@ from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from functools import partial
 
-from nicegui import background_tasks, ui
+from nicegui import Client, background_tasks, ui
 
 from components import live, reads, session
 from components.bell import Bell
@@ -14,10 +14,13 @@ NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings
 
 
 def not_found(user: User, message: str) -> None:
-    """What a page shows for something that does not exist or that the user may not see."""
-    with frame('Not found', user):
-        ui.label(message).classes('text-h6')
-        ui.link('Back to projects', '/projects')
+    """What a page shows for something that does not exist or that the user may not see (the same page for both:
+    whether a project exists is not told to whoever may not see it)."""
+    with frame('Not found', user), ui.column().classes('w-full items-center py-16 gap-2 text-center'):
+        ui.icon('travel_explore', size='xl').classes('text-grey-5')
+        ui.label('404 · Not found').classes('text-overline text-grey-7')
+        ui.label(message).classes('text-h6 break-words max-w-full')
+        ui.link('Back to projects', '/projects').classes('text-primary')
 
 
 @contextmanager
@@ -32,32 +35,81 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
     live.on_change(lambda change: _follow_access(change, user, project_id, access))
     ui.page_title(f'{title} · Trainboard')
     ui.colors(primary='#3f51b5')
-    links = [('Trainboard', '/projects', 'text-h6'), *((label, target, '') for label, target in NAV)]
+    ui.dark_mode(None)  # follows the system's setting (Quasar's "auto")
+    ui.add_css(DARK_CSS)
+    links = list(NAV)
     if user.is_admin:
-        links += [('Audit', '/audit', ''), ('Users', '/admin/users', '')]
-    with ui.header().classes('items-center gap-x-5 gap-y-1 bg-primary'):
-        # one element for the whole menu: NiceGUI re-renders every element of a tab on each update it gets. Its links
-        # flow in the header's own row (`contents`), so on a phone the bell and Log out share their second row
-        menu = ui.html(''.join(f'<a href="{target}" class="text-white no-underline {extra}">{label}</a>'
-                               for label, target, extra in links), sanitize=False).classes('contents')
-        with ui.row().classes('items-center no-wrap ml-auto'):
+        links += [('Audit', '/audit'), ('Users', '/admin/users')]
+    here = _section(ui.context.client)
+    with ui.header().classes('items-center gap-x-3 gap-y-1 bg-primary no-wrap px-2 sm:px-4'):
+        # on a phone the links fold into a menu, so that the header keeps to one row
+        with ui.button(icon='menu').props('flat round dense color=white aria-label="Menu"').classes('sm:hidden'), \
+                ui.menu() as phone_menu:
+            for label, target in links:
+                _menu_item(label, target, here)
+        ui.link('Trainboard', '/projects').classes('text-h6 text-white no-underline whitespace-nowrap')
+        # one element for all the links: NiceGUI re-renders every element of a tab on each update it gets
+        menu = ui.html(_links_html(links, here), sanitize=False).classes('max-sm:hidden flex items-center gap-1')
+        with ui.row().classes('items-center no-wrap ml-auto gap-1'):
             Bell(user)
-            ui.label(user.email).classes('text-white max-sm:hidden')  # a phone's header keeps to one row or two
-            ui.button('Log out', on_click=session.sign_out).props('flat color=white')
+            ui.label(user.email).classes('text-white max-md:hidden ml-2')  # a phone's header keeps to one row
+            ui.button('Log out', on_click=session.sign_out).props('flat color=white no-caps')
     if not user.is_admin:  # a project owner reads their projects' audit trail: known after a query, so added then
-        background_tasks.create(_add_audit_link(menu, links, user), name='audit-link')
-    with ui.column().classes('w-full max-w-6xl mx-auto p-4 gap-4') as content:
+        background_tasks.create(_add_audit_link(menu, phone_menu, links, here, user), name='audit-link')
+    with ui.column().classes('w-full max-w-6xl mx-auto p-3 sm:p-4 gap-4') as content:
         yield content
 
 
-async def _add_audit_link(menu: ui.html, links: list[tuple[str, str, str]], user: User) -> None:
+# Quasar's grey text classes are for a light page: on the dark one they are lifted so that they still read. In the
+# "overrides" layer: Quasar's own colour classes are !important in a later layer, which an unlayered rule cannot beat
+DARK_CSS = '''
+@layer overrides {
+  .body--dark { --q-primary: #9fa8da !important; }
+  .body--dark .text-grey-10, .body--dark .text-grey-9 { color: #eeeeee !important; }
+  .body--dark .text-grey-8 { color: #d0d0d0 !important; }
+  .body--dark .text-grey-7 { color: #b8b8b8 !important; }
+  .body--dark .text-grey-6 { color: #9e9e9e !important; }
+  .body--dark .bg-amber-1 { background: #3d3420 !important; color: #f5f5f5 !important; }
+  .body--dark .bg-grey-1, .body--dark .bg-grey-2 { background: #262626 !important; }
+  .body--dark .q-header.bg-primary, .body--dark .q-btn.bg-primary { background: #3949ab !important; }
+}
+.tb-nav { color: white; text-decoration: none; padding: 4px 10px; border-radius: 6px; white-space: nowrap; }
+.tb-nav:hover { background: rgba(255, 255, 255, 0.12); }
+.tb-nav[aria-current="page"] { background: rgba(255, 255, 255, 0.22); font-weight: 600; }
+'''
+SECTIONS = {'/runs': '/projects'}  # a run's page is part of Projects
+
+
+def _section(client: Client) -> str:
+    """Which link of the header the page belongs to: '/projects' for /projects/3 and /runs/9."""
+    path = client.request.url.path if client.request is not None else ''
+    first = '/' + path.strip('/').split('/')[0]
+    return SECTIONS.get(first, '/admin/users' if path.startswith('/admin/users') else first)
+
+
+def _links_html(links: list[tuple[str, str]], here: str) -> str:
+    """The header's links; the page's own marked (aria-current), which the stylesheet highlights. Fixed labels and
+    paths only: nothing a user typed is in it."""
+    return ''.join(f'<a href="{target}" class="tb-nav"{" aria-current=page" if target == here else ""}>{label}</a>'
+                   for label, target in links)
+
+
+def _menu_item(label: str, target: str, here: str) -> None:
+    item = ui.menu_item(label, on_click=lambda: ui.navigate.to(target))
+    if target == here:
+        item.classes('text-primary text-bold').props('active')
+
+
+async def _add_audit_link(menu: ui.html, phone_menu: ui.menu, links: list[tuple[str, str]], here: str,
+                          user: User) -> None:
     try:
         owns = await audit_trail.may_read(user)
     except ServiceError:  # signed out meanwhile: the page's own checks send the tab to sign in
         return
     if owns and not menu.is_deleted:
-        menu.set_content(''.join(f'<a href="{target}" class="text-white no-underline {extra}">{label}</a>'
-                                 for label, target, extra in [*links, ('Audit', '/audit', '')]))
+        menu.set_content(_links_html([*links, ('Audit', '/audit')], here))
+        with phone_menu:
+            _menu_item('Audit', '/audit', here)
 
 
 def _follow_access(change: hub.Change, user: User, project_id: int | None,

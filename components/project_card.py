@@ -17,11 +17,13 @@ class ProjectCard(ui.card):
         self.data = data
         self.classes('w-full').style('contain: content')  # a change inside one card re-lays out only that card
         with self:
-            with ui.row().classes('w-full items-center justify-between no-wrap'):
-                with ui.row().classes('items-center gap-3'):
-                    self.name = ui.link(data['name'], f'/projects/{data["id"]}').classes('text-h6 no-underline')
+            with ui.row().classes('w-full items-start justify-between no-wrap'):
+                # the name wraps and the actions keep their row: on a phone they stacked up one per line
+                with ui.row().classes('items-center gap-x-3 gap-y-0 min-w-0'):
+                    self.name = ui.link(data['name'], f'/projects/{data["id"]}') \
+                        .classes('text-h6 no-underline break-words min-w-0')
                     self.badge = StatusBadge(data['status'])
-                with ui.row().classes('gap-1'):
+                with ui.row().classes('gap-1 no-wrap shrink-0 items-center'):
                     # `title` rather than ui.tooltip: every element costs each tab a little on every update
                     ui.button(icon='edit', on_click=lambda: on_edit(self)).props('flat round dense title=Edit') \
                         .mark('edit-project')

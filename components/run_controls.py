@@ -41,7 +41,9 @@ class RunControls(ui.row):
             button.set_visibility(any(status == s.value for s in ACTIONS[action]))
 
     async def _click(self, action: str) -> None:
-        if action in QUESTIONS and not await confirm(QUESTIONS[action], action=LABELS[action][0]):
+        # "Cancel run" / "Keep running": never two buttons that both read "Cancel"
+        if action in QUESTIONS and not await confirm(QUESTIONS[action], action=f'{LABELS[action][0]} run',
+                                                     dismiss='Keep running'):
             return
         if action == 'retry' and self.retry is not None:
             await self._retry(self.retry)

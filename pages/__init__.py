@@ -5,6 +5,7 @@ from pages import (  # noqa: F401
     audit,
     compare,
     login,
+    not_found,
     notifications,
     project,
     projects,

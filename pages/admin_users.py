@@ -7,6 +7,7 @@ refused by the service, and sent to sign in again.
 from nicegui import ui
 
 from components import session
+from components.dialogs import discard
 from components.frame import frame
 from models import Role
 from services import auth
@@ -35,9 +36,10 @@ async def users_page() -> None:
         rows.clear()
         with rows:
             for member in members:
-                with ui.row().classes('items-center gap-4'):
-                    ui.label(member.email).classes('w-64')
-                    ui.label(member.name).classes('w-40 text-grey-8')
+                with ui.row().classes('w-full items-center gap-x-4 gap-y-0 py-1 border-b border-black/10 '
+                                      'dark:border-white/10'):
+                    ui.label(member.email).classes('w-64 max-w-full break-all')
+                    ui.label(member.name).classes('w-40 text-grey-8 break-words')
                     ui.select([r.value for r in Role], value=member.role.value,
                               on_change=lambda e, m=member: change(m, role=Role(e.value))).classes('w-32')
                     ui.switch('active', value=member.is_active,
@@ -84,12 +86,15 @@ async def users_page() -> None:
 
     with frame('Users', user):
         ui.label('Users').classes('text-h5')
-        with ui.row().classes('items-center'):
-            email = ui.input('Email')
-            name = ui.input('Name').props(f'maxlength={auth.MAX_NAME_LENGTH} counter')
-            password = ui.input('Password', password=True)
-            role = ui.select([r.value for r in Role], value='member', label='Role').classes('w-32')
-            ui.button('Add user', on_click=add)
+        with ui.row().classes('w-full items-start'):  # on a phone each field takes the width
+            email = ui.input('Email').classes('w-full sm:w-56')
+            # no maxlength: it cuts a pasted name short without a word; the field says what is wrong instead
+            name = ui.input('Name', validation={f'At most {auth.MAX_NAME_LENGTH} characters':
+                                                lambda text: len((text or '').strip()) <= auth.MAX_NAME_LENGTH}) \
+                .props('counter').classes('w-full sm:w-56')
+            password = ui.input('Password', password=True).classes('w-full sm:w-56')
+            role = ui.select([r.value for r in Role], value='member', label='Role').classes('w-full sm:w-32')
+            ui.button('Add user', on_click=add).classes('self-center')
         hint = ui.label().classes('text-negative')
         rows = ui.column().classes('w-full gap-1')
     await refresh()
@@ -111,5 +116,5 @@ async def _ask_new_password(member: UserView) -> str | None:
             ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat')
             ui.button('Reset password', on_click=lambda: dialog.submit(field.value)).mark('confirm-reset')
     result = await dialog
-    dialog.delete()
+    discard(dialog)
     return result

@@ -113,13 +113,15 @@ async def projects_page() -> None:
                              '? This cannot be undone.'):
             return
         remove_card(data['id'])
-        try:
-            await projects.delete_project(user, data['id'])
-        except ServiceError as error:
-            add_card(data)
-            ui.notify(f'Could not delete "{data["name"]}": {error.message}', type='negative')
-            return
-        ui.notify(f'Deleted "{data["name"]}"')
+        # the toast goes through the page: this handler's own place (the card's Delete button) is gone with the card
+        with page:
+            try:
+                await projects.delete_project(user, data['id'])
+            except ServiceError as error:
+                add_card(data)
+                ui.notify(f'Could not delete "{data["name"]}": {error.message}', type='negative')
+                return
+            ui.notify(f'Deleted "{data["name"]}"', type='positive')
 
     async def load_samples() -> None:
         created = await sample_data.load(user)
@@ -127,10 +129,16 @@ async def projects_page() -> None:
             add_card(await projects.snapshot(project))
         ui.notify(f'Loaded {len(created)} sample projects' if created else 'The sample projects are already here')
 
-    with frame('Projects', user):
+    with frame('Projects', user) as page:
         with ui.row().classes('w-full items-center justify-between'):
             ui.label('Projects').classes('text-h5')
-            ui.button('New project', icon='add', on_click=create)
+            with ui.row().classes('items-center gap-1'):
+                ui.button('New project', icon='add', on_click=create)
+                if user.is_admin:  # sample data stays at hand once projects exist (loading it twice adds nothing)
+                    more = ui.button(icon='more_vert').props('flat round aria-label="More actions"') \
+                        .mark('projects-menu')
+                    with more, ui.menu():
+                        ui.menu_item('Load sample data', on_click=load_samples).mark('load-sample-data')
         empty = ui.column().classes('w-full items-center py-12 gap-2')
         container = ui.column().classes('w-full gap-3')
     for data in reversed(await projects.snapshots(await projects.visible_projects(user))):

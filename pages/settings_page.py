@@ -53,6 +53,10 @@ async def settings_page() -> None:
         shown_box.visible = True
         await refresh()
 
+    def copy(text: str) -> None:
+        ui.clipboard.write(text)
+        ui.notify('Key copied to the clipboard', type='positive')
+
     async def revoke(key: auth.TokenView) -> None:
         if not await confirm(f'Revoke the key "{key.name}"? Scripts using it stop working.', action='Revoke'):
             return
@@ -71,9 +75,12 @@ async def settings_page() -> None:
             name = ui.input('Key name', placeholder='e.g. laptop, CI').on('keydown.enter', create)
             ui.button('Create key', on_click=create)
         hint = ui.label().classes('text-negative')
-        with ui.card().classes('w-full bg-amber-1') as shown_box:
+        with ui.card().classes('w-full bg-amber-1 text-grey-10') as shown_box:
             ui.label('Copy this key now: it is not shown again.').classes('text-bold')
-            shown = ui.input('New key').props('readonly').classes('w-full font-mono')
+            with ui.row().classes('w-full items-center no-wrap'):
+                shown = ui.input('New key').props('readonly').classes('grow min-w-0 font-mono')
+                ui.button('Copy', icon='content_copy', on_click=lambda: copy(shown.value)) \
+                    .props('outline').mark('copy-key')
         shown_box.visible = False
         keys = ui.column().classes('w-full gap-2')
     await refresh()
@@ -186,7 +193,9 @@ async def _credentials_panel(user: User) -> None:
                         ui.label(f'failing since {credential["failing_since"]:%Y-%m-%d %H:%M}: '
                                  f'{credential["error"]}').classes('text-negative')
                     if credential['can_manage']:
-                        ui.button('Check key', on_click=lambda c=credential: check(c)).props('flat dense')
+                        button = ui.button('Check key').props('flat dense').mark(f'check-key-{credential["id"]}')
+                        outcome = ui.label().classes('text-grey-7').mark(f'check-outcome-{credential["id"]}')
+                        button.on_click(lambda c=credential, b=button, o=outcome: check(c, b, o))
                         ui.button('Delete', on_click=lambda c=credential: delete(c)).props('flat dense color=negative')
 
     async def add() -> None:
@@ -203,11 +212,20 @@ async def _credentials_panel(user: User) -> None:
             field.set_value('')  # never shown again
         await refresh()
 
-    async def check(credential: dict) -> None:
+    async def check(credential: dict, button: ui.button, outcome: ui.label) -> None:
+        # said at once: asking the provider can take seconds (a timeout is 4 s and more)
+        button.props('loading')
+        outcome.set_text('Checking…')
+        outcome.classes(replace='text-grey-7')
         try:
             ok, message = await credentials.check(user, credential['id'])
         except ServiceError as error:
             ok, message = False, error.message
+        if button.is_deleted:  # the list was redrawn meanwhile
+            return
+        button.props(remove='loading')
+        outcome.set_text('Works' if ok else 'Failed')
+        outcome.classes(replace='text-positive' if ok else 'text-negative')
         ui.notify(message, type='positive' if ok else 'negative')
 
     async def delete(credential: dict) -> None:

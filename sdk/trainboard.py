@@ -30,7 +30,7 @@ import traceback
 import urllib.error
 import urllib.request
 
-__all__ = ['ArtifactError', 'Run', 'init']
+__all__ = ['ArtifactError', 'Run', 'TrainboardError', 'init']
 __version__ = '0.1.0'
 
 FLUSH_EVERY_S = 1.0
@@ -280,7 +280,20 @@ class _Step:
         self.run._wake.set()
 
 
-class ArtifactError(RuntimeError):
+class TrainboardError(RuntimeError):
+    """The server refused what was asked (a wrong API key, a project you may not see): its own sentence, and the
+    HTTP status as `status` (None when it could not be reached)."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+class _NoProject(TrainboardError, ValueError):
+    """No project of that name (a ValueError too, as it was before TrainboardError)."""
+
+
+class ArtifactError(TrainboardError):
     """An artifact the server refused (a bad name, too large) or found damaged; the message says which."""
 
 
@@ -431,17 +444,30 @@ def _create_run(url, api_key, project, name, config):
     headers = {'Content-Type': 'application/json', 'Authorization': 'Bearer ' + api_key}
     project_id = project
     if not str(project).isdigit():
-        with urllib.request.urlopen(urllib.request.Request(url + '/api/v1/projects', headers=headers),
-                                    timeout=TIMEOUT_S) as response:
-            matches = [p['id'] for p in json.loads(response.read()) if p['name'] == project]
+        listed = _ask(urllib.request.Request(url + '/api/v1/projects', headers=headers), url)
+        matches = [p['id'] for p in listed if p['name'] == project]
         if not matches:
-            raise ValueError(f'no project named {project!r}')
+            raise _NoProject(f'no project named {project!r} that this API key may see; make it first (the '
+                                  f'projects page, or POST /api/v1/projects), or pass its id')
         project_id = matches[0]
     body = json.dumps({'name': name, 'provider': 'external', 'config': config}).encode()
     request = urllib.request.Request(f'{url}/api/v1/projects/{project_id}/runs', data=body, method='POST',
                                      headers=headers)
-    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-        return json.loads(response.read())
+    return _ask(request, url)
+
+
+def _ask(request, url):
+    """The JSON answer to `request`; a refusal as TrainboardError with the server's reason, not a bare HTTPError."""
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        said = _detail(error) or error.reason
+        hint = ' (check TRAINBOARD_API_KEY / api_key=: make a key on the settings page)' if error.code == 401 else ''
+        raise TrainboardError(f'Trainboard refused {request.get_method()} {request.full_url[len(url):]}: '
+                              f'HTTP {error.code}: {said}{hint}', status=error.code) from None
+    except (urllib.error.URLError, OSError) as error:
+        raise TrainboardError(f'cannot reach Trainboard at {url}: {getattr(error, "reason", error)}') from None
 
 
 def _value(value):

@@ -22,7 +22,7 @@ import settings
 from models import Credential, MemberRole, Project, Run, RunStatus, RunStep, UsedSignature, User
 from providers import registry
 from providers.base import Capabilities, ProviderError
-from services import audit, auth, bounds, budget, credentials, hub, keys, progress, projects, providers
+from services import audit, auth, bounds, budget, credentials, hub, keys, progress, projects, providers, run_names
 from services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
@@ -55,12 +55,12 @@ async def create_run(user: User, project_id: int, *, name: str, provider: str = 
                      limits: dict[str, float | None] | None = None,
                      credential_id: int | None = None) -> tuple[dict[str, Any], str]:
     """A new queued run; returns its snapshot and its token (shown once). An external run is one that code
-    anywhere reports to; the others carry a `spec` (command, envs) for run_control.launch. `limits` (LIMITS) stop
-    the run once it passes one of them. A cloud run records the credential it launches with (credentials.for_launch:
-    `credential_id`, else the project's, else the workspace's)."""
+    anywhere reports to; the others carry a `spec` (command, envs) for run_control.launch. An empty `name` is made up
+    (services/run_names). `limits` (LIMITS) stop the run once it passes one of them. A cloud run records the
+    credential it launches with (credentials.for_launch: `credential_id`, else the project's, else the workspace's)."""
     project = await projects.get_project(user, project_id, MemberRole.EDITOR)
     limits = _validated_limits(limits or {})
-    name = name.strip()
+    name = name.strip() or await run_names.generate(project.id)  # none given: a name people can tell apart
     if not 1 <= len(name) <= 200:
         raise Invalid('The run name needs 1 to 200 characters.')
     if problem := bounds.text_problem(name):

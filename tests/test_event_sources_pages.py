@@ -42,8 +42,7 @@ async def test_the_new_run_dialog_sets_the_stall_grace(admin: User) -> None:
     admin.find('Command').clear().type('sleep 30')
     admin.find('Stop after a further … minutes').type('5')
     admin.find(kind=ui.button, content='Launch').click()
-    await admin.should_see('stall_grace_s is how long a stalled run goes on once its stall is told: it needs a '
-                           'stall_timeout_s.')
+    await admin.should_see('"Stop after a further … minutes" counts from a stall: set a stall timeout too.')
     admin.find('Stall timeout (minutes)').type('10')
     admin.find(kind=ui.button, content='Launch').click()
     await admin.should_see(marker='run-cancel', retries=20)  # on the new run's page

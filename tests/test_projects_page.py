@@ -13,7 +13,7 @@ async def test_empty_state_loads_sample_data_once(admin: User, monkeypatch: pyte
     without_local_jobs(monkeypatch)  # live sample runs are real jobs: tests/test_sample_data.py has them
     await admin.open('/projects')
     await admin.should_see('No projects yet')
-    admin.find('Load sample data').click()
+    admin.find(kind=ui.button, content='Load sample data').click()  # the empty state's (admins have a menu's too)
     await admin.should_see('Loaded 3 sample projects', retries=100)
     await admin.should_see('LLM: Llama fine-tune')
     await admin.should_not_see('No projects yet')

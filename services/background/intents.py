@@ -85,14 +85,23 @@ async def carry_out_external(now: float) -> None:
 
 
 async def could_not(account_runs: list[Run], message: str, now: float) -> None:
-    """Show on each run with an intent why it is not carried out yet, from when (kept while it goes on failing)."""
-    since = datetime.fromtimestamp(now, UTC).strftime('%H:%M UTC')
+    """Show on each run with an intent why it is not carried out yet, from when: the time of the first failure is
+    kept while it goes on failing, the reason follows the latest (a missing key, then an outage, reads as the
+    outage, not as the key that has since been added)."""
     for run in account_runs:
-        if (run.status in lifecycle.INTENTS or run.status == RunStatus.QUEUED) and not run.control_error:
-            text = f'{message.rstrip(".")} since {since}, retrying'
-            if await Run.filter(id=run.id, status=run.status, control_error__isnull=True).update(control_error=text):
-                run.control_error = text
-                await lifecycle.publish(run)
+        if not (run.status in lifecycle.INTENTS or run.status == RunStatus.QUEUED):
+            continue
+        was = run.control_error
+        since = was.rpartition(' since ')[2] if was and ' since ' in was else \
+            f'{datetime.fromtimestamp(now, UTC):%H:%M UTC}, retrying'
+        text = f'{message.rstrip(".")} since {since}'
+        if text == was:
+            continue
+        changed = Run.filter(id=run.id, status=run.status)
+        changed = changed.filter(control_error=was) if was else changed.filter(control_error__isnull=True)
+        if await changed.update(control_error=text):
+            run.control_error = text
+            await lifecycle.publish(run)
 
 
 async def _call(provider: Provider, step: Step, ref: str) -> None:
