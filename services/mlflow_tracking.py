@@ -87,7 +87,7 @@ async def create_run(caller: Caller, *, experiment_id: str, run_name: str | None
     user = _person(caller)
     project = await _project(caller, experiment_id or '0')
     pairs = _pairs(tags, 'tags', MAX_TAG_CHARS)
-    name = (run_name or pairs.get('mlflow.runName') or '').strip() or await _generated_name(project.id)
+    name = (run_name or pairs.get('mlflow.runName') or '').strip()  # none: runs.create_run makes one up
     data, _token = await runs.create_run(user, project.id, name=name[:200])
     run = await Run.get(id=data['id'])
     await _write_tags(run, pairs)
@@ -363,14 +363,6 @@ def _person(caller: Caller) -> User:
     if caller.user is None:
         raise NotFound("A run's token reaches its own run alone.")
     return caller.user
-
-
-async def _generated_name(project_id: int) -> str:
-    try:
-        from services import run_names  # names like 'brave-otter-3', where that module exists
-    except ImportError:
-        return f'mlflow-run-{int(time.time())}'
-    return await run_names.generate(project_id)
 
 
 def _point(index: int, item: Any) -> dict[str, Any]:

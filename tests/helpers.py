@@ -154,7 +154,7 @@ class Server:
         self.process: subprocess.Popen | None = None
         self.log_path = Path(env['TRAINBOARD_DATA_DIR']) / f'server-{self.port}.log'
 
-    def start(self, timeout: float = 30.0) -> Server:
+    def start(self, timeout: float = 60.0) -> Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open('ab')
         self.process = subprocess.Popen([sys.executable, 'main.py'], cwd=ROOT, env=self.env, stdout=log,
