@@ -166,3 +166,22 @@ def test_params_and_tags_sent_at_once_are_all_kept(server: Server, api: httpx.Cl
     run = api.get(f'/runs/{run_id}').json()
     assert run['config'] == {f'p{index}': str(index) for index in range(12)}
     assert sorted(run['tags']) == sorted(f't{index}:x' for index in range(12))
+
+
+def test_email_and_password_sign_in_as_mlflow_s_basic_auth(server: Server, api: httpx.Client) -> None:
+    experiment = f'basic-{uuid.uuid4().hex[:6]}'
+    code = f'''
+    import mlflow
+    mlflow.set_experiment({experiment!r})
+    with mlflow.start_run(run_name='with-a-password'):
+        mlflow.log_param('seed', 7)
+    print('RESULT ok')
+    '''
+    done = run_script(server, code, MLFLOW_TRACKING_USERNAME='admin@example.com',
+                      MLFLOW_TRACKING_PASSWORD='correct horse battery')
+    assert results(done) == ['ok'], done.stderr[-3000:]
+    wrong = run_script(server, code.replace("print('RESULT ok')", ''), MLFLOW_TRACKING_USERNAME='admin@example.com',
+                       MLFLOW_TRACKING_PASSWORD='not the password')
+    assert wrong.returncode != 0 and 'UNAUTHENTICATED' in wrong.stderr
+    [project] = [p for p in api.get('/projects').json() if p['name'] == experiment]
+    assert [run['config'] for run in api.get(f'/projects/{project["id"]}/runs').json()] == [{'seed': '7'}]
