@@ -60,6 +60,9 @@ class MetricCharts(ui.column):
             self.pending.setdefault(name, []).extend(values)
 
     async def flush(self) -> None:
+        if self.pending and self.view.x != 'step':  # live points come without their time: read them with it
+            self.pending.clear()
+            self.behind = True
         if self.behind:
             self.behind = False
             await self._catch_up()
@@ -94,7 +97,14 @@ class MetricCharts(ui.column):
         return row
 
     async def _x_changed(self, x: str) -> None:
-        # times come with every read (see _add), so switching the axis needs no new read
+        """Points are read with their times only for a time axis (a lookup per point): the first switch to one reads
+        every chart again."""
+        if x != 'step':
+            for name, chart in list(self.charts.items()):
+                line = chart.lines.get(LINE)
+                if line and line.points and len(line.points[0]) < 3:
+                    series = await metric_store.series(self.run_id, name, max_points=CHART_POINTS, with_time=True)
+                    chart.lines[LINE] = Line(LINE, series['points'])
         self.set_view(x=x)
 
     async def _catch_up(self) -> None:
@@ -105,13 +115,13 @@ class MetricCharts(ui.column):
             elif chart.hi is None or metric['step'] > chart.hi:
                 series = await metric_store.series(self.run_id, metric['name'], max_points=CHART_POINTS,
                                                    min_step=(chart.hi if chart.hi is not None else -1) + 1,
-                                                   with_time=True)
+                                                   with_time=self.view.x != 'step')
                 chart.append(LINE, series['points'])
 
     async def _add(self, name: str) -> None:
         async def fetch(_label: str, lo: int | None, hi: int | None) -> list[list[Any]]:
             return (await metric_store.series(self.run_id, name, max_points=CHART_POINTS, min_step=lo, max_step=hi,
-                                              with_time=True))['points']
+                                              with_time=self.view.x != 'step'))['points']
         points = await fetch(LINE, None, None)
         step_name = await metric_store.step_unit(self.run_id, name)
         if name in self.charts:  # added by another read meanwhile

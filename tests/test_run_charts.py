@@ -91,6 +91,10 @@ async def test_toolbar_sets_every_chart(admin: User) -> None:
     toggle.value = 'wall'
     await eventually(lambda: loss.options['xAxis']['type'] == 'time')
     assert isinstance(loss.options['series'][1]['data'][0][0], float)  # milliseconds of the point's time
+    # live points on a time axis are read with their time (a change carries steps and values only)
+    await ingest.report(run, {'metrics': points('train/loss', range(300, 310), 0.01)})
+    await eventually(lambda: loss.hi == 309, tries=100, every_s=0.1)
+    assert all(len(p) == 3 and p[2] is not None for p in loss.lines['run'].points[-10:])
 
 
 async def test_a_chart_expands_to_the_full_width(admin: User) -> None:
