@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, tzinfo
 from functools import lru_cache
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nicegui import Client, context
@@ -51,7 +52,9 @@ def zone() -> tzinfo:
 
 
 def parse(name: str | None) -> tzinfo:
-    """The zone `name` names (IANA, as browsers say it), or UTC when it names none."""
+    """The zone `name` names (IANA, as browsers say it; percent-encoded as a cookie may hold it), or UTC when it
+    names none."""
+    name = unquote(name or '')
     return _zone(name) if name and len(name) <= MAX_NAME else UTC
 
 

@@ -86,9 +86,14 @@ def absolute(moment: str | datetime | None) -> str:
     return local(moment).strftime('%Y-%m-%d %H:%M:%S %Z')
 
 
-def clock_time(moment: str | datetime | float) -> str:
-    """The time of day in the viewer's zone, '13:07:02' (a log line's)."""
-    return local(moment).strftime('%H:%M:%S')
+def clock_time(moment: str | datetime | float, *, zone: bool = False) -> str:
+    """The time of day in the viewer's zone, '13:07:02' (a log line's), or '13:07:02 PST'."""
+    return local(moment).strftime('%H:%M:%S %Z' if zone else '%H:%M:%S')
+
+
+def zone_name() -> str:
+    """The viewer's zone as a column heading says it: 'PST', 'CET', 'UTC'."""
+    return datetime.now(clock.zone()).strftime('%Z')
 
 
 def relative(moment: str | datetime | None, now: datetime | None = None) -> str:

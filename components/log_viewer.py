@@ -56,18 +56,21 @@ class LogViewer(ui.column):
         with self:
             with ui.row().classes('w-full items-center gap-x-3 gap-y-1'):
                 ui.label('Log').classes('text-h6')
+                self.tools = ui.row().classes('grow items-center gap-x-3 gap-y-1 min-w-0')
+            with self.tools:
                 self.search = ui.input(placeholder='Search the log', on_change=self._search_changed) \
                     .props(f'dense outlined clearable debounce=400 maxlength={run_logs.MAX_QUERY_CHARS}') \
                     .classes('grow min-w-[10rem] max-w-xs').mark('log-search')
                 with self.search.add_slot('prepend'):
                     ui.icon('search')
                 self.level = ui.select(LEVEL_CHOICES, value='', on_change=self._level_changed) \
-                    .props('dense outlined options-dense').classes('min-w-[10rem]').mark('log-level')
+                    .props('dense outlined options-dense').classes('w-44').mark('log-level')
                 self.follow = ui.switch('Follow', value=True, on_change=self._follow_changed) \
                     .props('dense').tooltip('Scroll to new lines as they arrive')
-                ui.button('Download', icon='download').props(
-                    f'flat dense no-caps href=/runs/{run_id}/log/download') \
-                    .tooltip('The whole log as a text file, with times')
+                with ui.button(icon='download').props(f'flat dense no-caps href=/runs/{run_id}/log/download') \
+                        .tooltip('The whole log as a text file, with times').mark('log-download') as download:
+                    ui.label('Download').classes('q-ml-xs max-sm:hidden')  # a phone's row keeps the icon
+                download._props['aria-label'] = 'Download the log'
             with ui.row().classes('w-full items-center gap-3 min-h-[1.5rem]'):
                 self.earlier = ui.button('Load earlier lines', icon='expand_less', on_click=self.load_earlier) \
                     .props('flat dense no-caps size=sm')
@@ -168,6 +171,7 @@ class LogViewer(ui.column):
 
     def _show_controls(self) -> None:
         shown = len(self.box.default_slot.children)
+        self.tools.set_visibility(shown > 0 or self.where.active)  # nothing to search, follow or download yet
         self.box.set_visibility(shown > 0)
         self.empty.set_visibility(shown == 0)
         self.earlier.set_visibility(self.more_before)

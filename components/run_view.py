@@ -116,8 +116,8 @@ class RunView(ui.column):
     def tick(self) -> None:
         """What moves with the clock: the duration, the ETA counting down, the forecast."""
         data = self.data
-        started = data['started_at']
-        self.started.set_text(f'started {format.relative(started)}' if started else 'not started yet')
+        started = data['started_at']  # relative, so it moves on: '3 min ago'
+        self.started.set_text(f'started {format.relative(started)}')  # 'started —' until it has
         self.duration.set_text(format.duration(format.since(data['started_at'], data['ended_at'])))
         counting = data['status'] == 'running' and data.get('eta_seconds') is not None  # not while it waits
         self.eta.set_text(f'ETA {format.duration(data["eta_seconds"])}' if counting else '')
@@ -146,8 +146,7 @@ class RunView(ui.column):
         if not lifecycle.is_finished(self.data['status']):
             self.tick()
         else:  # "started 3 min ago" still moves on
-            self.started.set_text(f'started {format.relative(self.data["started_at"])}' if self.data['started_at']
-                                  else 'never started')
+            self.started.set_text(f'started {format.relative(self.data["started_at"])}')
 
     async def act(self, action: str) -> None:
         try:

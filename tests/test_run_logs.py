@@ -147,6 +147,7 @@ def test_times_render_in_the_viewers_zone() -> None:
 
 def test_a_zone_the_server_does_not_know_means_utc() -> None:
     assert clock.parse('America/Los_Angeles') == LA
+    assert clock.parse('America%2FLos_Angeles') == LA  # as the page's script stores it in the cookie
     for name in (None, '', 'Mars/Olympus', '../../etc/passwd', 'x' * 500, 'UTC'):
         assert clock.parse(name) in {UTC, ZoneInfo('UTC')}
 

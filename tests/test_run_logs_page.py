@@ -1,7 +1,6 @@
 """/runs/{id}: the breadcrumb names the project (live), times are the viewer's, and the log reads its whole history
 from the server: older pages, search, a level filter, an empty state instead of a grey box, and a download."""
 
-from nicegui import ui
 from nicegui.testing import User
 
 from components.log_viewer import LogViewer
@@ -97,5 +96,8 @@ async def test_search_and_level_filter_read_from_the_server(admin: User) -> None
 async def test_the_download_link_offers_the_whole_log(admin: User) -> None:
     run = await new_run()
     await admin.open(f'/runs/{run["id"]}')
-    link = next(b for b in admin.find(ui.button).elements if b.text == 'Download')
+    assert not viewer(admin).tools.visible  # nothing to download, search or follow yet
+    await ingest.report(await Run.get(id=run['id']), {'logs': ['epoch 1 starts']})
+    await admin.should_see('epoch 1 starts', retries=30)
+    link = next(iter(admin.find(marker='log-download').elements))
     assert link.props['href'] == f'/runs/{run["id"]}/log/download'
