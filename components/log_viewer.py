@@ -71,7 +71,7 @@ class LogViewer(ui.column):
                         .tooltip('The whole log as a text file, with times').mark('log-download') as download:
                     ui.label('Download').classes('q-ml-xs max-sm:hidden')  # a phone's row keeps the icon
                 download._props['aria-label'] = 'Download the log'
-            with ui.row().classes('w-full items-center gap-3 min-h-[1.5rem]'):
+            with ui.row().classes('w-full items-center gap-3') as self.paging:
                 self.earlier = ui.button('Load earlier lines', icon='expand_less', on_click=self.load_earlier) \
                     .props('flat dense no-caps size=sm')
                 self.newest = ui.button('Back to the newest lines', icon='expand_more', on_click=self.reload) \
@@ -184,6 +184,7 @@ class LogViewer(ui.column):
             self.empty_hint.set_text('A launched run\'s output shows here as it prints. Code that reports itself '
                                      'sends lines with the SDK\'s run.print(...) or "logs" in its report.')
         self.note.set_text(f'{shown:,} matching lines shown' if self.where.active and shown else '')
+        self.paging.set_visibility(self.more_before or not self.at_tail or bool(self.note.text))
 
     async def _search_changed(self) -> None:
         await self._filter(query=(self.search.value or '').strip(), level=self.where.level)

@@ -93,29 +93,30 @@ async def lines_of(run_id: int, *, limit: int = PAGE, before_id: int | None = No
 
 
 async def download(user: User, run_id: int, zone: tzinfo) -> tuple[str, AsyncIterator[bytes]]:
-    """The file name and the bytes of the run's whole log, one `<time in zone> <line>` per line, read a page at a
-    time while it streams (a run may have millions of lines). The run's environment values are hidden as in its
-    kept `output.log`."""
+    """The file name and the bytes of the run's whole log, one `<time in zone> <line>` per line
+    ('2026-11-25 21:07:02.123 PST epoch 1'), read a page at a time while it streams (a run may have millions of
+    lines). The run's environment values are hidden as in its kept `output.log`."""
     run = await runs.get_run(user, run_id)
     return f'{run.name}.log.txt', _stream(run, zone)
 
 
-def stamp(moment: float, zone: tzinfo) -> str:
-    """A line's time in a download: '2026-11-25 21:07:02.123 PST'."""
-    local = datetime.fromtimestamp(moment, zone)
-    return local.strftime('%Y-%m-%d %H:%M:%S.') + f'{local.microsecond // 1000:03d} ' + local.strftime('%Z')
-
-
 async def _stream(run: Run, zone: tzinfo) -> AsyncIterator[bytes]:
     secrets = logs_kept.secrets_of(run)
-    after = 0
+    after, second, prefix = 0, None, ('', '')
     while True:
         rows = await LogLine.filter(run_id=run.id, id__gt=after).order_by('id').limit(DOWNLOAD_PAGE) \
             .values_list('id', 'timestamp', 'line')
         if not rows:
             return
-        yield ''.join(f'{stamp(moment, zone)} {logs_kept.hidden(text, secrets)}\n'
-                      for _id, moment, text in rows).encode()
+        out = []
+        for _id, moment, text in rows:
+            if int(moment) != second:  # the lines of one report share their time: its text is made once a second
+                second = int(moment)
+                local = datetime.fromtimestamp(second, zone)
+                prefix = local.strftime('%Y-%m-%d %H:%M:%S.'), local.strftime(' %Z ')
+            millis = min(999, round(moment % 1 * 1_000_000) // 1000)  # as datetime rounds: to the microsecond
+            out.append(f'{prefix[0]}{millis:03d}{prefix[1]}{logs_kept.hidden(text, secrets)}\n')
+        yield ''.join(out).encode()
         after = rows[-1][0]
 
 
