@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import expect
 
 from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, Server
 from tests.test_browser import browser  # noqa: F401  (the module's Chromium)
@@ -20,6 +19,7 @@ LA = ZoneInfo('America/Los_Angeles')
 
 
 def test_a_browser_in_los_angeles_sees_los_angeles_times(browser, server: Server) -> None:  # noqa: F811
+    from playwright.sync_api import expect
     with server.client() as api:
         project = api.post('/projects', json={'name': f'tz {uuid.uuid4().hex[:6]}'}).json()
         run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'west-coast'}).json()
