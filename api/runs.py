@@ -1,5 +1,6 @@
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
@@ -9,7 +10,7 @@ from pydantic import BaseModel, Field
 from api import report_schema
 from api.deps import CurrentUser
 from api.schema import Id, Input, StorableJson
-from services import bounds, ingest, metric_store, projects, run_control, run_labels, runs
+from services import bounds, ingest, metric_store, projects, run_control, run_labels, run_logs, runs
 from services.errors import Invalid, NotFound
 from services.stores import attachment
 
@@ -183,10 +184,33 @@ async def metric_points(run_id: Id, name: str, user: CurrentUser,
 
 
 @router.get('/runs/{run_id}/logs')
-async def logs(run_id: Id, user: CurrentUser, limit: int = Query(200, ge=1, le=10_000),
-               after_id: int | None = Query(None, ge=0, le=bounds.BIGINT_MAX)) -> list[dict[str, Any]]:
-    await runs.get_run(user, run_id)
-    return await ingest.log_tail(run_id, limit=limit, after_id=after_id)
+async def logs(run_id: Id, user: CurrentUser, limit: int = Query(200, ge=1, le=run_logs.MAX_PAGE),
+               after_id: int | None = Query(None, ge=0, le=bounds.BIGINT_MAX),
+               before_id: int | None = Query(None, ge=1, le=bounds.BIGINT_MAX,
+                                             description='the `limit` lines before this line id (older pages)'),
+               q: str = Query('', max_length=run_logs.MAX_QUERY_CHARS,
+                              description='only lines holding this text, in any case'),
+               level: Literal['debug', 'info', 'warning', 'error', 'critical'] | None = Query(
+                   None, description='only lines that say at least this level')) -> list[dict[str, Any]]:
+    """Lines of the run's log, oldest first, each `{"id", "time" (epoch seconds), "line", "level"}` (`level` read
+    from the line's text, null when it says none): the newest `limit`, the `limit` before `before_id`, or the first
+    `limit` after `after_id`."""
+    page = await run_logs.read(user, run_id, limit=limit, after_id=after_id, before_id=before_id,
+                               where=run_logs.Filter(q, level))
+    return [line.as_dict() for line in page.lines]
+
+
+@router.get('/runs/{run_id}/logs.txt')
+async def download_logs(run_id: Id, user: CurrentUser,
+                        tz: str = Query('UTC', max_length=64, description='the IANA zone its times are in')) -> Any:
+    """The run's whole log as a text file, one `<time> <zone> <line>` per line, streamed."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f'Unknown time zone "{tz}"; use an IANA name such as Europe/Berlin.') from None
+    filename, body = await run_logs.download(user, run_id, zone)
+    return StreamingResponse(body, media_type='text/plain; charset=utf-8',
+                             headers={'Content-Disposition': attachment(filename)})
 
 
 @report_router.post('/runs/{run_id}/report', response_model_exclude_none=True, openapi_extra=report_schema.OPENAPI)

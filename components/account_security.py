@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from components import session
+from components import format, session
 from components.dialogs import confirm
 from services import auth
 from services.auth import TokenKind, TokenView
@@ -72,8 +72,8 @@ async def _sessions_section() -> None:
                 with ui.row().classes('items-center gap-4'):
                     ui.label(KIND_LABELS[key.kind]).classes('text-bold w-24')
                     ui.label(key.name).classes('w-48')
-                    ui.label(f'since {key.created_at:%Y-%m-%d %H:%M}').classes('text-caption text-grey-7')
-                    ui.label(f'last used {key.last_used_at:%Y-%m-%d %H:%M}' if key.last_used_at else 'never used') \
+                    ui.label(f'since {format.timestamp(key.created_at)}').classes('text-caption text-grey-7')
+                    ui.label(f'last used {format.timestamp(key.last_used_at)}' if key.last_used_at else 'never used') \
                         .classes('text-caption text-grey-7')
                     if key.id == this_tab.token_id:
                         ui.label('this browser').classes('text-caption text-positive')

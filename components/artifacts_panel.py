@@ -142,10 +142,10 @@ class ArtifactsPanel(ui.column):
                         copy._props['aria-label'] = f'Copy the SHA-256 of {view.name}'
                         copy._props['title'] = f'Copy {view.sha256}'
                 # when its current bytes were saved (a re-save of a checkpoint replaces them), first saved on hover
-                saved = ui.label(format.timestamp(view.updated_at.isoformat())).classes('whitespace-nowrap') \
+                saved = ui.label(format.timestamp(view.updated_at)).classes('whitespace-nowrap') \
                     .mark('artifact-saved-at')
-                saved._props['title'] = (f'saved {view.updated_at:%Y-%m-%d %H:%M:%S %Z}; '
-                                         f'first saved {view.created_at:%Y-%m-%d %H:%M:%S %Z}')
+                saved._props['title'] = (f'saved {format.absolute(view.updated_at)}; '
+                                         f'first saved {format.absolute(view.created_at)}')
             if view.status == 'failed' and view.error:
                 ui.label(view.error).classes('w-full text-negative text-body2 break-words min-w-0') \
                     .mark('artifact-error')  # w-full: a long SHA-256 in it wraps on a phone

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from nicegui import background_tasks, ui
 
-from components import live, session
+from components import format, live, session
 from components.format import ago
 from models import User
 from services import hub, notifications
@@ -60,7 +60,7 @@ def opening(item: NotificationView) -> str | None:
 
 def exact_time(item: NotificationView) -> str:
     """What the relative time says exactly, on hover."""
-    return f'{item.created_at:%Y-%m-%d %H:%M:%S} UTC'
+    return format.absolute(item.created_at)
 
 
 def notification_item(item: NotificationView, *, dense: bool) -> None:

@@ -1,6 +1,9 @@
-"""How numbers read on screen."""
+"""How numbers and times read on screen. Times are shown in the viewer's zone (components/clock), without callers
+passing it: relative where that reads better ("3 min ago"), with the absolute time and its zone on hover."""
 
 from datetime import UTC, datetime
+
+from components import clock
 
 
 def duration(seconds: float | None) -> str:
@@ -69,17 +72,62 @@ def since(iso: str | None, until: str | None = None) -> float | None:
     return (end - datetime.fromisoformat(iso)).total_seconds()
 
 
-def timestamp(iso: str | None) -> str:
-    return datetime.fromisoformat(iso).strftime('%Y-%m-%d %H:%M') if iso else '—'
+def timestamp(moment: str | datetime | None, *, seconds: bool = False) -> str:
+    """'2026-11-26 05:07' in the viewer's zone (its name is on the page's hover texts); '—' for none."""
+    if moment is None or moment == '':
+        return '—'
+    return local(moment).strftime('%Y-%m-%d %H:%M:%S' if seconds else '%Y-%m-%d %H:%M')
+
+
+def absolute(moment: str | datetime | None) -> str:
+    """The exact time with its zone, for hovers: '2026-11-26 05:07:12 PST'."""
+    if moment is None or moment == '':
+        return '—'
+    return local(moment).strftime('%Y-%m-%d %H:%M:%S %Z')
+
+
+def clock_time(moment: str | datetime | float, *, zone: bool = False) -> str:
+    """The time of day in the viewer's zone, '13:07:02' (a log line's), or '13:07:02 PST'."""
+    return local(moment).strftime('%H:%M:%S %Z' if zone else '%H:%M:%S')
+
+
+def zone_name() -> str:
+    """The viewer's zone as a column heading says it: 'PST', 'CET', 'UTC'."""
+    return datetime.now(clock.zone()).strftime('%Z')
+
+
+def relative(moment: str | datetime | None, now: datetime | None = None) -> str:
+    """'in 5 min', 'just now', '3 min ago', '2 h ago', '4 d ago', then the date in the viewer's zone."""
+    if moment is None or moment == '':
+        return '—'
+    when = local(moment)
+    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    if seconds < -60:
+        return f'in {duration(-seconds)}'
+    return ago(when, now)
 
 
 def ago(moment: datetime, now: datetime | None = None) -> str:
-    """'just now', '5 min ago', '3 h ago', '2 d ago', then the date."""
-    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    """'just now', '5 min ago', '3 h ago', '2 d ago', then the date (in the viewer's zone)."""
+    seconds = ((now or datetime.now(UTC)) - _aware(moment)).total_seconds()
     if seconds < 60:
         return 'just now'
     if seconds < 3600:
         return f'{int(seconds // 60)} min ago'
     if seconds < 86400:
         return f'{int(seconds // 3600)} h ago'
-    return f'{int(seconds // 86400)} d ago' if seconds < 7 * 86400 else f'{moment:%Y-%m-%d}'
+    return f'{int(seconds // 86400)} d ago' if seconds < 7 * 86400 else f'{local(moment):%Y-%m-%d}'
+
+
+def local(moment: str | datetime | float) -> datetime:
+    """`moment` (ISO text, a datetime, or epoch seconds; naive means UTC, as the database stores it) in the viewer's
+    zone."""
+    if isinstance(moment, int | float):
+        return datetime.fromtimestamp(moment, clock.zone())
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return _aware(moment).astimezone(clock.zone())
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

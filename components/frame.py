@@ -4,12 +4,13 @@ from functools import partial
 
 from nicegui import Client, background_tasks, ui
 
-from components import live, reads, session
+from components import clock, live, reads, session
 from components.bell import Bell
 from models import User
 from services import audit_trail, hub
 from services.errors import ServiceError
 
+clock.install()  # every page learns the browser's time zone (components/clock)
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))
 
 

@@ -207,7 +207,7 @@ def status_said(delivery: targets.DeliveryView) -> str:
     """'delivered', 'failed', 'pending' (not tried yet) or 'retrying (attempt 3, next at 01:24:10 UTC)'."""
     if delivery.status != 'pending' or not delivery.attempts:
         return delivery.status
-    at = f', next at {delivery.next_attempt_at:%H:%M:%S} UTC' if delivery.next_attempt_at else ''
+    at = f', next at {format.clock_time(delivery.next_attempt_at, zone=True)}' if delivery.next_attempt_at else ''
     return f'retrying (attempt {delivery.attempts + 1}{at})'
 
 
@@ -224,4 +224,4 @@ def _without_field(message: str) -> str:
 
 
 def _when(at: datetime | None) -> str:
-    return format.timestamp(at.isoformat() if at else None)
+    return format.timestamp(at)

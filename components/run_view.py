@@ -1,7 +1,9 @@
 """A run as its page shows it, live: status and why, progress and ETA, cost and forecast, steps, charts, log, config.
 
 Live changes only say that the run changed; the view re-reads the run through the services (`Rereads`). The metric
-points and log lines a change carries are drawn as they are, or read when a change came without them.
+points a change carries are drawn as they are, or read when a change came without them; the log reads the lines that
+came after its newest (components/log_viewer). Times are the viewer's (components/clock), relative with the exact time
+on hover.
 """
 
 import json
@@ -13,16 +15,15 @@ from nicegui import ui
 from components import format, reads
 from components.artifacts_panel import ArtifactsPanel
 from components.live import Rereads
+from components.log_viewer import LogViewer
 from components.metric_charts import MetricCharts
 from components.run_controls import RunControls
 from components.status_badge import StatusBadge, reason
 from components.step_timeline import StepTimeline
 from models import User
-from services import hub, ingest, lifecycle, run_control
+from services import hub, lifecycle, run_control
 from services.background import poller
 from services.errors import ServiceError
-
-LOG_LINES = 500
 
 
 class RunView(ui.column):
@@ -33,8 +34,6 @@ class RunView(ui.column):
         super().__init__()
         self.user, self.run_id, self.project_id = user, data['id'], data['project_id']
         self.data: dict[str, Any] = data
-        self.pending_logs: list[str] = []
-        self.logs_behind = False
         self.run_reads = Rereads(partial(reads.read_run, user), self._show_read, shared_by=('run', user.id))
         self.project_reads = Rereads(partial(reads.read_project, user), self._show_project,
                                      shared_by=('project', user.id))
@@ -49,24 +48,28 @@ class RunView(ui.column):
             self.artifacts = ArtifactsPanel(user, self.run_id, may_edit=may_edit)
             with ui.grid().classes('w-full gap-4 grid-cols-1 md:grid-cols-3'):
                 with ui.column().classes('min-w-0 md:col-span-2'):
-                    ui.label('Log').classes('text-h6')
-                    self.log = ui.log(max_lines=LOG_LINES).classes('w-full h-64')
+                    self.log = LogViewer(user, self.run_id)
                 self.config_column = ui.column().classes('min-w-0')
         self.show(data)
 
     def _header(self, data: dict[str, Any], project_name: str) -> None:
         with ui.row().classes('w-full items-center gap-x-3 gap-y-1'):
-            self.project_link = ui.link(project_name, f'/projects/{self.project_id}').classes('text-grey-7 break-all')
-            ui.label('/').classes('text-grey-7')
-            ui.label(data['name']).classes('text-h5 break-all')
+            with ui.row().classes('items-baseline gap-x-2 gap-y-0 min-w-0').mark('breadcrumb'):
+                ui.link('Projects', '/projects').classes('text-grey-7')
+                ui.label('/').classes('text-grey-6')
+                self.project_link = ui.link(project_name, f'/projects/{self.project_id}') \
+                    .classes('text-grey-7 break-all')
+                ui.label('/').classes('text-grey-6')
+                ui.label(data['name']).classes('text-h5 break-all')
             self.badge = StatusBadge(data['status'])
             ui.label(format.machine(data)).classes('text-grey-7')
             self.controls = RunControls(self.act, retry=lambda: run_control.retry(self.user, self.run_id))
         self.reason = ui.label().classes('break-words')
         outage = poller.status_of(data['provider'], data.get('credential_id'))
         if outage is not None and not outage['ok']:
-            ui.label(f'{data["provider"].capitalize()} unreachable since {outage["since"]:%H:%M:%S}: '
-                     f'{outage["error"]}').classes('text-warning break-words')
+            since = format.timestamp(outage['since'], seconds=True)
+            ui.label(f'{data["provider"].capitalize()} unreachable since {since}: {outage["error"]}') \
+                .classes('text-warning break-words')
 
     def _numbers(self, data: dict[str, Any]) -> None:
         with ui.row().classes('w-full items-center gap-x-6 gap-y-1'):
@@ -82,7 +85,7 @@ class RunView(ui.column):
             self.eta = ui.label().classes('whitespace-nowrap text-grey-8')
 
     async def load(self) -> None:
-        """What the page reads once it is built: the charts and the log's tail."""
+        """What the page reads once it is built: the charts, the log's newest lines, the artifacts."""
         await self.charts.load()
         with self.config_column:  # after the charts: its copy button's timer has the page sent as it stands
             if self.data.get('command'):  # what a launched run runs, its environment's values masked
@@ -92,8 +95,7 @@ class RunView(ui.column):
                         language='bash').classes('w-full max-h-64 overflow-auto')
             ui.label('Config').classes('text-h6')
             ui.code(json.dumps(self.data['config'], indent=2), language='json').classes('w-full max-h-96 overflow-auto')
-        for line in await ingest.log_tail(self.run_id, limit=LOG_LINES):
-            self.log.push(line['line'])
+        await self.log.reload()
         await self.artifacts.load()
 
     def show(self, data: dict[str, Any]) -> None:
@@ -106,7 +108,7 @@ class RunView(ui.column):
         self.progress.set_value(data['progress'])
         steps = f' · step {data["step"]:,} of {data["total_steps"]:,}' if data.get('total_steps') else ''
         self.percent.set_text(f'{data["progress"]:.0%}{steps}')
-        self.started.set_text(f'started {format.timestamp(data["started_at"])}')
+        self.started._props['title'] = format.absolute(data['started_at']) if data['started_at'] else ''
         if 'steps' in data:
             self.timeline.show(data['steps'])
         self.tick()
@@ -114,6 +116,8 @@ class RunView(ui.column):
     def tick(self) -> None:
         """What moves with the clock: the duration, the ETA counting down, the forecast."""
         data = self.data
+        started = data['started_at']  # relative, so it moves on: '3 min ago'
+        self.started.set_text(f'started {format.relative(started)}')  # 'started —' until it has
         self.duration.set_text(format.duration(format.since(data['started_at'], data['ended_at'])))
         counting = data['status'] == 'running' and data.get('eta_seconds') is not None  # not while it waits
         self.eta.set_text(f'ETA {format.duration(data["eta_seconds"])}' if counting else '')
@@ -127,11 +131,8 @@ class RunView(ui.column):
     async def apply(self, change: hub.Change) -> None:
         if change.kind == 'metrics' and change.id == self.run_id:
             self.charts.take(change.data.get('points'))
-            logs = change.data.get('logs')
-            if isinstance(logs, list):
-                self.pending_logs.extend(str(line) for line in logs)
-            else:
-                self.logs_behind = True
+            if change.data.get('logs') != []:  # lines came (or the change does not say): read what follows
+                self.log.take()
         elif change.kind == 'run' and change.id == self.run_id:
             await self.run_reads.ask(self.run_id)
         elif change.kind == 'artifact':
@@ -141,17 +142,11 @@ class RunView(ui.column):
 
     async def flush(self) -> None:
         await self.charts.flush()
-        if self.logs_behind:  # the lines went by without their text: show the tail as stored
-            self.logs_behind, self.pending_logs = False, []
-            self.log.clear()
-            for line in await ingest.log_tail(self.run_id, limit=LOG_LINES):
-                self.log.push(line['line'])
-        elif self.pending_logs:
-            for line in self.pending_logs[-LOG_LINES:]:
-                self.log.push(line)
-            self.pending_logs.clear()
+        await self.log.flush()
         if not lifecycle.is_finished(self.data['status']):
             self.tick()
+        else:  # "started 3 min ago" still moves on
+            self.started.set_text(f'started {format.relative(self.data["started_at"])}')
 
     async def act(self, action: str) -> None:
         try:

@@ -1,10 +1,10 @@
 """How a status looks: the badge's colour, and the reason beside it in words, coloured by what it means."""
 
-from datetime import datetime
 from typing import Any
 
 from nicegui import ui
 
+from components import format
 from services.lifecycle import SYSTEM_STOPS
 
 IN_BETWEEN = 'orange-9'  # asked for, being carried out: pausing, stopping, resuming
@@ -57,5 +57,5 @@ def _waiting(run: dict[str, Any]) -> str:
     if run['status'] == 'queued' and run.get('provider') == 'external':
         return _WAITING_FOR_CODE.format(id=run['id'])
     deadline = run.get('deadline')
-    until = f' until {datetime.fromisoformat(deadline):%H:%M:%S}' if deadline else ''
+    until = f' until {format.clock_time(deadline, zone=True)}' if deadline else ''
     return _WAITING.get(run['status'], '').format(until=until)

@@ -14,7 +14,7 @@ from typing import Any
 
 from nicegui import ui
 
-from components import live, session
+from components import format, live, session
 from components.frame import frame
 from services import audit, audit_trail
 from services.audit_trail import AuditPage, AuditView
@@ -168,7 +168,9 @@ async def audit_page() -> None:
             ui.button('Export CSV', icon='download', on_click=export).props('outline')
         hint = ui.label('').classes('text-negative')
         # no rows: the page's own line says why (no match, or a filter to fix), not Quasar's "No data available"
-        table = ui.table(columns=COLUMNS, rows=[], row_key='id').classes('w-full') \
+        columns = [{**column, 'label': f'When ({format.zone_name()})'} if column['name'] == 'when' else column
+                   for column in COLUMNS]  # the viewer's zone (components/clock)
+        table = ui.table(columns=columns, rows=[], row_key='id').classes('w-full') \
             .props(f':grid="{PHONE}" wrap-cells flat bordered hide-no-data hide-pagination '
                    ':pagination="{rowsPerPage: 0}"')
         table.add_slot('body-cell-object', '<q-td :props="props"><a v-if="props.row.href" :href="props.row.href" '
@@ -176,7 +178,7 @@ async def audit_page() -> None:
                                            '<span v-else>{{ props.value }}</span></q-td>')
         # on a phone, a card per entry: when and who, then what, on which object, and the details (text only)
         table.add_slot('item', '<div class="q-pa-xs col-12"><q-card flat bordered class="q-pa-sm">'
-                               '<div class="text-caption text-grey-8">{{ props.row.when }} UTC · {{ props.row.who }}'
+                               '<div class="text-caption text-grey-8">{{ props.row.when }} · {{ props.row.who }}'
                                '</div><div class="text-weight-medium">{{ props.row.action }}</div>'
                                '<div class="text-body2">{{ props.row.object }} · {{ props.row.project }}</div>'
                                '<div class="text-body2 text-grey-8">{{ props.row.details }}</div></q-card></div>')
@@ -199,7 +201,7 @@ def _row(view: AuditView) -> dict[str, Any]:
     href = f'/runs/{view.object_id}' if view.object_type == 'run' and view.project else ''
     if not href and view.object_type == 'project' and view.project:
         href = f'/projects/{view.object_id}'
-    return {'id': view.id, 'when': view.at.strftime('%Y-%m-%d %H:%M:%S'), 'who': view.who, 'action': view.label,
+    return {'id': view.id, 'when': format.timestamp(view.at, seconds=True), 'who': view.who, 'action': view.label,
             'object': view.object, 'project': view.project or ('—' if view.project_id is None else
                                                                f'#{view.project_id} (deleted)'),
             'details': view.details, 'href': href}

@@ -1,18 +1,18 @@
 """/runs/{id}: a run, live: status and why, progress and ETA, cost and forecast, steps, metric charts, artifacts, log,
-config; and the browser's download of an artifact."""
+config; and the browser's downloads of an artifact and of the log."""
 
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Path
-from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi import Path, Request
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from nicegui import app, ui
 
-from components import live, session
+from components import clock, live, session
 from components.frame import frame, not_found
 from components.run_view import RunView
 from models import MemberRole
-from services import artifacts, bounds, projects, runs
+from services import artifacts, bounds, projects, run_logs, runs
 from services.errors import ServiceError
 from services.stores import attachment
 
@@ -56,3 +56,18 @@ async def download_artifact(run_id: Id, artifact_id: Id) -> Response:
         return RedirectResponse(where.url, status_code=307)
     return FileResponse(where.path, media_type='application/octet-stream',
                         headers={'Content-Disposition': attachment(artifact.name)})
+
+
+@app.get('/runs/{run_id}/log/download', include_in_schema=False, response_model=None)
+async def download_log(run_id: Id, request: Request) -> Response:
+    """The run's whole log as a text file for the signed-in browser, its times in the browser's zone (the page's
+    cookie, components/clock), streamed a page of rows at a time. Whoever may not see the run gets 404."""
+    user = await session.request_user()
+    if user is None:
+        return RedirectResponse(f'/login?redirect_to={quote(f"/runs/{run_id}")}', status_code=303)
+    try:
+        filename, body = await run_logs.download(user, run_id, clock.parse(request.cookies.get(clock.COOKIE)))
+    except ServiceError as error:
+        return PlainTextResponse(error.message, status_code=error.status_code)
+    return StreamingResponse(body, media_type='text/plain; charset=utf-8',
+                             headers={'Content-Disposition': attachment(filename)})

@@ -4,7 +4,7 @@ tokens, which events reach them where, and provider credentials."""
 from nicegui import ui
 
 import settings
-from components import session
+from components import format, session
 from components.account_security import account_security
 from components.dialogs import confirm
 from components.frame import frame
@@ -31,8 +31,8 @@ async def settings_page() -> None:
                 with ui.row().classes('items-center gap-4'):
                     ui.label(key.name).classes('text-bold')
                     ui.label(f'{key.prefix}…').classes('font-mono text-grey-8')
-                    ui.label(f'made {key.created_at:%Y-%m-%d}').classes('text-caption text-grey-7')
-                    ui.label(f'last used {key.last_used_at:%Y-%m-%d %H:%M}' if key.last_used_at else 'never used') \
+                    ui.label(f'made {format.local(key.created_at):%Y-%m-%d}').classes('text-caption text-grey-7')
+                    ui.label(f'last used {format.timestamp(key.last_used_at)}' if key.last_used_at else 'never used') \
                         .classes('text-caption text-grey-7')
                     ui.button('Revoke', on_click=lambda k=key: revoke(k)).props('flat color=negative dense')
 
@@ -190,7 +190,7 @@ async def _credentials_panel(user: User) -> None:
                     if credential['ok']:
                         ui.label('works').classes('text-positive')
                     else:
-                        ui.label(f'failing since {credential["failing_since"]:%Y-%m-%d %H:%M}: '
+                        ui.label(f'failing since {format.timestamp(credential["failing_since"])}: '
                                  f'{credential["error"]}').classes('text-negative')
                     if credential['can_manage']:
                         button = ui.button('Check key').props('flat dense').mark(f'check-key-{credential["id"]}')

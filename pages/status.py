@@ -5,7 +5,7 @@ import time
 from nicegui import ui
 
 import settings
-from components import session
+from components import format, session
 from components.frame import frame
 from services import credentials, database, hub
 from services.background import poller, scheduler
@@ -50,10 +50,10 @@ async def status_page() -> None:
     async def check_providers() -> None:
         """This machine, and every credential the user may see: one failing says so, with the reason."""
         local = poller.status_of('local')
-        outages = [f'local unreachable since {local["since"]:%Y-%m-%d %H:%M:%S}: {local["error"]}'] \
+        outages = [f'local unreachable since {format.absolute(local["since"])}: {local["error"]}'] \
             if local and not local['ok'] else []
         outages += [f'{c["provider"]} credential "{c["label"]}" ({c["scope_label"]}) failing since '
-                    f'{c["failing_since"]:%Y-%m-%d %H:%M:%S}: {c["error"]}'
+                    f'{format.absolute(c["failing_since"])}: {c["error"]}'
                     for c in await credentials.listed(user) if not c['ok']]
         providers_label.set_text('; '.join(outages) or 'all reachable')
         providers_label.classes(replace='text-negative' if outages else 'text-positive')

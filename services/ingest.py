@@ -15,7 +15,8 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
-from services import bounds, database, hub, lifecycle, notifications, progress, projects, runs
+from models.logs import level_of
+from services import bounds, database, hub, lifecycle, notifications, progress, projects, run_logs, runs
 from services.errors import Conflict, Invalid, ServiceError
 from services.lifecycle import Cause
 from services.metric_store import Point, parse_value, write_points
@@ -136,8 +137,8 @@ async def record_output(run: Run, *, points: list[Point] | None = None, logs: li
 
 async def _write_logs(conn: Any, run_id: int, lines: list[str], now: float) -> None:
     if lines:  # a NUL would make PostgreSQL refuse the whole batch: a job that prints one kept no log at all
-        await LogLine.bulk_create([LogLine(run_id=run_id, timestamp=now, line=bounds.strip_nul(line))
-                                   for line in lines], using_db=conn)
+        await LogLine.bulk_create([LogLine(run_id=run_id, timestamp=now, line=bounds.strip_nul(line),
+                                           level=level_of(line)) for line in lines], using_db=conn)
 
 
 async def _one_writer_per_run(conn: Any, run_id: int) -> None:
@@ -299,10 +300,6 @@ async def _publish_output(run: Run, new_points: list[Point], logs: list[str]) ->
 
 
 async def log_tail(run_id: int, *, limit: int = 200, after_id: int | None = None) -> list[dict[str, Any]]:
-    query = LogLine.filter(run_id=run_id)
-    if after_id is not None:
-        rows = await query.filter(id__gt=after_id).order_by('id').limit(limit)
-    else:
-        rows = list(reversed(await query.order_by('-id').limit(limit)))
-    return [{'id': r.id, 'time': r.timestamp, 'line': r.line} for r in rows]
-
+    """The newest `limit` lines, or the oldest after `after_id` (services/run_logs reads pages, searches, filters)."""
+    page = await run_logs.lines_of(run_id, limit=limit, after_id=after_id)
+    return [line.as_dict() for line in page.lines]

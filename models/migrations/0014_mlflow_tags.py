@@ -5,7 +5,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0011_runs_table')]
+    dependencies = [('models', '0013_log_levels')]
 
     initial = False
 

@@ -124,7 +124,7 @@ async def keep(run: Run, now: float | None = None) -> bool:
 
 async def write_log(run: Run, path: Path) -> int:
     """Write `run`'s log to `path`, one `<UTC time> <line>` per line, a page of rows at a time; how many lines."""
-    secrets = _secrets_of(run)
+    secrets = secrets_of(run)
     count, after = 0, 0
     with path.open('w', encoding='utf-8', newline='\n') as file:
         while True:
@@ -132,7 +132,7 @@ async def write_log(run: Run, path: Path) -> int:
                 .values_list('id', 'timestamp', 'line')
             if not rows:
                 return count
-            text = ''.join(f'{stamp(timestamp)} {_hidden(line, secrets)}\n' for _id, timestamp, line in rows)
+            text = ''.join(f'{stamp(timestamp)} {hidden(line, secrets)}\n' for _id, timestamp, line in rows)
             await asyncio.to_thread(file.write, text)
             count, after = count + len(rows), rows[-1][0]
 
@@ -154,7 +154,7 @@ async def _name_for(run: Run) -> str:
     return f'trainboard-{NAME}' if own else NAME
 
 
-def _secrets_of(run: Run) -> list[str]:
+def secrets_of(run: Run) -> list[str]:
     try:
         envs = runs.launch_spec(run).get('envs') or {}
     except ServiceError:  # encrypted under another server secret: nothing of it can be in the clear here either
@@ -163,7 +163,7 @@ def _secrets_of(run: Run) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def _hidden(line: str, secrets: list[str]) -> str:
+def hidden(line: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret in line:
             line = line.replace(secret, '[hidden]')
