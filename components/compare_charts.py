@@ -8,8 +8,8 @@ from typing import Any
 
 from nicegui import ui
 
+from components.chart_grid import ChartGrid, chart_toolbar
 from components.metric_chart import ChartView, Fetch, Line, MetricChart
-from components.metric_charts import group_key, group_of
 from models import User
 from services import comparison, metric_store
 from services.comparison import Comparison
@@ -60,7 +60,6 @@ class CompareCharts(ui.column):
         self.run_of = {run.label: run.id for run in compared.runs}
         self.colours = {run.label: colours[run.id] for run in compared.runs}
         self.charts: dict[str, RunLinesChart] = {}
-        self.groups: dict[str, ui.grid] = {}
         self.pending: dict[str, dict[int, list[list[Any]]]] = {}  # metric -> run id -> new points
         self.behind = False  # some points went by without their values: read what is missing
         self.points_per_line = points_per_line(len(compared.runs))
@@ -69,9 +68,9 @@ class CompareCharts(ui.column):
         with self:
             self.empty = ui.label('No metrics yet: they appear here as the runs report them.').classes('text-grey-7')
             self.empty.set_visibility(not compared.metrics)  # they are on their way: `load` reads them
-            self.toolbar = self._toolbar()
+            self.toolbar = chart_toolbar(self.view, self.set_view)
             self.toolbar.set_visibility(False)
-            self.body = ui.column().classes('w-full gap-2 min-w-0')
+            self.body = ChartGrid()
 
     async def load(self) -> None:
         for name in self.compared.metrics:
@@ -108,21 +107,6 @@ class CompareCharts(ui.column):
         for chart in self.charts.values():
             chart.set_view(replace(self.view, step_name=chart.view.step_name))
 
-    def _toolbar(self) -> ui.row:
-        with ui.row().classes('w-full items-center gap-x-6 gap-y-1') as row:
-            with ui.row().classes('items-center gap-2 no-wrap'):
-                ui.label('Smoothing').classes('text-caption text-grey-8')
-                smoothing = ui.slider(min=0, max=0.99, step=0.01, value=self.view.smoothing) \
-                    .props('label dense').classes('w-36')
-                smoothing.on('change', lambda: self.set_view(smoothing=float(smoothing.value)))
-            ui.switch('Log scale', value=self.view.log, on_change=lambda e: self.set_view(log=bool(e.value))) \
-                .props('dense')
-            ui.switch('Ignore outliers', value=self.view.clip,
-                      on_change=lambda e: self.set_view(clip=bool(e.value))).props('dense') \
-                .tooltip('Leave single spikes out of the y-range so the rest of the curves stays readable')
-            ui.label('Drag across a chart to zoom, double-click to zoom out').classes('text-caption text-grey-6')
-        return row
-
     async def _catch_up(self) -> None:
         """Read what went by unseen: each run's points past the last step its line shows."""
         summaries = await comparison.summaries(self.user, self.compared.run_ids)
@@ -152,35 +136,7 @@ class CompareCharts(ui.column):
         step_name = await metric_store.step_unit(first, name) if first is not None else 'step'
         if name in self.charts:  # added by another read meanwhile
             return
-        grid = self._grid(group_of(name))
-        with grid, ui.element('div').classes('relative min-w-0') as cell:
-            chart = RunLinesChart(name, lines, fetch, view=replace(self.view, step_name=step_name),
-                                  colours=self.colours)
-            ui.button(icon='open_in_full', on_click=lambda: _expand(cell, chart)) \
-                .props('flat round dense size=sm color=grey-7').classes('absolute top-0 right-0') \
-                .tooltip('Full width')
-        self.charts[name] = chart
-        # the same order live as after a reload: by name within the group
-        names = sorted(n for n in self.charts if group_of(n) == group_of(name))
-        cell.move(grid, target_index=names.index(name))
+        self.charts[name] = self.body.place(name, lambda: RunLinesChart(
+            name, lines, fetch, view=replace(self.view, step_name=step_name), colours=self.colours))
         self.empty.set_visibility(False)
         self.toolbar.set_visibility(True)
-
-    def _grid(self, group: str) -> ui.grid:
-        if group in self.groups:
-            return self.groups[group]
-        order = sorted([*self.groups, group], key=group_key)
-        with self.body, ui.column().classes('w-full gap-1 min-w-0') as section:
-            ui.label(f'{group}/' if group else 'Other').classes('text-subtitle2 text-grey-8')
-            # min(): a chart is never wider than a phone's screen
-            self.groups[group] = ui.grid(columns='repeat(auto-fill, minmax(min(26rem, 100%), 1fr))') \
-                .classes('w-full gap-4')
-        section.move(self.body, target_index=order.index(group))
-        return self.groups[group]
-
-
-def _expand(cell: ui.element, chart: MetricChart) -> None:
-    """One chart across the whole width, taller; again to put it back."""
-    wide = 'col-span-full' in cell.classes
-    cell.classes(remove='col-span-full' if wide else None, add=None if wide else 'col-span-full')
-    chart.classes(remove='h-96' if wide else 'h-64', add='h-64' if wide else 'h-96')

@@ -6,25 +6,13 @@ from typing import Any
 
 from nicegui import ui
 
-from components.chart_options import X_AXES, ChartView, Line
+from components.chart_grid import ChartGrid, chart_toolbar
+from components.chart_options import ChartView, Line
 from components.metric_chart import MetricChart
 from services import metric_store
 
 CHART_POINTS = 1000
 LINE = 'run'  # the one line of a run's own charts
-GROUP_ORDER = ['train', 'val', 'eval', 'test']  # then other prefixes by name, then metrics without one, then system
-SYSTEM, OTHER = 'system', ''
-
-
-def group_of(name: str) -> str:
-    prefix, slash, _ = name.partition('/')
-    return prefix if slash and prefix else OTHER
-
-
-def group_key(group: str) -> tuple[int, str]:
-    if group in GROUP_ORDER:
-        return 0, f'{GROUP_ORDER.index(group):02}'
-    return (3, '') if group == SYSTEM else (2, '') if group == OTHER else (1, group)
 
 
 class MetricCharts(ui.column):
@@ -36,16 +24,15 @@ class MetricCharts(ui.column):
         super().__init__()
         self.run_id = run_id
         self.charts: dict[str, MetricChart] = {}
-        self.groups: dict[str, ui.grid] = {}
         self.pending: dict[str, list[list[Any]]] = {}
         self.behind = False  # some points went by without their values: read what is missing
         self.view = ChartView()
         self.classes('w-full gap-2 min-w-0')
         with self:
             self.empty = ui.label('No metrics yet: they appear here as the run reports them.').classes('text-grey-7')
-            self.toolbar = self._toolbar()
+            self.toolbar = chart_toolbar(self.view, self.set_view, self._x_changed)
             self.toolbar.set_visibility(False)
-            self.body = ui.column().classes('w-full gap-2 min-w-0')
+            self.body = ChartGrid()
 
     async def load(self) -> None:
         for metric in await metric_store.metric_names(self.run_id):
@@ -79,23 +66,6 @@ class MetricCharts(ui.column):
         for chart in self.charts.values():
             chart.set_view(replace(self.view, step_name=chart.view.step_name))
 
-    def _toolbar(self) -> ui.row:
-        with ui.row().classes('w-full items-center gap-x-6 gap-y-1') as row:
-            with ui.row().classes('items-center gap-2 no-wrap'):
-                ui.label('Smoothing').classes('text-caption text-grey-8')
-                self.smoothing = ui.slider(min=0, max=0.99, step=0.01, value=self.view.smoothing) \
-                    .props('label dense').classes('w-36') \
-                    .on('change', lambda: self.set_view(smoothing=float(self.smoothing.value)))
-            self.log_scale = ui.switch('Log scale', value=self.view.log,
-                                       on_change=lambda e: self.set_view(log=bool(e.value))).props('dense')
-            self.clip = ui.switch('Ignore outliers', value=self.view.clip,
-                                  on_change=lambda e: self.set_view(clip=bool(e.value))).props('dense') \
-                .tooltip('Leave single spikes out of the y-range so the rest of the curve stays readable')
-            self.x_axis = ui.toggle(X_AXES, value=self.view.x, on_change=lambda e: self._x_changed(e.value)) \
-                .props('dense no-caps size=sm')
-            ui.label('Drag across a chart to zoom, double-click to zoom out').classes('text-caption text-grey-6')
-        return row
-
     async def _x_changed(self, x: str) -> None:
         """Points are read with their times only for a time axis (a lookup per point): the first switch to one reads
         every chart again."""
@@ -126,34 +96,7 @@ class MetricCharts(ui.column):
         step_name = await metric_store.step_unit(self.run_id, name)
         if name in self.charts:  # added by another read meanwhile
             return
-        grid = self._grid(group_of(name))
-        with grid, ui.element('div').classes('relative min-w-0') as cell:
-            chart = MetricChart(name, [Line(LINE, points)], fetch, view=replace(self.view, step_name=step_name))
-            ui.button(icon='open_in_full', on_click=lambda: self._expand(cell, chart)) \
-                    .props('flat round dense size=sm color=grey-7').classes('absolute top-0 right-0') \
-                    .mark('expand').tooltip('Full width')
-        self.charts[name] = chart
-        # the same order live as after a reload: by name within the group
-        names = sorted(n for n in self.charts if group_of(n) == group_of(name))
-        cell.move(grid, target_index=names.index(name))
+        self.charts[name] = self.body.place(name, lambda: MetricChart(
+            name, [Line(LINE, points)], fetch, view=replace(self.view, step_name=step_name)))
         self.empty.set_visibility(False)
         self.toolbar.set_visibility(True)
-
-    def _grid(self, group: str) -> ui.grid:
-        if group in self.groups:
-            return self.groups[group]
-        order = sorted([*self.groups, group], key=group_key)
-        with self.body, ui.column().classes('w-full gap-1 min-w-0') as section:
-            ui.label(f'{group}/' if group else 'Other').classes('text-subtitle2 text-grey-8')
-            # min(): a chart is never wider than a phone's screen
-            self.groups[group] = ui.grid(columns='repeat(auto-fill, minmax(min(26rem, 100%), 1fr))') \
-                    .classes('w-full gap-4')
-        section.move(self.body, target_index=order.index(group))
-        return self.groups[group]
-
-    @staticmethod
-    def _expand(cell: ui.element, chart: MetricChart) -> None:
-        """One chart across the whole width, taller; again to put it back."""
-        wide = 'col-span-full' in cell.classes
-        cell.classes(remove='col-span-full' if wide else None, add=None if wide else 'col-span-full')
-        chart.classes(remove='h-96' if wide else 'h-64', add='h-64' if wide else 'h-96')

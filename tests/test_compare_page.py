@@ -81,11 +81,11 @@ async def test_points_and_metrics_arrive_live(admin: User) -> None:
     parallel = next(iter(admin.find(ParallelView).elements))
     await eventually(lambda: 'eval/accuracy' in parallel.metric.options)
     charts = next(iter(admin.find(CompareCharts).elements))
-    assert list(charts.groups) == ['train', 'eval']
+    assert list(charts.body.groups) == ['train', 'eval']
     # in the page as after a reload: by group, then by name, whatever came first
     assert [section.default_slot.children[0].text for section in charts.body.default_slot.children] == \
         ['train/', 'eval/']
-    assert [cell.default_slot.children[0].name for cell in charts.groups['train'].default_slot.children] == \
+    assert [cell.default_slot.children[0].name for cell in charts.body.groups['train'].default_slot.children] == \
         ['train/accuracy', 'train/loss']
 
 
