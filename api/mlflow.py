@@ -73,8 +73,8 @@ async def create_experiment(request: Request, who: Who) -> dict[str, Any]:
 async def search_experiments(request: Request, who: Who) -> dict[str, Any]:
     body = await _body(request) if request.method == 'POST' else dict(request.query_params)
     found, following = await tracking.search_experiments(
-        who, max_results=_int(body, 'max_results', 1000), page_token=body.get('page_token'),
-        filter_text=body.get('filter'))
+        who, max_results=_int(body, 'max_results', 1000, top=tracking.MAX_RESULTS),
+        page_token=_text(body, 'page_token'), filter_text=_text(body, 'filter'))
     return {'experiments': found, **({'next_page_token': following} if following else {})}
 
 
@@ -83,8 +83,8 @@ async def search_experiments(request: Request, who: Who) -> dict[str, Any]:
 @router.post('/runs/create')
 async def create_run(request: Request, who: Who) -> dict[str, Any]:
     body = await _body(request)
-    return {'run': await tracking.create_run(who, experiment_id=str(body.get('experiment_id') or '0'),
-                                             run_name=body.get('run_name'), tags=body.get('tags') or [])}
+    return {'run': await tracking.create_run(who, experiment_id=str(_text(body, 'experiment_id') or '0'),
+                                             run_name=_text(body, 'run_name'), tags=body.get('tags') or [])}
 
 
 @router.get('/runs/get')
@@ -95,8 +95,8 @@ async def get_run(request: Request, who: Who) -> dict[str, Any]:
 @router.post('/runs/update')
 async def update_run(request: Request, who: Who) -> dict[str, Any]:
     body = await _body(request)
-    return {'run_info': await tracking.update_run(who, _run_id(body), status=body.get('status'),
-                                                  run_name=body.get('run_name'))}
+    return {'run_info': await tracking.update_run(who, _run_id(body), status=_text(body, 'status'),
+                                                  run_name=_text(body, 'run_name'))}
 
 
 @router.post('/runs/delete')
@@ -118,9 +118,9 @@ async def search_runs(request: Request, who: Who) -> dict[str, Any]:
     if not isinstance(ids, list):
         raise Invalid('experiment_ids must be a list.')
     found, following = await tracking.search_runs(
-        who, experiment_ids=[str(i) for i in ids], filter_text=body.get('filter'),
-        view_type=str(body.get('run_view_type') or 'ACTIVE_ONLY'), max_results=_int(body, 'max_results', 1000),
-        order_by=[str(item) for item in body.get('order_by') or []], page_token=body.get('page_token'))
+        who, experiment_ids=[str(i) for i in ids], filter_text=_text(body, 'filter'),
+        view_type=_text(body, 'run_view_type') or 'ACTIVE_ONLY', max_results=_int(body, 'max_results', 1000),
+        order_by=[str(item) for item in _list(body, 'order_by')], page_token=_text(body, 'page_token'))
     return {'runs': found, **({'next_page_token': following} if following else {})}
 
 
@@ -168,7 +168,7 @@ async def delete_tag(request: Request, who: Who) -> dict[str, Any]:
 @router.post('/runs/log-inputs')
 async def log_inputs(request: Request, who: Who) -> dict[str, Any]:
     """Accepted, and not kept: Trainboard has no datasets yet; the run must still be the caller's to write."""
-    await tracking.get_run(who, _run_id(await _body(request)))
+    await tracking.run_of(who, _run_id(await _body(request)), write=True)
     return {}
 
 
@@ -238,9 +238,29 @@ def _run_id(body: dict[str, Any]) -> str:
     return str(value)
 
 
-def _int(body: dict[str, Any], name: str, default: int) -> int:
+def _int(body: dict[str, Any], name: str, default: int, top: int | None = None) -> int:
     value = body.get(name, default)
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise Invalid(f"Invalid value {value!r} for parameter '{name}': must be a whole number.") from None
+    if top is not None and not 1 <= number <= top:
+        raise Invalid(f"Invalid value {number} for parameter '{name}': must be from 1 to {top:,}.")
+    return number
+
+
+def _text(body: dict[str, Any], name: str) -> str | None:
+    """An optional text field; ids and tokens may come as numbers."""
+    value = body.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise Invalid(f"Invalid value {str(value)[:50]!r} for parameter '{name}': must be a string.")
+
+
+def _list(body: dict[str, Any], name: str) -> list[Any]:
+    value = body.get(name) or []
+    if not isinstance(value, list):
+        raise Invalid(f"Invalid value for parameter '{name}': must be a list.")
+    return value

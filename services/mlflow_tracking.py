@@ -26,6 +26,8 @@ DEFAULT_EXPERIMENT = 'Default'
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 MAX_KEY_CHARS, MAX_PARAM_CHARS, MAX_TAG_CHARS = 250, 6000, 8000
 MAX_RESULTS = 50_000
+MAX_EXPERIMENTS = 100  # experiment ids in one search of runs
+VIEW_TYPES = ('ACTIVE_ONLY', 'DELETED_ONLY', 'ALL')
 HISTORY_PAGE = 25_000
 SYSTEM_TAG = 'mlflow.'
 S = RunStatus
@@ -119,7 +121,7 @@ async def update_run(caller: Caller, run_id: str, *, status: str | None, run_nam
 
 async def delete_run(caller: Caller, run_id: str, *, deleted: bool = True) -> None:
     """MLflow's delete keeps the run for a restore: Trainboard archives it (hidden from the table, restorable)."""
-    run = await run_of(caller, run_id, write=True)
+    run = _still_running_for_its_token(caller, await run_of(caller, run_id, write=True))
     await Run.filter(id=run.id).update(archived_at=datetime.now(UTC) if deleted else None)
     await _publish(run)
 
@@ -130,11 +132,17 @@ async def search_runs(caller: Caller, *, experiment_ids: list[str], filter_text:
     clauses, orders = parse_filter(filter_text), parse_order(order_by)
     if not 1 <= max_results <= MAX_RESULTS:
         raise Invalid(f'Invalid value {max_results} for parameter max_results: must be from 1 to {MAX_RESULTS:,}.')
-    project_ids = [(await _project(caller, experiment_id)).id for experiment_id in experiment_ids]
+    experiment_ids = list(dict.fromkeys(experiment_ids))
+    if not 1 <= len(experiment_ids) <= MAX_EXPERIMENTS:
+        raise Invalid(f'Search runs of 1 to {MAX_EXPERIMENTS} experiments at a time (got {len(experiment_ids):,}).')
+    if view_type not in VIEW_TYPES:
+        raise Invalid(f"Invalid run_view_type '{view_type}'; one of {', '.join(VIEW_TYPES)}.")
+    visible = await _projects(caller)
+    project_ids = [(await _project(caller, experiment_id, visible)).id for experiment_id in experiment_ids]
     query = Run.filter(project_id__in=project_ids)
     if caller.run_id is not None:
         query = query.filter(id=caller.run_id)
-    if view_type in ('', 'ACTIVE_ONLY'):
+    if view_type == 'ACTIVE_ONLY':
         query = query.filter(archived_at__isnull=True)
     elif view_type == 'DELETED_ONLY':
         query = query.filter(archived_at__isnull=False)
@@ -163,7 +171,7 @@ async def log_batch(caller: Caller, run_id: str, *, metrics: list[Any], params: 
         raise Invalid(f'A batch logging request can contain at most {MAX_ENTITIES} metrics, params, and tags in '
                       f'total. Received {total} metrics, params, and tags. Please split up across multiple '
                       'requests and try again.')
-    run = await run_of(caller, run_id, write=True)
+    run = _still_running_for_its_token(caller, await run_of(caller, run_id, write=True))
     points = [_point(index, item) for index, item in enumerate(metrics)]
     new_params = _pairs(params, 'params', MAX_PARAM_CHARS)
     new_tags = _pairs(tags, 'tags', MAX_TAG_CHARS)
@@ -179,7 +187,7 @@ async def log_batch(caller: Caller, run_id: str, *, metrics: list[Any], params: 
 
 
 async def delete_tag(caller: Caller, run_id: str, key: str) -> None:
-    run = await run_of(caller, run_id, write=True)
+    run = _still_running_for_its_token(caller, await run_of(caller, run_id, write=True))
     async with in_transaction() as conn:
         locked = await Run.select_for_update().using_db(conn).get(id=run.id)
         kept = dict(locked.mlflow_tags or {})
@@ -195,13 +203,18 @@ async def metric_history(caller: Caller, run_id: str, key: str, *, max_results: 
                          page_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """Every point of one metric, by step, a page at a time (the page token is the next step to read)."""
     run = await run_of(caller, run_id)
+    if max_results is not None and not 1 <= max_results <= bounds.INT_MAX:
+        raise Invalid(f'Invalid value {max_results} for parameter max_results: must be a whole number from 1.')
     limit = min(max_results or HISTORY_PAGE, HISTORY_PAGE)
     query = Metric.filter(run_id=run.id, name=key).order_by('step')
     if page_token:
         try:
-            query = query.filter(step__gte=int(page_token))
-        except ValueError:
+            step = int(page_token)
+            if not 0 <= step <= bounds.BIGINT_MAX:
+                raise ValueError
+        except (TypeError, ValueError):
             raise Invalid(f"Invalid page token '{page_token}'.") from None
+        query = query.filter(step__gte=step)
     rows = await query.limit(limit + 1)
     following = str(rows[limit].step) if len(rows) > limit else None
     return [_metric(key, row.value, row.special, row.timestamp, row.step) for row in rows[:limit]], following
@@ -223,6 +236,14 @@ async def run_of(caller: Caller, run_id: str, *, write: bool = False) -> Run:
         return await runs.get_run(_person(caller), number, MemberRole.EDITOR if write else MemberRole.VIEWER)
     except NotFound:
         raise NotFound(f"Run with id={run_id} not found") from None
+
+
+def _still_running_for_its_token(caller: Caller, run: Run) -> Run:
+    """A finished run's token changes nothing more of it (as it sends no more reports): whoever holds a leaked one
+    cannot rewrite what the run recorded. People who may edit the run still can."""
+    if caller.run_id is not None and RunStatus(run.status).is_finished:
+        raise Conflict(f'Run {run.id} has finished ({run.status}); its token changes nothing more of it.')
+    return run
 
 
 async def _run(run: Run, latest: list[LatestMetric] | None = None) -> dict[str, Any]:
@@ -265,7 +286,8 @@ async def _write_params(run: Run, new: dict[str, str]) -> None:
 
 async def _write_tags(run: Run, new: dict[str, str]) -> None:
     """User tags that read as Trainboard tags (`key:value`, or `key` when empty) are kept as such, so the table
-    shows and searches them; system tags (`mlflow.*`) and those that do not fit are kept beside them."""
+    shows and searches them; system tags (`mlflow.*`), keys with a colon (the label could not be split back) and
+    those that do not fit are kept beside them."""
     async with in_transaction() as conn:
         locked = await Run.select_for_update().using_db(conn).get(id=run.id)
         kept, labels = dict(locked.mlflow_tags or {}), list(locked.tags or [])
@@ -273,7 +295,8 @@ async def _write_tags(run: Run, new: dict[str, str]) -> None:
             label = f'{key}:{value}' if value else key
             labels = [existing for existing in labels if _label_key(existing) != key]
             kept.pop(key, None)
-            if key.startswith(SYSTEM_TAG) or not _fits_label(label) or len(labels) >= run_labels.MAX_TAGS:
+            if key.startswith(SYSTEM_TAG) or ':' in key or not _fits_label(label) \
+                    or len(labels) >= run_labels.MAX_TAGS:
                 kept[key] = value
             else:
                 labels.append(label)
@@ -332,11 +355,11 @@ async def _projects(caller: Caller) -> list[Project]:
     return list(reversed(await projects.visible_projects(_person(caller))))
 
 
-async def _project(caller: Caller, experiment_id: str) -> Project:
+async def _project(caller: Caller, experiment_id: str, visible: list[Project] | None = None) -> Project:
     if str(experiment_id) == '0' and caller.user is not None:
         return await _default_project(caller)
     number = _number(experiment_id, 'experiment')
-    for project in await _projects(caller):
+    for project in visible if visible is not None else await _projects(caller):
         if project.id == number:
             return project
     raise NotFound(f"No Experiment with id={experiment_id} exists")
@@ -344,8 +367,9 @@ async def _project(caller: Caller, experiment_id: str) -> Project:
 
 async def _default_project(caller: Caller) -> Project:
     """Experiment "0": the caller's project named Default, made on first use where they may make projects."""
-    for project in await _projects(caller):
-        if project.name == DEFAULT_EXPERIMENT:
+    user = _person(caller)
+    for project in await _projects(caller):  # their own: another team's "Default" is not where their runs go
+        if project.name == DEFAULT_EXPERIMENT and project.owner_id == user.id:
             return project
     created = await projects.create_project(_person(caller), name=DEFAULT_EXPERIMENT,
                                             description='Runs reported through MLflow with no experiment set.')
@@ -376,7 +400,9 @@ def _point(index: int, item: Any) -> dict[str, Any]:
         value = {'nan': 'NaN', 'infinity': 'Infinity', 'inf': 'Infinity'}.get(value.lower(), '-Infinity')
     timestamp = item.get('timestamp', time.time() * 1000)
     step = item.get('step', 0)
-    try:
+    try:  # int64 fields come as numbers or, in protobuf's JSON, as strings of digits
+        if isinstance(step, bool | float) or isinstance(timestamp, bool):
+            raise ValueError
         step = int(step)
         timestamp = float(timestamp) / 1000
     except (TypeError, ValueError):
@@ -386,7 +412,9 @@ def _point(index: int, item: Any) -> dict[str, Any]:
 
 def _pairs(items: Any, kind: str, max_value: int) -> dict[str, str]:
     pairs: dict[str, str] = {}
-    for index, item in enumerate(items or []):
+    if not isinstance(items, list):
+        raise Invalid(f'{kind} must be a list of {{"key": ..., "value": ...}}.')
+    for index, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get('key'), str) or not item['key']:
             raise Invalid(f"Invalid value for {kind}[{index}]: each needs a key and a value.")
         key, value = item['key'], item.get('value', '')
@@ -400,6 +428,9 @@ def _pairs(items: Any, kind: str, max_value: int) -> dict[str, str]:
         for text in (key, value):
             if problem := bounds.text_problem(text):
                 raise Invalid(f'{kind}[{index}] {problem}.')
+        if kind == 'params' and pairs.get(key, value) != value:
+            raise Invalid(f"Duplicate parameter keys have been submitted: '{key}' with values '{pairs[key]}' and "
+                          f"'{value}'. Please ensure the request contains only one param value per param key.")
         pairs[key] = value
     return pairs
 
@@ -443,7 +474,9 @@ def _as_attributes(filter_text: str | None) -> str | None:
 def _page(items: list[Any], max_results: int, page_token: str | None) -> tuple[list[Any], str | None]:
     try:
         start = int(page_token) if page_token else 0
-    except ValueError:
+        if not 0 <= start <= bounds.INT_MAX:
+            raise ValueError
+    except (TypeError, ValueError):
         raise Invalid(f"Invalid page token '{page_token}'.") from None
     end = start + max(1, max_results)
     return items[start:end], (str(end) if end < len(items) else None)

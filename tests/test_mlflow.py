@@ -185,3 +185,67 @@ def test_email_and_password_sign_in_as_mlflow_s_basic_auth(server: Server, api: 
     assert wrong.returncode != 0 and 'UNAUTHENTICATED' in wrong.stderr
     [project] = [p for p in api.get('/projects').json() if p['name'] == experiment]
     assert [run['config'] for run in api.get(f'/projects/{project["id"]}/runs').json()] == [{'seed': '7'}]
+
+
+BAD_REQUESTS = [  # each once answered 500 (a hostile member's review)
+    ('post', 'runs/create', {'run_name': ['x']}), ('post', 'runs/create', {'run_name': {'a': 1}}),
+    ('post', 'runs/create', {'tags': 5}), ('post', 'runs/update', {'run_name': [5]}),
+    ('post', 'runs/update', {'status': ['FINISHED']}), ('post', 'runs/update', {'status': {}}),
+    ('post', 'runs/search', {'filter': 5}), ('post', 'runs/search', {'page_token': [1]}),
+    ('post', 'runs/search', {'page_token': '-3'}), ('post', 'runs/search', {'run_view_type': 'SOME'}),
+    ('post', 'runs/search', {'experiment_ids': [str(i) for i in range(1, 5001)]}),
+    ('get', 'metrics/get-history', {'max_results': '-5', 'metric_key': 'loss'}),
+    ('get', 'metrics/get-history', {'page_token': str(10**30), 'metric_key': 'loss'}),
+    ('get', 'metrics/get-history', {'page_token': str(2**63), 'metric_key': 'loss'}),
+    ('post', 'runs/log-batch', {'metrics': [{'key': 'loss', 'value': 1, 'timestamp': 0, 'step': 1.5}]}),
+    ('post', 'runs/log-batch', {'params': [{'key': 'lr', 'value': '1'}, {'key': 'lr', 'value': '2'}]}),
+    ('post', 'experiments/search', {'max_results': 10**9}),
+]
+
+
+def test_bad_requests_get_mlflow_s_4xx_and_change_nothing(server: Server, api: httpx.Client) -> None:
+    project = api.post('/projects', json={'name': f'bad-{uuid.uuid4().hex[:6]}'}).json()
+    url, headers = f'{server.url}/api/2.0/mlflow', dict(api.headers)
+    run_id = httpx.post(f'{url}/runs/create', json={'experiment_id': str(project['id']), 'run_name': 'target'},
+                        headers=headers).json()['run']['info']['run_id']
+    for method, path, fields in BAD_REQUESTS:
+        fields = {'run_id': run_id, 'experiment_ids': [str(project['id'])], **fields}
+        answer = httpx.get(f'{url}/{path}', params=fields, headers=headers) if method == 'get' else \
+            httpx.post(f'{url}/{path}', json=fields, headers=headers, timeout=30)
+        assert answer.status_code == 400, (path, fields, answer.text)
+        assert answer.json()['error_code'] == 'INVALID_PARAMETER_VALUE', (path, answer.text)
+    run = api.get(f'/runs/{run_id}').json()
+    assert (run['name'], run['config'], run['status']) == ('target', {}, 'running')
+
+
+def test_experiment_zero_is_the_caller_s_own_default_and_tag_keys_keep_their_colons(server: Server,
+                                                                                   api: httpx.Client) -> None:
+    email = f'member-{uuid.uuid4().hex[:6]}@example.com'
+    assert api.post('/users', json={'email': email, 'password': 'a long password', 'name': 'M'}).status_code == 201
+    url = f'{server.url}/api/2.0/mlflow'
+    member = {'Authorization': f'Bearer {server.token(email, "a long password")}'}
+    theirs = httpx.post(f'{url}/runs/create', json={}, headers=member).json()['run']['info']
+    mine = httpx.post(f'{url}/runs/create', json={}, headers=dict(api.headers)).json()['run']['info']
+    assert theirs['experiment_id'] != mine['experiment_id']  # the admin sees the member's Default, but has their own
+    for key, value in (('a:b', 'c'), ('x:y', ''), ('a', 'z')):
+        assert httpx.post(f'{url}/runs/set-tag', json={'run_id': mine['run_id'], 'key': key, 'value': value},
+                          headers=dict(api.headers)).status_code == 200
+    assert httpx.post(f'{url}/runs/delete-tag', json={'run_id': mine['run_id'], 'key': 'x:y'},
+                      headers=dict(api.headers)).status_code == 200
+    tags = httpx.get(f'{url}/runs/get', params={'run_id': mine['run_id']}, headers=dict(api.headers)).json()
+    pairs = {t['key']: t['value'] for t in tags['run']['data']['tags'] if not t['key'].startswith('mlflow.')}
+    assert pairs == {'a:b': 'c', 'a': 'z'}
+
+
+def test_a_finished_run_s_token_changes_nothing_more(server: Server, api: httpx.Client) -> None:
+    project = api.post('/projects', json={'name': f'ended-{uuid.uuid4().hex[:6]}'}).json()
+    run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'done'}).json()
+    url, token = f'{server.url}/api/2.0/mlflow', {'Authorization': f'Bearer {run["token"]}'}
+    assert httpx.post(f'{url}/runs/update', json={'run_id': str(run['id']), 'status': 'FINISHED'},
+                      headers=token).status_code == 200
+    for path, body in (('runs/set-tag', {'key': 'k', 'value': 'v'}), ('runs/delete', {}),
+                       ('runs/log-parameter', {'key': 'lr', 'value': '1'})):
+        answer = httpx.post(f'{url}/{path}', json={'run_id': str(run['id']), **body}, headers=token)
+        assert answer.status_code == 400 and answer.json()['error_code'] == 'INVALID_STATE', (path, answer.text)
+    after = api.get(f'/runs/{run["id"]}').json()
+    assert (after['tags'], after['config'], after['archived']) == ([], {}, False)
