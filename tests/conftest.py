@@ -30,12 +30,12 @@ _ORIGINAL_LIFESPAN = app.router.lifespan_context
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Pages (NiceGUI's `user`) and browsers run on SQLite alone: what differs between the databases is below them,
-    in the services, the API and the background tasks, which run on both.
+    """Pages (NiceGUI's `user`), browsers and `sqlite_only` tests run on SQLite alone: what differs between the
+    databases is below them, in the services, the API and the background tasks, which run on both.
 
     TRAINBOARD_TEST_SHARD=<i>/<n> keeps the i-th of n shards of the test files (`make test` runs several at once):
     whole files, so a module's fixtures start once, spread by their number of tests, largest first."""
-    on_both = [item for item in items if not (_on_postgres(item) and _drives_pages(item))]
+    on_both = [item for item in items if not (_on_postgres(item) and _above_the_database(item))]
     if len(on_both) < len(items):
         kept = set(on_both)
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
@@ -59,8 +59,9 @@ def _on_postgres(item: pytest.Item) -> bool:
     return callspec is not None and 'postgres' in callspec.params.values()
 
 
-def _drives_pages(item: pytest.Item) -> bool:
-    return 'user' in item.fixturenames or item.get_closest_marker('browser') is not None
+def _above_the_database(item: pytest.Item) -> bool:
+    """Pages, browsers, and tests marked so (a framework's client end to end, whose database part others cover)."""
+    return 'user' in item.fixturenames or any(item.get_closest_marker(mark) for mark in ('browser', 'sqlite_only'))
 
 
 @pytest.fixture(autouse=True)

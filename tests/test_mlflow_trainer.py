@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import Server
 from tests.test_mlflow import run_script
@@ -56,6 +57,7 @@ Trainer(model=Tiny(TinyConfig()), args=args, train_dataset=Sums()).train()
 '''
 
 
+@pytest.mark.sqlite_only  # a minute of training; tests/test_mlflow.py checks the protocol on both databases
 def test_a_hugging_face_trainer_run_reports_its_loss_learning_rate_and_params(server: Server, api: httpx.Client,
                                                                               tmp_path: Path) -> None:
     experiment = f'trainer-{uuid.uuid4().hex[:6]}'
