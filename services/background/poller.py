@@ -191,6 +191,8 @@ async def _apply(run: Run, state: JobState, now: float, cycle: _Cycle, conn: Bas
     polled = {name: getattr(run, name) for name in POLLED_FIELDS}
     decision = lifecycle.from_phase(RunStatus(run.status), state.phase, raw=state.raw, message=state.message)
     if added:  # before a move that ends the run closes its steps; what the run cost while each step ran
+        # the run's row first, as a report takes it (then its steps): locked the other way round, the two deadlock
+        await Run.filter(id=run.id).select_for_update().using_db(conn).values_list('id', flat=True)
         await progress.accrue_steps(run.id, added, using_db=conn)
     # either way only if no report or user changed the run meanwhile (the next cycle sees what they did)
     if decision is not None:
