@@ -34,7 +34,7 @@ async def new_run(user: User, project_id: int) -> None:
         name = ui.input('Name (optional)', placeholder='empty: a name is made up, like brave-otter-3').classes('w-full')
         with ui.row().classes('w-full items-center'):  # wraps on a phone rather than squeeze the product away
             provider = ui.select(choices, value=next(iter(choices), None), label='Provider') \
-                .classes('w-64 max-w-full')
+                .classes('w-64 max-w-full').mark('new-run-provider')  # the runs table filters by provider too
             # a long product label must neither push the GPU count out of the dialog nor shrink to nothing
             product = ui.select({}, label='Product').classes('grow basis-48 min-w-0')
             gpus = ui.number('GPUs', value=1, min=1, max=8, step=1).classes('w-20 shrink-0')
@@ -49,7 +49,7 @@ async def new_run(user: User, project_id: int) -> None:
         command = ui.textarea('Command', value=EXAMPLE).classes('w-full').props('input-class=font-mono autogrow')
         # short labels, the how in the hint under each: a phone's dialog cuts a long label short
         config = ui.textarea('Config', placeholder='lr=0.001\nbatch_size=64\nopt=adam') \
-            .classes('w-full').props('input-class=font-mono autogrow '
+            .classes('w-full').mark('new-run-config').props('input-class=font-mono autogrow '
                                      'hint="JSON, or key=value lines (numbers, true/false read as such)"')
         envs = ui.textarea('Environment').classes('w-full') \
             .props('input-class=font-mono autogrow hint="NAME=value, one per line; kept encrypted"')

@@ -84,15 +84,15 @@ async def test_the_settings_page_and_the_new_run_form_offer_a_registered_cloud(t
 
     await admin.open(f'/projects/{project["id"]}')
     admin.find('New run').click()
-    await admin.should_see('Provider', retries=20)
-    picker = next(iter(admin.find(kind=ui.select, content='Provider').elements))
+    await admin.should_see(marker='new-run-provider', retries=20)  # the dialog's: the table filters by provider too
+    picker = next(iter(admin.find(marker='new-run-provider').elements))
     assert picker.options == {'local': 'This machine (local)',
                               f'tinycloud#{added["id"]}': 'Tiny Cloud · tiny (workspace)'}
     picker.value = f'tinycloud#{added["id"]}'
     await admin.should_see('This run will cost $0.25 per hour', retries=20)
     await admin.should_not_see('Image')  # what it needs to launch: a product and GPUs, no image
     await admin.should_see('GPUs')
-    admin.find('Launch').click()
+    admin.find(kind=ui.button, content='Launch').click()
     await eventually(lambda: Run.exists(project_id=project['id']), tries=100)  # stored, queued
     await intents.launch_queued()  # then launched by the leader
     await eventually(lambda: TinyCloud.launched, tries=100)

@@ -80,7 +80,7 @@ async def test_new_run_refuses_a_bad_number_in_its_fields_words(admin: User, fie
 
 async def test_new_run_names_the_run_and_stores_its_config(admin: User) -> None:
     project = await _new_run_dialog(admin)
-    config = admin.find('Config')
+    config = admin.find(marker='new-run-config')
     config.type('lr=3e-4\nbatch_size 64')
     admin.find(kind=ui.button, content='Launch').click()
     await admin.should_see('Config line 2 is not key=value')
