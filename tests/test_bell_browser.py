@@ -170,11 +170,12 @@ ROWS = '''() => {
 }'''
 
 
-@pytest.mark.parametrize(('width', 'rows'), [(1440, 1), (390, 2)])
-def test_the_header_with_its_bell_keeps_to_two_rows_on_a_phone(browser, server: Server, width: int,  # noqa: F811
-                                                               rows: int) -> None:
+@pytest.mark.parametrize('width', [1440, 390])
+def test_the_header_with_its_bell_keeps_to_one_row_also_on_a_phone(browser, server: Server,  # noqa: F811
+                                                                   width: int) -> None:
+    """On a phone the links fold into a menu (issue 12: the header wrapped to three rows at 390 px)."""
     tab = signed_in(browser, server.url, helpers.ADMIN_EMAIL, helpers.ADMIN_PASSWORD, width=width)  # most links
-    assert tab.evaluate(ROWS) == rows
+    assert tab.evaluate(ROWS) == 1
     assert tab.get_by_role('button', name='Notifications', exact=True).is_visible()
     tab.context.close()
 
