@@ -55,6 +55,11 @@ def signed_in_tabs(browser, url: str, count: int) -> list:
     return tabs
 
 
+# what the test allows; the figure (well under a second) is bench/live_latency.py's: a CI machine running the
+# whole suite on two cores took longer than a second to show a project its own tab had just made
+SEEN_WITHIN_MS = 5000
+
+
 def card_link(tab, name: str):
     return tab.get_by_role('link', name=name, exact=True)
 
@@ -66,16 +71,16 @@ def test_a_project_made_in_one_tab_appears_in_the_other(browser, server: Server)
     one.get_by_role('button', name='New project').click()
     one.get_by_label('Name').fill(name)
     one.get_by_role('button', name='Create').click()
-    expect(card_link(one, name)).to_be_visible(timeout=1000)
-    expect(card_link(other, name)).to_be_visible(timeout=1000)
+    expect(card_link(one, name)).to_be_visible(timeout=SEEN_WITHIN_MS)
+    expect(card_link(other, name)).to_be_visible(timeout=SEEN_WITHIN_MS)
 
     with server.client() as api:  # and a change through the API
         project = next(p for p in api.get('/projects').json() if p['name'] == name)
         api.patch(f'/projects/{project["id"]}', json={'name': f'{name} renamed'})
-        expect(card_link(one, f'{name} renamed')).to_be_visible(timeout=1000)
-        expect(card_link(other, f'{name} renamed')).to_be_visible(timeout=1000)
+        expect(card_link(one, f'{name} renamed')).to_be_visible(timeout=SEEN_WITHIN_MS)
+        expect(card_link(other, f'{name} renamed')).to_be_visible(timeout=SEEN_WITHIN_MS)
         api.delete(f'/projects/{project["id"]}')
-        expect(card_link(other, f'{name} renamed')).to_have_count(0, timeout=1000)
+        expect(card_link(other, f'{name} renamed')).to_have_count(0, timeout=SEEN_WITHIN_MS)
     one.context.close()
 
 
