@@ -297,11 +297,11 @@ def test_a_non_member_s_key_neither_fails_nor_reroutes_the_team_s_running_run(
     assert again.json()['credential_id'] == run['credential_id']
     in_use = api.delete(f'/credentials/{run["credential_id"]}')
     assert in_use.status_code == 409 and f'run {run["id"]} "finetune"' in in_use.json()['detail']
-    for launched in (run, again.json()):  # cleaning up: a run that already ended (under load) has nothing to cancel
-        cancelled = api.post(f'/runs/{launched["id"]}/actions/cancel')
-        state = api.get(f'/runs/{launched["id"]}').json()
-        assert cancelled.status_code == 202 or state['status'] in {'succeeded', 'failed', 'stopped', 'cancelled'}, \
-            (cancelled.text, state)
+    for launched in (run, again.json()):  # cleaning up: a run that already ended (under load) has nothing to cancel,
+        # and one the poller moved at that moment answers 409 "changed meanwhile": asked again, it is cancelled
+        helpers.wait_until(lambda launched=launched: api.post(f'/runs/{launched["id"]}/actions/cancel').status_code
+                           == 202 or api.get(f'/runs/{launched["id"]}').json()['status'] in
+                           {'succeeded', 'failed', 'stopped', 'cancelled'}, timeout=30, every_s=0.5)
     helpers.wait_until(lambda: not novita.live())
 
 
@@ -382,7 +382,9 @@ async def test_the_new_run_form_names_the_credential_to_launch_with(novita_for_t
     admin.find('New run').click()
     await admin.should_see(marker='new-run-provider', retries=20)  # the dialog's: the table filters by provider too
     picker = next(iter(admin.find(marker='new-run-provider').elements))
-    assert set(picker.options.values()) >= {'Novita AI · team (workspace)', 'Novita AI · second (workspace)'}
+    # ' · unreachable' when the poller's first call to the fake took too long (a loaded machine): named either way
+    assert {label.removesuffix(' · unreachable') for label in picker.options.values()} >= \
+        {'Novita AI · team (workspace)', 'Novita AI · second (workspace)'}
     picker.value = f'novita#{second["id"]}'
     await admin.should_see('This run will cost $0.67 per hour', retries=20)  # the products of that account
     admin.find('Image').type('pytorch/pytorch:2.4')
