@@ -136,26 +136,17 @@ async def log_batch(request: Request, who: Who) -> dict[str, Any]:
 
 @router.post('/runs/log-metric')
 async def log_metric(request: Request, who: Who) -> dict[str, Any]:
-    body = await _body(request)
-    metric = {name: body[name] for name in ('key', 'value', 'timestamp', 'step') if name in body}
-    await tracking.log_batch(who, _run_id(body), metrics=[metric], params=[], tags=[])
-    return {}
+    return await _log_one(request, who, 'metrics', ('key', 'value', 'timestamp', 'step'))
 
 
 @router.post('/runs/log-parameter')
 async def log_parameter(request: Request, who: Who) -> dict[str, Any]:
-    body = await _body(request)
-    await tracking.log_batch(who, _run_id(body), metrics=[], tags=[],
-                             params=[{'key': body.get('key'), 'value': body.get('value')}])
-    return {}
+    return await _log_one(request, who, 'params', ('key', 'value'))
 
 
 @router.post('/runs/set-tag')
 async def set_tag(request: Request, who: Who) -> dict[str, Any]:
-    body = await _body(request)
-    await tracking.log_batch(who, _run_id(body), metrics=[], params=[],
-                             tags=[{'key': body.get('key'), 'value': body.get('value')}])
-    return {}
+    return await _log_one(request, who, 'tags', ('key', 'value'))
 
 
 @router.post('/runs/delete-tag')
@@ -200,6 +191,14 @@ async def download_artifact(path: str, who: Who) -> Response:
     if where.url:
         return RedirectResponse(where.url, status_code=307)
     return FileResponse(where.path, media_type='application/octet-stream')
+
+
+async def _log_one(request: Request, who: Caller, kind: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    """A one-item call (log-metric, log-parameter, set-tag) as the batch of one it is: one write path."""
+    body = await _body(request)
+    item = {name: body[name] for name in fields if name in body}
+    await tracking.log_batch(who, _run_id(body), **{'metrics': [], 'params': [], 'tags': [], kind: [item]})
+    return {}
 
 
 # --- reading requests -----------------------------------------------------------------------------------------------

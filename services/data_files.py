@@ -29,6 +29,14 @@ def make_private(config: settings.Settings, sessions_dir: Path) -> None:
                 path.chmod(mode & ~PRIVATE_UMASK)
 
 
+def scratch_dir() -> Path:
+    """Where the server writes a file for a moment (an upload on its way to the artifact store, a kept log): the data
+    directory, private to the server's user and on the disk sized for data, not /tmp."""
+    directory = settings.current.data_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def _server_paths(config: settings.Settings, sessions_dir: Path) -> Iterator[Path]:
     yield config.data_dir
     yield from config.data_dir.glob('*')  # the key, the default database, jobs/, sessions/

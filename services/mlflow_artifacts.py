@@ -9,7 +9,7 @@ from pathlib import Path
 
 import settings
 from models import Artifact, ArtifactStatus
-from services import artifacts
+from services import artifacts, data_files
 from services.errors import Invalid, NotFound, TooLarge
 from services.mlflow_tracking import Caller, run_of
 from services.stores import Download
@@ -23,7 +23,7 @@ async def upload(caller: Caller, path: str, chunks: AsyncIterator[bytes]) -> Non
     run = await run_of(caller, run_id, write=True)
     uploader = artifacts.Uploader(run, caller.user, by_run_token=caller.user is None)
     limit = settings.current.max_artifact_bytes
-    with tempfile.TemporaryDirectory(prefix='mlflow-artifact-', dir=_scratch()) as scratch:
+    with tempfile.TemporaryDirectory(prefix='mlflow-artifact-', dir=data_files.scratch_dir()) as scratch:
         file = Path(scratch) / 'upload'
         size = 0
         with file.open('wb') as out:
@@ -64,9 +64,3 @@ def _split(path: str, *, allow_empty: bool = False) -> tuple[str, str]:
     if not name and not allow_empty:
         raise Invalid('Name the artifact: runs/<run id>/<name>.')
     return run_id, name
-
-
-def _scratch() -> Path:
-    scratch = settings.current.data_dir
-    scratch.mkdir(parents=True, exist_ok=True)
-    return scratch

@@ -149,9 +149,10 @@ async def search_runs(caller: Caller, *, experiment_ids: list[str], filter_text:
     found = await query
     latest = await _latest(run.id for run in found)
     views = [await _run(run, latest.get(run.id, [])) for run in found]
-    chosen = [view for view, facts in ((view, _facts(view)) for view in views) if matches(facts, clauses)]
-    chosen.sort(key=lambda view: sort_key(orders)(_facts(view)))
-    return _page(chosen, max_results, page_token)
+    chosen = [(view, facts) for view, facts in ((view, _facts(view)) for view in views) if matches(facts, clauses)]
+    key = sort_key(orders)
+    chosen.sort(key=lambda pair: key(pair[1]))
+    return _page([view for view, _ in chosen], max_results, page_token)
 
 
 # --- logging ------------------------------------------------------------------------------------------------------
@@ -175,7 +176,8 @@ async def log_batch(caller: Caller, run_id: str, *, metrics: list[Any], params: 
     points = [_point(index, item) for index, item in enumerate(metrics)]
     new_params = _pairs(params, 'params', MAX_PARAM_CHARS)
     new_tags = _pairs(tags, 'tags', MAX_TAG_CHARS)
-    ingest.parse({'metrics': points})  # refused here, before params and tags are written, if a point is bad
+    if points and (new_params or new_tags):  # refused before params and tags are written, if a point is bad
+        ingest.parse({'metrics': points})  # (metrics alone, the hot path, are checked once, by report)
     if RunStatus(run.status).is_finished and points:
         raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more metrics.')
     if new_params:

@@ -27,9 +27,8 @@ from pathlib import Path
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-import settings
 from models import LogLine, Project, Run, RunStatus, RunStep, StepStatus, User
-from services import artifacts, audit, auth, hub, lifecycle, projects, run_control, runs
+from services import artifacts, audit, auth, data_files, hub, lifecycle, projects, run_control, runs
 from services.background import logs_kept
 from services.errors import ServiceError
 from services.metric_store import Point, write_points
@@ -167,7 +166,7 @@ async def _store_files(project: Project) -> int:
     trained. A store that fails leaves them without (said once; the log keeper tries the logs again later)."""
     finished = await Run.filter(project_id=project.id, status__in=list(lifecycle.FINISHED_STATUSES)).order_by('id')
     stored = 0
-    with tempfile.TemporaryDirectory(prefix='sample-files-', dir=_scratch()) as scratch:
+    with tempfile.TemporaryDirectory(prefix='sample-files-', dir=data_files.scratch_dir()) as scratch:
         for run in finished:
             files = [('config.json', 'file', json.dumps(run.config, indent=2, sort_keys=True).encode() + b'\n')]
             if run.step:
@@ -194,12 +193,6 @@ def _weights(seed: int) -> bytes:
                         separators=(',', ':')).encode()
     header += b' ' * (-len(header) % 8)  # the format pads its header to 8 bytes with spaces
     return struct.pack('<Q', len(header)) + header + tensor
-
-
-def _scratch() -> Path:
-    scratch = settings.current.data_dir
-    scratch.mkdir(parents=True, exist_ok=True)
-    return scratch
 
 
 def _steps(run: Run, outcome: RunStatus, started: datetime | None, ended: datetime) -> list[RunStep]:

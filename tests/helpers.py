@@ -132,6 +132,20 @@ def _run_async(coroutine: Any) -> Any:
 _templates = _Templates()
 
 
+async def insert_an_old_run(conn: Any) -> None:
+    """A user, their project and a finished run, inserted as plain SQL that the first schema (0001) takes: what
+    migration tests keep across their migrations."""
+    await conn.execute_query("INSERT INTO users (email, name, password_hash, role, is_active, created_at) "
+                             "VALUES ('old@example.com', 'Old', 'x', 'admin', true, CURRENT_TIMESTAMP)")
+    await conn.execute_query("INSERT INTO projects (name, description, owner_id, status, budget_usd, used_usd, "
+                             "settings, created_at, updated_at) VALUES ('kept', '', 1, 'active', 10, 2, '{}', "
+                             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    await conn.execute_query("INSERT INTO runs (project_id, name, status, status_message, progress, config, "
+                             "provider, gpu_product, gpu_count, price_per_hour, cost_usd, created_at, updated_at) "
+                             "VALUES (1, 'old run', 'succeeded', '', 1, '{}', 'external', '', 0, 0, 1.5, "
+                             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+
+
 def app_env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     return {
         'TRAINBOARD_DATABASE_URL': url,

@@ -26,9 +26,10 @@ def browser() -> Iterator:
         browser.close()
 
 
-def signed_in(browser, url: str, email: str, password: str, *, width: int = 1280):
-    """A browser of its own (a context: its own cookies), signed in as `email`, and its first tab."""
-    context = browser.new_context(viewport={'width': width, 'height': 900})
+def signed_in(browser, url: str, email: str, password: str, *, width: int = 1280, **context_options):
+    """A browser of its own (a context: its own cookies; Playwright's `context_options`, such as a time zone),
+    signed in as `email`, and its first tab."""
+    context = browser.new_context(viewport={'width': width, 'height': 900}, **context_options)
     tab = context.new_page()
     tab.goto(f'{url}/login')
     tab.get_by_label('Email').fill(email)

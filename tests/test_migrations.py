@@ -4,21 +4,14 @@ from tortoise import connections
 
 from models import Project, Run
 from services import database
+from tests import helpers
 
 
 async def test_an_older_database_is_migrated_and_keeps_its_data(empty_database_url: str) -> None:
     await database.migrate_database(empty_database_url, target='models.0001_initial')  # what the first release made
     await database.open_orm(empty_database_url)
     conn = connections.get('default')
-    await conn.execute_query("INSERT INTO users (email, name, password_hash, role, is_active, created_at) "
-                             "VALUES ('old@example.com', 'Old', 'x', 'admin', true, CURRENT_TIMESTAMP)")
-    await conn.execute_query("INSERT INTO projects (name, description, owner_id, status, budget_usd, used_usd, "
-                             "settings, created_at, updated_at) VALUES ('kept', '', 1, 'active', 10, 2, '{}', "
-                             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
-    await conn.execute_query("INSERT INTO runs (project_id, name, status, status_message, progress, config, "
-                             "provider, gpu_product, gpu_count, price_per_hour, cost_usd, created_at, updated_at) "
-                             "VALUES (1, 'old run', 'succeeded', '', 1, '{}', 'external', '', 0, 0, 1.5, "
-                             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    await helpers.insert_an_old_run(conn)
     await conn.execute_query("INSERT INTO run_steps (run_id, \"index\", name, status, description, cost_usd) "
                              "VALUES (1, 0, 'training', 'succeeded', '', 0)")
     await conn.execute_query("INSERT INTO metrics (run_id, name, step, value, timestamp) VALUES (1, 'loss', 7, 0.5, 1)")

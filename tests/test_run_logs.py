@@ -17,6 +17,7 @@ from models.logs import level_of
 from services import auth, database, ingest, lifecycle, projects, run_logs, runs
 from services.errors import Invalid, NotFound
 from services.lifecycle import Cause
+from tests import helpers
 
 LA = ZoneInfo('America/Los_Angeles')
 
@@ -152,19 +153,12 @@ def test_a_zone_the_server_does_not_know_means_utc() -> None:
         assert clock.parse(name) in {UTC, ZoneInfo('UTC')}
 
 
-async def test_lines_stored_before_levels_get_theirs(database_url: str) -> None:
+async def test_lines_stored_before_levels_get_theirs(empty_database_url: str) -> None:
+    database_url = empty_database_url  # migrated as far as 0010, as a database made before log levels
     await database.migrate_database(database_url, target='models.0010_notification_defaults')
     await database.open_orm(database_url)
     conn = connections.get('default')
-    await conn.execute_query("INSERT INTO users (email, name, password_hash, role, is_active, created_at) "
-                             "VALUES ('old@example.com', 'Old', 'x', 'admin', true, CURRENT_TIMESTAMP)")
-    await conn.execute_query("INSERT INTO projects (name, description, owner_id, status, budget_usd, used_usd, "
-                             "settings, created_at, updated_at) VALUES ('kept', '', 1, 'active', 10, 2, '{}', "
-                             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
-    await conn.execute_query("INSERT INTO runs (project_id, name, status, status_message, progress, config, "
-                             "provider, gpu_product, gpu_count, price_per_hour, cost_usd, created_at, updated_at) "
-                             "VALUES (1, 'old run', 'succeeded', '', 1, '{}', 'external', '', 0, 0, 1.5, "
-                             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    await helpers.insert_an_old_run(conn)
     for text in ('INFO start', 'plain', 'ERROR boom'):
         await conn.execute_query(f"INSERT INTO log_lines (run_id, timestamp, line) VALUES (1, 1, '{text}')")
     await database.close_orm()

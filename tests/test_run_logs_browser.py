@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, Server
-from tests.test_browser import browser  # noqa: F401  (the module's Chromium)
+from tests.test_browser import browser, signed_in  # noqa: F401  (the module's Chromium)
 
 pytestmark = pytest.mark.browser
 LA = ZoneInfo('America/Los_Angeles')
@@ -30,14 +30,9 @@ def test_a_browser_in_los_angeles_sees_los_angeles_times(browser, server: Server
         assert answer.status_code == 200, answer.text
         started = datetime.fromisoformat(api.get(f'/runs/{run["id"]}').json()['started_at'])
         newest = api.get(f'/runs/{run["id"]}/logs', params={'limit': 1}).json()[0]
-    context = browser.new_context(timezone_id='America/Los_Angeles', viewport={'width': 1440, 'height': 900},
-                                  accept_downloads=True)
-    tab = context.new_page()
-    tab.goto(f'{server.url}/login')
-    tab.get_by_label('Email').fill(ADMIN_EMAIL)
-    tab.get_by_label('Password').fill(ADMIN_PASSWORD)
-    tab.get_by_role('button', name='Log in').click()
-    tab.get_by_role('button', name='Notifications', exact=True).wait_for()
+    tab = signed_in(browser, server.url, ADMIN_EMAIL, ADMIN_PASSWORD, width=1440,
+                    timezone_id='America/Los_Angeles', accept_downloads=True)
+    context = tab.context
     tab.goto(f'{server.url}/runs/{run["id"]}')
 
     last = tab.locator('.tb-log-line').last

@@ -31,7 +31,7 @@ from tortoise.expressions import Q
 import settings
 from models import Artifact, ArtifactStatus, LogLine, Run
 from models.runs import FINISHED
-from services import artifacts, runs
+from services import artifacts, data_files, runs
 from services.background import job_logs
 from services.errors import ServiceError, Unavailable
 
@@ -98,9 +98,8 @@ async def keep(run: Run, now: float | None = None) -> bool:
     """Store `run`'s log as its `output.log` (none when it has no lines) and mark the run; False when another process
     marked it first."""
     now = time.time() if now is None else now
-    data_dir = settings.current.data_dir
-    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f'run-{run.id}-', suffix='.log', dir=data_dir)
+    scratch = await asyncio.to_thread(data_files.scratch_dir)
+    handle, name = tempfile.mkstemp(prefix=f'run-{run.id}-', suffix='.log', dir=scratch)
     os.close(handle)
     path = Path(name)
     try:
