@@ -33,8 +33,10 @@ _launch_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, defaultdict[
     weakref.WeakKeyDictionary()
 
 
-def lookahead_h() -> float:
-    return (settings.current.stop_grace_s + LOOKAHEAD_POLLS * settings.current.poll_interval_s) / 3600
+def lookahead_h(poll_s: float = 0.0) -> float:
+    """How long a stop takes to end the billing, in hours, with cycles `poll_s` apart when that is more than the
+    poll interval asked for (the poller measures it: a busy machine stretches it)."""
+    return (settings.current.stop_grace_s + LOOKAHEAD_POLLS * max(settings.current.poll_interval_s, poll_s)) / 3600
 
 
 @asynccontextmanager
@@ -56,11 +58,11 @@ async def burn_per_hour(project_id: int) -> float:
     return float(rows[0]['total'] or 0) if rows else 0.0
 
 
-def would_overspend(project: Project, price_per_hour: float) -> bool:
+def would_overspend(project: Project, price_per_hour: float, poll_s: float = 0.0) -> bool:
     """Whether jobs billing `price_per_hour` in all would take the project past its budget before they could stop."""
     if project.budget_usd <= 0:
         return False
-    return float(project.used_usd) + price_per_hour * lookahead_h() >= float(project.budget_usd)
+    return float(project.used_usd) + price_per_hour * lookahead_h(poll_s) >= float(project.budget_usd)
 
 
 def check_launch(user: User, project: Project, price_per_hour: float, burning_per_hour: float = 0.0) -> None:

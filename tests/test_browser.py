@@ -58,7 +58,7 @@ def signed_in_tabs(browser, url: str, count: int) -> list:
 
 # what the test allows; the figure (well under a second) is bench/live_latency.py's: a CI machine running the
 # whole suite on two cores took longer than a second to show a project its own tab had just made
-SEEN_WITHIN_MS = 5000
+SEEN_WITHIN_MS = 8000
 
 
 def card_link(tab, name: str):

@@ -51,11 +51,12 @@ def test_a_run_stops_before_its_cost_limit(budget_server: Server, novita: FakeNo
     _wait_until_deleted(novita)
     final = api.get(f'/runs/{run["id"]}').json()
     # billed until the instance went. Billing that starts between two polls is counted from their midpoint: off by
-    # up to half the time between them, which a loaded machine stretches past the 0.25 s asked for; on this 5 s run
-    # a fixed 2% was less than that. One poll interval (and a little) is the bound.
-    one_poll = 1.34 * (0.25 + 0.05) / 3600
-    assert final['cost_usd'] == pytest.approx(novita_bill(novita), abs=one_poll)
-    assert 0.001 < final['cost_usd'] <= 0.002, final['cost_usd']  # and no more than the limit
+    # up to half the time between them, which a loaded machine stretches past the 0.25 s asked for (0.7 s cycles
+    # seen in CI); on this 5 s run a fixed 2% was less than that. Two poll intervals (and a little) is the bound.
+    two_polls = 1.34 * (2 * 0.25 + 0.05) / 3600
+    assert final['cost_usd'] == pytest.approx(novita_bill(novita), abs=two_polls)
+    # no more than the limit; and not stopped at once (cycles that come late make the stop come sooner)
+    assert 0.0005 < final['cost_usd'] <= 0.002, final['cost_usd']
 
 
 def test_a_project_that_would_overspend_stops_its_runs_and_launches_no_more(

@@ -9,7 +9,10 @@ import pytest
 
 from tests import helpers
 from tests.helpers import Server
-from tests.test_browser import browser  # noqa: F401  (the module's Chromium fixture)
+from tests.test_browser import (
+    SEEN_WITHIN_MS,
+    browser,  # noqa: F401  (the module's Chromium fixture)
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not helpers.POSTGRES_URL, reason='cross-process updates need PostgreSQL: set '
@@ -60,22 +63,22 @@ def test_big_changes_made_on_one_process_update_the_other_s_tabs(browser, two_pr
     httpx.post(f'{first.url}/api/v1/runs/{run["id"]}/report', json=report,
                headers={'Authorization': f'Bearer {run["token"]}'}).raise_for_status()
 
-    expect(run_tab.get_by_text('25% · step 50 of 200')).to_be_visible(timeout=3000)
-    expect(run_tab.get_by_text('epoch 1 of 4')).to_be_visible(timeout=3000)
-    expect(run_tab.locator('[data-metric="loss"]')).to_be_visible(timeout=3000)
-    expect(project_tab.locator('tbody tr', has_text='wide-config')).to_contain_text('running', timeout=3000)
-    expect(projects_tab.get_by_text('1 run: 1 running')).to_be_visible(timeout=3000)
+    expect(run_tab.get_by_text('25% · step 50 of 200')).to_be_visible(timeout=SEEN_WITHIN_MS)
+    expect(run_tab.get_by_text('epoch 1 of 4')).to_be_visible(timeout=SEEN_WITHIN_MS)
+    expect(run_tab.locator('[data-metric="loss"]')).to_be_visible(timeout=SEEN_WITHIN_MS)
+    expect(project_tab.locator('tbody tr', has_text='wide-config')).to_contain_text('running', timeout=SEEN_WITHIN_MS)
+    expect(projects_tab.get_by_text('1 run: 1 running')).to_be_visible(timeout=SEEN_WITHIN_MS)
 
     with first.client() as api:  # a change to the project itself, as big as before
         api.patch(f'/projects/{project["id"]}', json={'name': 'big renamed'}).raise_for_status()
-    expect(projects_tab.get_by_role('link', name='big renamed', exact=True)).to_be_visible(timeout=3000)
-    expect(project_tab.get_by_text('big renamed', exact=True)).to_be_visible(timeout=3000)
+    expect(projects_tab.get_by_role('link', name='big renamed', exact=True)).to_be_visible(timeout=SEEN_WITHIN_MS)
+    expect(project_tab.get_by_text('big renamed', exact=True)).to_be_visible(timeout=SEEN_WITHIN_MS)
 
     httpx.post(f'{first.url}/api/v1/runs/{run["id"]}/report', json={'status': {'state': 'succeeded'}},
                headers={'Authorization': f'Bearer {run["token"]}'}).raise_for_status()
-    expect(run_tab.get_by_text('succeeded', exact=True)).to_be_visible(timeout=3000)
-    expect(project_tab.locator('tbody tr', has_text='wide-config')).to_contain_text('succeeded', timeout=3000)
-    expect(projects_tab.get_by_text('1 run: 1 succeeded')).to_be_visible(timeout=3000)
+    expect(run_tab.get_by_text('succeeded', exact=True)).to_be_visible(timeout=SEEN_WITHIN_MS)
+    expect(project_tab.locator('tbody tr', has_text='wide-config')).to_contain_text('succeeded', timeout=SEEN_WITHIN_MS)
+    expect(projects_tab.get_by_text('1 run: 1 succeeded')).to_be_visible(timeout=SEEN_WITHIN_MS)
     context.close()
     for server in (first, second):
         log = server.log()

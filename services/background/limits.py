@@ -26,11 +26,11 @@ from services.budget import usd
 from services.lifecycle import Cause
 
 
-async def enforce(now: float | None = None) -> int:
+async def enforce(now: float | None = None, poll_s: float = 0.0) -> int:
     """Stop every run past a limit, and every billing run of a project that would pass its budget; how many. Tell
-    the people of a run that has just stalled."""
+    the people of a run that has just stalled. `poll_s`: how far apart poll cycles have been lately."""
     now = time.time() if now is None else now
-    lookahead_h = budget.lookahead_h()
+    lookahead_h = budget.lookahead_h(poll_s)
     limited = Q(max_cost_usd__isnull=False) | Q(max_duration_s__isnull=False) | Q(stall_timeout_s__isnull=False) \
         | Q(project__budget_usd__gt=0)
     candidates = await Run.filter(limited, status__in=lifecycle.LIMITED).select_related('project')
@@ -50,7 +50,7 @@ async def enforce(now: float | None = None) -> int:
             by_project[run.project_id].append(run)
     for project_runs in by_project.values():
         project = project_runs[0].project
-        if not budget.would_overspend(project, sum(float(run.price_per_hour) for run in project_runs)):
+        if not budget.would_overspend(project, sum(float(run.price_per_hour) for run in project_runs), poll_s):
             continue
         reason = budget.reason(project)
         for run in project_runs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -49,9 +49,10 @@ async def poll_once() -> None:
         if (states := await _poll_account(account, account_runs, owned, now)) is not None:
             listings[account] = states
     await _adopt_unassigned(listings)
-    _clock.previous = now
+    _clock.tick(now)
     await intents.carry_out_external(now)
-    await limits.enforce(now)  # on the cost this cycle accrued; the stops it asks for are carried out next cycle
+    # on the cost this cycle accrued; the stops it asks for are carried out next cycle, as far off as cycles now are
+    await limits.enforce(now, poll_s=_clock.interval_s)
     await _told(budget_alerts.check(now))  # after enforcement, which a failure here must not hold up
 
 
@@ -234,7 +235,22 @@ def _bill(run: Run, until: float) -> Decimal:
 
 
 class _Clock:
-    previous: float | None = None  # when the previous cycle polled
+    """When the previous cycle polled, and how far apart recent cycles are: on a busy machine (or a slow provider)
+    further than the poll interval asked for, and a budget must look that much further ahead to stop in time."""
+    RECENT = 8
+
+    def __init__(self) -> None:
+        self.previous: float | None = None
+        self.gaps: deque[float] = deque(maxlen=self.RECENT)
+
+    def tick(self, now: float) -> None:
+        if self.previous is not None:
+            self.gaps.append(now - self.previous)
+        self.previous = now
+
+    @property
+    def interval_s(self) -> float:
+        return max(self.gaps, default=0.0)
 
 
 _clock = _Clock()
