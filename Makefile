@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-live clean job-python
+.PHONY: run test test-durations lint bench-live clean job-python
 
 run: $(STAMP)
 	$(BIN)/python main.py
@@ -17,13 +17,19 @@ test: $(STAMP) chromium job-python
 	@dir=$$(mktemp -d); pids=''; \
 	for shard in $(SHARDS); do \
 		db=$${shard%:*}; i=$${shard#*:}; k=$$([ $$db = sqlite ] && echo 'not postgres' || echo postgres); \
-		TRAINBOARD_TEST_SHARD=$$i/2 $(BIN)/python -m pytest -q --durations=10 -p no:cacheprovider -k "$$k" \
-			--basetemp=$$dir/tmp-$$db-$$i \
+		TRAINBOARD_TEST_SHARD=$$shard/2 $(BIN)/python -m pytest -q --durations=10 -p no:cacheprovider -k "$$k" \
+			--basetemp=$$dir/tmp-$$db-$$i --junitxml=$$dir/$$db-$$i.xml \
 			> $$dir/$$db-$$i.log 2>&1 & pids="$$pids $$!"; \
 	done; \
 	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
 	for shard in $(SHARDS); do echo "--- $$shard"; cat $$dir/$${shard%:*}-$${shard#*:}.log; done; \
+	if [ -n "$(RECORD_DURATIONS)" ]; then $(BIN)/python tests/durations.py $$dir > tests/durations.json; fi; \
 	rm -rf $$dir; exit $$status
+
+# the same run, recording how long each test file took (tests/durations.json): make test spreads files over its
+# shards by these times, so that the shards end together; record again when files are added or grow slow
+test-durations:
+	$(MAKE) test RECORD_DURATIONS=1
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

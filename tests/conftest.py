@@ -3,7 +3,9 @@ unless it drives pages or a browser (see pytest_collection_modifyitems)."""
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -27,14 +29,20 @@ BACKENDS = [
                                                              'TRAINBOARD_TEST_POSTGRES_URL (.ci/run sets it)')),
 ]
 _ORIGINAL_LIFESPAN = app.router.lifespan_context
+# seconds per test file and database in a recorded run of the whole suite: how make test spreads files over shards
+DURATIONS: dict[str, dict[str, float]] = json.loads((Path(__file__).parent / 'durations.json').read_text()) \
+    if (Path(__file__).parent / 'durations.json').exists() else {}
 
 
+@pytest.hookimpl(trylast=True)  # after -k has kept one database's tests: the shards split those
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Pages (NiceGUI's `user`), browsers and `sqlite_only` tests run on SQLite alone: what differs between the
     databases is below them, in the services, the API and the background tasks, which run on both.
 
-    TRAINBOARD_TEST_SHARD=<i>/<n> keeps the i-th of n shards of the test files (`make test` runs several at once):
-    whole files, so a module's fixtures start once, spread by their number of tests, largest first."""
+    TRAINBOARD_TEST_SHARD=<database>:<i>/<n> keeps the i-th of n shards of the test files (`make test` runs several
+    at once): whole files, so a module's fixtures start once, spread by how long each file took on that database in a
+    recorded run (tests/durations.json, `make test-durations` records it), largest first; a file not recorded yet
+    counts as its number of tests times the median second per test."""
     on_both = [item for item in items if not (_on_postgres(item) and _above_the_database(item))]
     if len(on_both) < len(items):
         kept = set(on_both)
@@ -42,16 +50,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = on_both
     if not (shard := os.environ.get('TRAINBOARD_TEST_SHARD')):
         return
-    index, count = (int(part) for part in shard.split('/'))
-    sizes = Counter(item.nodeid.partition('::')[0] for item in items)
-    loads, owner = [0] * count, {}
-    for path, size in sorted(sizes.items(), key=lambda pair: (-pair[1], pair[0])):
+    database, _, numbers = shard.rpartition(':')
+    index, count = (int(part) for part in numbers.split('/'))
+    costs = _file_costs(items, database)
+    loads, owner = [0.0] * count, {}
+    for path, cost in sorted(costs.items(), key=lambda pair: (-pair[1], pair[0])):
         owner[path] = loads.index(min(loads))
-        loads[owner[path]] += size
+        loads[owner[path]] += cost
     kept = [item for item in items if owner[item.nodeid.partition('::')[0]] == index - 1]
     chosen = set(kept)
     config.hook.pytest_deselected(items=[item for item in items if item not in chosen])
     items[:] = kept
+
+
+def _file_costs(items: list[pytest.Item], database: str) -> dict[str, float]:
+    counts = Counter(item.nodeid.partition('::')[0] for item in items)
+    recorded = DURATIONS.get(database, {})
+    per_test = statistics.median([recorded[path] / counts[path] for path in counts if path in recorded] or [1.0])
+    return {path: recorded.get(path, count * per_test) for path, count in counts.items()}
 
 
 def _on_postgres(item: pytest.Item) -> bool:
