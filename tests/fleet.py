@@ -81,6 +81,7 @@ def finish_all(launched: Launched, server: Server, novita: FakeNovita, timeout: 
 
 @dataclass
 class Audit:
+    runs: int
     lost: list[int]  # runs that did not end as they reported, or never had an instance
     billed_twice: list[int]  # runs with two instances, or billed well beyond what the cloud billed
     cost_usd: Decimal  # what Trainboard billed for the runs
@@ -101,4 +102,4 @@ def audit(launched: Launched, novita: FakeNovita, poll_interval_s: float) -> Aud
         slack = float(state['price_per_hour'] or 0) * BILL_SLACK_POLLS * poll_interval_s / 3600
         if len(instances) > 1 or float(state['cost_usd']) > bill + slack:
             twice.append(run['id'])
-    return Audit(lost, twice, cost, cloud)
+    return Audit(len(launched.runs), lost, twice, cost, cloud)
