@@ -138,8 +138,17 @@ def test_three_processes_behind_nginx_serve_one_team(browser, fleet: Fleet) -> N
             assert api.post('/projects', json={'name': f'made on {other.port}'}).status_code == 201
         expect(card_link(tab, f'made on {other.port}')).to_be_visible(timeout=SEEN_WITHIN_MS)
     assert _websocket_upstreams(fleet.access_log) == {port}  # no request of the tab went elsewhere meanwhile
+
+    serving = next(s for s in fleet.servers if s.port == port)
+    serving.process.kill()  # its browsers go to another process, signed in still (the data dir is shared)
+    serving.process.wait()
+    tab.goto(f'{fleet.url}/projects')
+    expect(card_link(tab, f'made on {others[0].port}')).to_be_visible(timeout=SEEN_WITHIN_MS)
+    with others[1].client() as api:
+        assert api.post('/projects', json={'name': 'made after the crash'}).status_code == 201
+    expect(card_link(tab, 'made after the crash')).to_be_visible(timeout=SEEN_WITHIN_MS)
     tab.context.close()
-    for server in fleet.servers:
+    for server in others:
         log = server.log()
         assert 'Traceback' not in log and ' ERROR ' not in log, log
 
