@@ -60,7 +60,7 @@ def test_a_leader_killed_mid_run_loses_no_run_and_bills_none_twice(tmp_path: Pat
         first.process.wait()
         (other,) = [s for s in servers if s is not first]
         helpers.wait_until(lambda: fleet.LEADS in other.log())
-        time.sleep(1)  # the new leader bills a while
+        time.sleep(2)  # the new leader bills a while
         with other.client() as api:
             launched.api = api
             fleet.finish_all(launched, other, novita)
