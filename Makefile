@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-durations lint bench-live clean job-python
+.PHONY: run test test-durations lint bench-live clean job-python nginx
 
 run: $(STAMP)
 	$(BIN)/python main.py
@@ -13,7 +13,7 @@ run: $(STAMP)
 # tests wait on a server, a job or a browser and two processes left the machine's two cores half idle; each shard's
 # output is printed when all are done, with its slowest tests, and any failing shard fails the target
 SHARDS := sqlite:1 sqlite:2 postgres:1 postgres:2
-test: $(STAMP) chromium job-python
+test: $(STAMP) chromium nginx job-python
 	@dir=$$(mktemp -d); pids=''; \
 	for shard in $(SHARDS); do \
 		db=$${shard%:*}; i=$${shard#*:}; k=$$([ $$db = sqlite ] && echo 'not postgres' || echo postgres); \
@@ -47,6 +47,13 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 		else echo 'Chromium is missing: run "sudo apt-get install -y chromium" to include the browser tests'; fi; \
+	fi
+
+# nginx for tests/test_deploy.py, which runs docs/deploy/nginx.conf (its own prefix, pid and logs: no service starts)
+nginx:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; \
+		else echo 'nginx is missing: run "sudo apt-get install -y nginx-light" to include the deployment test'; fi; \
 	fi
 
 # numpy for Debian's python3: under root, local jobs run as `nobody`, who cannot run the app's interpreter when it

@@ -1,16 +1,18 @@
 """Several processes on one PostgreSQL database: one leads and polls; when it dies, another takes over."""
 
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests import helpers
+from tests import fleet, helpers
 from tests.fakes.novita import FakeNovita
 from tests.helpers import Server, launch_on_novita, wait_for_status
 
 pytestmark = pytest.mark.skipif(not helpers.POSTGRES_URL, reason='leader election is for PostgreSQL: set '
                                 'TRAINBOARD_TEST_POSTGRES_URL (.ci/run does); SQLite is single-process by design')
+POLL_S = 0.1
 
 
 def test_one_process_polls_and_another_takes_over_when_it_dies(tmp_path: Path, novita: FakeNovita) -> None:
@@ -39,3 +41,36 @@ def test_one_process_polls_and_another_takes_over_when_it_dies(tmp_path: Path, n
         second.stop()
         helpers.drop_schema(url)
     assert not novita.live()
+
+
+def test_a_leader_killed_mid_run_loses_no_run_and_bills_none_twice(tmp_path: Path, novita: FakeNovita) -> None:
+    """Runs running, and runs just queued for launch, when the leader is killed: the next leader launches each
+    queued one once, polls every one to its end and frees its instance; Trainboard's bill is the cloud's."""
+    novita.auto_advance = True
+    url = helpers.migrated_database_url('postgres', tmp_path)
+    env = fleet.cloud_env(url, tmp_path / 'data', novita, POLL_S)
+    servers = [Server(env).start() for _ in range(2)]
+    try:
+        first = fleet.leader(servers)
+        launched = fleet.launching(first)
+        for run in launched.launch(3):
+            wait_for_status(launched.api, run, 'running')
+        launched.launch(2)  # queued: the leader may be launching them as it dies
+        first.process.kill()
+        first.process.wait()
+        (other,) = [s for s in servers if s is not first]
+        helpers.wait_until(lambda: fleet.LEADS in other.log())
+        time.sleep(2)  # the new leader bills a while
+        with other.client() as api:
+            launched.api = api
+            fleet.finish_all(launched, other, novita)
+            audit = fleet.audit(launched, novita, POLL_S)
+            project = api.get(f'/projects/{launched.project["id"]}').json()
+    finally:
+        for server in servers:
+            server.stop()
+        helpers.drop_schema(url)
+    assert audit.lost == [] and audit.billed_twice == [], audit
+    assert len(novita.instances) == 5  # one per run: none launched twice
+    assert audit.cost_usd > 0 and float(audit.cost_usd) <= audit.cloud_usd * 1.5, audit
+    assert abs(project['used_usd'] - float(audit.cost_usd)) < 1e-6, project  # the budget counted each cent once
