@@ -107,7 +107,8 @@ def run_everything(args: argparse.Namespace) -> None:
 
 
 def run_one(path: Path, peers: bool, timeout_s: float) -> Outcome:
-    command = [sys.executable, str(path.relative_to(ROOT)), *SIZES.get(path.name, [])]
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    command = [sys.executable, str(shown), *SIZES.get(path.name, [])]
     if peers and "'--peers'" in path.read_text(encoding='utf-8'):
         command.append('--peers')
     figures_file, log_file = RUN_DIR / f'{path.stem}.figures.jsonl', RUN_DIR / f'{path.stem}.log'
