@@ -14,6 +14,7 @@ failed with the tail of its output, and the rest still run.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -218,7 +219,7 @@ def machine_lines(meta: dict) -> list[str]:
 
 
 def script_section(outcome: Outcome) -> list[str]:
-    lines = [f'## {outcome.script}', '',
+    lines = [f'## {outcome.script}', '', *([summary, ''] if (summary := _summary(outcome.script)) else []),
              f'`{" ".join(outcome.command)}`: {_state(outcome)}, {outcome.seconds:.0f} s.', '']
     if outcome.figures:
         lines += ['| figure | where | value | goal | met? | peer | ratio |', '|---|---|---|---|---|---|---|']
@@ -237,6 +238,15 @@ def script_section(outcome: Outcome) -> list[str]:
         lines += ['It reported no figures through bench/figures.py; what it printed:', '', '```',
                   *outcome.output.rstrip().splitlines()[-TAIL_LINES:], '```', '']
     return lines
+
+
+def _summary(script: str) -> str:
+    """The first paragraph of the script's docstring: what it measures, in its own words."""
+    try:
+        docstring = ast.get_docstring(ast.parse((BENCH / script).read_text(encoding='utf-8'))) or ''
+    except (OSError, SyntaxError):
+        return ''
+    return ' '.join(docstring.split('\n\n')[0].split())
 
 
 def _state(outcome: Outcome) -> str:
