@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-durations lint bench-live clean job-python nginx
+.PHONY: run test test-durations lint bench bench-live clean job-python nginx
 
 run: $(STAMP)
 	$(BIN)/python main.py
@@ -33,6 +33,12 @@ test-durations:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# every benchmark under bench/, with MLflow's server as a peer (installed into .bench/mlflow-venv on first use), on
+# SQLite and on the PostgreSQL that the tests use; about 20 minutes on two cores; writes bench/RESULTS.md
+bench: $(STAMP) chromium
+	TRAINBOARD_TEST_POSTGRES_URL="$${TRAINBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" \
+		$(BIN)/python bench/run_all.py --peers
 
 bench-live: $(STAMP) chromium
 	$(BIN)/python bench/live_latency.py

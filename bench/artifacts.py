@@ -31,10 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'sdk'))
 
 import trainboard  # noqa: E402
 
+from bench.figures import Figure, report  # noqa: E402
 from tests import helpers  # noqa: E402
 from tests.s3 import ENV, MotoS3  # noqa: E402
 
 MiB = 1024**2
+GOAL_SHARE = 0.9  # of plain boto3's throughput, each way
 
 
 def main() -> None:
@@ -62,7 +64,7 @@ def main() -> None:
     finally:
         if moto:
             moto.stop()
-    _report(figures, args.size_mib)
+    _report(figures, args.size_mib, 'S3 at ' + args.endpoint if args.endpoint else 'moto S3 server')
 
 
 def _measure(work: Path, source: Path, endpoint: str, bucket: str, client, env: dict[str, str],  # noqa: ANN001
@@ -151,7 +153,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _report(figures: dict[str, list[float]], size_mib: int) -> None:
+def _report(figures: dict[str, list[float]], size_mib: int, where: str) -> None:
     def rate(name: str) -> float:
         return size_mib / statistics.median(figures[name])
     print(f'artifact throughput, {size_mib} MiB file, median of {len(figures["tb_up"])} rounds each way '
@@ -162,6 +164,12 @@ def _report(figures: dict[str, list[float]], size_mib: int) -> None:
               f'(goal >= 0.90)')
     print(f'  local store (the server\'s own disk): up {rate("local_up"):.1f} MiB/s, '
           f'down {rate("local_down"):.1f} MiB/s')
+    rounds = len(figures['tb_up'])
+    report(*[Figure(f'{size_mib} MiB file {way}, median of {rounds} (goal: 90 % of boto3)', where,
+                    rate(f'tb_{way}'), 'MiB/s', goal=GOAL_SHARE * rate(f'boto3_{way}'), peer=rate(f'boto3_{way}'),
+                    peer_name=f'boto3 {way}load_file') for way in ('up', 'down')],
+           *[Figure(f'{size_mib} MiB file {way}, once', 'local store (the server\'s disk)', rate(f'local_{way}'),
+                    'MiB/s') for way in ('up', 'down')])
 
 
 if __name__ == '__main__':

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tortoise.backends.base.executor import EXECUTOR_CACHE  # noqa: E402
 from tortoise.transactions import in_transaction  # noqa: E402
 
+from bench.figures import Figure, report  # noqa: E402
 from services import auth, database, metric_store, projects, runs  # noqa: E402
 from services.metric_store import Point  # noqa: E402
 from tests import helpers  # noqa: E402
@@ -63,13 +64,16 @@ async def bench(url: str, backend: str, total: int) -> None:
         spikes = await _write(run['id'], total)
         print(f'== {backend}: {total:,} points, {len(spikes)} spikes of 1e6')
         print(f'  {"read":<34} {"asked":>8} {"answered":>9} {"share":>6} {"spikes":>7} {"median ms":>10} {"max ms":>7}')
+        figures: list[Figure] = []
         reads = [('whole run', None, None), ('zoomed to 10%', total // 2, total // 2 + total // 10),
                  ('zoomed to 0.1%', total // 3, total // 3 + total // 1000)]
         for label, lo, hi in reads:
             for asked in ASKED:
-                await _time(run['id'], label, lo, hi, asked, spikes)
+                figures += await _time(run['id'], label, lo, hi, asked, spikes, backend)
         for asked in (1_000,):
-            await _time(run['id'], 'whole run, with times', None, None, asked, spikes, with_time=True)
+            figures += await _time(run['id'], 'whole run, with times', None, None, asked, spikes, backend,
+                                   with_time=True)
+        report(*figures)
     finally:
         await database.close_orm()
 
@@ -90,7 +94,7 @@ async def _write(run_id: int, total: int) -> dict[int, float]:
 
 
 async def _time(run_id: int, label: str, lo: int | None, hi: int | None, asked: int, spikes: dict[int, float],
-                *, with_time: bool = False) -> None:
+                backend: str, *, with_time: bool = False) -> list[Figure]:
     times, answer = [], {}
     for _ in range(REPEAT):
         began = time.perf_counter()
@@ -106,6 +110,13 @@ async def _time(run_id: int, label: str, lo: int | None, hi: int | None, asked: 
     flags = ('' if share >= GOAL_SHARE else ' <- fewer than 90%') + ('' if median < GOAL_MS else ' <- slow')
     print(f'  {label:<34} {asked:>8,} {got:>9,} {share:>6.0%} {kept:>3}/{len(inside):<3} {median:>10.1f} '
           f'{max(times):>7.1f}{flags}')
+    where = 'PostgreSQL' if backend == 'postgres' else 'SQLite'
+    what = f'{label} ({answer["total"]:,} points), {asked:,} asked'
+    figures = [Figure(f'{what}: share answered', where, share * 100, '%', goal=GOAL_SHARE * 100),
+               Figure(f'{what}: read (median of {REPEAT})', where, median, 'ms', goal=GOAL_MS, lower_is_better=True)]
+    if inside:
+        figures.append(Figure(f'{what}: spikes kept', where, kept * 100 / len(inside), '%', goal=100))
+    return figures
 
 
 if __name__ == '__main__':

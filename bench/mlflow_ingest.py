@@ -1,18 +1,29 @@
-"""The `mlflow` client's log_batch of 1,000 metrics, against Trainboard and against MLflow's own tracking server.
+"""The `mlflow` client against Trainboard and against MLflow's own tracking server: batched and single-point ingest,
+and a long metric's history read back.
 
-    .venv/bin/python bench/mlflow_ingest.py [--peers] [--seconds 10]
+    .venv/bin/python bench/mlflow_ingest.py [--peers] [--seconds 10] [--threads 8] [--history-points 100000]
 
 Both servers run on this machine, in this run, on SQLite: Trainboard as `python main.py`, MLflow as
 `mlflow server --backend-store-uri sqlite:///... --workers 1` from a virtual environment of its own
 (`.bench/mlflow-venv`, made with `pip install mlflow==<the client's version>` when --peers is given). The same
-client code sends to both, one batch at a time from one process, so the client's own cost is in both figures.
-Goal (issue 13): Trainboard at least 10x MLflow's own server.
+client code sends to both, so the client's own cost is in both figures; each server gets every call once first, so
+that neither's first-request set-up (seconds, for MLflow's) is timed:
+
+- batched: `log_batch` of 1,000 metrics, one batch at a time from one process, for --seconds;
+- single-point: `log_metric`, one point a request, from --threads threads of one client process (one process, not
+  eight, so that on a 2-core machine the clients leave the server a core: their Python shares one), for --seconds;
+- history: `get_metric_history` of one metric of --history-points points (written in batches of 1,000 first), the
+  median of 5 reads, every page the server answers in.
+
+Goal (issue 13): batched ingest at least 10x MLflow's own server. The other two are reported with MLflow's figure
+and the ratio, no goal.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -27,56 +38,123 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.figures import Figure, report  # noqa: E402
 from tests import helpers  # noqa: E402
 
 PEER_VENV = ROOT / '.bench' / 'mlflow-venv'
 BATCH = 1000
+READS = 5
+GOAL_RATIO = 10
 CLIENT = '''
-import sys, time
+import json, statistics, sys, threading, time
 from mlflow import MlflowClient
 from mlflow.entities import Metric
+mode, seconds, size = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 client = MlflowClient()
-experiment = client.create_experiment(f'bench-{time.time_ns()}')
-run = client.create_run(experiment).info.run_id
-seconds, batch = float(sys.argv[1]), int(sys.argv[2])
-sent, start, step = 0, time.perf_counter(), 0
-while time.perf_counter() - start < seconds:
+run = client.create_run(client.create_experiment(f'bench-{mode}-{time.time_ns()}')).info.run_id
+
+
+def batch(first, count):
     now = int(time.time() * 1000)
-    client.log_batch(run, metrics=[Metric('loss', 1.0 / (step + i + 1), now, step + i) for i in range(batch)])
-    step += batch
-    sent += batch
-print(sent / (time.perf_counter() - start))
+    client.log_batch(run, metrics=[Metric('loss', 1.0 / (step + 1), now, step) for step in range(first, first + count)])
+
+
+if mode == 'warm':  # each call once, so that neither server's first-request set-up is timed
+    batch(0, size)
+    client.log_metric(run, 'warm', 0.0, step=0)
+    client.get_metric_history(run, 'loss')
+    print(json.dumps({}))
+elif mode == 'batched':  # size: points a batch
+    sent, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        batch(sent, size)
+        sent += size
+    print(json.dumps({'rate': sent / (time.perf_counter() - start)}))
+elif mode == 'single':  # size: client threads
+    sent = [0] * size
+
+    def one_client(index):
+        step, until = 0, time.perf_counter() + seconds
+        while time.perf_counter() < until:
+            client.log_metric(run, f'loss/{index}', 1.0 / (step + 1), step=step)
+            step += 1
+        sent[index] = step
+    threads = [threading.Thread(target=one_client, args=(i,)) for i in range(size)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({'rate': sum(sent) / (time.perf_counter() - start)}))
+elif mode == 'history':  # size: points of the metric
+    for first in range(0, size, 1000):
+        batch(first, min(1000, size - first))
+    times = []
+    for _ in range(int(seconds)):
+        start = time.perf_counter()
+        got = client.get_metric_history(run, 'loss')
+        times.append((time.perf_counter() - start) * 1000)
+        assert len(got) == size, f'{len(got)} points read back of {size}'
+    print(json.dumps({'ms': statistics.median(times)}))
 '''
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--peers', action='store_true', help=f'install MLflow into {PEER_VENV} if it is missing')
-    parser.add_argument('--seconds', type=float, default=10.0)
+    parser.add_argument('--seconds', type=float, default=10.0, help='of batched and of single-point ingest, each')
+    parser.add_argument('--threads', type=int, default=8, help='client threads of single-point ingest')
+    parser.add_argument('--history-points', type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         with trainboard(Path(tmp)) as (url, token):
-            ours = rate(url, {'MLFLOW_TRACKING_TOKEN': token}, args.seconds)
-        print(f'Trainboard:           {ours:>10,.0f} points/s  (log_batch of {BATCH:,}, SQLite)')
-        if not (PEER_VENV / 'bin' / 'mlflow').exists():
-            if not args.peers:
-                print(f'MLflow server:        not measured (no {PEER_VENV}; run with --peers to install it)')
-                return
-            install_peer()
-        with mlflow_server(Path(tmp)) as url:
-            theirs = rate(url, {}, args.seconds)
-        print(f'MLflow server:        {theirs:>10,.0f} points/s  (mlflow server --workers 1, SQLite)')
-        print(f'ratio:                {ours / theirs:>10.1f}x  (goal: at least 10x)')
+            ours = measure(url, {'MLFLOW_TRACKING_TOKEN': token}, args)
+        print(f'Trainboard:           {ours["batched"]:>10,.0f} points/s batched, {ours["single"]:>8,.0f} points/s '
+              f'single, history read {ours["history"]:,.0f} ms  (SQLite)')
+        theirs, peer_name = {}, ''
+        if not (PEER_VENV / 'bin' / 'mlflow').exists() and not args.peers:
+            print(f'MLflow server:        not measured (no {PEER_VENV}; run with --peers to install it)')
+        else:
+            if not (PEER_VENV / 'bin' / 'mlflow').exists():
+                install_peer()
+            peer_name = f'MLflow {peer_version()} server, --workers 1'
+            with mlflow_server(Path(tmp)) as url:
+                theirs = measure(url, {}, args)
+            print(f'MLflow server:        {theirs["batched"]:>10,.0f} points/s batched, {theirs["single"]:>8,.0f} '
+                  f'points/s single, history read {theirs["history"]:,.0f} ms  ({peer_name}, SQLite)')
+            print(f'ratio:                {ours["batched"] / theirs["batched"]:>10.1f}x batched (goal: at least '
+                  f'{GOAL_RATIO}x), {ours["single"] / theirs["single"]:.1f}x single, '
+                  f'{theirs["history"] / ours["history"]:.1f}x history read')
+    batched_peer = theirs.get('batched')
+    report(Figure(f'batched ingest: log_batch of {BATCH:,}, one client', 'SQLite', ours['batched'], 'points/s',
+                  goal=GOAL_RATIO * batched_peer if batched_peer else None, peer=batched_peer, peer_name=peer_name),
+           Figure(f'single-point ingest: log_metric, {args.threads} client threads', 'SQLite', ours['single'],
+                  'points/s', peer=theirs.get('single'), peer_name=peer_name),
+           Figure(f'history read: get_metric_history of {args.history_points:,} points (median of {READS})',
+                  'SQLite', ours['history'], 'ms', lower_is_better=True, peer=theirs.get('history'),
+                  peer_name=peer_name))
 
 
-def rate(url: str, env: dict[str, str], seconds: float) -> float:
+def measure(url: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+    _client(url, env, 'warm', 0, BATCH)
+    return {'batched': _client(url, env, 'batched', args.seconds, BATCH)['rate'],
+            'single': _client(url, env, 'single', args.seconds, args.threads)['rate'],
+            'history': _client(url, env, 'history', READS, args.history_points)['ms']}
+
+
+def _client(url: str, env: dict[str, str], mode: str, seconds: float, size: int) -> dict[str, float]:
     environ = {key: value for key, value in os.environ.items() if not key.startswith('MLFLOW_')}
     environ.update(MLFLOW_TRACKING_URI=url, **env)
-    done = subprocess.run([sys.executable, '-c', textwrap.dedent(CLIENT), str(seconds), str(BATCH)], env=environ,
-                          capture_output=True, text=True, timeout=seconds + 120)
+    done = subprocess.run([sys.executable, '-c', textwrap.dedent(CLIENT), mode, str(seconds), str(size)],
+                          env=environ, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
-    return float(done.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f'{mode} against {url}: {done.stderr[-3000:]}')
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def peer_version() -> str:
+    done = subprocess.run([str(PEER_VENV / 'bin' / 'mlflow'), '--version'], capture_output=True, text=True)
+    return done.stdout.split()[-1] if done.returncode == 0 and done.stdout.strip() else '(version unknown)'
 
 
 @contextlib.contextmanager

@@ -15,6 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import Figure, report  # noqa: E402
+
 
 async def main(runs: int) -> None:
     from tests.fakes.novita import API_KEY, PRODUCTS, FakeNovita, Instance
@@ -50,6 +52,10 @@ async def main(runs: int) -> None:
             calls = [c for c in fake.calls if 'instances' in c]
             print(f'poll cycle over {runs:,} active runs: {elapsed * 1000:.0f} ms, {len(fake.calls)} API calls '
                   f'({len(calls)} list calls of {100} instances per page)')
+            report(Figure(f'one poll cycle over {runs:,} active Novita runs', 'SQLite, fake Novita API',
+                          elapsed * 1000, 'ms', lower_is_better=True),
+                   Figure(f'Novita API calls in that cycle ({len(calls)} list pages)', 'SQLite, fake Novita API',
+                          len(fake.calls), 'calls', lower_is_better=True))
         finally:
             await database.close_orm()
             fake.stop()

@@ -29,8 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import Figure, report  # noqa: E402
 from tests import helpers  # noqa: E402
 
+GOAL_TABLE_MS, GOAL_PAINT_MS = 200, 1000
 CONFIG_KEYS = 30
 METRICS = 20
 POINTS = 20  # per metric and run: 400,000 points in all for 1,000 runs
@@ -61,14 +63,15 @@ def main() -> None:
             url = helpers.database_url(backend, Path(tmp))
             print(f'== {backend}: {args.runs:,} runs x {CONFIG_KEYS} config keys x {METRICS} metrics '
                   f'({POINTS} points each)')
-            project_id = asyncio.run(_fill_and_measure(url, Path(tmp), args.runs))
+            where = f'{"PostgreSQL" if backend == "postgres" else "SQLite"}, {args.runs:,} runs'
+            project_id = asyncio.run(_fill_and_measure(url, Path(tmp), args.runs, where))
             try:
-                _serve_and_measure(url, Path(tmp), project_id, args)
+                _serve_and_measure(url, Path(tmp), project_id, args, where)
             finally:
                 helpers.drop_schema(url)
 
 
-async def _fill_and_measure(url: str, tmp: Path, count: int) -> int:
+async def _fill_and_measure(url: str, tmp: Path, count: int, where: str) -> int:
     os.environ['TRAINBOARD_DATA_DIR'] = str(tmp / 'data')
     import settings
     settings.reload()
@@ -94,16 +97,22 @@ async def _fill_and_measure(url: str, tmp: Path, count: int) -> int:
         spent = _sync_times(lambda: run_table.apply(rows, filtered))
         print(f'  filter (search + status), over the rows read: {_ms(spent)} -> {found} runs')
         by_metric = View.from_json({**VIEW, 'sort': 'min:val/loss', 'descending': False})
-        print(f'  sort by min val/loss: {_ms(_sync_times(lambda: run_table.apply(rows, by_metric)))}')
+        sort = _sync_times(lambda: run_table.apply(rows, by_metric))
+        print(f'  sort by min val/loss: {_ms(sort)}')
         grouped = View.from_json({**VIEW, 'group_by': 'config:optimizer', 'group_metric': 'min:val/loss'})
-        print(f'  group by a config key, best and mean of a metric: '
-              f'{_ms(_sync_times(lambda: run_table.apply(rows, grouped)))}')
+        group = _sync_times(lambda: run_table.apply(rows, grouped))
+        print(f'  group by a config key, best and mean of a metric: {_ms(group)}')
         from components.runs_table import cells
         now = datetime.now(UTC)
         page = run_table.apply(rows, view).rows[:50]
-        print('  one page (50 rows) of cells: '
-              f'{_ms(_sync_times(lambda: [cells(r, view.config_columns, view.metric_columns, now) for r in page]))}')
+        one_page = _sync_times(lambda: [cells(r, view.config_columns, view.metric_columns, now) for r in page])
+        print(f'  one page (50 rows) of cells: {_ms(one_page)}')
         print('  goal: a filter or sort < 200 ms (the page re-reads nothing for either)')
+        report(_figure('table: read every run, 5 config + 5 metric columns', where, load),
+               _figure('table: filter (search + status)', where, spent, GOAL_TABLE_MS),
+               _figure('table: sort by a metric', where, sort, GOAL_TABLE_MS),
+               _figure('table: group by a config key, best and mean of a metric', where, group),
+               _figure('table: one page (50 rows) of cells', where, one_page))
         return project['id']
     finally:
         await database.close_orm()
@@ -143,17 +152,17 @@ async def _fill(admin, project_id: int, count: int) -> None:
                 await metric_store.write_points(conn, run_id, points)
 
 
-def _serve_and_measure(url: str, tmp: Path, project_id: int, args: argparse.Namespace) -> None:
+def _serve_and_measure(url: str, tmp: Path, project_id: int, args: argparse.Namespace, where: str) -> None:
     if args.no_browser:
         return
     server = helpers.Server(helpers.app_env(url, tmp / 'data'), port=args.port).start(timeout=180)
     try:
-        _browser(server, f'{server.url}/projects/{project_id}')  # pages need a browser's session
+        _browser(server, f'{server.url}/projects/{project_id}', where)  # pages need a browser's session
     finally:
         server.stop()
 
 
-def _browser(server: helpers.Server, page: str) -> None:
+def _browser(server: helpers.Server, page: str, where: str) -> None:
     import httpx
     from playwright.sync_api import sync_playwright
 
@@ -188,6 +197,10 @@ def _browser(server: helpers.Server, page: str) -> None:
                     tab.wait_for_timeout(5)
                 sorts.append(time.perf_counter() - started)
             print(f'  Chromium: click the Cost header until the first row changes (round trip): {_ms(sorts)}')
+            report(_figure('project page: the server\'s first response (HTML with the table)', where, responses),
+                   _figure('project page: first paint in Chromium (navigation to the first row)', where, paints,
+                           GOAL_PAINT_MS),
+                   _figure('project page: sort by a header click in Chromium (round trip)', where, sorts))
         finally:
             browser.close()
 
@@ -208,6 +221,11 @@ def _sync_times(make, repeat: int = 5) -> list[float]:
         make()
         spent.append(time.perf_counter() - started)
     return spent
+
+
+def _figure(what: str, where: str, seconds: list[float], goal_ms: float | None = None) -> Figure:
+    return Figure(f'{what} (median of {len(seconds)})', where, statistics.median(seconds) * 1000, 'ms',
+                  goal=goal_ms, lower_is_better=True)
 
 
 def _ms(values: list[float]) -> str:
