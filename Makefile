@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-live clean job-python
+.PHONY: run test lint bench-live clean job-python binary
 
 run: $(STAMP)
 	$(BIN)/python main.py
@@ -24,6 +24,10 @@ test: $(STAMP) chromium job-python
 	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
 	for shard in $(SHARDS); do echo "--- $$shard"; cat $$dir/$${shard%:*}-$${shard#*:}.log; done; \
 	rm -rf $$dir; exit $$status
+
+# one file, dist/trainboard: PyInstaller called directly with the hidden imports Tortoise needs (scripts/build_binary.py)
+binary: $(STAMP)
+	$(BIN)/python scripts/build_binary.py --dist dist
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -51,4 +55,4 @@ job-python:
 	fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist
