@@ -66,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
 def configure(argv: Sequence[str], env: MutableMapping[str, str] = os.environ) -> Launch:
     """Parse the command line (exits on --help, --version or a wrong flag) into `env`, before settings read it."""
     args = parser().parse_args(argv)
+    if is_binary():
+        restore_library_path(env)
     if args.host:
         env['TRAINBOARD_HOST'] = args.host
     if args.data_dir:
@@ -79,6 +81,15 @@ def configure(argv: Sequence[str], env: MutableMapping[str, str] = os.environ) -
         host = env.get('TRAINBOARD_HOST') or DEFAULT_HOST
         env['TRAINBOARD_PORT'] = str(DEFAULT_PORT if port_is_free(host, DEFAULT_PORT) else free_port(host))
     return Launch(open_browser=is_binary() and not args.no_browser)
+
+
+def restore_library_path(env: MutableMapping[str, str]) -> None:
+    """The binary's loader points LD_LIBRARY_PATH at the libraries it unpacked, for this process alone: a program it
+    starts (the browser) must load the system's own. The linker read it at start-up, so this process keeps its own."""
+    if original := env.pop('LD_LIBRARY_PATH_ORIG', None):
+        env['LD_LIBRARY_PATH'] = original
+    else:
+        env.pop('LD_LIBRARY_PATH', None)
 
 
 def port_is_free(host: str, port: int) -> bool:

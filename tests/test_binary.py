@@ -21,6 +21,7 @@ import pytest
 
 from settings import Settings
 from tests import helpers
+from tests.s3 import MotoS3
 from tests.test_browser import browser  # noqa: F401  (the module's Chromium)
 
 pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only, pytest.mark.browser]
@@ -30,6 +31,9 @@ import trainboard
 run = trainboard.init()
 for step in range(5):
     run.log({'loss': 1 / (step + 1)}, step=step)
+with open('last.ckpt', 'wb') as checkpoint:
+    checkpoint.write(b'weights' * 1000)
+run.save('last.ckpt')
 print('sdk from', trainboard.__file__)
 run.finish()
 '''
@@ -54,6 +58,8 @@ class Started:
         self.url = f'http://127.0.0.1:{self.port}'
         self.data_dir = data_dir  # where it should keep its data
         self.jobs_dir = Settings.from_env({'TRAINBOARD_DATA_DIR': str(data_dir)}).local_jobs_dir  # its default
+        self.s3: MotoS3 | None = None  # the bucket its artifacts go to
+        self.bucket = ''
         self.output: list[str] = []
         self.process = subprocess.Popen([str(binary), '--port', str(self.port), *args], cwd=cwd, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -88,17 +94,26 @@ class Started:
 
 @pytest.fixture
 def started(binary: Path, tmp_path: Path) -> Iterator[Started]:
-    """Started with no setting at all but a port of the test's own and no browser: a HOME of the test's own, so the
-    user's data directory is the test's, and nothing of this process's environment but PATH."""
+    """Started with no setting but a port of the test's own: a HOME of the test's own, so the user's data directory
+    is the test's, and nothing of this process's environment but PATH. Its "browser" (webbrowser reads BROWSER) writes
+    down the address it is opened on, and the library path it was started with."""
     anywhere = tmp_path / 'anywhere'
     anywhere.mkdir()
-    env = {'PATH': os.environ['PATH'], 'HOME': str(tmp_path / 'home'), 'LANG': 'C.UTF-8',
-           # variables still apply: the job is launched, and its output read, sooner
-           'TRAINBOARD_POLL_INTERVAL_S': '0.5', 'TRAINBOARD_JOB_LOGS_INTERVAL_S': '0.5'}
+    recorder = tmp_path / 'browser.sh'
+    recorder.write_text(f'#!/bin/sh\necho "$1 $LD_LIBRARY_PATH" > {tmp_path / "opened"}\n')
+    recorder.chmod(0o755)
+    s3 = MotoS3().start()
+    bucket = s3.bucket()
+    env = {'PATH': os.environ['PATH'], 'HOME': str(tmp_path / 'home'), 'LANG': 'C.UTF-8', 'BROWSER': str(recorder),
+           # variables still apply: the job is launched, and its output read, sooner; its checkpoint goes to S3,
+           # through the part of botocore the build keeps (scripts/pyinstaller_hooks)
+           'TRAINBOARD_POLL_INTERVAL_S': '0.5', 'TRAINBOARD_JOB_LOGS_INTERVAL_S': '0.5', **s3.settings(bucket)}
     user_data_dir = tmp_path / 'home' / '.local' / 'share' / 'trainboard'  # platformdirs' on Linux
-    server = Started(binary, anywhere, env, user_data_dir, '--no-browser')
+    server = Started(binary, anywhere, env, user_data_dir)
+    server.s3, server.bucket = s3, bucket
     yield server
     server.stop()
+    s3.stop()
     shutil.rmtree(server.jobs_dir, ignore_errors=True)
     assert not list(anywhere.iterdir()), 'the binary wrote into the directory it was started from'
 
@@ -106,6 +121,9 @@ def started(binary: Path, tmp_path: Path) -> Iterator[Started]:
 def test_the_binary_sets_up_signs_in_and_runs_a_local_job(started: Started, browser, tmp_path: Path) -> None:  # noqa: F811
     link = started.printed(r'one-time link: (\S+)').group(1)
     assert link.startswith(f'{started.url}/setup?token=')
+    opened = tmp_path / 'opened'
+    helpers.wait_until(opened.exists)
+    assert opened.read_text().split(' ') == [link, '\n']  # with the system's libraries, not the binary's
     health = httpx.get(f'{started.url}/api/v1/health', timeout=10)
     assert health.status_code == 200 and health.json() == {'status': 'ok'}
     assert (started.data_dir / 'trainboard.sqlite3').exists()
@@ -130,6 +148,10 @@ def test_the_binary_sets_up_signs_in_and_runs_a_local_job(started: Started, brow
     lines = lambda: [line['line'] for line in api.get(f'/runs/{done["id"]}/logs').json()]  # noqa: E731
     assert done['status'] == 'succeeded', (done, lines(), started.log)
     assert api.get(f'/runs/{done["id"]}/metrics').json()[0]['count'] == 5
+    assert [(a['name'], a['status']) for a in api.get(f'/runs/{done["id"]}/artifacts').json()] == \
+        [('last.ckpt', 'ready')]
+    stored = [key for key in started.s3.keys(started.bucket) if key.endswith('/last.ckpt')]
+    assert len(stored) == 1 and started.s3.read(started.bucket, stored[0]) == b'weights' * 1000
     helpers.wait_until(lambda: any(line.startswith('sdk from ') for line in lines()))
     # the job's copy of the SDK, not the binary's own (unpacked where the job's user may not read it)
     sdk = started.jobs_dir / 'sdk' / 'trainboard.py'

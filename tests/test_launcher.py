@@ -49,3 +49,12 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 0
     shown = capsys.readouterr().out
     assert all(flag in shown for flag in ('--host', '--port', '--data-dir', '--no-browser', '--version'))
+
+
+def test_what_the_binary_starts_gets_the_library_path_it_was_started_with() -> None:
+    unpacked = {'LD_LIBRARY_PATH': '/tmp/_MEI123', 'LD_LIBRARY_PATH_ORIG': '/opt/lib', 'PATH': '/usr/bin'}
+    launcher.restore_library_path(unpacked)
+    assert unpacked == {'LD_LIBRARY_PATH': '/opt/lib', 'PATH': '/usr/bin'}
+    none_before = {'LD_LIBRARY_PATH': '/tmp/_MEI123'}
+    launcher.restore_library_path(none_before)
+    assert none_before == {}
