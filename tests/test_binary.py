@@ -1,7 +1,9 @@
 """The one-file binary (`make binary`), built and started as a user would: from an empty directory outside the
-checkout, with no settings, signed in through the one-time link it prints, running a local job that imports the SDK.
+checkout, with no flag but its port, its data in the user's data directory, signed in through the one-time link it
+prints and opens, running a local job that imports the SDK and saves a checkpoint to S3 (moto).
 
-Slow (it builds the binary: about a minute of CPU), and run in CI all the same: nothing else tests the build."""
+Slow (it builds the binary: about a minute of CPU, three minutes of wall time on a busy machine), and run in CI all the
+same: nothing else tests the build. Its start-up time is bench/binary.py's."""
 
 from __future__ import annotations
 
