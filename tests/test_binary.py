@@ -72,7 +72,7 @@ class Started:
         for line in self.process.stdout:
             self.output.append(line)
 
-    def printed(self, pattern: str, timeout: float = 60) -> re.Match:
+    def printed(self, pattern: str, timeout: float = 120) -> re.Match:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if found := re.search(pattern, ''.join(self.output)):
@@ -124,7 +124,7 @@ def test_the_binary_sets_up_signs_in_and_runs_a_local_job(started: Started, brow
     link = started.printed(r'one-time link: (\S+)').group(1)
     assert link.startswith(f'{started.url}/setup?token=')
     opened = tmp_path / 'opened'
-    helpers.wait_until(opened.exists)
+    helpers.wait_until(opened.exists, timeout=60)
     assert opened.read_text().split(' ') == [link, '\n']  # with the system's libraries, not the binary's
     health = httpx.get(f'{started.url}/api/v1/health', timeout=10)
     assert health.status_code == 200 and health.json() == {'status': 'ok'}
