@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-durations lint bench bench-live clean job-python nginx
+.PHONY: run test test-durations lint bench bench-live binary clean job-python nginx
 
 run: $(STAMP)
 	$(BIN)/python main.py
@@ -30,6 +30,10 @@ test: $(STAMP) chromium nginx job-python
 # shards by these times, so that the shards end together; record again when files are added or grow slow
 test-durations:
 	$(MAKE) test RECORD_DURATIONS=1
+
+# one file, dist/trainboard: PyInstaller called directly with the hidden imports Tortoise needs (scripts/build_binary.py)
+binary: $(STAMP)
+	$(BIN)/python scripts/build_binary.py --dist dist
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -70,4 +74,4 @@ job-python:
 	fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist

@@ -1,18 +1,21 @@
 """Trainboard's composition root: settings -> database -> API routers -> pages -> scheduler -> ui.run."""
 
 import logging
+import multiprocessing
 import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
-from nicegui import app, ui
+from nicegui import app, helpers, ui
 from nicegui.storage import Storage
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 import api
+import launcher
 import pages  # registers every page
 import settings
 from api.security_headers import SecurityHeaders
@@ -56,6 +59,12 @@ def serve_database(app: FastAPI, url: str, *,
     app.router.lifespan_context = lifespan
 
 
+if __name__ == '__main__':
+    multiprocessing.freeze_support()  # in the binary, a worker process of multiprocessing stops here (PyInstaller)
+# the command line becomes TRAINBOARD_* variables before the settings are read; a `user` test runs this file under
+# pytest, whose arguments are not ours
+launch = launcher.configure(sys.argv[1:]) if __name__ == '__main__' and not helpers.is_pytest() else \
+    launcher.Launch(open_browser=False)
 config = settings.reload()
 logging.basicConfig(level=config.log_level, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
 # httpx logs every request's full URL at INFO ("HTTP Request: POST <url>"): a Slack URL's path and a webhook's query
@@ -69,10 +78,17 @@ api.register(app)
 pages.not_found.register(app)  # after the API's handlers: what is not a page keeps their answers
 app.add_middleware(SignInRequired)
 app.add_middleware(SecurityHeaders)
+
+
+async def open_browser() -> None:
+    """Once the server listens: on the one-time setup link if there is no user yet, else on the first page."""
+    helpers.schedule_browser('http', config.host, config.port, auth.setup_path() or '/')
+
+
 serve_database(
     app, config.database_url,
     on_ready=[auth.bootstrap, runs.seal_stored_envs, lambda: hub.start(config.database_url),
-              scheduler.start],
+              scheduler.start, *([open_browser] if launch.open_browser else [])],
     on_close=[hub.stop, scheduler.stop],
 )
 

@@ -10,6 +10,8 @@ A server that is not root cannot switch users: its jobs run as itself.
 
     <jobs dir>/                  the server's, traversable by all (0711)
         bin/python, bin/python3  run the chosen interpreter: the `python` a job finds first on its PATH
+        sdk/trainboard.py        a copy of the app's SDK, on every job's PYTHONPATH: a job's user may not be able to
+                                 read the app's own (in root's home, or inside the one-file binary)
         run-<id>/                the server's, its run group may read (0750): the job cannot forge what is here
             output.log           the job's output, written through a descriptor the server opened
             .exit_code           written by the job's shell through such a descriptor too
@@ -38,6 +40,7 @@ ID_BASE = 1_500_000_000  # a run's group (and per-run user) is ID_BASE + its id:
 PER_RUN = 'per-run'  # the run_as that gives every run a user id of its own
 SYSTEM_PATH = '/usr/local/bin:/usr/bin:/bin'
 FALLBACK_PYTHON = '/usr/bin/python3'  # the system's, which any user may run (the app's may be in root's home)
+SDK_FILE = Path(__file__).resolve().parent.parent / 'sdk' / 'trainboard.py'  # in the binary, unpacked with the app
 PROBE_TIMEOUT_S = 20.0
 
 
@@ -77,7 +80,8 @@ class Sandbox:
         # a user id without an account has no name to look up: getpass.getuser() (torch calls it) reads USER
         account = {'USER': f'run-{run_id}', 'LOGNAME': f'run-{run_id}'} if self.run_as == PER_RUN else {}
         return {'PATH': f'{self.root / "bin"}{os.pathsep}{SYSTEM_PATH}', 'HOME': str(work),
-                'LANG': os.environ.get('LANG') or 'C.UTF-8', **account, **envs, 'PYTHONUNBUFFERED': '1'}
+                'LANG': os.environ.get('LANG') or 'C.UTF-8', **account, **envs,
+                'PYTHONPATH': str(self.root / 'sdk'), 'PYTHONUNBUFFERED': '1'}  # `import trainboard` just works
 
     async def python(self) -> str:
         """The interpreter a job's `python` runs: the configured one, else the app's own when the job's user can run
@@ -93,8 +97,8 @@ class Sandbox:
                                     'TRAINBOARD_LOCAL_RUN_AS to one.') from None
         # absolute, so that the `python` shim cannot end up running itself
         configured = shutil.which(self.configured_python) or self.configured_python if self.configured_python else ''
-        candidates = [configured] if configured else [sys.executable, FALLBACK_PYTHON]
-        for candidate in candidates:
+        candidates = [configured] if configured else [_app_python(), FALLBACK_PYTHON]
+        for candidate in filter(None, candidates):
             if await self._runs(candidate):
                 self._python = candidate
                 return candidate
@@ -128,9 +132,26 @@ class Sandbox:
         # a script, not a link: a link to a virtualenv's python would not start that virtualenv
         shim = f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n'
         for name in ('python', 'python3'):
-            path = bin_dir / name
-            if not path.exists() or path.read_text() != shim:
-                staged = bin_dir / f'.{name}.new'
-                staged.write_text(shim)
-                staged.chmod(0o755)
-                staged.replace(path)
+            _install(bin_dir / name, shim, 0o755)
+        sdk_dir = self.root / 'sdk'
+        sdk_dir.mkdir(exist_ok=True)
+        sdk_dir.chmod(0o755)
+        _install(sdk_dir / SDK_FILE.name, SDK_FILE.read_text(), 0o644)
+
+
+def _app_python() -> str:
+    """The interpreter the app runs on; in the one-file binary sys.executable is the binary itself, so the python3
+    on the server's PATH ('' when there is none)."""
+    if getattr(sys, 'frozen', False):
+        return shutil.which('python3') or ''
+    return sys.executable
+
+
+def _install(path: Path, text: str, mode: int) -> None:
+    """Write the file unless it already says `text`; whole, through a rename, so a starting job never reads half."""
+    if path.exists() and path.read_text() == text:
+        return
+    staged = path.with_name(f'.{path.name}.new')
+    staged.write_text(text)
+    staged.chmod(mode)
+    staged.replace(path)

@@ -241,11 +241,16 @@ async def bootstrap() -> None:
         return
     _setup_token = secrets.token_urlsafe(16)
     print(f'\n  No users yet. Create the first admin at {config.public_url}/setup with the setup token:\n\n'
-          f'      {_setup_token}\n', flush=True)
+          f'      {_setup_token}\n\n  or open this one-time link: {config.public_url}{setup_path()}\n', flush=True)
 
 
 def needs_setup() -> bool:
     return _setup_token is not None
+
+
+def setup_path() -> str | None:
+    """The setup page with the token filled in, while there is no user yet (the binary opens it in the browser)."""
+    return f'/setup?token={_setup_token}' if _setup_token is not None else None
 
 
 async def complete_setup(token: str, email: str, password: str, name: str = '') -> User:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from tortoise import connections
@@ -24,7 +23,6 @@ from services.lifecycle import Cause
 log = logging.getLogger(__name__)
 
 S = RunStatus
-SDK_DIR = Path(__file__).resolve().parent.parent / 'sdk'
 
 
 async def start(user: User, project_id: int, *, name: str, provider: str = 'external',
@@ -72,9 +70,7 @@ def job_env(run: Run) -> dict[str, str]:
            # `mlflow.start_run()` in the job reports into this run (services/mlflow_tracking), with its token alone
            'MLFLOW_TRACKING_URI': settings.current.public_url, 'MLFLOW_TRACKING_TOKEN': token,
            'MLFLOW_RUN_ID': str(run.id)}
-    if providers.capabilities(run.provider).runs_on_server:  # `import trainboard` works without installing it
-        env['PYTHONPATH'] = str(SDK_DIR)
-    return env
+    return env  # a job on this machine also finds the SDK on its PYTHONPATH (providers/local_sandbox)
 
 
 async def act(user: User, run_id: int, action: str) -> dict[str, Any]:
