@@ -61,7 +61,8 @@ def _line(figure: Figure) -> str:
         text += f'  goal {"≤" if figure.lower_is_better else "≥"} {number(figure.goal)}: ' \
                 f'{"met" if figure.met else "NOT MET"}'
     if figure.peer is not None:
-        text += f'  {figure.peer_name or "peer"}: {number(figure.peer)} {figure.unit} ({figure.ratio:.1f}x)'
+        ratio = f' ({figure.ratio:.1f}x)' if figure.ratio is not None else ''
+        text += f'  {figure.peer_name or "peer"}: {number(figure.peer)} {figure.unit}{ratio}'
     return text
 
 
