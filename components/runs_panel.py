@@ -120,13 +120,15 @@ class RunsPanel:
                 self.summary = ui.label().classes('text-caption text-grey-7').mark('runs-summary')
                 ui.space()
                 self.selection = ui.label().classes('text-caption text-grey-8')
-                if self.editable:
-                    self.stop_button = ui.button('Stop', icon='stop', on_click=lambda: self._confirm('stop')) \
-                        .props('dense flat color=negative')
-                    self.tag_button = ui.button('Tag', icon='sell', on_click=self._tag_dialog).props('dense flat')
-                    self.archive_button = ui.button('Archive', icon='archive',
-                                                    on_click=lambda: self._confirm(self._archive_action())) \
-                        .props('dense flat')
+                if self.editable:  # shown while runs are selected, each saying how many it acts on
+                    with ui.row().classes('items-center gap-1').mark('bulk-actions') as self.bulk:
+                        self.stop_button = ui.button('Stop', icon='stop', on_click=lambda: self._confirm('stop')) \
+                            .props('dense flat no-caps color=negative')
+                        self.tag_button = ui.button('Tag', icon='sell', on_click=self._tag_dialog) \
+                            .props('dense flat no-caps')
+                        self.archive_button = ui.button('Archive', icon='archive',
+                                                        on_click=lambda: self._confirm(self._archive_action())) \
+                            .props('dense flat no-caps')
                 self.compare = ui.button('Compare', icon='stacked_line_chart').props('dense unelevated') \
                     .mark('compare')
             with ui.card().classes('w-full q-pa-none runs-groups') as self.groups_card:
@@ -316,9 +318,12 @@ class RunsPanel:
         count = len(self.table.selected)
         self.selection.set_text(f'{count} selected' if count else '')
         if self.editable:
-            for button in (self.stop_button, self.tag_button, self.archive_button):
-                button.set_enabled(bool(count))
-            self.archive_button.set_text('Unarchive' if self._archive_action() == 'unarchive' else 'Archive')
+            self.bulk.set_visibility(bool(count))
+            runs = f'{count} {_runs(count)}'
+            self.stop_button.set_text(f'Stop {runs}')
+            self.tag_button.set_text(f'Tag {runs}')
+            archive = 'Unarchive' if self._archive_action() == 'unarchive' else 'Archive'
+            self.archive_button.set_text(f'{archive} {runs}')
         compared = count or len(self.result.rows)
         self.compare.set_text(f'Compare {compared} {_runs(compared)}')
         self.compare.props(f'href="{self.compare_url()}"')

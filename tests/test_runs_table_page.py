@@ -127,6 +127,27 @@ async def test_bulk_archive_asks_first_and_hides_the_runs(admin: User) -> None:
     await eventually(lambda: len(table.rows) == 3)
 
 
+async def test_bulk_actions_show_with_a_selection_and_say_how_many(admin: User) -> None:
+    project_id, _ = await _three_runs()
+    await admin.open(f'/projects/{project_id}')
+    table = _table(admin)
+    await admin.should_see('3 of 3 runs')
+    for verb in ('Stop', 'Tag', 'Archive'):  # nothing selected: nothing to act on, no buttons
+        await admin.should_not_see(kind=ui.button, content=verb)
+
+    def select(names: tuple[str, ...], added: bool = True) -> None:  # the rows' checkboxes
+        chosen = [row for row in table.rows if row['name'] in names]
+        admin.find(RunsTable).trigger('selection', {'rows': chosen, 'keys': [r['id'] for r in chosen],
+                                                    'added': added})
+    select(('cheap', 'pricey', 'middle'))
+    for label in ('Stop 3 runs', 'Tag 3 runs', 'Archive 3 runs'):
+        await admin.should_see(kind=ui.button, content=label)
+    select(('pricey', 'middle'), added=False)
+    await admin.should_see(kind=ui.button, content='Stop 1 run')  # not "1 runs"
+    select(('cheap',), added=False)
+    await admin.should_not_see(kind=ui.button, content='Stop')
+
+
 async def test_a_viewer_reads_but_cannot_edit(app_env: dict[str, str], user: User) -> None:
     project_id, made = await _three_runs()
     owner = await UserModel.get(email=ADMIN_EMAIL)
