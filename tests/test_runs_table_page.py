@@ -10,7 +10,7 @@ from tortoise import connections
 from components.runs_table import RunsTable
 from models import Run
 from models import User as UserModel
-from services import auth, metric_store, projects, run_labels, runs
+from services import auth, metric_store, projects, run_labels, run_table, runs
 from tests.conftest import sign_in
 from tests.helpers import ADMIN_EMAIL, eventually
 
@@ -81,6 +81,29 @@ async def test_search_filters_and_columns_are_remembered(admin: User) -> None:
     table = _table(admin)
     assert [row['name'] for row in table.rows] == ['pricey']
     assert {'min:val/loss', 'config:lr'} <= {column['name'] for column in table.columns}
+
+
+async def test_every_page_shows_its_metric_columns(admin: User) -> None:
+    """The page is sent with the first page's metric columns and reads every run's once the tab is connected: the
+    second page and a sort by a metric have theirs, and the column picker offers every metric."""
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='Many')
+    for n in range(30):  # more than a page (25)
+        data, _ = await runs.create_run(owner, project['id'], name=f'run-{n:02d}')
+        await metric_store.write_points(connections.get('default'), data['id'], [
+            metric_store.Point(name='val/loss', step=s, value=n + 1 / (s + 1), special=None, timestamp=1.0 + s)
+            for s in range(3)])
+    await run_table.save_view(owner, project['id'], run_table.View(metric_columns=['min:val/loss']))
+    await admin.open(f'/projects/{project["id"]}')
+    table = _table(admin)
+    assert [row['min:val/loss'] for row in table.rows[:2]] == ['29.33', '28.33']  # newest first, in the first paint
+    admin.find(RunsTable).trigger('request', {'pagination': {**table.pagination, 'page': 2}})
+    await eventually(lambda: [row['min:val/loss'] for row in table.rows] == ['4.333', '3.333', '2.333', '1.333',
+                                                                            '0.3333'])
+    options = next(iter(admin.find('Columns of metrics').elements)).options
+    assert {'last:val/loss', 'min:val/loss', 'max:val/loss'} <= set(options)
+    _sort(admin, 'min:val/loss', False)  # on the second page still: the highest five, lowest first
+    await eventually(lambda: [row['name'] for row in table.rows] == [f'run-{n}' for n in range(25, 30)])
 
 
 async def test_tags_and_notes_in_place_and_live(admin: User) -> None:
