@@ -51,7 +51,8 @@ def test_dark_mode_has_no_light_surfaces(browser, server: Server) -> None:  # no
 
     tab.goto(f'{server.url}/projects/{project["id"]}')
     expect(tab.get_by_text('baseline', exact=True)).to_be_visible(timeout=10_000)  # the tag's chip
-    tab.locator('.runs-table tbody .q-checkbox').first.click()  # a selected row
+    tab.locator('.runs-table tbody .q-checkbox').first.click()  # a selected row, and the bulk actions it brings
+    expect(tab.get_by_role('button', name='Stop 1 run')).to_be_visible()
     light = tab.evaluate(LIGHT_SURFACES)
     assert not light, '\n'.join(light)
 
