@@ -67,7 +67,8 @@ def notification_item(item: NotificationView, *, dense: bool) -> None:
     """The message (as text, bold while unread) and when, the whole of it a calm link where it leads."""
     link = opening(item)
     box = ui.link(target=link) if link else ui.element('div')
-    box.classes('grow min-w-0 no-underline text-inherit rounded hover:bg-gray-100 focus:bg-gray-100 q-px-xs'
+    box.classes('grow min-w-0 no-underline text-inherit rounded hover:bg-gray-100 focus:bg-gray-100 '
+                'dark:hover:bg-white/10 dark:focus:bg-white/10 q-px-xs'
                 + ('' if dense else ' q-py-xs')).mark(f'open-{item.id}')
     with box:
         ui.label(item.message).classes(('text-body2 ' if dense else '') + 'break-words text-grey-10'

@@ -7,7 +7,9 @@ from nicegui import ui
 
 from services.comparison import ComparedRun, ConfigRow, shown_value
 
-STICKY = 'sticky left-0 bg-white z-[1]'  # the key column stays in view while the runs' columns scroll past
+STICKY = 'sticky left-0 z-[1] tb-sticky-key'  # the key column stays in view while the runs' columns scroll past
+# opaque, in the table's own colour (Quasar's dark tables are --q-dark): the columns scroll beneath it
+CSS = '.tb-sticky-key { background: #fff; } .body--dark .tb-sticky-key { background: var(--q-dark); }'
 
 
 class ConfigDiff(ui.column):
@@ -15,6 +17,7 @@ class ConfigDiff(ui.column):
         super().__init__()
         self.runs, self.all_rows = runs, rows
         differing = sum(row.differs for row in rows)
+        ui.add_css(CSS)
         self.classes('w-full gap-2 min-w-0')
         with self:
             with ui.row().classes('w-full items-center gap-x-4 gap-y-1'):

@@ -72,6 +72,9 @@ DARK_CSS = '''
   .body--dark .text-grey-6 { color: #9e9e9e !important; }
   .body--dark .bg-amber-1 { background: #3d3420 !important; color: #f5f5f5 !important; }
   .body--dark .bg-grey-1, .body--dark .bg-grey-2 { background: #262626 !important; }
+  .body--dark .bg-white { background: var(--q-dark) !important; }
+  .body--dark .bg-blue-1 { background: #2a3350 !important; }
+  .body--dark .bg-red-1 { background: #3b2226 !important; color: #ffb4ab !important; }
   .body--dark .q-header.bg-primary, .body--dark .q-btn.bg-primary { background: #3949ab !important; }
 }
 .tb-nav { color: white; text-decoration: none; padding: 4px 10px; border-radius: 6px; white-space: nowrap; }

@@ -5,7 +5,7 @@ export default {
   template: `<q-scroll-area ref="qRef" @scroll="onScroll"><slot></slot></q-scroll-area>`,
   props: { follow: Boolean },
   data() {
-    return { anchor: null, offset: 0, lastTop: 0, ours: false };
+    return { anchor: null, offset: 0, lastTop: 0, ours: null };
   },
   mounted() {
     this.$nextTick(() => this.toBottom());
@@ -52,16 +52,17 @@ export default {
       if (box) this.scrollTo(box.scrollHeight);
     },
     scrollTo(position) {
-      this.ours = true;
+      // where our own scroll ended (clamped by the browser): a scroll event there is ours, any other the reader's.
+      // Not a flag for "the next event": a scroll to where the box already is sends none, and a flag left standing
+      // took the reader's next scroll (a jump to the top) for ours
       this.$refs.qRef.setScrollPosition("vertical", position);
+      this.ours = this.target().scrollTop;
     },
     onScroll(info) {
       const up = info.verticalPosition < this.lastTop - 2;
       this.lastTop = info.verticalPosition;
-      if (this.ours) {
-        this.ours = false;
-        return;
-      }
+      if (this.ours !== null && Math.abs(info.verticalPosition - this.ours) <= 2) return;
+      this.ours = null;
       if (up && this.follow && info.verticalPercentage < 0.99) this.$emit("unfollow");
       if (up && info.verticalPosition < 48) this.$emit("top");
     },

@@ -28,6 +28,8 @@ CSS = '''
 .tb-log-line { white-space: pre-wrap; overflow-wrap: anywhere; padding-left: 9ch; text-indent: -9ch; }
 .tb-log-line::before { content: attr(data-t); color: #8a9099; margin-right: 1ch; font-weight: normal; }
 @media (max-width: 599px) { .tb-log { height: 60vh; } }
+.body--dark .tb-log { background: #1c1f24; outline-color: #3a3f47; }
+@layer overrides { .body--dark .tb-log .text-orange-9 { color: #ffb74d !important; } }
 '''
 
 

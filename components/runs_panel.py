@@ -1,6 +1,9 @@
 """The runs part of the project page: search and filters, chosen columns, grouping, bulk actions, Compare, and the
 table, kept live. The rows are read once (services/run_table.load) and each change of the view is answered from
-them in memory; a run that changes is read again alone and put back in place."""
+them in memory; a run that changes is read again alone and put back in place.
+
+First paint: the page is built with every run but the metric columns of the first page alone (a thousand runs'
+summaries took most of the build); `complete()`, once the tab is connected, reads them for every run."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from urllib.parse import quote
 from nicegui import ui
 
 from components import dialogs, format
-from components.runs_table import RunsTable, cells, number
+from components.runs_table import PAGE_SIZE, RunsTable, cells, number
 from models import RunStatus, User
 from services import run_labels, run_table
 from services.errors import ServiceError
@@ -31,20 +34,32 @@ class RunsPanel:
     live."""
 
     def __init__(self, user: User, project_id: int, *, editable: bool, view: View, rows: list[RunRow],
-                 metric_names: list[str]) -> None:
+                 metric_names: list[str], partial: bool = False) -> None:
         self.user, self.project_id, self.editable, self.view = user, project_id, editable, view
         self.rows = {row.id: row for row in rows}
         self.metric_names = metric_names
+        self.partial = partial  # metric columns (and metric names) read for the first page only: see complete()
         self.result = run_table.Result(rows=[], groups=[], hidden_archived=0)
         self._build()
         self.refresh()
 
     @classmethod
     async def create(cls, user: User, project_id: int, *, editable: bool) -> RunsPanel:
+        """The panel with the first page's metric columns; `await complete()` once the tab is connected."""
         view = await run_table.saved_view(user, project_id)
-        rows = await run_table.load(user, project_id, view.metric_keys)
-        return cls(user, project_id, editable=editable, view=view, rows=rows,
-                   metric_names=await run_table.metric_names(project_id))
+        partial = not (view.sort in view.metric_keys or view.group_metric)  # else the order or groups need them all
+        rows = await run_table.load(user, project_id, [] if partial else view.metric_keys)
+        if partial:
+            await run_table.fill_metrics(project_id, run_table.apply(rows, view).rows[:PAGE_SIZE], view.metric_keys)
+        return cls(user, project_id, editable=editable, view=view, rows=rows, metric_names=[], partial=partial)
+
+    async def complete(self) -> None:
+        """Every run's metric columns and the metric names for the column picker, after the first paint."""
+        if self.partial:
+            await self.reload()
+        else:
+            self.metric_names = await run_table.metric_names(self.project_id)
+            self._options()
 
     # --- live ---------------------------------------------------------------------------------------------------
 
@@ -71,6 +86,7 @@ class RunsPanel:
         """Read every run again: after a bulk change, or when the columns need metrics not read yet."""
         self.rows = {row.id: row for row in await run_table.load(self.user, self.project_id, self.view.metric_keys)}
         self.metric_names = await run_table.metric_names(self.project_id)
+        self.partial = False
         self.refresh()
 
     def refresh(self) -> None:
@@ -120,13 +136,15 @@ class RunsPanel:
                 self.summary = ui.label().classes('text-caption text-grey-7').mark('runs-summary')
                 ui.space()
                 self.selection = ui.label().classes('text-caption text-grey-8')
-                if self.editable:
-                    self.stop_button = ui.button('Stop', icon='stop', on_click=lambda: self._confirm('stop')) \
-                        .props('dense flat color=negative')
-                    self.tag_button = ui.button('Tag', icon='sell', on_click=self._tag_dialog).props('dense flat')
-                    self.archive_button = ui.button('Archive', icon='archive',
-                                                    on_click=lambda: self._confirm(self._archive_action())) \
-                        .props('dense flat')
+                if self.editable:  # shown while runs are selected, each saying how many it acts on
+                    with ui.row().classes('items-center gap-1').mark('bulk-actions') as self.bulk:
+                        self.stop_button = ui.button('Stop', icon='stop', on_click=lambda: self._confirm('stop')) \
+                            .props('dense flat no-caps color=negative')
+                        self.tag_button = ui.button('Tag', icon='sell', on_click=self._tag_dialog) \
+                            .props('dense flat no-caps')
+                        self.archive_button = ui.button('Archive', icon='archive',
+                                                        on_click=lambda: self._confirm(self._archive_action())) \
+                            .props('dense flat no-caps')
                 self.compare = ui.button('Compare', icon='stacked_line_chart').props('dense unelevated') \
                     .mark('compare')
             with ui.card().classes('w-full q-pa-none runs-groups') as self.groups_card:
@@ -176,7 +194,7 @@ class RunsPanel:
     # --- what the user does -------------------------------------------------------------------------------------
 
     async def _set(self, **changes: Any) -> None:
-        before = set(self.view.metric_keys)
+        before = set() if self.partial else set(self.view.metric_keys)  # partial: every run's metrics not read yet
         for name, value in changes.items():
             setattr(self.view, name, value)
         if 'sort' not in changes:
@@ -198,6 +216,8 @@ class RunsPanel:
         sort, descending = pagination.get('sortBy') or 'created', bool(pagination.get('descending'))
         if (sort, descending) != (self.view.sort, self.view.descending):
             await self._set(sort=sort, descending=descending)
+        elif self.partial:  # another page before complete() read its metrics
+            await self.reload()
         else:
             self._show_page()
 
@@ -316,9 +336,12 @@ class RunsPanel:
         count = len(self.table.selected)
         self.selection.set_text(f'{count} selected' if count else '')
         if self.editable:
-            for button in (self.stop_button, self.tag_button, self.archive_button):
-                button.set_enabled(bool(count))
-            self.archive_button.set_text('Unarchive' if self._archive_action() == 'unarchive' else 'Archive')
+            self.bulk.set_visibility(bool(count))
+            runs = f'{count} {_runs(count)}'
+            self.stop_button.set_text(f'Stop {runs}')
+            self.tag_button.set_text(f'Tag {runs}')
+            archive = 'Unarchive' if self._archive_action() == 'unarchive' else 'Archive'
+            self.archive_button.set_text(f'{archive} {runs}')
         compared = count or len(self.result.rows)
         self.compare.set_text(f'Compare {compared} {_runs(compared)}')
         self.compare.props(f'href="{self.compare_url()}"')

@@ -97,6 +97,11 @@ async def project_page(project_id: int) -> None:
                 await notification_targets_panel(user, project_id)
     show(data)
     live.on_change(apply)
+    # the page is sent with the first page's metric columns; every run's follow once the tab is there
+    await ui.context.client.connected()
+    if not ui.context.client.is_deleted and not gone.visible:
+        await panel.complete()
+        empty.visible = panel.empty
 
 
 async def _members_panel(user, project_id: int, *, manage: bool) -> None:

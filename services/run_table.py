@@ -158,6 +158,15 @@ async def load(user: User, project_id: int, metric_keys: list[str]) -> list[RunR
     return await _read(project_id, None, metric_keys)
 
 
+async def fill_metrics(project_id: int, rows: list[RunRow], metric_keys: list[str]) -> None:
+    """Give `rows` (read with no metric columns) the summary metrics `metric_keys` names, in place: the first page
+    of a table first, the rest after (a page of 25 runs costs a fraction of a thousand's)."""
+    if rows and metric_keys:
+        metrics = await _summaries(project_id, [row.id for row in rows], metric_keys)
+        for row in rows:
+            row.metrics = metrics.get(row.id, {})
+
+
 async def load_one(user: User, run_id: int, project_id: int, metric_keys: list[str]) -> RunRow | None:
     """One run again (after a change), or None when it is gone or no longer this user's to see."""
     try:
@@ -253,7 +262,8 @@ async def _read(project_id: int, run_id: int | None, metric_keys: list[str]) -> 
               'FROM runs r LEFT JOIN users u ON u.id = r.created_by_id WHERE r.project_id = ?'
               + (' AND r.id = ?' if run_id is not None else '') + ' ORDER BY r.created_at DESC, r.id DESC'),
         [project_id] + ([run_id] if run_id is not None else []))
-    metrics = await _summaries(project_id, run_id, metric_keys) if metric_keys and found else {}
+    ids = None if run_id is None else [run_id]
+    metrics = await _summaries(project_id, ids, metric_keys) if metric_keys and found else {}
     rows = []
     for r in found:
         config, tags = _json(r['config']), _json(r['tags'])
@@ -268,8 +278,8 @@ async def _read(project_id: int, run_id: int | None, metric_keys: list[str]) -> 
     return rows
 
 
-async def _summaries(project_id: int, run_id: int | None, keys: list[str]) -> dict[int, dict[str, Any]]:
-    """The metric columns of every run of the project (or of one run) in at most two queries: the last value from
+async def _summaries(project_id: int, run_ids: list[int] | None, keys: list[str]) -> dict[int, dict[str, Any]]:
+    """The metric columns of every run of the project (or of these runs) in at most two queries: the last value from
     the latest-values table, the minimum and maximum from the coarsest roll-ups (metric_store keeps each bucket's
     minimum and maximum; a few buckets per metric at the top level cover its whole history)."""
     conn = connections.get('default')
@@ -277,20 +287,25 @@ async def _summaries(project_id: int, run_id: int | None, keys: list[str]) -> di
     for key in keys:
         agg, _, name = key.partition(':')
         wanted[agg].add(name)
-    scope, args = ('r.project_id = ?', [project_id]) if run_id is None else ('r.id = ?', [run_id])
+    # the project's runs first, then each one's rows through the (run_id, name, ...) unique index: joined the other
+    # way SQLite scanned every run's roll-ups (30 ms for 1,000 runs, 16 ms so)
+    if run_ids is None:
+        scope, args = 'run_id IN (SELECT id FROM runs WHERE project_id = ?)', [project_id]
+    else:  # runs read from the project just before
+        scope, args = f'run_id IN ({", ".join("?" * len(run_ids))})', list(run_ids)
     out: dict[int, dict[str, Any]] = {}
     if wanted['last']:
         names = sorted(wanted['last'])
         found = await conn.execute_query_dict(metric_store._sql(
-            conn, 'SELECT l.run_id, l.name, l.value, l.special FROM latest_metrics l JOIN runs r ON r.id = l.run_id '
-                  f'WHERE {scope} AND l.name IN ({", ".join("?" * len(names))})'), [*args, *names])
+            conn, 'SELECT run_id, name, value, special FROM latest_metrics '
+                  f'WHERE {scope} AND name IN ({", ".join("?" * len(names))})'), [*args, *names])
         for row in found:
             out.setdefault(row['run_id'], {})[f'last:{row["name"]}'] = row['special'] or row['value']
     if names := sorted(wanted['min'] | wanted['max']):
         found = await conn.execute_query_dict(metric_store._sql(
-            conn, 'SELECT b.run_id, b.name, MIN(b.min_value) AS lo, MAX(b.max_value) AS hi FROM metric_buckets b '
-                  f'JOIN runs r ON r.id = b.run_id WHERE {scope} AND b.level = ? '
-                  f'AND b.name IN ({", ".join("?" * len(names))}) GROUP BY b.run_id, b.name'),
+            conn, 'SELECT run_id, name, MIN(min_value) AS lo, MAX(max_value) AS hi FROM metric_buckets '
+                  f'WHERE {scope} AND level = ? '
+                  f'AND name IN ({", ".join("?" * len(names))}) GROUP BY run_id, name'),
             [*args, metric_store.LEVELS[-1], *names])
         for row in found:
             values = out.setdefault(row['run_id'], {})

@@ -22,18 +22,24 @@ async def _admin() -> UserModel:
     return await UserModel.get(email=ADMIN_EMAIL)
 
 
-async def test_the_cancel_confirmation_says_what_each_button_does(admin: User) -> None:
+@pytest.mark.parametrize(('status', 'action', 'question', 'label'), [
+    ('queued', 'cancel', 'Cancel this run?', 'Cancel run'),  # once both buttons read "CANCEL"
+    ('running', 'stop', 'Stop this run?', 'Stop run'),
+])
+async def test_the_cancel_confirmation_says_what_each_button_does(admin: User, status: str, action: str,
+                                                                   question: str, label: str) -> None:
     project = await projects.create_project(await _admin(), name='Watched')
     run, _ = await runs.create_run(await _admin(), project['id'], name='mlp')
+    await Run.filter(id=run['id']).update(status=status)
     await admin.open(f'/runs/{run["id"]}')
-    admin.find(marker='run-cancel').click()
-    await admin.should_see('Cancel this run?')
+    admin.find(marker=f'run-{action}').click()
+    await admin.should_see(question)
     keep = next(iter(admin.find(marker='dismiss').elements))
-    cancel = next(iter(admin.find(marker='confirm').elements))
-    assert (keep.text, cancel.text) == ('Keep running', 'Cancel run')
+    confirm = next(iter(admin.find(marker='confirm').elements))
+    assert (keep.text, confirm.text) == ('Keep running', label)
     admin.find(marker='dismiss').click()
-    await admin.should_not_see('Cancel this run?')
-    assert (await Run.get(id=run['id'])).status == 'queued'
+    await admin.should_not_see(question)
+    assert (await Run.get(id=run['id'])).status == status
 
 
 @pytest.mark.parametrize(('typed', 'said'), [
@@ -109,8 +115,30 @@ async def test_new_run_shows_an_unreachable_cloud_greyed_with_why(admin: User) -
         await admin.should_see('connection refused by api.novita.ai')
         down = next(iter(admin.find(marker='provider-down').elements))
         assert 'text-grey-6' in down.classes and 'unreachable since' in down.text
-        provider = next(iter(admin.find('Provider').elements))
+        # the dialog's picker (its choices by key), not the runs table's Provider filter: `find` answers a set
+        provider = next(e for e in admin.find('Provider').elements if isinstance(e.options, dict))
         assert any('unreachable' in label for label in provider.options.values())
+    finally:
+        provider_health.forget(account)
+
+
+async def test_status_and_run_pages_say_a_failing_cloud_s_latest_reason(admin: User) -> None:
+    """The key was refused, then the team fixed it and the cloud is unreachable: the pages say the outage, not the
+    key (a still-failing account kept its first reason)."""
+    added = await credentials.add(await _admin(), provider='novita', label='team', secret='sk_' + 'x' * 40)
+    account = Account('novita', added['id'])
+    project = await projects.create_project(await _admin(), name='held up')
+    made, _ = await runs.create_run(await _admin(), project['id'], name='waiting')
+    await Run.filter(id=made['id']).update(provider='novita', credential_id=added['id'])
+    provider_health.flip(account, ok=False, error='The Novita API key was refused (401).')
+    provider_health.flip(account, ok=False, error='connection refused by api.novita.ai')
+    try:
+        await admin.open('/status')
+        await admin.should_see('connection refused by api.novita.ai')
+        await admin.should_not_see('The Novita API key was refused')
+        await admin.open(f'/runs/{made["id"]}')
+        await admin.should_see('connection refused by api.novita.ai')
+        await admin.should_not_see('The Novita API key was refused')
     finally:
         provider_health.forget(account)
 

@@ -60,6 +60,22 @@ async def test_summary_metrics_of_every_run_in_one_read(orm: str) -> None:
     assert await run_table.metric_names(project_id) == ['val/loss']
 
 
+async def test_metrics_of_some_runs_as_the_full_read_has_them(orm: str) -> None:
+    """The first page's metric columns (read before the rest, services/run_table.fill_metrics) are the full read's;
+    the runs not asked for stay without."""
+    ada, project_id, made = await _project_with_runs()
+    await _points(made['cheap'], [2.0, 0.5, 9.0, 1.0])
+    await _points(made['pricey'], [3.0, 0.2, 0.4])
+    keys = ['last:val/loss', 'min:val/loss', 'max:val/loss']
+    full = {row.name: row.metrics for row in await run_table.load(ada, project_id, keys)}
+    rows = await run_table.load(ada, project_id, [])
+    assert all(row.metrics == {} for row in rows)
+    some = [row for row in rows if row.name in ('cheap', 'middle')]
+    await run_table.fill_metrics(project_id, some, keys)
+    assert {row.name: row.metrics for row in some} == {'cheap': full['cheap'], 'middle': {}}
+    assert next(row for row in rows if row.name == 'pricey').metrics == {}  # not asked for: not read
+
+
 async def test_search_and_filters(orm: str) -> None:
     ada, project_id, made = await _project_with_runs()
     await run_labels.set_labels(ada, made['cheap'], tags=['baseline', 'lr-sweep'], note='the one to beat')

@@ -10,7 +10,7 @@ from tortoise import connections
 from components.runs_table import RunsTable
 from models import Run
 from models import User as UserModel
-from services import auth, metric_store, projects, run_labels, runs
+from services import auth, metric_store, projects, run_labels, run_table, runs
 from tests.conftest import sign_in
 from tests.helpers import ADMIN_EMAIL, eventually
 
@@ -83,6 +83,29 @@ async def test_search_filters_and_columns_are_remembered(admin: User) -> None:
     assert {'min:val/loss', 'config:lr'} <= {column['name'] for column in table.columns}
 
 
+async def test_every_page_shows_its_metric_columns(admin: User) -> None:
+    """The page is sent with the first page's metric columns and reads every run's once the tab is connected: the
+    second page and a sort by a metric have theirs, and the column picker offers every metric."""
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='Many')
+    for n in range(30):  # more than a page (25)
+        data, _ = await runs.create_run(owner, project['id'], name=f'run-{n:02d}')
+        await metric_store.write_points(connections.get('default'), data['id'], [
+            metric_store.Point(name='val/loss', step=s, value=n + 1 / (s + 1), special=None, timestamp=1.0 + s)
+            for s in range(3)])
+    await run_table.save_view(owner, project['id'], run_table.View(metric_columns=['min:val/loss']))
+    await admin.open(f'/projects/{project["id"]}')
+    table = _table(admin)
+    assert [row['min:val/loss'] for row in table.rows[:2]] == ['29.33', '28.33']  # newest first, in the first paint
+    admin.find(RunsTable).trigger('request', {'pagination': {**table.pagination, 'page': 2}})
+    await eventually(lambda: [row['min:val/loss'] for row in table.rows] == ['4.333', '3.333', '2.333', '1.333',
+                                                                            '0.3333'])
+    options = next(iter(admin.find('Columns of metrics').elements)).options
+    assert {'last:val/loss', 'min:val/loss', 'max:val/loss'} <= set(options)
+    _sort(admin, 'min:val/loss', False)  # on the second page still: the highest five, lowest first
+    await eventually(lambda: [row['name'] for row in table.rows] == [f'run-{n}' for n in range(25, 30)])
+
+
 async def test_tags_and_notes_in_place_and_live(admin: User) -> None:
     project_id, made = await _three_runs()
     await admin.open(f'/projects/{project_id}')
@@ -125,6 +148,27 @@ async def test_bulk_archive_asks_first_and_hides_the_runs(admin: User) -> None:
     assert await Run.filter(archived_at__isnull=False).count() == 2
     admin.find('Archived').click()  # the filter that shows them
     await eventually(lambda: len(table.rows) == 3)
+
+
+async def test_bulk_actions_show_with_a_selection_and_say_how_many(admin: User) -> None:
+    project_id, _ = await _three_runs()
+    await admin.open(f'/projects/{project_id}')
+    table = _table(admin)
+    await admin.should_see('3 of 3 runs')
+    for verb in ('Stop', 'Tag', 'Archive'):  # nothing selected: nothing to act on, no buttons
+        await admin.should_not_see(kind=ui.button, content=verb)
+
+    def select(names: tuple[str, ...], added: bool = True) -> None:  # the rows' checkboxes
+        chosen = [row for row in table.rows if row['name'] in names]
+        admin.find(RunsTable).trigger('selection', {'rows': chosen, 'keys': [r['id'] for r in chosen],
+                                                    'added': added})
+    select(('cheap', 'pricey', 'middle'))
+    for label in ('Stop 3 runs', 'Tag 3 runs', 'Archive 3 runs'):
+        await admin.should_see(kind=ui.button, content=label)
+    select(('pricey', 'middle'), added=False)
+    await admin.should_see(kind=ui.button, content='Stop 1 run')  # not "1 runs"
+    select(('cheap',), added=False)
+    await admin.should_not_see(kind=ui.button, content='Stop')
 
 
 async def test_a_viewer_reads_but_cannot_edit(app_env: dict[str, str], user: User) -> None:
