@@ -1,4 +1,3 @@
-from pathlib import Path
 from typing import Any
 
 from nicegui import ui
@@ -46,7 +45,8 @@ async def new_run(user: User, project_id: int) -> None:
             image = ui.input('Image', placeholder='pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime').classes('grow')
             spot = ui.switch('Spot').tooltip('Cheaper capacity that the cloud may reclaim (with an hour\'s notice)')
         # monospace for what is typed only: labels and hints keep the page's font
-        command = ui.textarea('Command', value=EXAMPLE).classes('w-full').props('input-class=font-mono autogrow')
+        command = ui.textarea('Command', value=providers.example_command()).classes('w-full') \
+            .props('input-class=font-mono autogrow')
         # short labels, the how in the hint under each: a phone's dialog cuts a long label short
         config = ui.textarea('Config', placeholder='lr=0.001\nbatch_size=64\nopt=adam') \
             .classes('w-full').mark('new-run-config').props('input-class=font-mono autogrow '
@@ -136,8 +136,7 @@ async def new_run(user: User, project_id: int) -> None:
 
 NOTHING_TO_LAUNCH_ON = ('There is nothing you may launch on yet: an admin can add '
                         f'{" or ".join(f"a {caps.said} API key" for caps in credentials.providers().values())}.')
-# what a new user can launch at once: the example MLP, which reports through the SDK
-EXAMPLE = f'python {Path(__file__).resolve().parent.parent / "examples" / "train_mlp.py"} --epochs 20'
+EXAMPLE = providers.example_command()  # as the dialog offers it from a checkout
 
 
 def _product_label(product: providers.Product, rents_gpus: bool) -> str:

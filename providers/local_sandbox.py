@@ -12,6 +12,7 @@ A server that is not root cannot switch users: its jobs run as itself.
         bin/python, bin/python3  run the chosen interpreter: the `python` a job finds first on its PATH
         sdk/trainboard.py        a copy of the app's SDK, on every job's PYTHONPATH: a job's user may not be able to
                                  read the app's own (in root's home, or inside the one-file binary)
+        examples/train_mlp.py    a copy of the example the New run dialog offers, for the same reason
         run-<id>/                the server's, its run group may read (0750): the job cannot forge what is here
             output.log           the job's output, written through a descriptor the server opened
             .exit_code           written by the job's shell through such a descriptor too
@@ -41,6 +42,7 @@ PER_RUN = 'per-run'  # the run_as that gives every run a user id of its own
 SYSTEM_PATH = '/usr/local/bin:/usr/bin:/bin'
 FALLBACK_PYTHON = '/usr/bin/python3'  # the system's, which any user may run (the app's may be in root's home)
 SDK_FILE = Path(__file__).resolve().parent.parent / 'sdk' / 'trainboard.py'  # in the binary, unpacked with the app
+EXAMPLE_FILE = Path(__file__).resolve().parent.parent / 'examples' / 'train_mlp.py'
 PROBE_TIMEOUT_S = 20.0
 
 
@@ -137,6 +139,16 @@ class Sandbox:
         sdk_dir.mkdir(exist_ok=True)
         sdk_dir.chmod(0o755)
         _install(sdk_dir / SDK_FILE.name, SDK_FILE.read_text(), 0o644)
+        examples_dir = self.root / 'examples'
+        examples_dir.mkdir(exist_ok=True)
+        examples_dir.chmod(0o755)
+        _install(examples_dir / EXAMPLE_FILE.name, EXAMPLE_FILE.read_text(), 0o644)
+
+
+def example_script(jobs_dir: Path) -> Path:
+    """The example a new user launches first: the checkout's own, or, in the one-file binary (whose files are unpacked
+    where a job's user cannot read them), the copy a sandbox in `jobs_dir` keeps."""
+    return jobs_dir / 'examples' / EXAMPLE_FILE.name if getattr(sys, 'frozen', False) else EXAMPLE_FILE
 
 
 def _app_python() -> str:

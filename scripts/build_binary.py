@@ -25,6 +25,7 @@ SUBMODULES = ['models.migrations']  # Tortoise lists and imports them by name
 DATA = [  # files of ours read at run time, next to the modules that read them: (path in the checkout, folder)
     ('sdk/trainboard.py', 'sdk'),  # handed out at /sdk/trainboard.py, and copied for local jobs
     ('examples/sample_job.py', 'examples'),  # the live sample run's script
+    ('examples/train_mlp.py', 'examples'),  # the New run dialog's example, copied for local jobs
     ('components/log_box.js', 'components'),  # a NiceGUI component's Vue side
 ]
 # installed in the dev venv for tests and examples, never imported by the app: left out, the build is smaller and

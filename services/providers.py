@@ -20,7 +20,7 @@ from typing import Any
 
 import settings
 from models import User
-from providers import registry
+from providers import local_sandbox, registry
 from providers.base import Capabilities, Product, Provider, ProviderError
 from services import auth, credentials
 from services.errors import Invalid, ServiceError
@@ -28,6 +28,11 @@ from services.errors import Invalid, ServiceError
 log = logging.getLogger(__name__)
 
 LAUNCHABLE = registry.names()  # every registered provider, read when used
+
+
+def example_command() -> str:
+    """What a new user can launch at once: the example MLP, which reports through the SDK."""
+    return f'python {local_sandbox.example_script(settings.current.local_jobs_dir)} --epochs 20'
 
 
 @dataclass(frozen=True, slots=True)

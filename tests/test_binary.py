@@ -137,12 +137,15 @@ def test_the_binary_sets_up_signs_in_and_runs_a_local_job(started: Started, brow
     tab.get_by_label('Password').fill(ADMIN_PASSWORD)
     tab.get_by_role('button', name='Create admin').click()
     tab.get_by_role('button', name='New project').wait_for()
-    tab.context.close()
 
     token = httpx.post(f'{started.url}/api/v1/auth/token', json={'email': ADMIN_EMAIL, 'password': ADMIN_PASSWORD})
     api = httpx.Client(base_url=f'{started.url}/api/v1', headers={'Authorization': f'Bearer {token.json()["token"]}'},
                        timeout=10)
     project = api.post('/projects', json={'name': 'from the binary'}).json()
+    tab.goto(f'{started.url}/projects/{project["id"]}')
+    tab.get_by_role('button', name='New run').click()
+    example = tab.get_by_label('Command').input_value()  # what a new user launches first
+    tab.context.close()
     answer = api.post(f'/projects/{project["id"]}/runs', json={'name': 'sdk', 'provider': 'local',
                                                                'command': f"python - <<'EOF'\n{JOB}\nEOF"})
     assert answer.status_code == 201, answer.text
@@ -158,6 +161,13 @@ def test_the_binary_sets_up_signs_in_and_runs_a_local_job(started: Started, brow
     # the job's copy of the SDK, not the binary's own (unpacked where the job's user may not read it)
     sdk = started.jobs_dir / 'sdk' / 'trainboard.py'
     assert [line for line in lines() if line.startswith('sdk from ')] == [f'sdk from {sdk}']
+
+    # the example the New run dialog offers runs too: a copy its user can read, not the binary's unpacked one
+    assert example == f'python {started.jobs_dir / "examples" / "train_mlp.py"} --epochs 20', example
+    answer = api.post(f'/projects/{project["id"]}/runs', json={'name': 'example', 'provider': 'local',
+                                                               'command': example + ' --epochs 1 --delay 0'})
+    done = helpers.wait_for_status(api, answer.json(), 'succeeded', 'failed', timeout=90)
+    assert done['status'] == 'succeeded', (done, lines(), started.log)
 
 
 def test_the_binary_says_its_flags_and_version(binary: Path, tmp_path: Path) -> None:
