@@ -179,9 +179,11 @@ async def _with_time(run_id: int, name: str, points: list[list[Any]]) -> list[li
     conn = connections.get('default')
     steps = [p[0] for p in points]
     if is_postgres(conn):
-        # a join on the unnested steps: an index lookup each (`step = ANY($3)` may scan the metric's history)
-        rows = await conn.execute_query('SELECT m.step, m.timestamp FROM unnest($3::bigint[]) AS s(step) '
-                                        'JOIN metrics m ON m.run_id = $1 AND m.name = $2 AND m.step = s.step',
+        # a scalar subquery: an index lookup per asked step, whatever the planner guesses. A join (or a lateral
+        # one, which it flattens into a join) was planned as a hash join over the metric's whole history when the
+        # table's statistics lagged behind its growth: 284 ms for 1,000 points of 1M, against 6 ms
+        rows = await conn.execute_query('SELECT s.step, (SELECT timestamp FROM metrics WHERE run_id = $1 AND name = $2 '
+                                        'AND step = s.step) FROM unnest($3::bigint[]) AS s(step)',
                                         [run_id, name, steps])
     else:
         rows = await conn.execute_query(
