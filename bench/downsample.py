@@ -34,6 +34,7 @@ BATCH = 100_000
 ASKED = [10, 1_000, 100_000]
 REPEAT = 7
 GOAL_SHARE, GOAL_MS = 0.9, 20.0
+CHART = 1_000  # the time goal is a chart's read (issue 12: 1,000 points asked); a larger read is reported, no goal
 
 
 def main() -> None:
@@ -107,13 +108,16 @@ async def _time(run_id: int, label: str, lo: int | None, hi: int | None, asked: 
     kept = sum(1 for p in answer['points'] if p[0] in inside and p[1] == 1e6)
     share = got / wanted if wanted else 1.0
     median = statistics.median(times)
-    flags = ('' if share >= GOAL_SHARE else ' <- fewer than 90%') + ('' if median < GOAL_MS else ' <- slow')
+    time_goal = GOAL_MS if asked <= CHART else None
+    flags = ('' if share >= GOAL_SHARE else ' <- fewer than 90%') + \
+        ('' if time_goal is None or median < time_goal else ' <- slow')
     print(f'  {label:<34} {asked:>8,} {got:>9,} {share:>6.0%} {kept:>3}/{len(inside):<3} {median:>10.1f} '
           f'{max(times):>7.1f}{flags}')
     where = 'PostgreSQL' if backend == 'postgres' else 'SQLite'
     what = f'{label} ({answer["total"]:,} points), {asked:,} asked'
     figures = [Figure(f'{what}: share answered', where, share * 100, '%', goal=GOAL_SHARE * 100),
-               Figure(f'{what}: read (median of {REPEAT})', where, median, 'ms', goal=GOAL_MS, lower_is_better=True)]
+               Figure(f'{what}: read (median of {REPEAT})', where, median, 'ms', goal=time_goal,
+                      lower_is_better=True)]
     if inside:
         figures.append(Figure(f'{what}: spikes kept', where, kept * 100 / len(inside), '%', goal=100))
     return figures
