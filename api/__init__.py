@@ -22,6 +22,7 @@ from api import (
     users,
 )
 from api.body_limit import MULTIPART_OVERHEAD, UPLOAD_ROUTE, BodyLimit
+from api.no_nul import NoNul
 from services import ingest
 from services.errors import ServiceError
 
@@ -47,6 +48,7 @@ def register(app: FastAPI) -> None:
         app.include_router(mlflow.artifact_router, prefix=prefix)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(NoNul)
     # every route of the app, NiceGUI's too: no stranger's body is read past its cap
     app.add_middleware(BodyLimit, cap=settings.current.max_body_bytes,
                        caps={f'{PREFIX}/runs/[^/]+/report': ingest.MAX_BODY_BYTES,

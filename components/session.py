@@ -20,7 +20,7 @@ from services.errors import ServiceError, Unauthorized
 
 # pages anyone may open; /api/* routes check their own Bearer tokens (api/deps.py)
 PUBLIC_PATHS = {'/login', '/setup', '/favicon.ico', '/sdk/trainboard.py'}
-PUBLIC_PREFIXES = ('/_nicegui', '/api/')
+PUBLIC_PREFIXES = ('/_nicegui', '/api/', '/ajax-api/')  # the API's routes check their own tokens
 SESSION_SECRET = 'session'  # the key in app.storage.user
 DEFAULT_PAGE = '/projects'
 

@@ -44,6 +44,7 @@ LABELS = {
     'run.succeeded': 'Run succeeded',
     'run.failed': 'Run failed',
     'run.labelled': 'Run tags or note changed',
+    'run.renamed': 'Run renamed',
     'runs.tag': 'Runs tagged',
     'runs.untag': 'Tag taken off runs',
     'runs.archive': 'Runs archived',

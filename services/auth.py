@@ -109,6 +109,8 @@ async def authenticate(email: str, password: str, *, address: str) -> User:
     """The active user with these credentials. Raises Unauthorized for a wrong pair, and TooManyAttempts (429) while
     the client `address` or the account is blocked after failures."""
     email = normalize_email(email)
+    if '\x00' in email:  # no account has one, and PostgreSQL refuses it in a query
+        raise Unauthorized('Wrong email or password.')
     async with throttle.attempt(address, email) as attempt:
         user = await User.get_or_none(email=email, is_active=True)
         # an unknown email costs a hash too, so the time taken does not tell which emails exist

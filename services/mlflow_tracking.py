@@ -18,7 +18,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import LatestMetric, MemberRole, Metric, Project, Run, RunStatus, User
-from services import bounds, hub, ingest, projects, run_labels, runs
+from services import audit, bounds, hub, ingest, projects, run_labels, runs
 from services.errors import Conflict, Invalid, NotFound, ServiceError
 from services.mlflow_search import matches, parse_filter, parse_order, sort_key
 
@@ -105,7 +105,14 @@ async def update_run(caller: Caller, run_id: str, *, status: str | None, run_nam
     """End the run (FINISHED, FAILED, KILLED → succeeded, failed, stopped), mark it running, or rename it."""
     run = await run_of(caller, run_id, write=True)
     if run_name and run_name.strip() and run_name.strip() != run.name:
-        await Run.filter(id=run.id).update(name=run_name.strip()[:200])
+        # (a finished run's end told again, as a script's last end_run may, stays harmless: only the rename is refused)
+        _still_running_for_its_token(caller, run)
+        name = run_name.strip()[:200]
+        if problem := bounds.text_problem(name):
+            raise Invalid(f'Invalid value for run_name: it {problem}.')
+        await Run.filter(id=run.id).update(name=name)
+        await audit.record(caller.user, 'run.renamed', 'run', run.id, project_id=run.project_id, was=run.name,
+                           name=name)
         await _publish(run)
     if status in ENDS and not RunStatus(run.status).is_finished:
         await ingest.report(run, {'status': {'state': ENDS[status].value, 'message': _ended_message(status)}})

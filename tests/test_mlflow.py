@@ -3,6 +3,7 @@ own as a training script is, against a real server, with MLFLOW_TRACKING_URI and
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -218,6 +219,33 @@ def test_bad_requests_get_mlflow_s_4xx_and_change_nothing(server: Server, api: h
     assert (run['name'], run['config'], run['status']) == ('target', {}, 'running')
 
 
+def test_a_nul_in_an_address_or_a_sign_in_is_a_4xx_not_a_500(server: Server, api: httpx.Client) -> None:
+    """PostgreSQL refuses NUL in any text it is handed: each of these was a 500 there (a hostile member's review)."""
+    project = api.post('/projects', json={'name': f'nul-{uuid.uuid4().hex[:6]}'}).json()
+    run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'target'}).json()
+    headers = dict(api.headers)
+    for path, params in ((f'/api/v1/runs/{run["id"]}/logs', {'q': 'a\x00b'}),
+                         ('/api/2.0/mlflow/metrics/get-history', {'run_id': str(run['id']), 'metric_key': 'a\x00b'}),
+                         (f'/api/2.0/mlflow-artifacts/artifacts/runs/{run["id"]}/a%00b', {})):
+        answer = httpx.get(f'{server.url}{path}', params=params, headers=headers)
+        assert answer.status_code == 400 and 'NUL' in answer.text, (path, answer.text)
+    nul_email = base64.b64encode(b'a\x00@example.com:a long password').decode()
+    answer = httpx.get(f'{server.url}/api/2.0/mlflow/experiments/search', params={'max_results': 5},
+                       headers={'Authorization': f'Basic {nul_email}'})
+    assert answer.status_code == 401, answer.text
+
+
+def test_the_ajax_api_takes_a_run_s_token_as_the_api_does(server: Server, api: httpx.Client) -> None:
+    project = api.post('/projects', json={'name': f'ajax-{uuid.uuid4().hex[:6]}'}).json()
+    run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'uploads'}).json()
+    token = {'Authorization': f'Bearer {run["token"]}'}
+    answer = httpx.get(f'{server.url}/ajax-api/2.0/mlflow/runs/get', params={'run_id': str(run['id'])},
+                       headers=token)
+    assert answer.status_code == 200 and answer.json()['run']['info']['run_name'] == 'uploads', answer.text
+    assert httpx.get(f'{server.url}/ajax-api/2.0/mlflow/runs/get', params={'run_id': str(run['id'])}) \
+        .status_code == 401  # no token: MLflow's 401, not the sign-in page
+
+
 def test_experiment_zero_is_the_caller_s_own_default_and_tag_keys_keep_their_colons(server: Server,
                                                                                    api: httpx.Client) -> None:
     email = f'member-{uuid.uuid4().hex[:6]}@example.com'
@@ -244,8 +272,25 @@ def test_a_finished_run_s_token_changes_nothing_more(server: Server, api: httpx.
     assert httpx.post(f'{url}/runs/update', json={'run_id': str(run['id']), 'status': 'FINISHED'},
                       headers=token).status_code == 200
     for path, body in (('runs/set-tag', {'key': 'k', 'value': 'v'}), ('runs/delete', {}),
-                       ('runs/log-parameter', {'key': 'lr', 'value': '1'})):
+                       ('runs/log-parameter', {'key': 'lr', 'value': '1'}), ('runs/update', {'run_name': 'hijacked'})):
         answer = httpx.post(f'{url}/{path}', json={'run_id': str(run['id']), **body}, headers=token)
         assert answer.status_code == 400 and answer.json()['error_code'] == 'INVALID_STATE', (path, answer.text)
     after = api.get(f'/runs/{run["id"]}').json()
-    assert (after['tags'], after['config'], after['archived']) == ([], {}, False)
+    assert (after['name'], after['tags'], after['config'], after['archived']) == ('done', [], {}, False)
+    # the run's end told again, as a script's last end_run may: harmless, and no error for the script
+    assert httpx.post(f'{url}/runs/update', json={'run_id': str(run['id']), 'status': 'FINISHED'},
+                      headers=token).status_code == 200
+
+
+def test_a_rename_is_checked_and_kept_in_the_audit_trail(server: Server, api: httpx.Client) -> None:
+    project = api.post('/projects', json={'name': f'renamed-{uuid.uuid4().hex[:6]}'}).json()
+    run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'before'}).json()
+    url = f'{server.url}/api/2.0/mlflow'
+    answer = httpx.post(f'{url}/runs/update', json={'run_id': str(run['id']), 'run_name': 'nul\u0000name'},
+                        headers=dict(api.headers))
+    assert answer.status_code == 400 and 'NUL' in answer.json()['message'], answer.text
+    assert httpx.post(f'{url}/runs/update', json={'run_id': str(run['id']), 'run_name': 'after'},
+                      headers=dict(api.headers)).status_code == 200
+    assert api.get(f'/runs/{run["id"]}').json()['name'] == 'after'
+    trail = api.get('/audit', params={'project_id': project['id'], 'action': 'run.renamed'}).json()['items']
+    assert [entry['object_id'] for entry in trail] == [str(run['id'])], trail
