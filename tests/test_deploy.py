@@ -118,7 +118,9 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 
 def test_three_processes_behind_nginx_serve_one_team(browser, fleet: Fleet) -> None:  # noqa: F811
     from playwright.sync_api import expect
-    assert httpx.get(f'{fleet.url}/api/v1/health', verify=False).json() == {'status': 'ok'}
+    health = httpx.get(f'{fleet.url}/api/v1/health', verify=False)
+    assert health.json() == {'status': 'ok'}
+    assert health.headers['strict-transport-security'] == 'max-age=31536000'  # HTTPS from then on
     redirect = httpx.get(f'{fleet.http_url}/projects', verify=False)
     assert redirect.status_code == 301 and redirect.headers['location'].startswith('https://127.0.0.1/projects')
     leaders = [s for s in fleet.servers if 'this process now leads' in s.log()]
