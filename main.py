@@ -71,6 +71,10 @@ logging.basicConfig(level=config.log_level, format='%(asctime)s %(levelname)s %(
 # are their secrets (services/channels), so its request lines stay out of the log, whatever the level
 for _name in ('httpx', 'httpcore'):
     logging.getLogger(_name).setLevel(logging.WARNING)
+if settings.serves_the_network_unnamed(config):
+    log.warning('Listening on %s: other machines reach this server over plain HTTP, and its links say %s. Set '
+                'TRAINBOARD_PUBLIC_URL to the https:// address people use, with TLS in front (docs/deploy.md).',
+                config.host, config.public_url)
 Storage.path = config.data_dir / 'sessions'
 data_files.make_private(config, Storage.path)  # before the key, the database or a session file is written
 

@@ -69,7 +69,7 @@ class Settings:
         data_dir = Path(get('DATA_DIR', 'data')).expanduser().resolve()
         host = get('HOST', '127.0.0.1')
         port = int(get('PORT', '8080'))
-        public_url = get('PUBLIC_URL') or f'http://{host}:{port}'
+        public_url = get('PUBLIC_URL') or f'http://{_address_of(host)}:{port}'
         smtp_tls = _choice('SMTP_TLS', get('SMTP_TLS', 'starttls').lower(), SMTP_TLS)
         return cls(
             host=host,
@@ -112,6 +112,23 @@ class Settings:
             s3_region=get('S3_REGION'),
             max_artifact_bytes=int(get('MAX_ARTIFACT_BYTES', str(50 * 1024**3))),
         )
+
+
+WILDCARD_HOSTS = {'0.0.0.0', '::', ''}  # every address of the machine: listened on, never an address to open
+LOOPBACK_HOSTS = {'127.0.0.1', 'localhost', '::1'}
+
+
+def _address_of(host: str) -> str:
+    """What a link to a server listening on `host` says, with no TRAINBOARD_PUBLIC_URL: a wildcard is no address (a
+    link to http://0.0.0.0 works on some machines and on none of the others'), so the machine's own loopback."""
+    if host in WILDCARD_HOSTS:
+        return '127.0.0.1'
+    return f'[{host}]' if ':' in host else host
+
+
+def serves_the_network_unnamed(current: Settings, env: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+    """Listening beyond this machine with no public URL set: links say 127.0.0.1, and nothing but HTTP is served."""
+    return current.host not in LOOPBACK_HOSTS and not env.get('TRAINBOARD_PUBLIC_URL', '').strip()
 
 
 def _mail_domain(public_url: str) -> str:

@@ -58,3 +58,16 @@ def test_what_the_binary_starts_gets_the_library_path_it_was_started_with() -> N
     none_before = {'LD_LIBRARY_PATH': '/tmp/_MEI123'}
     launcher.restore_library_path(none_before)
     assert none_before == {}
+
+
+def test_listening_on_every_address_links_to_one_that_opens_and_says_it_serves_the_network() -> None:
+    import settings
+    env = {'TRAINBOARD_HOST': '0.0.0.0', 'TRAINBOARD_PORT': '9000'}
+    wide = settings.Settings.from_env(env)
+    assert wide.public_url == 'http://127.0.0.1:9000'  # never http://0.0.0.0:9000, which opens on no other machine
+    assert settings.serves_the_network_unnamed(wide, env)
+    named = {**env, 'TRAINBOARD_PUBLIC_URL': 'https://trainboard.example.com'}
+    assert not settings.serves_the_network_unnamed(settings.Settings.from_env(named), named)
+    local = {'TRAINBOARD_PORT': '9000'}
+    assert not settings.serves_the_network_unnamed(settings.Settings.from_env(local), local)
+    assert settings.Settings.from_env({'TRAINBOARD_HOST': '::1', 'TRAINBOARD_PORT': '9'}).public_url == 'http://[::1]:9'
