@@ -148,22 +148,26 @@ async def project_runs(project_id: int) -> list[dict[str, Any]]:
 async def authorize_report(run_id: int, *, authorization: str, timestamp: str, signature: str,
                            body: bytes) -> tuple[Run, Signature | None]:
     """The run a report may write to: signed with the run token, or a Bearer run token, or a user who may edit.
-    A signature comes back with it, to be spent (spend_signature) in the transaction that stores the report."""
+    A signature comes back with it, to be spent (spend_signature) in the transaction that stores the report.
+    Whoever sends neither a valid token nor a valid signature hears 401 whether the run exists or not: which ids
+    exist is not a stranger's to learn."""
     run = await Run.get_or_none(id=run_id)
-    if run is None:
-        raise NotFound(f'Run {run_id} not found.')
     if signature:
+        if run is None:
+            raise Unauthorized('The signature does not match this run\'s token.')
         return run, _check_signature(run, timestamp, signature, body)
     scheme, _, token = authorization.partition(' ')
     token = token.strip()
     if scheme.lower() != 'bearer' or not token:
         raise Unauthorized('Send the run token as "Authorization: Bearer <token>", or sign the body.')
-    if run.token_hash and hmac.compare_digest(auth.hash_token(token), run.token_hash):
+    if run is not None and run.token_hash and hmac.compare_digest(auth.hash_token(token), run.token_hash):
         return run, None
     user = await auth.user_for_token(token)
     if user is None:
         raise Unauthorized('That token is neither this run\'s token nor a valid user token.')
-    await get_run(user, run_id, MemberRole.EDITOR)
+    await get_run(user, run_id, MemberRole.EDITOR)  # 404 for a run this user cannot see, as everywhere
+    if run is None:  # deleted meanwhile
+        raise NotFound(f'Run {run_id} not found.')
     return run, None
 
 

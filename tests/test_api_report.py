@@ -125,8 +125,14 @@ def test_who_may_report(server: Server, api: httpx.Client, run: dict) -> None:
     other_project = api.post('/projects', json={'name': f'other-{uuid.uuid4().hex[:8]}'}).json()
     other = api.post(f'/projects/{other_project["id"]}/runs', json={'name': 'other'}).json()
     assert report(server, run, {}, token=other['token']).status_code == 401  # another run's token
-    assert httpx.post(f'{server.url}/api/v1/runs/999999/report', json={},
-                      headers={'Authorization': f'Bearer {run["token"]}'}).status_code == 404
+    # which runs exist is not for a stranger to learn: no token, or another run's, is 401 for a missing run too;
+    # a person who may report learns it as everywhere (404)
+    missing = f'{server.url}/api/v1/runs/999999/report'
+    assert httpx.post(missing, json={}).status_code == 401
+    assert httpx.post(missing, json={}, headers={'Authorization': f'Bearer {run["token"]}'}).status_code == 401
+    assert httpx.post(missing, json={}, headers={'X-Trainboard-Timestamp': '1', 'X-Trainboard-Signature': 'x'}) \
+        .status_code == 401
+    assert httpx.post(missing, json={}, headers={'Authorization': f'Bearer {user_token}'}).status_code == 404
 
 
 def test_signed_reports(server: Server, api: httpx.Client, run: dict) -> None:
