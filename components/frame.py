@@ -25,8 +25,9 @@ def not_found(user: User, message: str) -> None:
 
 
 @contextmanager
-def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[ui.column]:
-    """The layout every signed-in page shares: a header with navigation and the user, then the content.
+def frame(title: str, user: User, *, project_id: int | None = None, wide: bool = False) -> Iterator[ui.column]:
+    """The layout every signed-in page shares: a header with navigation and the user, then the content; `wide` for
+    the pages of tables and charts (a project's runs, a run, a comparison), which use a wide screen's width.
 
     The tab follows its user's powers: when the user's role or access changes (or they are deactivated), or they
     lose their place in the project the page shows (`project_id`), the page is built anew, which signs them out or
@@ -57,7 +58,8 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
             ui.button('Log out', on_click=session.sign_out).props('flat color=white no-caps')
     if not user.is_admin:  # a project owner reads their projects' audit trail: known after a query, so added then
         background_tasks.create(_add_audit_link(menu, phone_menu, links, here, user), name='audit-link')
-    with ui.column().classes('w-full max-w-6xl mx-auto p-3 sm:p-4 gap-4') as content:
+    width = 'max-w-screen-2xl' if wide else 'max-w-6xl'
+    with ui.column().classes(f'w-full {width} mx-auto p-3 sm:p-4 gap-4') as content:
         yield content
 
 

@@ -30,9 +30,11 @@ BASE_COLUMNS = [
 _NAME = ('<q-td :props="props"><a :href="\'/runs/\' + props.row.id" class="text-primary">{{ props.value }}</a>'
          '<q-badge v-if="props.row.archived" outline color="grey-7" class="q-ml-xs">archived</q-badge></q-td>')
 _STATUS = '<q-td :props="props"><q-badge :color="props.row.color">{{ props.value }}</q-badge></q-td>'
-_PROGRESS = ('<q-td :props="props" style="min-width: 8rem"><q-linear-progress :value="props.value" size="8px" '
-             'instant-feedback rounded /><span class="text-caption">{{ Math.round(props.value * 100) }} %</span>'
-             '</q-td>')
+# the bar and its figure on one line, so that the row's cells share a baseline
+_PROGRESS = ('<q-td :props="props" style="min-width: 9rem"><div class="row items-center no-wrap" style="gap: 8px">'
+             '<q-linear-progress :value="props.value" size="8px" instant-feedback rounded class="col" />'
+             '<span class="text-caption text-right" style="min-width: 2.5rem">{{ Math.round(props.value * 100) }}%'
+             '</span></div></q-td>')
 _TAG_CHIPS = ('<q-chip v-for="tag in props.row.tags" :key="tag" dense size="sm" color="blue-1" text-color="primary">'
               '{{ tag }}</q-chip>')
 _NOTE_TEXT = ('<span class="run-note" :title="props.row.note">{{ props.row.note }}</span>')

@@ -10,7 +10,7 @@ from components.status_badge import IN_BETWEEN, STOP, StatusBadge
 from components.step_timeline import StepTimeline
 from models import Run, RunStatus
 from models import User as UserModel
-from services import ingest, lifecycle, projects, runs, sample_data
+from services import ingest, lifecycle, projects, run_labels, runs, sample_data
 from services.lifecycle import Cause
 from tests.helpers import ADMIN_EMAIL, eventually, without_local_jobs
 
@@ -67,6 +67,20 @@ async def test_sample_runs_look_the_same(admin: User, monkeypatch: pytest.Monkey
                                                             'lr', 'system/gpu_utilization'}
     loss = next(c for c in charts if c.options['title']['text'] == 'train/loss')
     assert 100 < len(loss.options['series'][0]['data']) <= 1000  # a few hundred points, or downsampled on the server
+
+
+async def test_the_run_page_shows_the_team_s_tags_and_note_live(admin: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='Labels')
+    data, _ = await runs.create_run(owner, project['id'], name='tagged')
+    await run_labels.set_labels(owner, data['id'], tags=['baseline', 'lr-sweep'], note='Compare everything with it.')
+    await admin.open(f'/runs/{data["id"]}')
+    await admin.should_see('Compare everything with it.')
+    labels = next(iter(admin.find(marker='run-labels').elements))
+    assert [chip.text for chip in labels.descendants() if isinstance(chip, ui.chip)] == ['baseline', 'lr-sweep']
+    await run_labels.set_labels(owner, data['id'], tags=['best'], note='')  # edited in the table meanwhile
+    await admin.should_not_see('Compare everything with it.')
+    assert [chip.text for chip in labels.descendants() if isinstance(chip, ui.chip)] == ['best']
 
 
 async def test_foreign_runs_are_not_shown(admin: User) -> None:
