@@ -69,7 +69,7 @@ def chart_options(name: str, lines: list[Line], view: ChartView) -> dict[str, An
     several = len(lines) > 1
     return {
         'animation': False,
-        'title': {'text': name, 'textStyle': {'fontSize': 13, 'fontWeight': 'normal', 'color': TEXT}},
+        'title': {'text': name, 'top': 4, 'textStyle': {'fontSize': 13, 'fontWeight': 'normal', 'color': TEXT}},
         # under the title, above the plot (clear of the title, the expand button and the top y label): how many points
         # the robust y-range leaves off
         'graphic': [{'id': 'clipped', 'type': 'text', 'left': 8, 'top': 24, 'silent': True,
@@ -77,7 +77,7 @@ def chart_options(name: str, lines: list[Line], view: ChartView) -> dict[str, An
         # under the chart, where it cannot run into the title; a long one scrolls
         'legend': {'show': several, 'bottom': 0, 'type': 'scroll', 'data': [line.label for line in lines],
                    'itemHeight': 8, 'textStyle': {'color': TEXT}, 'pageTextStyle': {'color': TEXT}},
-        'grid': {'left': 8, 'right': 24, 'top': 44, 'bottom': grid_bottom(view, legend=several), 'containLabel': True},
+        'grid': {'left': 8, 'right': 24, 'top': 46, 'bottom': grid_bottom(view, legend=several), 'containLabel': True},
         'tooltip': {'trigger': 'axis', ':formatter': _tooltip_js(view)},
         'xAxis': _x_axis(view),
         'yAxis': _y_axis(view, y),

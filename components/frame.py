@@ -12,6 +12,7 @@ from services.errors import ServiceError
 
 clock.install()  # every page learns the browser's time zone (components/clock)
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))
+PRIMARY = '#3f51b5'  # the header's and buttons' colour, also on the signed-out pages (bare_page)
 
 
 def not_found(user: User, message: str) -> None:
@@ -22,6 +23,13 @@ def not_found(user: User, message: str) -> None:
         ui.label('404 · Not found').classes('text-overline text-grey-7')
         ui.label(message).classes('text-h6 break-words max-w-full')
         ui.link('Back to projects', '/projects').classes('text-primary')
+
+
+def bare_page(title: str) -> None:
+    """The signed-out pages (sign-in, setup): the app's colour and the system's light or dark, as in the frame."""
+    ui.page_title(f'{title} · Trainboard')
+    ui.colors(primary=PRIMARY)
+    ui.dark_mode(None)
 
 
 @contextmanager
@@ -36,7 +44,7 @@ def frame(title: str, user: User, *, project_id: int | None = None, wide: bool =
     access = live.Rereads(partial(reads.may_see_project, user), _reload_unless, shared_by=('access', user.id))
     live.on_change(lambda change: _follow_access(change, user, project_id, access))
     ui.page_title(f'{title} · Trainboard')
-    ui.colors(primary='#3f51b5')
+    ui.colors(primary=PRIMARY)
     ui.dark_mode(None)  # follows the system's setting (Quasar's "auto")
     ui.add_css(DARK_CSS)
     links = list(NAV)

@@ -53,6 +53,8 @@ class SampleProject:
     score: str  # the validation metric besides val/loss: 'val/accuracy' (higher is better), 'val/wer' (lower)
     base_config: dict[str, Any]
     runs: tuple[SampleRun, ...]
+    columns: tuple[str, ...] = ()  # the runs table's extra columns, as the loading user first sees them: config
+    # keys, and metric columns as '<last|min|max>:<metric>'
     live: bool = False  # gets a live run on this machine, for users who may launch one
 
 
@@ -92,7 +94,7 @@ SAMPLES = (
             SampleRun('resnet50-randaug-seed7', S.SUCCEEDED, 5000, 0.4, 8.1,
                       {'augment': 'randaugment', 'lr': 5e-4, 'seed': 7}, 1.16, tags=('augment', 'seed-check'),
                       note='Same as resnet50-randaug with another seed: is the gain real?'),
-        ), live=True),
+        ), ('augment', 'lr', 'max:val/accuracy', 'min:val/loss'), live=True),
     SampleProject(
         'LLM: Llama fine-tune', 'Instruction tuning of a 7B model with LoRA.', 1200.0,
         Machine('NVIDIA H100 80GB', Decimal('2.49')), 3000, 'val/accuracy',
@@ -113,7 +115,7 @@ SAMPLES = (
                       tags=('memory',), note='Fits a 24 GB card; 30% slower.'),
             SampleRun('lora-r16-lr1e-4-seq4k', S.FAILED, 650, 0.3, 1.1, {'lr': 1e-4, 'seq_len': 4096}, 1.1,
                       'CUDA out of memory at step 650 (seq_len 4096)', tags=('long-context',)),
-        ), live=True),
+        ), ('method', 'lora_r', 'lr', 'max:val/accuracy', 'min:val/loss'), live=True),
     SampleProject(
         'Speech: Whisper distillation', 'Distilling whisper-large into a small student.', 80.0,
         Machine('NVIDIA A100 80GB', Decimal('1.19')), 6000, 'val/wer',
@@ -129,7 +131,7 @@ SAMPLES = (
                       tags=('best',), note='spec_augment: val/wer 16.1% → 14.0%.'),
             SampleRun('student-base-t4', S.SUCCEEDED, 6000, 0.5, 10.2, {'spec_augment': True,
                                                                          'distill_temperature': 4.0}, 1.1),
-        )),
+        ), ('student', 'spec_augment', 'distill_temperature', 'min:val/wer', 'min:val/loss')),
 )
 
 

@@ -28,7 +28,7 @@ from tortoise.transactions import in_transaction
 
 from models import LogLine, Project, Run, RunStatus, RunStep, StepStatus, User
 from models.logs import level_of
-from services import artifacts, audit, auth, data_files, hub, lifecycle, projects, run_control, runs
+from services import artifacts, audit, auth, data_files, hub, lifecycle, projects, run_control, run_table, runs
 from services.background import logs_kept
 from services.errors import ServiceError
 from services.metric_store import Point, write_points
@@ -75,6 +75,7 @@ async def load(user: User) -> list[Project]:
             await hub.publish(hub.Change(kind='project', action='created', id=project.id, project_id=project.id,
                                          data=await projects.snapshot(project)))
             await _store_files(project)
+            await _show_columns(user, project, sample)
             if sample.live and live:
                 await _launch_live_run(user, project, seed=index)
     return created
@@ -98,6 +99,14 @@ async def _create(user: User, sample: SampleProject, rng: random.Random) -> Proj
         await audit.record(user, 'project.sample_loaded', 'project', project.id, using_db=conn, project_id=project.id,
                            name=sample.name)
     return project
+
+
+async def _show_columns(user: User, project: Project, sample: SampleProject) -> None:
+    """The loading user's runs table of the sample starts with the config keys its runs differ in and the metrics
+    that rank them: last week's best run is found by a glance, or a click on a column."""
+    metrics = [column for column in sample.columns if column.partition(':')[0] in run_table.AGGREGATES]
+    configs = [column for column in sample.columns if column not in metrics]
+    await run_table.save_view(user, project.id, run_table.View(config_columns=configs, metric_columns=metrics))
 
 
 async def _launch_live_run(user: User, project: Project, *, seed: int) -> None:

@@ -7,13 +7,14 @@ import json
 import struct
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from models import LatestMetric, LogLine, Metric, Project, Role, Run, RunStep, StepStatus
-from services import artifacts, auth, ingest, lifecycle, projects, sample_data
+from services import artifacts, auth, ingest, lifecycle, projects, run_table, sample_data
 from services.background import logs_kept
 from tests import helpers
 from tests.helpers import Server, without_local_jobs
@@ -75,6 +76,13 @@ async def test_every_view_has_something_to_show(orm: str) -> None:
     levels = {line.level for line in await LogLine.filter(run_id=(await Run.get(name='resnet50-bs1024')).id)}
     assert {20, 40} <= levels  # INFO and ERROR (its traceback), which the log viewer's level filter picks
     assert await LogLine.filter(level=30).exists()  # and a WARNING somewhere
+    vision = await Project.get(name=sample_data.SAMPLES[0].name)
+    view = await run_table.saved_view(member, vision.id)  # the table shows what tells the runs apart
+    assert view.config_columns == ['augment', 'lr'] and view.metric_columns == ['max:val/accuracy', 'min:val/loss']
+    # by a config value and a metric: last week's best, and today's run of the same config below it
+    found = run_table.apply(await run_table.load(member, vision.id, view.metric_keys),
+                            replace(view, search='augment=randaugment', sort='max:val/accuracy'))
+    assert [row.name for row in found.rows][:2] == ['resnet50-randaug', 'resnet50-randaug-seed7']
 
 
 async def test_sample_artifacts_are_real_files_that_download(orm: str) -> None:
