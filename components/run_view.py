@@ -150,9 +150,9 @@ class RunView(ui.column):
     def tick(self) -> None:
         """What moves with the clock: the duration, the ETA counting down, the forecast."""
         data = self.data
-        started = data['started_at']  # relative, so it moves on: '3 min ago'
-        self.started.set_text(f'started {format.relative(started)}')  # 'started —' until it has
+        self.started.set_text(_started(data))
         self.duration.set_text(format.duration(format.since(data['started_at'], data['ended_at'])))
+        self.duration.set_visibility(data['started_at'] is not None)  # no lone '—' beside 'not started yet'
         counting = data['status'] == 'running' and data.get('eta_seconds') is not None  # not while it waits
         self.eta.set_text(f'ETA {format.duration(data["eta_seconds"])}' if counting else '')
         ended = data.get('ended_at') is not None
@@ -180,7 +180,7 @@ class RunView(ui.column):
         if not lifecycle.is_finished(self.data['status']):
             self.tick()
         else:  # "started 3 min ago" still moves on
-            self.started.set_text(f'started {format.relative(self.data["started_at"])}')
+            self.started.set_text(_started(self.data))
 
     async def act(self, action: str) -> None:
         try:
@@ -198,3 +198,10 @@ class RunView(ui.column):
     def _show_project(self, _project_id: int, data: dict[str, Any] | None) -> None:
         if data is not None:
             self.project_link.set_text(data['name'])
+
+
+def _started(data: dict[str, Any]) -> str:
+    """When it started, relative so that it moves on ('started 3 min ago'); or that it has not, or never did."""
+    if data['started_at'] is not None:
+        return f'started {format.relative(data["started_at"])}'
+    return 'never started' if data.get('ended_at') is not None else 'not started yet'

@@ -41,6 +41,7 @@ class SampleRun:
     tags: tuple[str, ...] = ()
     note: str = ''
     limit_usd: float | None = None  # its cost limit, for the run a cost limit stopped
+    gpus: int = 0  # 0: the project's machine's count
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ SAMPLES = (
                       'Stopped by {who}: r=64 is no better than r=16 so far, at twice the memory.', Cause.USER,
                       ('rank',)),
             SampleRun('full-ft-8xH100', S.FAILED, 0, 10.3, 0, {'method': 'full', 'lr': 2e-5, 'batch_size': 128},
-                      reason='Could not launch: no 8 x H100 machine was available.'),
+                      reason='Could not launch: no 8 x H100 machine was available.', gpus=8),
             SampleRun('lora-r8-warmup', S.STOPPED, 1200, 8.6, 3.0, {'lora_r': 8, 'warmup_steps': 300}, 0.97,
                       'Stopped: duration limit 3h.', Cause.DURATION, ('rank', 'warmup')),
             SampleRun('lora-r16-lr1e-4', S.SUCCEEDED, 3000, 6.9, 5.3, {'lr': 1e-4}, 1.12, tags=('best',),

@@ -128,14 +128,15 @@ async def _finished_run(conn: BaseDBAsyncClient, project: Project, user: User, s
     started = created + timedelta(minutes=rng.randint(2, 9)) if run_sample.hours else None
     ended = started + timedelta(hours=run_sample.hours) if started else created + timedelta(minutes=rng.randint(1, 5))
     machine = sample.machine
-    price = machine.price * machine.count
+    gpus = run_sample.gpus or machine.count
+    price = machine.price * gpus
     cost = (price * Decimal(str(run_sample.hours))).quantize(Decimal('0.000001'))
     total = sample.total_steps
     points = run_sample.points
     config = {**sample.base_config, **run_sample.config}
     run = await Run.create(
         project=project, created_by=user, name=run_sample.name, provider='novita', gpu_product=machine.product,
-        gpu_count=machine.count, price_per_hour=price, cost_usd=cost, started_at=started, job_ref=None,
+        gpu_count=gpus, price_per_hour=price, cost_usd=cost, started_at=started, job_ref=None,
         progress=points / total, step=points or None, total_steps=total if points else None, config=config,
         tags=list(run_sample.tags), note=run_sample.note, last_report_at=ended if points else None,
         max_cost_usd=Decimal(str(run_sample.limit_usd)) if run_sample.limit_usd else None,

@@ -1,7 +1,7 @@
 """/runs/{id}: everything a run reports shows up live, and charts grow without resending their series."""
 
 import pytest
-from nicegui import ui
+from nicegui import ElementFilter, ui
 from nicegui.testing import User
 
 from components.metric_chart import MetricChart
@@ -83,6 +83,14 @@ async def test_the_run_page_shows_the_team_s_tags_and_note_live(admin: User) -> 
     assert [chip.text for chip in labels.descendants() if isinstance(chip, ui.chip)] == ['best']
 
 
+async def test_a_run_that_ended_before_it_started_says_so(admin: User) -> None:
+    run = await new_run()
+    await lifecycle.move(await Run.get(id=run['id']), RunStatus.CANCELLED, cause=Cause.USER)
+    await admin.open(f'/runs/{run["id"]}')
+    await admin.should_see('never started')  # not 'started —' beside a lone '—' for its duration
+    await admin.should_not_see('started —')
+
+
 async def test_foreign_runs_are_not_shown(admin: User) -> None:
     await admin.open('/runs/999')
     await admin.should_see('Run 999 not found.')
@@ -141,10 +149,14 @@ async def test_a_stop_reads_as_a_stop_with_its_reason(admin: User) -> None:
     run = await new_run()
     await admin.open(f'/runs/{run["id"]}')
     await admin.should_see('Watched')  # the breadcrumb names the project
-    await admin.should_see('started —')
+    await admin.should_see('not started yet')
+    with admin:  # every label, the hidden ones too
+        [duration] = [label for label in ElementFilter(kind=ui.label) if label.props.get('title') == 'duration']
+    assert not duration.visible  # no lone '—' beside it
     model = await Run.get(id=run['id'])
     await ingest.report(model, {'steps': [{'name': 'training', 'status': 'running', 'description': 'epoch 1'}]})
-    await admin.should_not_see('started —')  # it started while the page was open
+    await admin.should_not_see('not started yet')  # it started while the page was open
+    await admin.should_see('started just now')
 
     await lifecycle.move(await Run.get(id=run['id']), RunStatus.PAUSING, cause=Cause.USER, by=owner)
     await admin.should_see('pausing')
