@@ -48,6 +48,11 @@ _NOTE_EDIT = ('<q-td :props="props" class="cursor-pointer" @click="$parent.$emit
               '<q-icon v-if="!props.row.note" name="edit_note" color="grey-5" size="xs" /></q-td>')
 
 
+# config and metric columns' headers are told apart by colour; on the dark page those colours are lifted to read
+HEADER_CSS = ('.body--dark .runs-table th.text-indigo-8 { color: #9fa8da !important; } '
+              '.body--dark .runs-table th.text-teal-8 { color: #80cbc4 !important; }')
+
+
 class RunsTable(ui.table):
     """One page of a project's runs; `show(rows, total)` replaces it. Sorting and paging are the server's."""
 
@@ -57,6 +62,7 @@ class RunsTable(ui.table):
                                      'rowsNumber': 0})
         self.classes('w-full runs-table').props('flat bordered dense hide-selected-banner rows-per-page-label="Runs '
                                                 'per page" :rows-per-page-options="[25, 50, 100]"')
+        ui.add_css(HEADER_CSS)
         self.add_slot('body-cell-name', _NAME)
         self.add_slot('body-cell-status', _STATUS)
         self.add_slot('body-cell-progress', _PROGRESS)
