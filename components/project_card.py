@@ -7,7 +7,10 @@ from components.budget_bar import BudgetBar
 from components.status_badge import StatusBadge
 
 Action = Callable[['ProjectCard'], Awaitable[None]]
-CARD_CSS = '@media (max-width: 599px) { .tb-card-action .q-btn__content > .block { display: none !important; } }'
+# in the overrides layer: Quasar's `.block { display: block !important }` is in a later one, which an unlayered
+# !important rule does not beat
+CARD_CSS = ('@layer overrides { @media (max-width: 599px) { '
+            '.tb-card-action .q-btn__content > .block { display: none !important; } } }')
 
 
 class ProjectCard(ui.card):

@@ -28,11 +28,14 @@ from services.errors import ServiceError
 REASON_ICONS = {'negative': 'error', STOP: 'pan_tool', IN_BETWEEN: 'hourglass_top'}
 REASON_COLORS = (*REASON_ICONS, 'grey-8')
 # the band takes its text's colour for its edge; on the dark page those colours are lifted so that they still read
+# (in the overrides layer: Quasar's colour classes are !important in a later one, which an unlayered rule cannot beat)
 REASON_CSS = '''
 .tb-reason { border-left: 4px solid currentColor; background: rgba(128, 128, 128, 0.08); }
-.body--dark .tb-reason.text-blue-grey-7, .body--dark .tb-reason .text-blue-grey-7 { color: #b0bec5 !important; }
-.body--dark .tb-reason.text-orange-9, .body--dark .tb-reason .text-orange-9 { color: #ffb74d !important; }
-.body--dark .tb-reason.text-negative, .body--dark .tb-reason .text-negative { color: #ff8a80 !important; }
+@layer overrides {
+  .body--dark .tb-reason.text-blue-grey-7, .body--dark .tb-reason .text-blue-grey-7 { color: #b0bec5 !important; }
+  .body--dark .tb-reason.text-orange-9, .body--dark .tb-reason .text-orange-9 { color: #ffb74d !important; }
+  .body--dark .tb-reason.text-negative, .body--dark .tb-reason .text-negative { color: #ff8a80 !important; }
+}
 '''
 
 

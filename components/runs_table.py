@@ -49,8 +49,9 @@ _NOTE_EDIT = ('<q-td :props="props" class="cursor-pointer" @click="$parent.$emit
 
 
 # config and metric columns' headers are told apart by colour; on the dark page those colours are lifted to read
-HEADER_CSS = ('.body--dark .runs-table th.text-indigo-8 { color: #9fa8da !important; } '
-              '.body--dark .runs-table th.text-teal-8 { color: #80cbc4 !important; }')
+# (in the overrides layer: Quasar's colour classes are !important in a later one)
+HEADER_CSS = ('@layer overrides { .body--dark .runs-table th.text-indigo-8 { color: #9fa8da !important; } '
+              '.body--dark .runs-table th.text-teal-8 { color: #80cbc4 !important; } }')
 
 
 class RunsTable(ui.table):
