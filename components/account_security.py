@@ -15,7 +15,7 @@ KIND_LABELS = {TokenKind.SESSION: 'Browser', TokenKind.LOGIN: 'Login token'}
 
 async def account_security() -> None:
     """Both sections, for whoever is signed in on this tab; each action asks again who that is."""
-    with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2'):
+    with ui.column().classes('w-full max-w-6xl mx-auto px-3 sm:px-4 gap-2'):
         _password_section()
         await _sessions_section()
 

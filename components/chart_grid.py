@@ -56,7 +56,7 @@ class ChartGrid(ui.column):
         with self, ui.column().classes('w-full gap-1 min-w-0') as section:
             ui.label(f'{group}/' if group else 'Other').classes('text-subtitle2 text-grey-8')
             # min(): a chart is never wider than a phone's screen
-            self.groups[group] = ui.grid(columns='repeat(auto-fill, minmax(min(26rem, 100%), 1fr))') \
+            self.groups[group] = ui.grid(columns='repeat(auto-fill, minmax(min(30rem, 100%), 1fr))') \
                 .classes('w-full gap-4')
         section.move(self, target_index=order.index(group))
         return self.groups[group]
@@ -75,7 +75,8 @@ def chart_toolbar(view: ChartView, set_view: Callable[..., Any],
         ui.switch('Ignore outliers', value=view.clip, on_change=lambda e: set_view(clip=bool(e.value))) \
             .props('dense').tooltip('Leave single spikes out of the y-range so the rest of the curve stays readable')
         if x_changed is not None:
-            ui.toggle(X_AXES, value=view.x, on_change=lambda e: x_changed(e.value)).props('dense no-caps size=sm')
+            ui.toggle(X_AXES, value=view.x, on_change=lambda e: x_changed(e.value)) \
+                .props('dense no-caps unelevated outline padding="2px 10px"').classes('text-body2')
         ui.label('Drag across a chart to zoom, double-click to zoom out').classes('text-caption text-grey-6')
     return row
 

@@ -16,6 +16,10 @@ X_AXES: dict[str, str] = {'step': 'Step', 'wall': 'Wall time', 'relative': 'Rela
 # the default ECharts palette, set per line so that a line's faint raw copy has its colour
 PALETTE = ['#5470c6', '#91cc75', '#fac858', '#ee6666', '#73c0de', '#3ba272', '#fc8452', '#9a60b4', '#ea7ccc']
 RAW_OPACITY = 0.25
+# greys that read on the light page and on the dark one alike (the options are the same for both; ECharts' own
+# dark-grey title and near-white grid lines did not): text about 4.5:1 on white and on #121212
+TEXT = '#777'
+GRID_LINE = 'rgba(128, 128, 128, 0.22)'
 CLIP_QUANTILES = (0.01, 0.99)  # never the extreme values themselves (see _quantile)
 CLIP_FENCE = 1.5  # a value beyond the quantile range by this many ranges is an outlier the y-range leaves out
 
@@ -65,12 +69,15 @@ def chart_options(name: str, lines: list[Line], view: ChartView) -> dict[str, An
     several = len(lines) > 1
     return {
         'animation': False,
-        'title': {'text': name, 'textStyle': {'fontSize': 13, 'fontWeight': 'normal'}},
-        # top left, away from the title: how many points the robust y-range leaves off
-        'graphic': [{'id': 'clipped', 'type': 'text', 'left': 8, 'top': 6, 'silent': True,
-                     'style': {'text': clipped_note(y.clipped), 'fill': '#999', 'fontSize': 11}}],
-        'legend': {'show': several, 'top': 20, 'type': 'scroll', 'data': [line.label for line in lines]},
-        'grid': {'left': 8, 'right': 48, 'top': 56 if several else 40, 'bottom': 8, 'containLabel': True},
+        'title': {'text': name, 'top': 4, 'textStyle': {'fontSize': 13, 'fontWeight': 'normal', 'color': TEXT}},
+        # under the title, above the plot (clear of the title, the expand button and the top y label): how many points
+        # the robust y-range leaves off
+        'graphic': [{'id': 'clipped', 'type': 'text', 'left': 8, 'top': 24, 'silent': True,
+                     'style': {'text': clipped_note(y.clipped), 'fill': TEXT, 'fontSize': 11}}],
+        # under the chart, where it cannot run into the title; a long one scrolls
+        'legend': {'show': several, 'bottom': 0, 'type': 'scroll', 'data': [line.label for line in lines],
+                   'itemHeight': 8, 'textStyle': {'color': TEXT}, 'pageTextStyle': {'color': TEXT}},
+        'grid': {'left': 8, 'right': 24, 'top': 46, 'bottom': grid_bottom(view, legend=several), 'containLabel': True},
         'tooltip': {'trigger': 'axis', ':formatter': _tooltip_js(view)},
         'xAxis': _x_axis(view),
         'yAxis': _y_axis(view, y),
@@ -82,6 +89,11 @@ def chart_options(name: str, lines: list[Line], view: ChartView) -> dict[str, An
                       'moveOnMouseWheel': False, 'moveOnMouseMove': False}],
         'series': series,
     }
+
+
+def grid_bottom(view: ChartView, *, legend: bool) -> int:
+    """Room under the plot: for the step axis' name (under its labels) and for a legend."""
+    return (22 if view.x == 'step' else 4) + (26 if legend else 0)
 
 
 def rows(line: Line, view: ChartView, *, smoothed: bool = True, points: list[list[Any]] | None = None,
@@ -169,6 +181,7 @@ ESCAPE_JS = '''(s) => String(s).replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&
 def _y_axis(view: ChartView, y: YRange) -> dict[str, Any]:
     # a clipped end is not a nice number: its label would crowd the nice tick next to it ("2.64" over "2.5")
     return {'type': 'log' if view.log else 'value', 'scale': True, 'min': y.min, 'max': y.max,
+            'splitLine': {'lineStyle': {'color': GRID_LINE}},
             'axisLabel': {':formatter': f'v => ({FORMAT_JS})(v, 3)', 'hideOverlap': True,
                           'showMinLabel': False if y.min is not None else None,
                           'showMaxLabel': False if y.max is not None else None}}
@@ -187,8 +200,8 @@ def _x_axis(view: ChartView) -> dict[str, Any]:
         return {**common, 'type': 'value', 'name': '', 'scale': True, 'minInterval': 1,
                 'axisLabel': {**common['axisLabel'], ':formatter': DURATION_JS}}
     # whole steps only (no "16.5" when zoomed in), and nice bounds rather than the data's own ("600 632")
-    return {**common, 'type': 'value', 'name': view.step_name, 'nameLocation': 'end', 'nameGap': 6,
-            'nameTextStyle': {'fontSize': 11, 'color': '#888'}, 'scale': True, 'minInterval': 1,
+    return {**common, 'type': 'value', 'name': view.step_name, 'nameLocation': 'middle', 'nameGap': 24,
+            'nameTextStyle': {'fontSize': 11, 'color': TEXT}, 'scale': True, 'minInterval': 1,
             'axisLabel': {**common['axisLabel'], ':formatter': 'v => Number.isInteger(v) ? String(v) : ""'}}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from nicegui import ui
 
 from components.chart_grid import ChartGrid, chart_toolbar
+from components.chart_options import grid_bottom
 from components.metric_chart import ChartView, Fetch, Line, MetricChart
 from models import User
 from services import comparison, metric_store
@@ -25,8 +26,8 @@ def points_per_line(runs: int) -> int:
 
 class RunLinesChart(MetricChart):
     """A MetricChart whose lines keep their run's colour: MetricChart colours lines by position, and a run without
-    this metric (or whose first points come later) would shift the others' colours. Its legend goes below the title
-    (they overlapped), and away when there are more lines than it can show without paging."""
+    this metric (or whose first points come later) would shift the others' colours. Its legend goes under the plot
+    (on top it ran into the title), and away when there are more lines than it can show without paging."""
 
     def __init__(self, name: str, lines: list[Line], fetch: Fetch, *, view: ChartView,
                  colours: dict[str, str]) -> None:
@@ -45,8 +46,8 @@ class RunLinesChart(MetricChart):
                 series['color'] = self.colours[label]
         named = 1 < len(self.lines) <= LEGEND_MAX
         self.options['title']['left'] = 0
-        self.options['legend'].update(show=named, top=22, left=0)
-        self.options['grid']['top'] = 56 if named else 36
+        self.options['legend'].update(show=named, left=0)  # under the plot (chart_options), clear of the title
+        self.options['grid']['bottom'] = grid_bottom(self.view, legend=named)
 
 
 class CompareCharts(ui.column):

@@ -12,6 +12,7 @@ from services.errors import ServiceError
 
 clock.install()  # every page learns the browser's time zone (components/clock)
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))
+PRIMARY = '#3f51b5'  # the header's and buttons' colour, also on the signed-out pages (bare_page)
 
 
 def not_found(user: User, message: str) -> None:
@@ -24,9 +25,17 @@ def not_found(user: User, message: str) -> None:
         ui.link('Back to projects', '/projects').classes('text-primary')
 
 
+def bare_page(title: str) -> None:
+    """The signed-out pages (sign-in, setup): the app's colour and the system's light or dark, as in the frame."""
+    ui.page_title(f'{title} · Trainboard')
+    ui.colors(primary=PRIMARY)
+    ui.dark_mode(None)
+
+
 @contextmanager
-def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[ui.column]:
-    """The layout every signed-in page shares: a header with navigation and the user, then the content.
+def frame(title: str, user: User, *, project_id: int | None = None, wide: bool = False) -> Iterator[ui.column]:
+    """The layout every signed-in page shares: a header with navigation and the user, then the content; `wide` for
+    the pages of tables and charts (a project's runs, a run, a comparison), which use a wide screen's width.
 
     The tab follows its user's powers: when the user's role or access changes (or they are deactivated), or they
     lose their place in the project the page shows (`project_id`), the page is built anew, which signs them out or
@@ -35,7 +44,7 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
     access = live.Rereads(partial(reads.may_see_project, user), _reload_unless, shared_by=('access', user.id))
     live.on_change(lambda change: _follow_access(change, user, project_id, access))
     ui.page_title(f'{title} · Trainboard')
-    ui.colors(primary='#3f51b5')
+    ui.colors(primary=PRIMARY)
     ui.dark_mode(None)  # follows the system's setting (Quasar's "auto")
     ui.add_css(DARK_CSS)
     links = list(NAV)
@@ -57,7 +66,8 @@ def frame(title: str, user: User, *, project_id: int | None = None) -> Iterator[
             ui.button('Log out', on_click=session.sign_out).props('flat color=white no-caps')
     if not user.is_admin:  # a project owner reads their projects' audit trail: known after a query, so added then
         background_tasks.create(_add_audit_link(menu, phone_menu, links, here, user), name='audit-link')
-    with ui.column().classes('w-full max-w-6xl mx-auto p-3 sm:p-4 gap-4') as content:
+    width = 'max-w-screen-2xl' if wide else 'max-w-6xl'
+    with ui.column().classes(f'w-full {width} mx-auto p-3 sm:p-4 gap-4') as content:
         yield content
 
 

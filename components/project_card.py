@@ -7,6 +7,10 @@ from components.budget_bar import BudgetBar
 from components.status_badge import StatusBadge
 
 Action = Callable[['ProjectCard'], Awaitable[None]]
+# in the overrides layer: Quasar's `.block { display: block !important }` is in a later one, which an unlayered
+# !important rule does not beat
+CARD_CSS = ('@layer overrides { @media (max-width: 599px) { '
+            '.tb-card-action .q-btn__content > .block { display: none !important; } } }')
 
 
 class ProjectCard(ui.card):
@@ -27,7 +31,9 @@ class ProjectCard(ui.card):
                     # `title` rather than ui.tooltip: every element costs each tab a little on every update
                     ui.button(icon='edit', on_click=lambda: on_edit(self)).props('flat round dense title=Edit') \
                         .mark('edit-project')
-                    self.archive_button = ui.button(on_click=lambda: on_archive(self)).props('flat dense')
+                    # an icon alone on a phone (CARD_CSS), where its word squeezed the name into a narrow column
+                    self.archive_button = ui.button(on_click=lambda: on_archive(self)).props('flat dense') \
+                        .classes('tb-card-action')
                     ui.button(icon='delete', on_click=lambda: on_delete(self)) \
                         .props('flat round dense color=negative title=Delete').mark('delete-project')
             self.description = ui.label().classes('text-grey-8')
@@ -47,7 +53,10 @@ class ProjectCard(ui.card):
             self.name.set_text(data['name'])
         if changed('status'):
             self.badge.set_status(data['status'])
-            self.archive_button.set_text('Restore' if data['status'] == 'archived' else 'Archive')
+            archived = data['status'] == 'archived'
+            self.archive_button.set_text('Restore' if archived else 'Archive')
+            self.archive_button.props(f'icon={"unarchive" if archived else "archive"} '
+                                      f'title={"Restore" if archived else "Archive"}')
         if changed('description'):
             self.description.set_text(data['description'] or 'No description')
         if changed('used_usd', 'budget_usd'):

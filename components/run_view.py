@@ -18,12 +18,25 @@ from components.live import Rereads
 from components.log_viewer import LogViewer
 from components.metric_charts import MetricCharts
 from components.run_controls import RunControls
-from components.status_badge import StatusBadge, reason
+from components.status_badge import IN_BETWEEN, STOP, StatusBadge, reason
 from components.step_timeline import StepTimeline
 from models import User
 from services import hub, lifecycle, run_control
 from services.background import poller
 from services.errors import ServiceError
+
+REASON_ICONS = {'negative': 'error', STOP: 'pan_tool', IN_BETWEEN: 'hourglass_top'}
+REASON_COLORS = (*REASON_ICONS, 'grey-8')
+# the band takes its text's colour for its edge; on the dark page those colours are lifted so that they still read
+# (in the overrides layer: Quasar's colour classes are !important in a later one, which an unlayered rule cannot beat)
+REASON_CSS = '''
+.tb-reason { border-left: 4px solid currentColor; background: rgba(128, 128, 128, 0.08); }
+@layer overrides {
+  .body--dark .tb-reason.text-blue-grey-7, .body--dark .tb-reason .text-blue-grey-7 { color: #b0bec5 !important; }
+  .body--dark .tb-reason.text-orange-9, .body--dark .tb-reason .text-orange-9 { color: #ffb74d !important; }
+  .body--dark .tb-reason.text-negative, .body--dark .tb-reason .text-negative { color: #ff8a80 !important; }
+}
+'''
 
 
 class RunView(ui.column):
@@ -38,6 +51,7 @@ class RunView(ui.column):
         self.project_reads = Rereads(partial(reads.read_project, user), self._show_project,
                                      shared_by=('project', user.id))
         self.classes('w-full gap-4 min-w-0')
+        ui.add_css(REASON_CSS)
         with self:
             self._header(data, project_name)
             self._numbers(data)
@@ -64,7 +78,13 @@ class RunView(ui.column):
             self.badge = StatusBadge(data['status'])
             ui.label(format.machine(data)).classes('text-grey-7')
             self.controls = RunControls(self.act, retry=lambda: run_control.retry(self.user, self.run_id))
-        self.reason = ui.label().classes('break-words')
+        # why it stopped or failed, or what it waits for: a band across the page, where it is read first
+        with ui.row().classes('tb-reason w-full items-center no-wrap gap-2 q-px-md q-py-sm rounded-borders') \
+                as self.reason_box:
+            self.reason_icon = ui.icon('info', size='sm')
+            self.reason = ui.label().classes('break-words min-w-0')
+        self.labels = ui.row().classes('w-full items-center gap-x-2 gap-y-1').mark('run-labels')
+        self.shown_labels: tuple[tuple[str, ...], str] | None = None
         outage = poller.status_of(data['provider'], data.get('credential_id'))
         if outage is not None and not outage['ok']:
             since = format.timestamp(outage['since'], seconds=True)
@@ -104,7 +124,11 @@ class RunView(ui.column):
         self.controls.show(data['status'])
         text, color = reason(data)
         self.reason.set_text(text)
-        self.reason.classes(replace=f'break-words text-{color}')
+        self.reason.classes(replace=f'break-words min-w-0 text-{color}')
+        self.reason_box.classes(remove=' '.join(f'text-{c}' for c in REASON_COLORS), add=f'text-{color}')
+        self.reason_icon.props(f'name={REASON_ICONS.get(color, "info")}')
+        self.reason_box.set_visibility(bool(text))
+        self._show_labels(tuple(data.get('tags') or ()), data.get('note') or '')
         self.progress.set_value(data['progress'])
         steps = f' · step {data["step"]:,} of {data["total_steps"]:,}' if data.get('total_steps') else ''
         self.percent.set_text(f'{data["progress"]:.0%}{steps}')
@@ -113,12 +137,25 @@ class RunView(ui.column):
             self.timeline.show(data['steps'])
         self.tick()
 
+    def _show_labels(self, tags: tuple[str, ...], note: str) -> None:
+        """The team's tags and note on the run, as the runs table has them (edited there)."""
+        if (tags, note) == self.shown_labels:
+            return
+        self.shown_labels = tags, note
+        self.labels.clear()
+        with self.labels:
+            for tag in tags:
+                ui.chip(tag).props('dense size=sm color=blue-1 text-color=primary').classes('q-ma-none')
+            if note:
+                ui.label(note).classes('text-grey-8 italic break-words min-w-0')
+        self.labels.set_visibility(bool(tags or note))
+
     def tick(self) -> None:
         """What moves with the clock: the duration, the ETA counting down, the forecast."""
         data = self.data
-        started = data['started_at']  # relative, so it moves on: '3 min ago'
-        self.started.set_text(f'started {format.relative(started)}')  # 'started —' until it has
+        self.started.set_text(_started(data))
         self.duration.set_text(format.duration(format.since(data['started_at'], data['ended_at'])))
+        self.duration.set_visibility(data['started_at'] is not None)  # no lone '—' beside 'not started yet'
         counting = data['status'] == 'running' and data.get('eta_seconds') is not None  # not while it waits
         self.eta.set_text(f'ETA {format.duration(data["eta_seconds"])}' if counting else '')
         ended = data.get('ended_at') is not None
@@ -146,7 +183,7 @@ class RunView(ui.column):
         if not lifecycle.is_finished(self.data['status']):
             self.tick()
         else:  # "started 3 min ago" still moves on
-            self.started.set_text(f'started {format.relative(self.data["started_at"])}')
+            self.started.set_text(_started(self.data))
 
     async def act(self, action: str) -> None:
         try:
@@ -164,3 +201,10 @@ class RunView(ui.column):
     def _show_project(self, _project_id: int, data: dict[str, Any] | None) -> None:
         if data is not None:
             self.project_link.set_text(data['name'])
+
+
+def _started(data: dict[str, Any]) -> str:
+    """When it started, relative so that it moves on ('started 3 min ago'); or that it has not, or never did."""
+    if data['started_at'] is not None:
+        return f'started {format.relative(data["started_at"])}'
+    return 'never started' if data.get('ended_at') is not None else 'not started yet'

@@ -30,9 +30,11 @@ BASE_COLUMNS = [
 _NAME = ('<q-td :props="props"><a :href="\'/runs/\' + props.row.id" class="text-primary">{{ props.value }}</a>'
          '<q-badge v-if="props.row.archived" outline color="grey-7" class="q-ml-xs">archived</q-badge></q-td>')
 _STATUS = '<q-td :props="props"><q-badge :color="props.row.color">{{ props.value }}</q-badge></q-td>'
-_PROGRESS = ('<q-td :props="props" style="min-width: 8rem"><q-linear-progress :value="props.value" size="8px" '
-             'instant-feedback rounded /><span class="text-caption">{{ Math.round(props.value * 100) }} %</span>'
-             '</q-td>')
+# the bar and its figure on one line, so that the row's cells share a baseline
+_PROGRESS = ('<q-td :props="props" style="min-width: 9rem"><div class="row items-center no-wrap" style="gap: 8px">'
+             '<q-linear-progress :value="props.value" size="8px" instant-feedback rounded class="col" />'
+             '<span class="text-caption text-right" style="min-width: 2.5rem">{{ Math.round(props.value * 100) }}%'
+             '</span></div></q-td>')
 _TAG_CHIPS = ('<q-chip v-for="tag in props.row.tags" :key="tag" dense size="sm" color="blue-1" text-color="primary">'
               '{{ tag }}</q-chip>')
 _NOTE_TEXT = ('<span class="run-note" :title="props.row.note">{{ props.row.note }}</span>')
@@ -46,6 +48,12 @@ _NOTE_EDIT = ('<q-td :props="props" class="cursor-pointer" @click="$parent.$emit
               '<q-icon v-if="!props.row.note" name="edit_note" color="grey-5" size="xs" /></q-td>')
 
 
+# config and metric columns' headers are told apart by colour; on the dark page those colours are lifted to read
+# (in the overrides layer: Quasar's colour classes are !important in a later one)
+HEADER_CSS = ('@layer overrides { .body--dark .runs-table th.text-indigo-8 { color: #9fa8da !important; } '
+              '.body--dark .runs-table th.text-teal-8 { color: #80cbc4 !important; } }')
+
+
 class RunsTable(ui.table):
     """One page of a project's runs; `show(rows, total)` replaces it. Sorting and paging are the server's."""
 
@@ -55,6 +63,7 @@ class RunsTable(ui.table):
                                      'rowsNumber': 0})
         self.classes('w-full runs-table').props('flat bordered dense hide-selected-banner rows-per-page-label="Runs '
                                                 'per page" :rows-per-page-options="[25, 50, 100]"')
+        ui.add_css(HEADER_CSS)
         self.add_slot('body-cell-name', _NAME)
         self.add_slot('body-cell-status', _STATUS)
         self.add_slot('body-cell-progress', _PROGRESS)

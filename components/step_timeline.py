@@ -16,7 +16,7 @@ class StepTimeline(ui.column):
 
     def __init__(self, steps: list[dict[str, Any]]) -> None:
         super().__init__()
-        self.classes('w-full gap-1')
+        self.classes('w-full max-w-3xl gap-1')  # its figures stay near their names on a wide page
         self.shown: list[dict[str, Any]] | None = None
         self.show(steps)
 

@@ -38,7 +38,7 @@ def main() -> None:
                 loss = 2.3 * math.exp(-step / (STEPS / 4)) + 0.15 + rng.gauss(0, 0.03)
                 run.log({'train/loss': loss,
                          'train/accuracy': min(0.99, 0.95 * (1 - math.exp(-step / (STEPS / 5))) + rng.gauss(0, 0.01)),
-                         'train/lr': 3e-4 * 0.5 * (1 + math.cos(math.pi * step / STEPS))}, step=step)
+                         'lr': 3e-4 * 0.5 * (1 + math.cos(math.pi * step / STEPS))}, step=step)
                 run.progress(step, STEPS)
                 if run.should_stop():
                     run.print(f'asked to stop at step {step}: checkpoint saved (made up), stopping')
@@ -46,7 +46,7 @@ def main() -> None:
                     return
                 time.sleep(SECONDS_PER_STEP)
         with run.step('evaluation', f'after epoch {epoch}'):
-            run.log({'eval/loss': loss * 1.08 + rng.gauss(0, 0.02)}, step=step)
+            run.log({'val/loss': loss * 1.08 + rng.gauss(0, 0.02)}, step=step)
             run.print(f'epoch {epoch} of {EPOCHS}: loss {loss:.3f}')
     run.print('done')
     run.finish()

@@ -32,7 +32,7 @@ async def compare_page(runs: str = '') -> None:
         return
     single = next(iter(compared.project_ids)) if len(compared.project_ids) == 1 else None
     # one project: the frame rebuilds the page when the user loses it; several: the view checks them itself
-    with frame(f'Compare {title_of(len(compared.runs))}', user, project_id=single):
+    with frame(f'Compare {title_of(len(compared.runs))}', user, project_id=single, wide=True):
         view = CompareView(user, compared, f'/compare?runs={quote(",".join(ids), safe=",")}')
     live.on_change(view.apply)  # before the reads below: a change meanwhile is not missed
     # the page first (runs, config, parallel view), then the charts: twenty runs' metrics take a moment longer

@@ -2,6 +2,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from components import session
+from components.frame import bare_page
 from services import auth
 from services.errors import ServiceError
 
@@ -25,7 +26,9 @@ async def login_page(redirect_to: str = session.DEFAULT_PAGE) -> RedirectRespons
         await session.sign_in(user)
         ui.navigate.to(redirect_to)
 
-    with ui.card().classes('absolute-center w-96'):
+    bare_page('Sign in')
+    # a phone's screen keeps a margin around it
+    with ui.card().classes('absolute-center w-96 max-w-[calc(100vw-2rem)]'):
         ui.label('Trainboard').classes('text-h5')
         ui.label('Sign in to watch your training runs.').classes('text-grey-7')
         email = ui.input('Email').props('type=email autocomplete=username autofocus').classes('w-full')

@@ -68,7 +68,7 @@ async def project_page(project_id: int) -> None:
             await panel.reload()
             empty.visible = panel.empty
 
-    with frame(data['name'], user, project_id=project_id):
+    with frame(data['name'], user, project_id=project_id, wide=True):
         with ui.card().classes('w-full') as gone:
             ui.label('This project was deleted.').classes('text-h6 text-negative')
             ui.link('Back to projects', '/projects')

@@ -9,7 +9,7 @@ from nicegui import ui
 from components import live, session
 from components.dialogs import confirm, project_form
 from components.frame import frame
-from components.project_card import ProjectCard
+from components.project_card import CARD_CSS, ProjectCard
 from components.reads import read_project
 from services import artifact_overview, hub, projects, sample_data
 from services.errors import NeedsConfirmation, ServiceError
@@ -129,6 +129,7 @@ async def projects_page() -> None:
             add_card(await projects.snapshot(project))
         ui.notify(f'Loaded {len(created)} sample projects' if created else 'The sample projects are already here')
 
+    ui.add_css(CARD_CSS)
     with frame('Projects', user) as page:
         with ui.row().classes('w-full items-center justify-between'):
             ui.label('Projects').classes('text-h5')

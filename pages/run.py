@@ -33,7 +33,7 @@ async def run_page(run_id: int) -> None:
         return
     data = await runs.snapshot(run)
     may_edit = await projects.role_of(user, project) in {MemberRole.EDITOR, MemberRole.OWNER}
-    with frame(data['name'], user, project_id=data['project_id']):
+    with frame(data['name'], user, project_id=data['project_id'], wide=True):
         view = RunView(user, data, project.name, may_edit=may_edit)
     live.on_change(view.apply)  # before the reads below: a change meanwhile is not missed
     await view.load()

@@ -150,7 +150,7 @@ async def _notifications_panel(user: User) -> None:
         ui.notify('Back to the defaults.', type='positive')
 
     smtp = settings.current.smtp_host
-    with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2').props('id=notifications'):
+    with ui.column().classes('w-full max-w-6xl mx-auto px-3 sm:px-4 gap-2').props('id=notifications'):
         ui.label('Notifications').classes('text-h5')
         ui.label(f'Email is set up on this server: it goes to {user.email}.' if smtp else
                  f'Email is not set up on this server (TRAINBOARD_SMTP_HOST), so none is sent; it would go to '
@@ -248,7 +248,7 @@ async def _credentials_panel(user: User) -> None:
     scopes = await credentials.scopes(user)
     kinds = credentials.providers()  # the providers a key is for
     choices = {name: caps.label for name, caps in kinds.items()} | {credentials.S3: 'S3 keys'}
-    with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2'):
+    with ui.column().classes('w-full max-w-6xl mx-auto px-3 sm:px-4 gap-2'):
         ui.label('Credentials').classes('text-h5')
         ui.label('Stored encrypted; only the last four characters are ever shown. A workspace key serves every '
                  'project; a project\'s own key serves that project only. S3 keys are for the artifact store (a '
@@ -307,7 +307,7 @@ async def _artifacts_panel(user: User) -> None:
         await show(True)
         ui.notify('Storage checked.')
 
-    with ui.column().classes('w-full max-w-6xl mx-auto px-4 gap-2').props('id=artifacts'):
+    with ui.column().classes('w-full max-w-6xl mx-auto px-3 sm:px-4 gap-2').props('id=artifacts'):
         ui.label('Artifacts').classes('text-h5')
         ui.label('Where runs\' files (checkpoints, models, kept logs) are stored: TRAINBOARD_ARTIFACT_STORE and the '
                  'TRAINBOARD_S3_* settings; S3 keys from an "S3 keys" credential above, else boto3\'s usual chain.') \

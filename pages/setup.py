@@ -2,6 +2,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from components import session
+from components.frame import bare_page
 from services import auth
 from services.errors import ServiceError
 
@@ -21,7 +22,9 @@ async def setup_page(token: str = '') -> RedirectResponse | None:
         await session.sign_in(user)
         ui.navigate.to('/projects')
 
-    with ui.card().classes('absolute-center w-96'):
+    bare_page('Set up')
+    # a phone's screen keeps a margin around it
+    with ui.card().classes('absolute-center w-96 max-w-[calc(100vw-2rem)]'):
         ui.label('Welcome to Trainboard').classes('text-h5')
         ui.label('Create the first admin. The setup token is printed on the console where Trainboard started.') \
             .classes('text-grey-7')

@@ -19,7 +19,6 @@ import random
 import struct
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,55 +27,32 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Project, Run, RunStatus, RunStep, StepStatus, User
-from services import artifacts, audit, auth, data_files, hub, lifecycle, projects, run_control, runs
+from models.logs import level_of
+from services import artifacts, audit, auth, data_files, hub, lifecycle, projects, run_control, run_table, runs
 from services.background import logs_kept
 from services.errors import ServiceError
 from services.metric_store import Point, write_points
+from services.sample_catalogue import (
+    EPOCHS,
+    EVAL_EVERY,
+    POINTS_PER_CURVE,
+    SAMPLES,
+    STEP_NAMES,
+    TRAINING,
+    SampleProject,
+    SampleRun,
+    learning_rate,
+    loss,
+    score,
+)
 
 log = logging.getLogger(__name__)
 
 S = RunStatus
+__all__ = ['LIVE_RUN', 'LIVE_STEPS', 'SAMPLES', 'SAMPLE_NOTE', 'load']  # SAMPLES: services/sample_catalogue
 
-
-@dataclass(frozen=True, slots=True)
-class SampleRun:
-    name: str
-    outcome: RunStatus  # how it ended: a finished status
-    points: int  # training steps of metric history
-    reason: str = ''
-
-
-@dataclass(frozen=True, slots=True)
-class SampleProject:
-    name: str
-    description: str
-    budget_usd: float
-    runs: tuple[SampleRun, ...]
-    live: bool = False  # gets a live run on this machine, for users who may launch one
-
-
-SAMPLES = (
-    SampleProject('Vision: ResNet-50 on ImageNet-mini', 'Image classification baselines on a 100-class subset.',
-                  250.0, (
-        SampleRun('resnet50-baseline', S.SUCCEEDED, 4000),
-        SampleRun('resnet50-cosine-lr', S.STOPPED, 2600, 'Stopped on request at step 2600.'),
-        SampleRun('resnet50-bs1024', S.FAILED, 900, 'CUDA out of memory at step 900'),
-        SampleRun('resnet50-mixup', S.CANCELLED, 0, 'Cancelled before it started.')), live=True),
-    SampleProject('LLM: Llama fine-tune', 'Instruction tuning of a 7B model with LoRA.', 1200.0, (
-        SampleRun('lora-r16-lr2e-4', S.SUCCEEDED, 3000),
-        SampleRun('lora-r64', S.STOPPED, 1800, 'Stopped on request at step 1800.'),
-        SampleRun('full-ft-8xH100', S.FAILED, 0, 'Could not launch: no 8 x H100 machine was available.'),
-        SampleRun('lora-r8-warmup', S.STOPPED, 1200, 'Stopped on request at step 1200.')), live=True),
-    SampleProject('Speech: Whisper distillation', 'Distilling whisper-large into a small student.', 80.0, (
-        SampleRun('student-base', S.SUCCEEDED, 5000),
-        SampleRun('student-tiny', S.CANCELLED, 300, 'Cancelled on request at step 300.'),
-        SampleRun('student-small-long', S.STOPPED, 2200, 'Stopped on request at step 2200.'))),
-)
-STEP_NAMES = ('provisioning', 'setup', 'training', 'evaluation', 'upload')
-TRAINING = STEP_NAMES.index('training')
-TOTAL_STEPS = 5000
-GPU = {'product': 'NVIDIA RTX 4090 24GB', 'price': Decimal('0.35')}
 SAMPLE_NOTE = '[sample data] Made by "Load sample data": no job ran; this is what a run\'s log looks like.'
+FIXED_MINUTES = {'provisioning': 3.0, 'setup': 6.0, 'evaluation': 9.0, 'upload': 2.0}  # the rest is training
 LIVE_RUN = 'live-sample-loop'
 LIVE_STEPS, LIVE_SECONDS_PER_STEP = 600, 0.5  # five minutes of a loop that costs this machine next to nothing
 LIVE_JOB = Path(__file__).resolve().parent.parent / 'examples' / 'sample_job.py'
@@ -99,6 +75,7 @@ async def load(user: User) -> list[Project]:
             await hub.publish(hub.Change(kind='project', action='created', id=project.id, project_id=project.id,
                                          data=await projects.snapshot(project)))
             await _store_files(project)
+            await _show_columns(user, project, sample)
             if sample.live and live:
                 await _launch_live_run(user, project, seed=index)
     return created
@@ -114,13 +91,22 @@ async def _create(user: User, sample: SampleProject, rng: random.Random) -> Proj
         project = await Project.create(owner=user, name=sample.name, description=sample.description,
                                        budget_usd=Decimal(str(sample.budget_usd)), using_db=conn)
         used = Decimal(0)
+        now = datetime.now(UTC)
         for run in sample.runs:
-            used += await _finished_run(conn, project, user, run, rng)
+            used += await _finished_run(conn, project, user, sample, run, rng, now)
         project.used_usd = used
         await project.save(update_fields=['used_usd', 'updated_at'], using_db=conn)
         await audit.record(user, 'project.sample_loaded', 'project', project.id, using_db=conn, project_id=project.id,
                            name=sample.name)
     return project
+
+
+async def _show_columns(user: User, project: Project, sample: SampleProject) -> None:
+    """The loading user's runs table of the sample starts with the config keys its runs differ in and the metrics
+    that rank them: last week's best run is found by a glance, or a click on a column."""
+    metrics = [column for column in sample.columns if column.partition(':')[0] in run_table.AGGREGATES]
+    configs = [column for column in sample.columns if column not in metrics]
+    await run_table.save_view(user, project.id, run_table.View(config_columns=configs, metric_columns=metrics))
 
 
 async def _launch_live_run(user: User, project: Project, *, seed: int) -> None:
@@ -135,28 +121,36 @@ async def _launch_live_run(user: User, project: Project, *, seed: int) -> None:
         log.warning('sample project %s gets no live run: %s', project.id, error.message)
 
 
-async def _finished_run(conn: BaseDBAsyncClient, project: Project, user: User, sample: SampleRun,
-                        rng: random.Random) -> Decimal:
-    """A run as it would be after its end: created queued, then moved to its outcome by lifecycle."""
-    now = datetime.now(UTC)
-    started = now - timedelta(minutes=rng.randint(20, 600)) if sample.points else None
-    ended = now - timedelta(minutes=rng.randint(1, 15))
-    hours = (ended - started).total_seconds() / 3600 if started else 0.0
-    cost = (GPU['price'] * Decimal(str(round(hours, 6)))).quantize(Decimal('0.000001'))
-    total = sample.points if sample.outcome == S.SUCCEEDED else TOTAL_STEPS
+async def _finished_run(conn: BaseDBAsyncClient, project: Project, user: User, sample: SampleProject,
+                        run_sample: SampleRun, rng: random.Random, now: datetime) -> Decimal:
+    """A run as it would be after its end: created queued days ago, then moved to its outcome by lifecycle."""
+    created = now - timedelta(days=run_sample.days_ago)
+    started = created + timedelta(minutes=rng.randint(2, 9)) if run_sample.hours else None
+    ended = started + timedelta(hours=run_sample.hours) if started else created + timedelta(minutes=rng.randint(1, 5))
+    machine = sample.machine
+    gpus = run_sample.gpus or machine.count
+    price = machine.price * gpus
+    cost = (price * Decimal(str(run_sample.hours))).quantize(Decimal('0.000001'))
+    total = sample.total_steps
+    points = run_sample.points
+    config = {**sample.base_config, **run_sample.config}
     run = await Run.create(
-        project=project, created_by=user, name=sample.name, provider='novita', gpu_product=GPU['product'],
-        gpu_count=1, price_per_hour=GPU['price'], cost_usd=cost, started_at=started, job_ref=None,
-        progress=sample.points / total if total else 0.0, step=sample.points or None,
-        total_steps=total if sample.points else None,
-        config={'model': sample.name.split('-')[0], 'lr': 3e-4, 'batch_size': 256, 'epochs': 10, 'seed': 42},
+        project=project, created_by=user, name=run_sample.name, provider='novita', gpu_product=machine.product,
+        gpu_count=gpus, price_per_hour=price, cost_usd=cost, started_at=started, job_ref=None,
+        progress=points / total, step=points or None, total_steps=total if points else None, config=config,
+        tags=list(run_sample.tags), note=run_sample.note, last_report_at=ended if points else None,
+        max_cost_usd=Decimal(str(run_sample.limit_usd)) if run_sample.limit_usd else None,
+        max_duration_s=round(run_sample.hours * 3600) if run_sample.cause == lifecycle.Cause.DURATION else None,
         using_db=conn)
-    await lifecycle.move(run, sample.outcome, cause=lifecycle.Cause.SYSTEM, reason=sample.reason, using_db=conn,
+    await Run.filter(id=run.id).using_db(conn).update(created_at=created)  # auto_now_add wrote now
+    who = user.name or user.email
+    await lifecycle.move(run, run_sample.outcome, cause=run_sample.cause, reason=run_sample.reason.format(who=who),
+                         by=user if run_sample.cause == lifecycle.Cause.USER else None, using_db=conn,
                          notify=False, ended_at=ended)
-    await RunStep.bulk_create(_steps(run, sample.outcome, started, ended), using_db=conn)
-    await LogLine.bulk_create(_log(run, sample, started, ended), using_db=conn)
-    if sample.points:
-        await _metrics(conn, run, sample.points, started or now, rng)
+    await RunStep.bulk_create(_steps(run, run_sample, started, ended, price), using_db=conn)
+    await LogLine.bulk_create(_log(run, sample, run_sample, started, ended, rng), using_db=conn)
+    if points:
+        await _metrics(conn, run, sample, run_sample, started or created, ended, rng)
     return cost
 
 
@@ -195,55 +189,89 @@ def _weights(seed: int) -> bytes:
     return struct.pack('<Q', len(header)) + header + tensor
 
 
-def _steps(run: Run, outcome: RunStatus, started: datetime | None, ended: datetime) -> list[RunStep]:
-    """Steps as the run ended: done before the one it ended in, skipped after it."""
+def _steps(run: Run, sample: SampleRun, started: datetime | None, ended: datetime,
+           price: Decimal) -> list[RunStep]:
+    """Steps as the run ended: done before the one it ended in, skipped after it; minutes to provision, set up,
+    evaluate and upload, the rest training, each costing its share."""
+    outcome = sample.outcome
     # a run that never started failed in provisioning, or was cancelled before any step began
     current = len(STEP_NAMES) if outcome == S.SUCCEEDED else TRAINING if started else 0 if outcome == S.FAILED else -1
-    span = (ended - started) / len(STEP_NAMES) if started else timedelta(0)
-    steps = []
+    ran = STEP_NAMES[:current + 1] if started else ()
+    minutes = {name: FIXED_MINUTES.get(name, 0.0) for name in ran}
+    if started:
+        minutes['training'] = (ended - started).total_seconds() / 60 - sum(minutes.values())
+    steps, at = [], started
     for index, name in enumerate(STEP_NAMES):
-        step_start = started + span * index if started else None
-        if index < current:
-            state, step_end = StepStatus.SUCCEEDED, step_start + span if step_start else None
-        elif index == current:
-            state = StepStatus.FAILED if outcome == S.FAILED else StepStatus.STOPPED
-            step_start, step_end = step_start or ended, ended
+        if name in minutes:
+            step_start, step_end = at, ended if index == len(ran) - 1 else at + timedelta(minutes=minutes[name])
+            at = step_end
+        elif index == current:  # ended where it stood, before it started
+            step_start = step_end = ended
         else:
-            state, step_start, step_end = StepStatus.SKIPPED, None, None
+            step_start = step_end = None
+        state = StepStatus.SUCCEEDED if index < current else StepStatus.SKIPPED if index > current else \
+            StepStatus.FAILED if outcome == S.FAILED else StepStatus.STOPPED
+        description = ''
+        if name == 'training' and sample.points:
+            description = f'epoch {max(1, min(EPOCHS, math.ceil(EPOCHS * run.progress)))} of {EPOCHS}'
+        hours = (step_end - step_start).total_seconds() / 3600 if step_start and step_end else 0.0
         steps.append(RunStep(run=run, index=index, name=name, status=state, started_at=step_start, ended_at=step_end,
-                             description='epoch 3 of 10' if name == 'training' and index <= current else ''))
+                             description=description,
+                             cost_usd=(price * Decimal(str(round(hours, 6)))).quantize(Decimal('0.000001'))))
     return steps
 
 
-def _log(run: Run, sample: SampleRun, started: datetime | None, ended: datetime) -> list[LogLine]:
-    """What the run printed, in line with its metrics and its end, said to be made up in its first line."""
+def _log(run: Run, project: SampleProject, sample: SampleRun, started: datetime | None, ended: datetime,
+         rng: random.Random) -> list[LogLine]:
+    """What the run printed, as a trainer using `logging` does, in line with its metrics and its end; its first line
+    says it is made up."""
     lines = [SAMPLE_NOTE]
-    if sample.points:
-        lines.append(f'{GPU["product"]}: dataset ready, training for {TOTAL_STEPS} steps')
-        lines += [f'step {step}: loss {_loss(step):.3f}' for step in range(250, sample.points + 1, 250)]
-    lines.append({S.SUCCEEDED: 'training done: model.safetensors uploaded'}.get(sample.outcome, sample.reason))
+    total, points = project.total_steps, sample.points
+    if started:
+        lines += [f'INFO trainer: {run.gpu_count} x {run.gpu_product}, {total:,} steps, {EPOCHS} epochs',
+                  f'INFO trainer: config {json.dumps(run.config, sort_keys=True)}',
+                  'INFO data: dataset ready (cached shards)']
+    every = max(1, total // 40)
+    for step in range(every, points + 1, every):
+        lines.append(f'INFO trainer: step {step}/{total} loss {loss(step, total, sample.quality):.4f} '
+                     f'lr {learning_rate(step, total, run.config["lr"], run.config["warmup_steps"]):.2e}')
+        if rng.random() < 0.08:
+            lines.append(f'WARNING data: loader worker {rng.randint(0, 7)} slow: {rng.uniform(1.1, 3.0):.1f} s/batch')
+        if step % (total // EPOCHS) < every:
+            lines.append(f'INFO eval: {project.score} {score(project.score, step, total, sample.quality):.4f}')
+    if sample.outcome == S.FAILED and points:
+        lines += ['ERROR trainer: step failed, traceback follows', 'Traceback (most recent call last):',
+                  '  File "train.py", line 212, in train_step', '    loss.backward()',
+                  f'RuntimeError: {sample.reason.split(" at step")[0]}']
+    lines.append({S.SUCCEEDED: 'INFO trainer: training done: model.safetensors uploaded'}.get(
+        sample.outcome, run.status_message))
     first = (started or ended).timestamp()
-    every = (ended.timestamp() - first) / max(1, len(lines) - 1)
-    return [LogLine(run=run, timestamp=first + every * index, line=line) for index, line in enumerate(lines)]
+    gap = (ended.timestamp() - first) / max(1, len(lines) - 1)
+    return [LogLine(run=run, timestamp=first + gap * index, line=line, level=level_of(line))
+            for index, line in enumerate(lines)]
 
 
-def _loss(step: int) -> float:
-    return 2.3 * math.exp(-step / 900) + 0.15
-
-
-async def _metrics(conn: BaseDBAsyncClient, run: Run, points: int, start: datetime, rng: random.Random) -> None:
-    """Loss falling with noise and a spike, accuracy rising to a plateau, a cosine learning-rate schedule."""
-    t0 = start.timestamp()
+async def _metrics(conn: BaseDBAsyncClient, run: Run, project: SampleProject, sample: SampleRun, start: datetime,
+                   end: datetime, rng: random.Random) -> None:
+    """train/loss falling with noise and one spike, the validation score, lr's warmup and cosine decay, and the
+    GPU's utilisation: a few hundred points each, timed across the run."""
+    total, reached, quality = project.total_steps, sample.points, sample.quality
+    every = max(1, total // POINTS_PER_CURVE)
+    t0, per_step = start.timestamp(), (end - start).total_seconds() / max(1, reached)
+    spike = rng.randrange(reached // 4, reached // 2 + 1, every) if reached >= 4 * every else -1
+    lr, warmup = run.config['lr'], run.config['warmup_steps']
     rows: list[Point] = []
-    spike = rng.randint(points // 4, points // 2)
-    for step in range(1, points + 1):
-        loss = _loss(step) + rng.gauss(0, 0.03) + (1.2 if step == spike else 0)
-        values = {
-            'train/loss': loss,
-            'train/accuracy': min(0.99, 0.95 * (1 - math.exp(-step / 700)) + rng.gauss(0, 0.01)),
-            'train/lr': 3e-4 * 0.5 * (1 + math.cos(math.pi * step / TOTAL_STEPS)),
-        }
-        if step % 100 == 0:
-            values['eval/loss'] = loss * 1.08 + rng.gauss(0, 0.02)
-        rows.extend(Point(name, step, value, None, t0 + step * 2.0) for name, value in values.items())
+    for index, step in enumerate(range(every, reached + 1, every)):
+        train_loss = loss(step, total, quality) + rng.gauss(0, 0.03) + (1.4 if step == spike else 0)
+        values = {'train/loss': train_loss, 'lr': learning_rate(step, total, lr, warmup),
+                  'system/gpu_utilization': min(100.0, rng.gauss(93, 3) if step > every * 2 else rng.gauss(40, 5))}
+        if project.score == 'val/accuracy':
+            values['train/accuracy'] = min(0.99, score('val/accuracy', step, total, quality) * 1.04
+                                           + rng.gauss(0, 0.01))
+        if (index + 1) % EVAL_EVERY == 0:
+            values['val/loss'] = loss(step, total, quality) * 1.08 + 0.02 * step / total + rng.gauss(0, 0.015)
+            values[project.score] = score(project.score, step, total, quality) + rng.gauss(0, 0.004)
+        rows.extend(Point(name, step, value, None, t0 + step * per_step) for name, value in values.items())
     await write_points(conn, run.id, rows)  # the same write path as reports, roll-ups included
+
+

@@ -19,7 +19,7 @@ async def test_empty_state_loads_sample_data_once(admin: User, monkeypatch: pyte
     await admin.should_not_see('No projects yet')
     statuses = set(await Run.all().values_list('status', flat=True))
     assert statuses == set(lifecycle.FINISHED)  # runs in every finished state, none in one nothing moves on
-    assert await Metric.filter(name='train/loss').count() > 10_000
+    assert await Metric.filter(name='train/loss').count() > 3_000  # a few hundred points a run that trained
 
     assert await sample_data.load(await _admin()) == []  # loading again changes nothing
     assert await Project.all().count() == 3

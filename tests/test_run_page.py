@@ -1,7 +1,7 @@
 """/runs/{id}: everything a run reports shows up live, and charts grow without resending their series."""
 
 import pytest
-from nicegui import ui
+from nicegui import ElementFilter, ui
 from nicegui.testing import User
 
 from components.metric_chart import MetricChart
@@ -10,7 +10,7 @@ from components.status_badge import IN_BETWEEN, STOP, StatusBadge
 from components.step_timeline import StepTimeline
 from models import Run, RunStatus
 from models import User as UserModel
-from services import ingest, lifecycle, projects, runs, sample_data
+from services import ingest, lifecycle, projects, run_labels, runs, sample_data
 from services.lifecycle import Cause
 from tests.helpers import ADMIN_EMAIL, eventually, without_local_jobs
 
@@ -63,9 +63,32 @@ async def test_sample_runs_look_the_same(admin: User, monkeypatch: pytest.Monkey
     await admin.open(f'/runs/{run.id}')
     await admin.should_see('stopped')
     charts = admin.find(MetricChart).elements
-    assert {c.options['title']['text'] for c in charts} == {'train/loss', 'train/accuracy', 'train/lr', 'eval/loss'}
+    assert {c.options['title']['text'] for c in charts} == {'train/loss', 'train/accuracy', 'val/loss', 'val/accuracy',
+                                                            'lr', 'system/gpu_utilization'}
     loss = next(c for c in charts if c.options['title']['text'] == 'train/loss')
-    assert 100 < len(loss.options['series'][0]['data']) <= 1000  # downsampled on the server
+    assert 100 < len(loss.options['series'][0]['data']) <= 1000  # a few hundred points, or downsampled on the server
+
+
+async def test_the_run_page_shows_the_team_s_tags_and_note_live(admin: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='Labels')
+    data, _ = await runs.create_run(owner, project['id'], name='tagged')
+    await run_labels.set_labels(owner, data['id'], tags=['baseline', 'lr-sweep'], note='Compare everything with it.')
+    await admin.open(f'/runs/{data["id"]}')
+    await admin.should_see('Compare everything with it.')
+    labels = next(iter(admin.find(marker='run-labels').elements))
+    assert [chip.text for chip in labels.descendants() if isinstance(chip, ui.chip)] == ['baseline', 'lr-sweep']
+    await run_labels.set_labels(owner, data['id'], tags=['best'], note='')  # edited in the table meanwhile
+    await admin.should_not_see('Compare everything with it.')
+    assert [chip.text for chip in labels.descendants() if isinstance(chip, ui.chip)] == ['best']
+
+
+async def test_a_run_that_ended_before_it_started_says_so(admin: User) -> None:
+    run = await new_run()
+    await lifecycle.move(await Run.get(id=run['id']), RunStatus.CANCELLED, cause=Cause.USER)
+    await admin.open(f'/runs/{run["id"]}')
+    await admin.should_see('never started')  # not 'started —' beside a lone '—' for its duration
+    await admin.should_not_see('started —')
 
 
 async def test_foreign_runs_are_not_shown(admin: User) -> None:
@@ -126,10 +149,14 @@ async def test_a_stop_reads_as_a_stop_with_its_reason(admin: User) -> None:
     run = await new_run()
     await admin.open(f'/runs/{run["id"]}')
     await admin.should_see('Watched')  # the breadcrumb names the project
-    await admin.should_see('started —')
+    await admin.should_see('not started yet')
+    with admin:  # every label, the hidden ones too
+        [duration] = [label for label in ElementFilter(kind=ui.label) if label.props.get('title') == 'duration']
+    assert not duration.visible  # no lone '—' beside it
     model = await Run.get(id=run['id'])
     await ingest.report(model, {'steps': [{'name': 'training', 'status': 'running', 'description': 'epoch 1'}]})
-    await admin.should_not_see('started —')  # it started while the page was open
+    await admin.should_not_see('not started yet')  # it started while the page was open
+    await admin.should_see('started just now')
 
     await lifecycle.move(await Run.get(id=run['id']), RunStatus.PAUSING, cause=Cause.USER, by=owner)
     await admin.should_see('pausing')

@@ -7,12 +7,14 @@ import json
 import struct
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from models import LogLine, Metric, Project, Role, Run, RunStep, StepStatus
-from services import artifacts, auth, ingest, lifecycle, projects, sample_data
+from models import LatestMetric, LogLine, Metric, Project, Role, Run, RunStep, StepStatus
+from services import artifacts, auth, ingest, lifecycle, projects, run_table, sample_data
 from services.background import logs_kept
 from tests import helpers
 from tests.helpers import Server, without_local_jobs
@@ -29,13 +31,14 @@ async def test_a_member_gets_finished_runs_with_logs_and_a_second_load_changes_n
     assert [p.name for p in created] == [s.name for s in sample_data.SAMPLES]
     for run in await Run.all():
         # finished, by lifecycle's move: no sample run waits in a status nothing would move it out of
-        assert lifecycle.is_finished(run.status) and run.ended_at and run.status_cause == 'system', run.name
+        assert lifecycle.is_finished(run.status) and run.ended_at and run.status_cause, run.name
         assert run.provider != 'local'  # there is no live run: the member may not launch on this machine
         lines = [line['line'] for line in await ingest.log_tail(run.id)]
         assert lines[0] == sample_data.SAMPLE_NOTE and len(lines) >= 2, run.name
         steps = await RunStep.filter(run_id=run.id)
         assert not [s for s in steps if s.status in {StepStatus.RUNNING, StepStatus.PENDING}], run.name
     failed = await Run.get(name='resnet50-bs1024')
+    assert failed.status == 'failed' and failed.status_cause == 'system'
     assert (await ingest.log_tail(failed.id))[-1]['line'] == failed.status_message == 'CUDA out of memory at step 900'
     before = await counts()
 
@@ -43,6 +46,43 @@ async def test_a_member_gets_finished_runs_with_logs_and_a_second_load_changes_n
     assert await counts() == before
     seen = sorted(p.name for p in await projects.visible_projects(member))
     assert seen == sorted(s.name for s in sample_data.SAMPLES)
+
+
+async def test_every_view_has_something_to_show(orm: str) -> None:
+    """Last week's runs and today's, configs that differ, tags and notes, every way a run ends with its reason, metrics
+    grouped by prefix with a few hundred points, log lines of several levels: what the table, the charts, the
+    comparison and the log viewer need to show something."""
+    member = await auth.create_user('ada@example.com', 'a long password')
+    await sample_data.load(member)
+    every = await Run.all()
+    now = datetime.now(UTC)
+    ages = [(now - run.created_at).days for run in every]
+    assert min(ages) == 0 and any(6 <= age <= 8 for age in ages) and max(ages) <= 14  # today's, last week's
+    assert all(len(run.config) >= 8 for run in every)
+    for project in await Project.all():  # a sweep: some config keys differ within each project
+        configs = [run.config for run in every if run.project_id == project.id]
+        assert len({key for key in configs[0] if len({json.dumps(c.get(key)) for c in configs}) > 1}) >= 2
+    assert sum(bool(run.tags) for run in every) >= len(every) // 2 and sum(bool(run.note) for run in every) >= 5
+    causes = {(run.status, run.status_cause) for run in every}
+    assert {('succeeded', 'system'), ('failed', 'system'), ('stopped', 'user'), ('stopped', 'cost_limit'),
+            ('stopped', 'duration'), ('cancelled', 'user')} <= causes
+    assert all(run.status_message for run in every if run.status != 'succeeded')
+    limited = next(run for run in every if run.status_cause == 'cost_limit')
+    assert limited.status_message.startswith('Stopped: cost limit $') and limited.max_cost_usd == limited.cost_usd
+    best = await Run.get(name='resnet50-randaug')
+    names = {m.name: m for m in await LatestMetric.filter(run_id=best.id)}
+    assert {'train/loss', 'train/accuracy', 'val/loss', 'val/accuracy', 'lr', 'system/gpu_utilization'} == set(names)
+    assert 200 <= await Metric.filter(run_id=best.id, name='train/loss').count() <= 1000
+    levels = {line.level for line in await LogLine.filter(run_id=(await Run.get(name='resnet50-bs1024')).id)}
+    assert {20, 40} <= levels  # INFO and ERROR (its traceback), which the log viewer's level filter picks
+    assert await LogLine.filter(level=30).exists()  # and a WARNING somewhere
+    vision = await Project.get(name=sample_data.SAMPLES[0].name)
+    view = await run_table.saved_view(member, vision.id)  # the table shows what tells the runs apart
+    assert view.config_columns == ['augment', 'lr'] and view.metric_columns == ['max:val/accuracy', 'min:val/loss']
+    # by a config value and a metric: last week's best, and today's run of the same config below it
+    found = run_table.apply(await run_table.load(member, vision.id, view.metric_keys),
+                            replace(view, search='augment=randaugment', sort='max:val/accuracy'))
+    assert [row.name for row in found.rows][:2] == ['resnet50-randaug', 'resnet50-randaug-seed7']
 
 
 async def test_sample_artifacts_are_real_files_that_download(orm: str) -> None:
@@ -126,7 +166,8 @@ def test_an_admin_s_sample_has_live_runs_on_this_machine_that_report(polling_ser
             helpers.wait_until(lambda run=run: api.get(f'/runs/{run["id"]}').json()['progress'] > 0, timeout=60)
             state = api.get(f'/runs/{run["id"]}').json()
             assert state['status'] == 'running' and state['total_steps'] == sample_data.LIVE_STEPS
-            assert {m['name'] for m in api.get(f'/runs/{run["id"]}/metrics').json()} >= {'train/loss', 'train/lr'}
+            names = {m['name'] for m in api.get(f'/runs/{run["id"]}/metrics').json()}
+            assert names >= {'train/loss', 'lr'}  # named as the sample's finished runs are: their charts overlay
             helpers.wait_until(lambda run=run: any(line['line'].startswith('sample job:')
                                                    for line in api.get(f'/runs/{run["id"]}/logs').json()))
     finally:  # the jobs end with the test
