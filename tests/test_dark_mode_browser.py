@@ -53,18 +53,28 @@ def test_dark_mode_has_no_light_surfaces(browser, server: Server) -> None:  # no
     expect(tab.get_by_text('baseline', exact=True)).to_be_visible(timeout=10_000)  # the tag's chip
     tab.locator('.runs-table tbody .q-checkbox').first.click()  # a selected row, and the bulk actions it brings
     expect(tab.get_by_role('button', name='Stop 1 run')).to_be_visible()
-    light = tab.evaluate(LIGHT_SURFACES)
+    light = _settled_light_surfaces(tab)
     assert not light, '\n'.join(light)
 
     tab.goto(f'{server.url}/runs/{runs[0]["id"]}')
     expect(tab.locator('.tb-log-line')).to_have_count(3, timeout=10_000)
-    light = tab.evaluate(LIGHT_SURFACES)
+    light = _settled_light_surfaces(tab)
     assert not light, '\n'.join(light)
 
     tab.goto(f'{server.url}/compare?runs={runs[0]["id"]},{runs[1]["id"]}')
     expect(tab.get_by_text('1 of 2 config keys differ.')).to_be_visible(timeout=10_000)
-    light = tab.evaluate(LIGHT_SURFACES)
+    light = _settled_light_surfaces(tab)
     assert not light, '\n'.join(light)
     key = tab.get_by_role('cell', name='lr', exact=True)  # the sticky column: opaque, as the others scroll under it
     assert key.evaluate('cell => getComputedStyle(cell).backgroundColor') not in ('transparent', 'rgba(0, 0, 0, 0)')
     tab.context.close()
+
+
+def _settled_light_surfaces(tab) -> list[str]:  # noqa: ANN001
+    """The light surfaces once transitions are over (a checkbox just ticked animates its box through light colours):
+    asked again for up to 2 s; one that stays light is what the test finds."""
+    for _ in range(10):
+        if not (light := tab.evaluate(LIGHT_SURFACES)):
+            return light
+        tab.wait_for_timeout(200)
+    return light
