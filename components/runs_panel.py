@@ -182,10 +182,14 @@ class RunsPanel:
                     .on_value_change(lambda e: self._set(metric_columns=list(e.value or [])))
                 ui.separator()
                 ui.label('Group runs').classes('text-caption text-grey-7')
-                self.group_pick = ui.select({'': 'No grouping'}, value=view.group_by, label='Group by') \
+                # the saved choice is an option from the start (the rest come with the runs): a value a select
+                # does not offer is refused, and the page with it
+                self.group_pick = ui.select(_offering(view.group_by, {'': 'No grouping'}), value=view.group_by,
+                                            label='Group by') \
                     .props('dense').classes('w-full').on_value_change(lambda e: self._set(group_by=e.value or ''))
                 with ui.row().classes('w-full no-wrap gap-2'):
-                    self.group_metric_pick = ui.select({'': '—'}, value=view.group_metric, label='Best of') \
+                    self.group_metric_pick = ui.select(_offering(view.group_metric, {'': '—'}),
+                                                       value=view.group_metric, label='Best of') \
                         .props('dense').classes('grow') \
                         .on_value_change(lambda e: self._set(group_metric=e.value or ''))
                     ui.toggle({'min': 'lowest', 'max': 'highest'}, value=view.group_best) \
@@ -369,6 +373,10 @@ class RunsPanel:
             options = {**options, **{v: v for v in chosen if v and v not in options}}
         if options != select.options:
             select.set_options(options, value=select.value)
+
+
+def _offering(chosen: str, options: dict[str, str]) -> dict[str, str]:
+    return {**options, chosen: chosen} if chosen and chosen not in options else options
 
 
 def _runs(count: int) -> str:

@@ -186,3 +186,17 @@ async def test_a_viewer_reads_but_cannot_edit(app_env: dict[str, str], user: Use
     user.find(RunsTable).trigger('edit', {'id': made['cheap'], 'what': 'tags'})  # a crafted event: refused
     await user.should_see('Only the project\'s editors and owners can change tags and notes.')
     assert (await Run.get(id=made['cheap'])).tags == ['baseline']
+
+
+async def test_a_saved_grouping_opens_again(admin: User) -> None:
+    """Grouping by a config key and a best-of metric were saved, and the page then failed to open (500) for that
+    user and project, everywhere: the two pickers started with none but their blank option (a new user's review)."""
+    project_id, made = await _three_runs()
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    await metric_store.write_points(connections.get('default'), made['cheap'], [metric_store.Point('loss', 1, 0.5, None, 0.0)])
+    view = await run_table.saved_view(owner, project_id)
+    view.group_by, view.group_metric = 'config:lr', 'last:loss'
+    await run_table.save_view(owner, project_id, view)
+    await admin.open(f'/projects/{project_id}')
+    await admin.should_see('config: lr')  # grouped, as saved
+    assert len(_table(admin).rows) == 3
