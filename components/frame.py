@@ -4,13 +4,14 @@ from functools import partial
 
 from nicegui import Client, background_tasks, ui
 
-from components import clock, live, reads, session
+from components import clock, live, mlflow_links, reads, session
 from components.bell import Bell
 from models import User
 from services import audit_trail, hub
 from services.errors import ServiceError
 
 clock.install()  # every page learns the browser's time zone (components/clock)
+mlflow_links.install()  # and follows the mlflow client's "View run" links
 NAV = (('Projects', '/projects'), ('Status', '/status'), ('Settings', '/settings'))
 PRIMARY = '#3f51b5'  # the header's and buttons' colour, also on the signed-out pages (bare_page)
 
