@@ -92,6 +92,8 @@ class RunOut(BaseModel):
     tags: list[str] = Field(default_factory=list, description='the team\'s tags (PATCH /runs/{id} sets them)')
     note: str = Field('', description='the team\'s note on the run (PATCH /runs/{id} sets it)')
     archived: bool = Field(False, description='hidden from the project\'s runs table unless shown on purpose')
+    pausable: bool = Field(True, description='false for code that cannot hear a pause (a run that reports through '
+                                             'MLflow\'s client, outside Trainboard): it can only be stopped')
 
 
 class RunLabels(Input):

@@ -36,9 +36,9 @@ class RunControls(ui.row):
                 self.buttons[action] = ui.button(label, icon=icon, on_click=lambda a=action: self._click(a)) \
                     .props(f'outline color={color} dense').mark(f'run-{action}')
 
-    def show(self, status: str) -> None:
+    def show(self, status: str, *, pausable: bool = True) -> None:
         for action, button in self.buttons.items():
-            button.set_visibility(any(status == s.value for s in ACTIONS[action]))
+            button.set_visibility(any(status == s.value for s in ACTIONS[action]) and (pausable or action != 'pause'))
 
     async def _click(self, action: str) -> None:
         # "Cancel run" / "Keep running": never two buttons that both read "Cancel"

@@ -121,7 +121,7 @@ class RunView(ui.column):
     def show(self, data: dict[str, Any]) -> None:
         self.data = data
         self.badge.set_status(data['status'])
-        self.controls.show(data['status'])
+        self.controls.show(data['status'], pausable=data.get('pausable', True))
         text, color = reason(data)
         self.reason.set_text(text)
         self.reason.classes(replace=f'break-words min-w-0 text-{color}')

@@ -93,6 +93,12 @@ def can_move(current: RunStatus | str, to: RunStatus) -> bool:
     return to in TRANSITIONS[RunStatus(current)]
 
 
+def hears_pause(run: Run) -> bool:
+    """Whether a pause reaches the run's code: a launched job is frozen by its provider, and the SDK's code reads it in
+    its reports' answers; code outside Trainboard that reports through MLflow's client never reads them."""
+    return not (run.provider == 'external' and run.mlflow_tags is not None)
+
+
 def is_finished(status: RunStatus | str) -> bool:
     return RunStatus(status) in FINISHED
 

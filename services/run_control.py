@@ -114,6 +114,10 @@ async def stop_for(run: Run, reason: str, cause: Cause) -> bool:
 def _check_allowed(run: Run, action: str) -> None:
     if RunStatus(run.status) not in lifecycle.ACTIONS[action]:
         raise Conflict(f'Cannot {action} run {run.id}: it is {run.status}.')
+    if action == 'pause' and not lifecycle.hears_pause(run):
+        raise Conflict(f'Cannot pause run {run.id}: it reports through MLflow\'s client, which cannot hear a pause '
+                       '(its code would run on while the run said paused). Stop it instead, or pause it where it '
+                       'runs.')
 
 
 def _target(run: Run, action: str) -> RunStatus:

@@ -22,7 +22,20 @@ import settings
 from models import Credential, MemberRole, Project, Run, RunStatus, RunStep, UsedSignature, User
 from providers import registry
 from providers.base import Capabilities, ProviderError
-from services import audit, auth, bounds, budget, credentials, hub, keys, progress, projects, providers, run_names
+from services import (
+    audit,
+    auth,
+    bounds,
+    budget,
+    credentials,
+    hub,
+    keys,
+    lifecycle,
+    progress,
+    projects,
+    providers,
+    run_names,
+)
 from services.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
 RUN_TOKEN_PREFIX = 'tbr_'
@@ -249,6 +262,7 @@ def row(run: Run) -> dict[str, Any]:
         'tags': list(run.tags or []),
         'note': run.note or '',
         'archived': run.archived_at is not None,
+        'pausable': lifecycle.hears_pause(run),
     }
 
 

@@ -294,3 +294,25 @@ def test_a_rename_is_checked_and_kept_in_the_audit_trail(server: Server, api: ht
     assert api.get(f'/runs/{run["id"]}').json()['name'] == 'after'
     trail = api.get('/audit', params={'project_id': project['id'], 'action': 'run.renamed'}).json()['items']
     assert [entry['object_id'] for entry in trail] == [str(run['id'])], trail
+
+
+def test_a_run_that_reports_through_mlflow_is_stopped_not_paused(server: Server, api: httpx.Client) -> None:
+    """MLflow's client never reads a report's answer: a pause would say "paused" while its code ran on (a new user's
+    review). Such a run can be stopped; a run of the SDK's can still be paused."""
+    project = api.post('/projects', json={'name': f'nopause-{uuid.uuid4().hex[:6]}'}).json()
+    url, headers = f'{server.url}/api/2.0/mlflow', dict(api.headers)
+    run_id = httpx.post(f'{url}/runs/create', json={'experiment_id': str(project['id']), 'run_name': 'mlflow-made',
+                                                    'tags': [{'key': 'mlflow.user', 'value': 'ada'}]},
+                        headers=headers).json()['run']['info']['run_id']
+    assert httpx.post(f'{url}/runs/log-metric', json={'run_id': run_id, 'key': 'loss', 'value': 1, 'timestamp': 0,
+                                                      'step': 0}, headers=headers).status_code == 200
+    assert api.get(f'/runs/{run_id}').json()['pausable'] is False
+    refused = api.post(f'/runs/{run_id}/actions/pause')
+    assert refused.status_code == 409 and 'MLflow' in refused.json()['detail'], refused.text
+    assert api.get(f'/runs/{run_id}').json()['status'] == 'running'
+    assert api.post(f'/runs/{run_id}/actions/stop').status_code == 202
+    sdk = api.post(f'/projects/{project["id"]}/runs', json={'name': 'sdk-made'}).json()
+    httpx.post(f'{server.url}/api/v1/runs/{sdk["id"]}/report', json={'status': {'state': 'running'}},
+               headers={'Authorization': f'Bearer {sdk["token"]}'}).raise_for_status()
+    assert api.get(f'/runs/{sdk["id"]}').json()['pausable'] is True
+    assert api.post(f'/runs/{sdk["id"]}/actions/pause').status_code == 202

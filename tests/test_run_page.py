@@ -182,3 +182,15 @@ async def test_a_stop_reads_as_a_stop_with_its_reason(admin: User) -> None:
 
 def _badge(user: User) -> StatusBadge:
     return next(b for b in user.find(StatusBadge).elements if b.text in RunStatus.__members__.values())
+
+
+async def test_a_run_that_reports_through_mlflow_offers_stop_but_no_pause(admin: User) -> None:
+    run = await new_run()
+    model = await Run.get(id=run['id'])
+    await ingest.report(model, {'status': {'state': 'running'}})
+    await admin.open(f'/runs/{run["id"]}')
+    await admin.should_see(marker='run-pause')  # the SDK's code hears a pause
+    await Run.filter(id=run['id']).update(mlflow_tags={'mlflow.user': 'ada'})  # as MLflow's client makes a run
+    await admin.open(f'/runs/{run["id"]}')
+    await admin.should_see(marker='run-stop')
+    await admin.should_not_see(marker='run-pause')

@@ -193,7 +193,8 @@ async def test_a_saved_grouping_opens_again(admin: User) -> None:
     user and project, everywhere: the two pickers started with none but their blank option (a new user's review)."""
     project_id, made = await _three_runs()
     owner = await UserModel.get(email=ADMIN_EMAIL)
-    await metric_store.write_points(connections.get('default'), made['cheap'], [metric_store.Point('loss', 1, 0.5, None, 0.0)])
+    await metric_store.write_points(connections.get('default'), made['cheap'],
+                                    [metric_store.Point('loss', 1, 0.5, None, 0.0)])
     view = await run_table.saved_view(owner, project_id)
     view.group_by, view.group_metric = 'config:lr', 'last:loss'
     await run_table.save_view(owner, project_id, view)
