@@ -53,10 +53,13 @@ class ParallelView(ui.column):
             notes.append(f'{view.keys_left_out} more differing key{"s" if view.keys_left_out != 1 else ""} '
                          'not drawn (lists, objects, or past the first '
                          f'{comparison.PARALLEL_AXES_MAX})')
+        config_axes = len(view.axes) - (self.metric.value is not None)
         if not view.axes:
             notes.append('Nothing to draw: no config key differs and no run has metrics.')
+        elif not config_axes:  # one axis of the metric alone: a lone line in a wide box, which explains nothing
+            notes.append('No config key differs between these runs: nothing to set the metric against.')
         self.note.set_text('; '.join(notes))
-        self.chart.set_visibility(bool(view.axes))
+        self.chart.set_visibility(config_axes > 0)
         self.chart.style(f'min-width: {max(1, len(view.axes)) * AXIS_WIDTH_PX}px; width: 100%')
         self.chart.options.update(self._options(view))
         self.chart.update()

@@ -89,6 +89,21 @@ async def test_points_and_metrics_arrive_live(admin: User) -> None:
         ['train/accuracy', 'train/loss']
 
 
+async def test_runs_of_one_config_say_so_instead_of_a_lone_axis(admin: User) -> None:
+    owner = await UserModel.get(email=ADMIN_EMAIL)
+    project = await projects.create_project(owner, name='Seeds')
+    ids = []
+    for index in range(2):
+        data, _ = await runs.create_run(owner, project['id'], name=f'same-{index}', config={'lr': 0.1})
+        await ingest.report(await Run.get(id=data['id']), {'metrics': [{'name': 'loss', 'step': 1, 'value': index}]})
+        ids.append(data['id'])
+    await admin.open(f'/compare?runs={ids[0]},{ids[1]}')
+    parallel = next(iter(admin.find(ParallelView).elements))
+    await eventually(lambda: parallel.metric.value == 'loss')
+    assert parallel.note.text == 'No config key differs between these runs: nothing to set the metric against.'
+    assert not parallel.chart.visible
+
+
 @pytest.mark.parametrize(('link', 'hint'), [
     ('abc', '"abc" is not a run id: name runs by their numbers, separated by commas, like /compare?runs=12,15,19.'),
     ('1,2,x3', '"x3" is not a run id'),
