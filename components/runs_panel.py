@@ -16,7 +16,7 @@ from nicegui import ui
 from components import dialogs, format
 from components.runs_table import PAGE_SIZE, RunsTable, cells, number
 from models import RunStatus, User
-from services import run_labels, run_table
+from services import lifecycle, run_labels, run_table
 from services.errors import ServiceError
 from services.run_table import RunRow, View
 
@@ -267,8 +267,13 @@ class RunsPanel:
         selected = [self.rows.get(row['id']) for row in self.table.selected]
         return 'unarchive' if selected and all(row and row.archived for row in selected) else 'archive'
 
+    def _stoppable(self) -> list[int]:
+        """The selected runs a stop acts on: those that have not ended."""
+        return [row['id'] for row in self.table.selected
+                if (run := self.rows.get(row['id'])) and RunStatus(run.status) in lifecycle.ACTIONS['stop']]
+
     async def _confirm(self, action: str, tag: str = '') -> None:
-        ids = [row['id'] for row in self.table.selected]
+        ids = self._stoppable() if action == 'stop' else [row['id'] for row in self.table.selected]
         if not ids:
             return
         verbs = {'stop': 'Stop', 'archive': 'Archive', 'unarchive': 'Unarchive', 'tag': 'Tag', 'untag': 'Untag'}
@@ -276,7 +281,7 @@ class RunsPanel:
                 'untag': f'Remove the tag "{tag}" from {len(ids)} {_runs(len(ids))}?'}.get(
             action, f'{verbs[action]} {len(ids)} {_runs(len(ids))}?')
         if action == 'stop':
-            what += ' Each gets its time to checkpoint; runs that have ended are left as they are.'
+            what += ' Each gets its time to checkpoint.'
         if not await dialogs.confirm(what, action=f'{verbs[action]} {len(ids)} {_runs(len(ids))}',
                                      color='negative' if action == 'stop' else 'primary'):
             return
@@ -342,7 +347,9 @@ class RunsPanel:
         if self.editable:
             self.bulk.set_visibility(bool(count))
             runs = f'{count} {_runs(count)}'
-            self.stop_button.set_text(f'Stop {runs}')
+            stoppable = len(self._stoppable())  # of the selected runs, those that have not ended
+            self.stop_button.set_text(f'Stop {stoppable} {_runs(stoppable)}')
+            self.stop_button.set_visibility(stoppable > 0)
             self.tag_button.set_text(f'Tag {runs}')
             archive = 'Unarchive' if self._archive_action() == 'unarchive' else 'Archive'
             self.archive_button.set_text(f'{archive} {runs}')

@@ -8,7 +8,7 @@ from nicegui.testing import User
 from tortoise import connections
 
 from components.runs_table import RunsTable
-from models import Run
+from models import Run, RunStatus
 from models import User as UserModel
 from services import auth, metric_store, projects, run_labels, run_table, runs
 from tests.conftest import sign_in
@@ -169,6 +169,26 @@ async def test_bulk_actions_show_with_a_selection_and_say_how_many(admin: User) 
     await admin.should_see(kind=ui.button, content='Stop 1 run')  # not "1 runs"
     select(('cheap',), added=False)
     await admin.should_not_see(kind=ui.button, content='Stop')
+
+
+async def test_stop_counts_only_the_selected_runs_that_have_not_ended(admin: User) -> None:
+    """Two ended runs selected offered "Stop 2 runs", then said "Stop: 0 runs; 2 left as they were" (a review)."""
+    project_id, made = await _three_runs()
+    for name in ('pricey', 'middle'):
+        await Run.filter(id=made[name]).update(status=RunStatus.FAILED.value)
+    await admin.open(f'/projects/{project_id}')
+    table = _table(admin)
+    await admin.should_see('3 of 3 runs')
+    admin.find(RunsTable).trigger('selection', {'rows': table.rows, 'keys': [r['id'] for r in table.rows],
+                                                'added': True})
+    await admin.should_see(kind=ui.button, content='Stop 1 run')
+    await admin.should_see(kind=ui.button, content='Tag 3 runs')
+    ended = [row for row in table.rows if row['name'] != 'cheap']
+    admin.find(RunsTable).trigger('selection', {'rows': [r for r in table.rows if r['name'] == 'cheap'],
+                                                'keys': [made['cheap']], 'added': False})
+    await admin.should_see(kind=ui.button, content='Archive 2 runs')
+    await admin.should_not_see(kind=ui.button, content='Stop')  # nothing left to stop
+    assert len(ended) == 2
 
 
 async def test_a_viewer_reads_but_cannot_edit(app_env: dict[str, str], user: User) -> None:
