@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -187,7 +188,7 @@ def apply(rows: list[RunRow], view: View, now: datetime | None = None) -> Result
     shown: list[RunRow] = []
     hidden_archived = 0
     for row in rows:
-        if (words and not all(word in row.haystack for word in words)) \
+        if (words and not all(word in row.haystack or _compares(row, word) for word in words)) \
                 or (statuses and row.status not in statuses) or (providers_ and row.provider not in providers_) \
                 or (launchers and row.launched_by not in launchers) or (tags and tags.isdisjoint(row.tags)) \
                 or (since and (row.started_at or row.created_at) < since):
@@ -349,6 +350,34 @@ def _groups(rows: list[RunRow], view: View) -> list[Group]:
     return groups
 
 
+COMPARISON = re.compile(r'^([^<>=]+?)(<=|>=|<|>|=)([^<>=]+)$')
+
+
+def _compares(row: RunRow, word: str) -> bool:
+    """`lr=3e-4`, `lr<0.01`, `train/accuracy>=0.9`: a config value (or a metric column shown) against a number, as
+    numbers, whether they were sent as numbers (the SDK) or as text (MLflow's params)."""
+    if not (found := COMPARISON.match(word)) or (wanted := _number(found[3])) is None:
+        return False
+    key, operator = found[1], found[2]
+    config = {name.lower(): value for name, value in row.config.items()}
+    value = _number(config[key] if key in config else row.metrics.get(f'last:{key}'))
+    if value is None:
+        return False
+    return {'=': math.isclose(value, wanted, rel_tol=1e-9), '<': value < wanted, '>': value > wanted,
+            '<=': value <= wanted, '>=': value >= wanted}[operator]
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, given as one or as its text ('0.001', '3e-4'); None for anything else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value) if isinstance(value, int | float | str) else math.nan
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _json(value: Any) -> Any:
     """A JSON column as read: text on SQLite (and from asyncpg without a codec), already decoded otherwise."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
@@ -370,6 +399,8 @@ def _comparable(value: Any) -> Any:
         return (0, float(value), '') if math.isfinite(value) else None
     if isinstance(value, str) and value in metric_store.SPECIALS:
         return None
+    if isinstance(value, str) and (number := _number(value)) is not None:  # MLflow's params are texts: '0.001'
+        return (0, number, '')
     return (1, 0.0, _text(value).lower())
 
 

@@ -97,6 +97,26 @@ async def test_search_and_filters(orm: str) -> None:
     assert names(days=7) == {'cheap', 'middle'}
 
 
+async def test_numbers_compare_as_numbers_whether_sent_as_numbers_or_as_mlflow_s_texts(orm: str) -> None:
+    """A new user's review: 'lr=3e-4' found nothing where lr was 0.0003, no search could say lr<0.01, and MLflow's
+    params (texts) sorted after every number."""
+    ada, project_id, made = await _project_with_runs()
+    data, _ = await runs.create_run(ada, project_id, name='from-mlflow', config={'lr': '0.0003', 'opt': 'adam'})
+    await _points(made['pricey'], [0.9, 0.95])
+    rows = await run_table.load(ada, project_id, ['last:val/loss'])
+
+    def names(**view: object) -> list[str]:
+        return [row.name for row in run_table.apply(rows, View(**view)).rows]
+
+    assert set(names(search='lr=3e-4')) == {'from-mlflow'}  # the text '0.0003', as a number
+    assert set(names(search='lr=1e-3')) == {'cheap', 'middle'}
+    assert set(names(search='lr<0.005')) == {'cheap', 'middle', 'from-mlflow'}
+    assert set(names(search='lr>=0.01 opt=sgd')) == {'pricey'}
+    assert set(names(search='val/loss>0.9')) == {'pricey'}  # a metric column shown
+    assert names(search='lr>abc') == []
+    assert names(sort='config:lr', descending=False)[::3] == ['from-mlflow', 'pricey']  # 0.0003 < 0.001 < 0.01
+
+
 async def test_archived_runs_are_hidden_unless_asked_for(orm: str) -> None:
     ada, project_id, made = await _project_with_runs()
     done = await run_labels.bulk(ada, project_id, [made['cheap'], made['middle']], 'archive')
