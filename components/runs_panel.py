@@ -118,7 +118,7 @@ class RunsPanel:
         ui.add_css(_CSS)
         with ui.column().classes('w-full gap-2'):
             with ui.row().classes('w-full items-end gap-2 runs-toolbar'):
-                self.search = ui.input('Search', value=view.search, placeholder='name, tag or key=value') \
+                self.search = ui.input('Search', value=view.search, placeholder='name, tag, lr=3e-4, lr<0.01') \
                     .props('dense clearable debounce=300').classes('w-full sm:w-64') \
                     .on_value_change(lambda e: self._set(search=(e.value or '').strip()[:run_table.MAX_TEXT]))
                 self.search.add_slot('prepend', '<q-icon name="search" />')
