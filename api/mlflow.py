@@ -78,13 +78,16 @@ async def search_experiments(request: Request, who: Who) -> dict[str, Any]:
     return {'experiments': found, **({'next_page_token': following} if following else {})}
 
 
+LAST_MILLISECOND = 253_402_300_799_999  # the end of the year 9999, the last a datetime holds
+
 # --- runs ---------------------------------------------------------------------------------------------------------
 
 @router.post('/runs/create')
 async def create_run(request: Request, who: Who) -> dict[str, Any]:
     body = await _body(request)
     return {'run': await tracking.create_run(who, experiment_id=str(_text(body, 'experiment_id') or '0'),
-                                             run_name=_text(body, 'run_name'), tags=body.get('tags') or [])}
+                                             run_name=_text(body, 'run_name'), tags=body.get('tags') or [],
+                                             start_time=_millis(body, 'start_time'))}
 
 
 @router.get('/runs/get')
@@ -96,7 +99,7 @@ async def get_run(request: Request, who: Who) -> dict[str, Any]:
 async def update_run(request: Request, who: Who) -> dict[str, Any]:
     body = await _body(request)
     return {'run_info': await tracking.update_run(who, _run_id(body), status=_text(body, 'status'),
-                                                  run_name=_text(body, 'run_name'))}
+                                                  run_name=_text(body, 'run_name'), end_time=_millis(body, 'end_time'))}
 
 
 @router.post('/runs/delete')
@@ -246,6 +249,16 @@ def _int(body: dict[str, Any], name: str, default: int, top: int | None = None) 
     if top is not None and not 1 <= number <= top:
         raise Invalid(f"Invalid value {number} for parameter '{name}': must be from 1 to {top:,}.")
     return number
+
+
+def _millis(body: dict[str, Any], name: str) -> int | None:
+    """An optional time in Unix milliseconds, as MLflow sends them."""
+    if body.get(name) is None:
+        return None
+    value = _int(body, name, 0)
+    if not 0 <= value <= LAST_MILLISECOND:
+        raise Invalid(f"Invalid value {value} for parameter '{name}': must be Unix milliseconds.")
+    return value
 
 
 def _text(body: dict[str, Any], name: str) -> str | None:

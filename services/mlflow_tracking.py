@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -84,8 +84,9 @@ async def search_experiments(caller: Caller, *, max_results: int, page_token: st
 # --- runs ---------------------------------------------------------------------------------------------------------
 
 async def create_run(caller: Caller, *, experiment_id: str, run_name: str | None,
-                     tags: list[dict[str, Any]]) -> dict[str, Any]:
-    """A new run in the experiment's project, running at once as MLflow's are."""
+                     tags: list[dict[str, Any]], start_time: int | None = None) -> dict[str, Any]:
+    """A new run in the experiment's project, running at once as MLflow's are; started when `start_time` says
+    (Unix ms), as a run copied from another tracking server was."""
     user = _person(caller)
     project = await _project(caller, experiment_id or '0')
     pairs = _pairs(tags, 'tags', MAX_TAG_CHARS)
@@ -94,6 +95,8 @@ async def create_run(caller: Caller, *, experiment_id: str, run_name: str | None
     run = await Run.get(id=data['id'])
     await _write_tags(run, pairs)
     await ingest.report(run, {'status': {'state': 'running'}})
+    if (started := _past_moment(start_time)) is not None:
+        await Run.filter(id=run.id).update(started_at=started)
     return await _run(await Run.get(id=run.id))
 
 
@@ -101,8 +104,10 @@ async def get_run(caller: Caller, run_id: str) -> dict[str, Any]:
     return await _run(await run_of(caller, run_id))
 
 
-async def update_run(caller: Caller, run_id: str, *, status: str | None, run_name: str | None) -> dict[str, Any]:
-    """End the run (FINISHED, FAILED, KILLED → succeeded, failed, stopped), mark it running, or rename it."""
+async def update_run(caller: Caller, run_id: str, *, status: str | None, run_name: str | None,
+                     end_time: int | None = None) -> dict[str, Any]:
+    """End the run (FINISHED, FAILED, KILLED → succeeded, failed, stopped; at `end_time`, Unix ms, when given), mark
+    it running, or rename it."""
     run = await run_of(caller, run_id, write=True)
     if run_name and run_name.strip() and run_name.strip() != run.name:
         # (a finished run's end told again, as a script's last end_run may, stays harmless: only the rename is refused)
@@ -116,6 +121,9 @@ async def update_run(caller: Caller, run_id: str, *, status: str | None, run_nam
         await _publish(run)
     if status in ENDS and not RunStatus(run.status).is_finished:
         await ingest.report(run, {'status': {'state': ENDS[status].value, 'message': _ended_message(status)}})
+        ended = _past_moment(end_time)
+        if ended is not None and (run.started_at is None or ended >= run.started_at):
+            await Run.filter(id=run.id).update(ended_at=ended)
     elif status == 'RUNNING' and RunStatus(run.status).is_finished:
         raise Conflict(f'Run {run.id} has finished ({run.status}); Trainboard does not reopen a finished run: '
                        'start a new one.')
@@ -245,6 +253,14 @@ async def run_of(caller: Caller, run_id: str, *, write: bool = False) -> Run:
         return await runs.get_run(_person(caller), number, MemberRole.EDITOR if write else MemberRole.VIEWER)
     except NotFound:
         raise NotFound(f"Run with id={run_id} not found") from None
+
+
+def _past_moment(millis: int | None) -> datetime | None:
+    """A time MLflow sent (Unix ms), if it is not in the future (a minute's clock skew allowed)."""
+    if millis is None:
+        return None
+    moment = datetime.fromtimestamp(millis / 1000, UTC)
+    return moment if moment <= datetime.now(UTC) + timedelta(minutes=1) else None
 
 
 def _still_running_for_its_token(caller: Caller, run: Run) -> Run:

@@ -316,3 +316,22 @@ def test_a_run_that_reports_through_mlflow_is_stopped_not_paused(server: Server,
                headers={'Authorization': f'Bearer {sdk["token"]}'}).raise_for_status()
     assert api.get(f'/runs/{sdk["id"]}').json()['pausable'] is True
     assert api.post(f'/runs/{sdk["id"]}/actions/pause').status_code == 202
+
+
+def test_a_run_copied_from_another_server_keeps_its_start_and_end(server: Server, api: httpx.Client) -> None:
+    """create_run(start_time=...) and set_terminated(end_time=...) were ignored: a run copied from last week showed
+    as started now and 0 s long (a new user's review)."""
+    project = api.post('/projects', json={'name': f'copied-{uuid.uuid4().hex[:6]}'}).json()
+    url, headers = f'{server.url}/api/2.0/mlflow', dict(api.headers)
+    week_ago = 1_700_000_000_000  # 2023-11-14 22:13:20 UTC
+    run_id = httpx.post(f'{url}/runs/create', json={'experiment_id': str(project['id']), 'run_name': 'last-week',
+                                                    'start_time': week_ago}, headers=headers).json()['run']['info']
+    assert run_id['start_time'] == week_ago
+    assert httpx.post(f'{url}/runs/update', json={'run_id': run_id['run_id'], 'status': 'FINISHED',
+                                                  'end_time': week_ago + 3_600_000}, headers=headers).status_code == 200
+    run = api.get(f'/runs/{run_id["run_id"]}').json()
+    assert (run['started_at'][:19], run['ended_at'][:19]) == ('2023-11-14T22:13:20', '2023-11-14T23:13:20')
+    for bad in (-1, 10**20, 'soon'):
+        answer = httpx.post(f'{url}/runs/create', json={'experiment_id': str(project['id']), 'start_time': bad},
+                            headers=headers)
+        assert answer.status_code == 400 and answer.json()['error_code'] == 'INVALID_PARAMETER_VALUE', answer.text
