@@ -51,7 +51,12 @@ _NOTE_EDIT = ('<q-td :props="props" class="cursor-pointer" @click="$parent.$emit
 # config and metric columns' headers are told apart by colour; on the dark page those colours are lifted to read
 # (in the overrides layer: Quasar's colour classes are !important in a later one)
 HEADER_CSS = ('@layer overrides { .body--dark .runs-table th.text-indigo-8 { color: #9fa8da !important; } '
-              '.body--dark .runs-table th.text-teal-8 { color: #80cbc4 !important; } }')
+              '.body--dark .runs-table th.text-teal-8 { color: #80cbc4 !important; } '
+              # the run's name stays in view while a phone scrolls the table sideways to the columns chosen
+              '.runs-table th:nth-child(2), .runs-table td:nth-child(2) { position: sticky; left: 0; z-index: 1; '
+              'background: #fff; box-shadow: 1px 0 0 rgba(0, 0, 0, 0.12); } '
+              '.body--dark .runs-table th:nth-child(2), .body--dark .runs-table td:nth-child(2) '
+              '{ background: var(--q-dark); box-shadow: 1px 0 0 rgba(255, 255, 255, 0.28); } }')
 
 
 class RunsTable(ui.table):
