@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
 from models.logs import level_of
 from services import bounds, database, hub, lifecycle, notifications, progress, projects, run_logs, runs
 from services.errors import Conflict, Invalid, ServiceError
+from services.group_commit import GroupCommit
 from services.lifecycle import Cause
 from services.metric_store import Point, parse_value, write_points
 
@@ -27,6 +29,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LOG_LINES = 10_000
 MAX_LINE_CHARS = 10_000  # a job's own output can hold anything: a progress bar redrawn for an hour is one line
 REPORTABLE_STATES = lifecycle.REPORTABLE
+WRITERS_POSTGRES = 2  # transactions written at once on PostgreSQL (SQLite has one connection): the database's cores
+
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
 # what a report writes besides the status (which only lifecycle.move writes)
 REPORTED_FIELDS = ['progress', 'step', 'total_steps', 'progress_rate', 'progress_at', 'progress_window', 'eta_seconds',
@@ -38,6 +42,10 @@ STEP_FIELDS = ['status', 'description', 'started_at', 'ended_at']
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+_writes = GroupCommit()
+arriving = _writes.arriving  # the report route's way in: see GroupCommit.arriving
 
 
 @dataclass(slots=True)
@@ -54,38 +62,61 @@ class Report:
 
 async def report(run: Run, body: Any, *, signature: runs.Signature | None = None) -> dict[str, Any]:
     """Validate and store one report; answers how many points were new and how many the run already had.
-    A signed report spends its signature with the rest: a replay is refused (409) and stores nothing."""
+    A signed report spends its signature with the rest: a replay is refused (409) and stores nothing.
+
+    Reports that arrive together are stored in one transaction (services/group_commit.py): one flush to disk for
+    all of them. Each is answered only after that transaction committed, so an answered point is stored."""
     parsed = parse(body)
     if RunStatus(run.status).is_finished:
         raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
-    async with in_transaction() as conn:
-        await _one_writer_per_run(conn, run.id)
-        # locked until commit: a cancel or stop that comes in meanwhile is saved after us, so it wins
-        run = await Run.select_for_update().using_db(conn).get(id=run.id)
-        status_before = run.status
-        if RunStatus(run.status).is_finished:
-            raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
-        if signature is not None:
-            await runs.spend_signature(conn, signature)
-        new_points = await write_points(conn, run.id, parsed.points) if parsed.points else []
-        now = time.time()
-        await _write_logs(conn, run.id, parsed.logs, now)
-        steps_changed = await _apply_steps(run, parsed, conn)
-        _apply_progress(run, parsed, now)
-        moved = await _apply_status(run, parsed, conn)  # after: a run that succeeds is at 100%
-        run.last_report_at = datetime.now(UTC)
-        run.stall_notified_at = None  # heard from: a stall told of is over (it is not stopped), and a new one is told
-        # only what a report decides: the poller writes cost and provider state at the same time
-        await run.save(using_db=conn, update_fields=REPORTED_FIELDS)
-    await _publish(run, new_points, parsed.logs, steps_changed or moved or parsed.fraction is not None)
-    if run.status != status_before:  # the project's run counts changed
+
+    async def store(conn: Any) -> _Stored:
+        return await _store(conn, run.id, parsed, signature)
+    writers = WRITERS_POSTGRES if database.is_postgres(connections.get('default')) else 1
+    stored = await _writes.write(store, weight=max(1, len(parsed.points) + len(parsed.logs)), order=run.id,
+                                 writers=writers)
+    run, new_points = stored.run, stored.new_points
+    await _publish(run, new_points, parsed.logs, stored.steps_changed or stored.moved or parsed.fraction is not None)
+    if run.status != stored.status_before:  # the project's run counts changed
         await projects.publish_updated(run.project_id)
-    if moved and run.status in lifecycle.ENDS_TOLD:  # its end is an event: the bells of those concerned re-read
+    if stored.moved and run.status in lifecycle.ENDS_TOLD:  # its end is an event: the bells of those concerned re-read
         await notifications.announce(run.project_id)
     answer = {'metrics_accepted': len(new_points), 'metrics_duplicate': len(parsed.points) - len(new_points)}
     if run.control:
         answer['control'] = {'action': run.control}
     return answer
+
+
+@dataclass(slots=True)
+class _Stored:
+    run: Run
+    status_before: str
+    new_points: list[Point]
+    steps_changed: bool
+    moved: bool
+
+
+async def _store(conn: Any, run_id: int, parsed: Report, signature: runs.Signature | None) -> _Stored:
+    """One report's writes, in the (shared) transaction `conn`."""
+    await _one_writer_per_run(conn, run_id)
+    # locked until commit: a cancel or stop that comes in meanwhile is saved after us, so it wins
+    run = await Run.select_for_update().using_db(conn).get(id=run_id)
+    status_before = run.status
+    if RunStatus(run.status).is_finished:
+        raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
+    if signature is not None:
+        await runs.spend_signature(conn, signature)
+    new_points = await write_points(conn, run.id, parsed.points) if parsed.points else []
+    now = time.time()
+    await _write_logs(conn, run.id, parsed.logs, now)
+    steps_changed = await _apply_steps(run, parsed, conn)
+    _apply_progress(run, parsed, now)
+    moved = await _apply_status(run, parsed, conn)  # after: a run that succeeds is at 100%
+    run.last_report_at = datetime.now(UTC)
+    run.stall_notified_at = None  # heard from: a stall told of is over (it is not stopped), and a new one is told
+    # only what a report decides: the poller writes cost and provider state at the same time
+    await run.save(using_db=conn, update_fields=REPORTED_FIELDS)
+    return _Stored(run, status_before, new_points, steps_changed, moved)
 
 
 def parse(body: Any) -> Report:
