@@ -126,7 +126,8 @@ async def _checkpoint_every(path: Path, interval_s: float) -> None:
 
 
 def _checkpoint(path: Path) -> None:
-    conn = sqlite3.connect(path, timeout=1.0)
+    # mode=rw: never makes a file that is gone
+    conn = sqlite3.connect(f'{path.resolve().as_uri()}?mode=rw', uri=True, timeout=1.0)
     try:
         conn.execute('PRAGMA wal_checkpoint(PASSIVE)')
     finally:

@@ -41,38 +41,63 @@ class Point:
 
 async def write_points(conn: BaseDBAsyncClient, run_id: int, points: list[Point]) -> list[Point]:
     """Store the points the run does not have yet, inside the caller's transaction; returns those new points."""
-    if is_postgres(conn):
-        new = await _insert_postgres(conn, run_id, _first_of_each(points))
-    else:
-        new = await _new_points(conn, run_id, points)
-        if new:
-            await conn.execute_many(
-                'INSERT OR IGNORE INTO metrics (run_id, name, step, value, special, timestamp) '
-                'VALUES (?, ?, ?, ?, ?, ?)', [(run_id, p.name, p.step, p.value, p.special, p.timestamp) for p in new])
-    if not new:
-        return []
-    await _update_latest(conn, run_id, new)
-    await _update_buckets(conn, run_id, new)
+    return (await write_points_of_runs(conn, {run_id: points}))[run_id]
+
+
+async def write_points_of_runs(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> dict[int, list[Point]]:
+    """`write_points` for several runs at once, in as many statements as for one (reports written together)."""
+    firsts = {run_id: _first_of_each(batch) for run_id, batch in points.items()}
+    new = await (_insert_postgres if is_postgres(conn) else _insert_sqlite)(conn, firsts)
+    await _update_latest(conn, new)
+    await _update_buckets(conn, new)
     return new
 
 
-async def _insert_postgres(conn: BaseDBAsyncClient, run_id: int, points: list[Point]) -> list[Point]:
-    """One statement: the arrays unnested, what the run has skipped, and the (name, step) of what was new returned,
-    so no read before (and a point another transaction stored meanwhile counts as the duplicate it is). Measured
-    against COPY into a staging table and one INSERT ... SELECT from it: no faster for 1,000-point reports
-    (32 vs 34 ms per transaction, bench/ingest.py's machine), and one statement more."""
-    if not points:
-        return []
-    rows = await conn.execute_query_dict(  # _dict: Tortoise's execute_query returns no rows for an INSERT
+async def _insert_postgres(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> dict[int, list[Point]]:
+    """One statement: the arrays unnested, what the runs have skipped, and the (run, name, step) of what was new
+    returned, so no read before (and a point another transaction stored meanwhile counts as the duplicate it is).
+    Measured against COPY into a staging table and one INSERT ... SELECT from it: no faster for 1,000-point reports
+    (32 vs 34 ms per transaction on bench/ingest.py's machine), and one statement more."""
+    rows = [(run_id, p) for run_id, batch in points.items() for p in batch]
+    if not rows:
+        return {run_id: [] for run_id in points}
+    stored = await conn.execute_query_dict(  # _dict: Tortoise's execute_query returns no rows for an INSERT
         'INSERT INTO metrics (run_id, name, step, value, special, timestamp) '
-        'SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::float8[], $5::text[], $6::float8[]) '
-        'ON CONFLICT DO NOTHING RETURNING name, step',
-        [run_id, [p.name for p in points], [p.step for p in points], [p.value for p in points],
-         [p.special for p in points], [p.timestamp for p in points]])
-    stored = {(row['name'], row['step']) for row in rows}
-    if len(stored) == len(points):
+        'SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::float8[], $5::text[], $6::float8[]) '
+        'ORDER BY 1, 2, 3 '  # concurrent transactions insert in one order, so they cannot deadlock
+        'ON CONFLICT DO NOTHING RETURNING run_id, name, step',
+        [[r for r, _ in rows], [p.name for _, p in rows], [p.step for _, p in rows], [p.value for _, p in rows],
+         [p.special for _, p in rows], [p.timestamp for _, p in rows]])
+    if len(stored) == len(rows):
         return points
-    return [p for p in points if (p.name, p.step) in stored]
+    new = {(row['run_id'], row['name'], row['step']) for row in stored}
+    return {run_id: [p for p in batch if (run_id, p.name, p.step) in new] for run_id, batch in points.items()}
+
+
+async def _insert_sqlite(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> dict[int, list[Point]]:
+    """The points the runs have already, found in one read (an index lookup each), then the rest inserted."""
+    have: set[tuple[int, str, int]] = set()
+    for run_id, batch in points.items():
+        if len({p.name for p in batch}) == 1 and len(batch) > 1:  # one metric's steps: one range of the index
+            name = batch[0].name
+            rows = await conn.execute_query(
+                'SELECT step FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?',
+                [run_id, name, min(p.step for p in batch), max(p.step for p in batch)])
+            have.update((run_id, name, row[0]) for row in _rows(rows))
+    scattered = [[run_id, p.name, p.step] for run_id, batch in points.items()
+                 if not (len({p.name for p in batch}) == 1 and len(batch) > 1) for p in batch]
+    if scattered:
+        rows = await conn.execute_query(
+            'SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?) AS j WHERE EXISTS '
+            '(SELECT 1 FROM metrics m WHERE m.run_id = j.value ->> 0 AND m.name = j.value ->> 1 '
+            'AND m.step = j.value ->> 2)', [json.dumps(scattered)])
+        have.update((row[0], row[1], row[2]) for row in _rows(rows))
+    new = {run_id: [p for p in batch if (run_id, p.name, p.step) not in have] for run_id, batch in points.items()}
+    rows = [(run_id, p.name, p.step, p.value, p.special, p.timestamp) for run_id, batch in new.items() for p in batch]
+    if rows:
+        await conn.execute_many('INSERT OR IGNORE INTO metrics (run_id, name, step, value, special, timestamp) '
+                                'VALUES (?, ?, ?, ?, ?, ?)', rows)
+    return new
 
 
 def _first_of_each(points: list[Point]) -> list[Point]:
@@ -260,30 +285,17 @@ def parse_value(value: Any) -> tuple[float | None, str | None]:
 
 # --- helpers -------------------------------------------------------------------------------------------------------
 
-async def _new_points(conn: BaseDBAsyncClient, run_id: int, points: list[Point]) -> list[Point]:
-    """Drop points whose (name, step) the run has, or that repeat earlier in the same batch (first one wins)."""
-    by_name: dict[str, dict[int, Point]] = defaultdict(dict)
-    for point in points:
-        by_name[point.name].setdefault(point.step, point)
-    new: list[Point] = []
-    for name, steps in by_name.items():
-        existing = await conn.execute_query(
-            _sql(conn, 'SELECT step FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?'),
-            [run_id, name, min(steps), max(steps)])
-        have = {row[0] for row in _rows(existing)}
-        new.extend(point for step, point in steps.items() if step not in have)
-    return new
-
-
-async def _update_latest(conn: BaseDBAsyncClient, run_id: int, new: list[Point]) -> None:
-    latest: dict[str, Point] = {}
-    counts: dict[str, int] = defaultdict(int)
-    for point in new:
-        counts[point.name] += 1
-        if point.name not in latest or point.step > latest[point.name].step:
-            latest[point.name] = point
+async def _update_latest(conn: BaseDBAsyncClient, new: dict[int, list[Point]]) -> None:
+    rows = []
+    for run_id, points in new.items():
+        latest: dict[str, Point] = {}
+        counts: dict[str, int] = defaultdict(int)
+        for point in points:
+            counts[point.name] += 1
+            if point.name not in latest or point.step > latest[point.name].step:
+                latest[point.name] = point
+        rows.extend((run_id, p.name, p.step, p.value, p.special, p.timestamp, counts[p.name]) for p in latest.values())
     newer = 'excluded.step >= latest_metrics.step'
-    rows = [(run_id, p.name, p.step, p.value, p.special, p.timestamp, counts[p.name]) for p in latest.values()]
     await _upsert(conn, 'INSERT INTO latest_metrics (run_id, name, step, value, special, timestamp, count) ',
                   ['int', 'text', 'bigint', 'float8', 'text', 'float8', 'bigint'], rows,
                   'ON CONFLICT (run_id, name) DO UPDATE SET '
@@ -294,18 +306,20 @@ async def _update_latest(conn: BaseDBAsyncClient, run_id: int, new: list[Point])
                   f'step = CASE WHEN {newer} THEN excluded.step ELSE latest_metrics.step END', keys=2)
 
 
-async def _update_buckets(conn: BaseDBAsyncClient, run_id: int, new: list[Point]) -> None:
+async def _update_buckets(conn: BaseDBAsyncClient, new: dict[int, list[Point]]) -> None:
     # level 1 from the points, each further level from the one below: ~1.14 merges per point for all levels
-    level: dict[tuple[str, int], list[Any]] = {}  # (name, bucket) -> [count, min_step, min_value, max_step, max_value]
-    for point in new:
-        _merge(level, (point.name, point.step // BUCKET_BASE), 1, point.step, point.value, point.step, point.value)
     rows = []
-    for number in LEVELS:
-        rows.extend((run_id, name, number, index, *values) for (name, index), values in level.items())
-        coarser: dict[tuple[str, int], list[Any]] = {}
-        for (name, index), (count, min_step, min_value, max_step, max_value) in level.items():
-            _merge(coarser, (name, index // BUCKET_BASE), count, min_step, min_value, max_step, max_value)
-        level = coarser
+    for run_id, points in new.items():
+        # (name, bucket) -> [count, min_step, min_value, max_step, max_value]
+        level: dict[tuple[str, int], list[Any]] = {}
+        for point in points:
+            _merge(level, (point.name, point.step // BUCKET_BASE), 1, point.step, point.value, point.step, point.value)
+        for number in LEVELS:
+            rows.extend((run_id, name, number, index, *values) for (name, index), values in level.items())
+            coarser: dict[tuple[str, int], list[Any]] = {}
+            for (name, index), (count, min_step, min_value, max_step, max_value) in level.items():
+                _merge(coarser, (name, index // BUCKET_BASE), count, min_step, min_value, max_step, max_value)
+            level = coarser
     lower = '(metric_buckets.min_value IS NULL OR excluded.min_value < metric_buckets.min_value)'
     higher = '(metric_buckets.max_value IS NULL OR excluded.max_value > metric_buckets.max_value)'
     await _upsert(conn, 'INSERT INTO metric_buckets (run_id, name, level, bucket, count, min_step, min_value, '
