@@ -30,7 +30,6 @@ MAX_LOG_LINES = 10_000
 MAX_LINE_CHARS = 10_000  # a job's own output can hold anything: a progress bar redrawn for an hour is one line
 REPORTABLE_STATES = lifecycle.REPORTABLE
 WRITERS_POSTGRES = 2  # transactions written at once on PostgreSQL (SQLite has one connection): the database's cores
-
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
 # what a report writes besides the status (which only lifecycle.move writes)
 REPORTED_FIELDS = ['progress', 'step', 'total_steps', 'progress_rate', 'progress_at', 'progress_window', 'eta_seconds',
@@ -44,6 +43,7 @@ class TooLarge(ServiceError):
     status_code = 413
 
 
+# a lambda: _write_reports is defined below, with the report's parts
 _writes: GroupCommit[_Incoming, _Stored] = GroupCommit(lambda conn, reports: _write_reports(conn, reports))
 arriving = _writes.arriving  # the report route's way in: see GroupCommit.arriving
 

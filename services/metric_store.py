@@ -28,6 +28,7 @@ BUCKET_BASE = 16
 LEVELS = range(1, 6)  # buckets of 16 .. 1,048,576 steps; base 16 writes ~7 roll-up rows per 100 points
 SPECIALS = {'NaN': math.nan, 'Infinity': math.inf, '-Infinity': -math.inf}
 EXPORT_CHUNK = 100_000
+RANGE_READ_MIN = 16  # a metric with this many points in a write is checked for duplicates by one range read
 
 
 @dataclass(slots=True)
@@ -75,17 +76,22 @@ async def _insert_postgres(conn: BaseDBAsyncClient, points: dict[int, list[Point
 
 
 async def _insert_sqlite(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> dict[int, list[Point]]:
-    """The points the runs have already, found in one read (an index lookup each), then the rest inserted."""
+    """The points the runs have already, found by reading each metric's range of steps (a metric with many points
+    here) or in one read of index lookups (the few points of many metrics, single-point reports); the rest inserted."""
     have: set[tuple[int, str, int]] = set()
+    scattered = []
     for run_id, batch in points.items():
-        if len({p.name for p in batch}) == 1 and len(batch) > 1:  # one metric's steps: one range of the index
-            name = batch[0].name
+        by_name: dict[str, list[int]] = defaultdict(list)
+        for point in batch:
+            by_name[point.name].append(point.step)
+        for name, steps in by_name.items():
+            if len(steps) < RANGE_READ_MIN:
+                scattered.extend([run_id, name, step] for step in steps)
+                continue
             rows = await conn.execute_query(
                 'SELECT step FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?',
-                [run_id, name, min(p.step for p in batch), max(p.step for p in batch)])
+                [run_id, name, min(steps), max(steps)])
             have.update((run_id, name, row[0]) for row in _rows(rows))
-    scattered = [[run_id, p.name, p.step] for run_id, batch in points.items()
-                 if not (len({p.name for p in batch}) == 1 and len(batch) > 1) for p in batch]
     if scattered:
         rows = await conn.execute_query(
             'SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?) AS j WHERE EXISTS '
