@@ -111,20 +111,22 @@ async def test_a_report_that_fails_in_a_group_fails_alone(orm: str) -> None:
     live_run, ended_run = await Run.get(id=live['id']), await Run.get(id=ended['id'])
     await Run.filter(id=ended['id']).update(status='succeeded')  # after it was read: only the write finds out
 
-    def report(run: Run, steps: range) -> dict:
-        return {'metrics': [{'name': 'loss', 'step': s, 'value': float(s)} for s in steps]}
+    def report(steps: range, **parts: dict) -> dict:
+        return {'metrics': [{'name': 'loss', 'step': s, 'value': float(s)} for s in steps], **parts}
 
-    # sent at once, they queue behind the first and are written together
+    # sent at once, they queue behind the first and are written together: points alone in a few statements for
+    # all, a report with more parts on its own (which raises, and rolls the group back: each is then tried alone)
     answers = await asyncio.gather(
-        ingest.report(live_run, report(live_run, range(0, 10))),
-        ingest.report(live_run, report(live_run, range(5, 15))),  # 5..9 are the previous report's
-        ingest.report(ended_run, report(ended_run, range(0, 10))),
-        ingest.report(live_run, report(live_run, range(15, 20))),
+        ingest.report(live_run, report(range(0, 10))),
+        ingest.report(live_run, report(range(5, 15))),  # 5..9 are the previous report's
+        ingest.report(ended_run, report(range(0, 10))),
+        ingest.report(ended_run, report(range(0, 10), progress={'fraction': 0.5})),
+        ingest.report(live_run, report(range(15, 20))),
         return_exceptions=True)
     assert answers[0] == {'metrics_accepted': 10, 'metrics_duplicate': 0}
     assert answers[1] == {'metrics_accepted': 5, 'metrics_duplicate': 5}
-    assert isinstance(answers[2], Conflict)
-    assert answers[3] == {'metrics_accepted': 5, 'metrics_duplicate': 0}
+    assert isinstance(answers[2], Conflict) and isinstance(answers[3], Conflict)
+    assert answers[4] == {'metrics_accepted': 5, 'metrics_duplicate': 0}
     [latest] = await metric_store.metric_names(live['id'])
     assert (latest['count'], latest['step']) == (20, 19)
     series = await metric_store.series(live['id'], 'loss')
