@@ -220,16 +220,17 @@ async def report(run_id: Id, request: Request, authorization: str = Header(''),
                  x_trainboard_timestamp: str = Header(''), x_trainboard_signature: str = Header('')) -> ReportAnswer:
     """Metrics, progress, steps, logs and status from training code, all optional, stored all or nothing. At most
     4 MB (services/ingest.MAX_BODY_BYTES): api/body_limit.py answers 413 before reading past that."""
-    # a Bearer token is checked before the body is read, so strangers cannot make the server hold 4 MB bodies
-    signed = bool(x_trainboard_signature)
-    body = await request.body() if signed else b''
-    run, signature = await runs.authorize_report(run_id, authorization=authorization,
-                                                 timestamp=x_trainboard_timestamp, signature=x_trainboard_signature,
-                                                 body=body)
-    if not signed:
-        body = await request.body()
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise Invalid(f'The body is not valid JSON: {error}.') from None
-    return ReportAnswer(**await ingest.report(run, payload, signature=signature))
+    async with ingest.arriving():
+        # a Bearer token is checked before the body is read, so strangers cannot make the server hold 4 MB bodies
+        signed = bool(x_trainboard_signature)
+        body = await request.body() if signed else b''
+        run, signature = await runs.authorize_report(run_id, authorization=authorization,
+                                                     timestamp=x_trainboard_timestamp,
+                                                     signature=x_trainboard_signature, body=body)
+        if not signed:
+            body = await request.body()
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            raise Invalid(f'The body is not valid JSON: {error}.') from None
+        return ReportAnswer(**await ingest.report(run, payload, signature=signature))

@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
 from models.logs import level_of
 from services import bounds, database, hub, lifecycle, notifications, progress, projects, run_logs, runs
-from services.errors import Conflict, Invalid, ServiceError
+from services.errors import Conflict, Invalid, NotFound, ServiceError
+from services.group_commit import GroupCommit
 from services.lifecycle import Cause
-from services.metric_store import Point, parse_value, write_points
+from services.metric_store import Point, parse_value, write_points, write_points_of_runs
 
 BIGINT_MAX = bounds.BIGINT_MAX  # steps are BigIntField
 MAX_POINTS = 10_000
@@ -27,6 +29,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LOG_LINES = 10_000
 MAX_LINE_CHARS = 10_000  # a job's own output can hold anything: a progress bar redrawn for an hour is one line
 REPORTABLE_STATES = lifecycle.REPORTABLE
+WRITERS_POSTGRES = 2  # transactions written at once on PostgreSQL (SQLite has one connection): the database's cores
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
 # what a report writes besides the status (which only lifecycle.move writes)
 REPORTED_FIELDS = ['progress', 'step', 'total_steps', 'progress_rate', 'progress_at', 'progress_window', 'eta_seconds',
@@ -38,6 +41,11 @@ STEP_FIELDS = ['status', 'description', 'started_at', 'ended_at']
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+# a lambda: _write_reports is defined below, with the report's parts
+_writes: GroupCommit[_Incoming, _Stored] = GroupCommit(lambda conn, reports: _write_reports(conn, reports))
+arriving = _writes.arriving  # the report route's way in: see GroupCommit.arriving
 
 
 @dataclass(slots=True)
@@ -54,38 +62,118 @@ class Report:
 
 async def report(run: Run, body: Any, *, signature: runs.Signature | None = None) -> dict[str, Any]:
     """Validate and store one report; answers how many points were new and how many the run already had.
-    A signed report spends its signature with the rest: a replay is refused (409) and stores nothing."""
+    A signed report spends its signature with the rest: a replay is refused (409) and stores nothing.
+
+    Reports that arrive together are stored in one transaction (services/group_commit.py): one flush to disk for
+    all of them. Each is answered only after that transaction committed, so an answered point is stored."""
     parsed = parse(body)
     if RunStatus(run.status).is_finished:
         raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
-    async with in_transaction() as conn:
-        await _one_writer_per_run(conn, run.id)
-        # locked until commit: a cancel or stop that comes in meanwhile is saved after us, so it wins
-        run = await Run.select_for_update().using_db(conn).get(id=run.id)
-        status_before = run.status
-        if RunStatus(run.status).is_finished:
-            raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
-        if signature is not None:
-            await runs.spend_signature(conn, signature)
-        new_points = await write_points(conn, run.id, parsed.points) if parsed.points else []
-        now = time.time()
-        await _write_logs(conn, run.id, parsed.logs, now)
-        steps_changed = await _apply_steps(run, parsed, conn)
-        _apply_progress(run, parsed, now)
-        moved = await _apply_status(run, parsed, conn)  # after: a run that succeeds is at 100%
-        run.last_report_at = datetime.now(UTC)
-        run.stall_notified_at = None  # heard from: a stall told of is over (it is not stopped), and a new one is told
-        # only what a report decides: the poller writes cost and provider state at the same time
-        await run.save(using_db=conn, update_fields=REPORTED_FIELDS)
-    await _publish(run, new_points, parsed.logs, steps_changed or moved or parsed.fraction is not None)
-    if run.status != status_before:  # the project's run counts changed
+
+    writers = WRITERS_POSTGRES if database.is_postgres(connections.get('default')) else 1
+    stored = await _writes.write(_Incoming(run.id, parsed, signature), order=run.id, writers=writers,
+                                 weight=max(1, len(parsed.points) + len(parsed.logs)))
+    run, new_points = stored.run, stored.new_points
+    await _publish(run, new_points, parsed.logs, stored.steps_changed or stored.moved or parsed.fraction is not None)
+    if run.status != stored.status_before:  # the project's run counts changed
         await projects.publish_updated(run.project_id)
-    if moved and run.status in lifecycle.ENDS_TOLD:  # its end is an event: the bells of those concerned re-read
+    if stored.moved and run.status in lifecycle.ENDS_TOLD:  # its end is an event: the bells of those concerned re-read
         await notifications.announce(run.project_id)
     answer = {'metrics_accepted': len(new_points), 'metrics_duplicate': len(parsed.points) - len(new_points)}
     if run.control:
         answer['control'] = {'action': run.control}
     return answer
+
+
+@dataclass(slots=True)
+class _Incoming:
+    run_id: int
+    parsed: Report
+    signature: runs.Signature | None
+
+
+@dataclass(slots=True)
+class _Stored:
+    run: Run
+    status_before: str
+    new_points: list[Point]
+    steps_changed: bool
+    moved: bool
+
+
+async def _write_reports(conn: Any, reports: list[_Incoming]) -> list[_Stored | Exception]:
+    """Reports that arrived together, in one transaction. Those that only carry points to runs that are running
+    (what training code sends at every step) are written together: one read of their runs, one statement per table
+    for all their points, one update of their runs. Any other report, and every report of a run that has one, is
+    written on its own, in the order they came (`_store`)."""
+    results: list[_Stored | Exception | None] = [None] * len(reports)
+    alone = {report.run_id for report in reports if not _points_only(report)}
+    together = [i for i, report in enumerate(reports) if report.run_id not in alone]
+    if together:
+        ids = sorted({reports[i].run_id for i in together})  # locked in id order, as every group does
+        found = {run.id: run for run in await Run.filter(id__in=ids).order_by('id').select_for_update().using_db(conn)}
+        for run in found.values():
+            if not RunStatus(run.status).is_finished and _moves(run):  # its first sign of life starts it
+                alone.add(run.id)
+        points: dict[int, list[Point]] = {}
+        for i in together:
+            run = found.get(reports[i].run_id)
+            if run is None:
+                results[i] = NotFound(f'Run {reports[i].run_id} not found.')
+            elif RunStatus(run.status).is_finished:
+                results[i] = Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
+            elif run.id not in alone:  # the first of a (name, step) wins, as when written one after the other
+                points.setdefault(run.id, []).extend(reports[i].parsed.points)
+        new = {id(point) for batch in (await write_points_of_runs(conn, points)).values() for point in batch}
+        now = datetime.now(UTC)
+        if points:  # what a report decides (REPORTED_FIELDS) of a running run that only gets points
+            await Run.filter(id__in=list(points)).using_db(conn).update(last_report_at=now, stall_notified_at=None,
+                                                                        updated_at=now)
+        for i in together:
+            run = found.get(reports[i].run_id)
+            if results[i] is None and run is not None and run.id in points:
+                run.last_report_at, run.stall_notified_at, run.updated_at = now, None, now
+                results[i] = _Stored(run, run.status, [p for p in reports[i].parsed.points if id(p) in new],
+                                     steps_changed=False, moved=False)
+    for i, report in enumerate(reports):
+        if results[i] is None:
+            results[i] = await _store(conn, report.run_id, report.parsed, report.signature)
+    return results  # type: ignore[return-value]  # every one is set
+
+
+def _points_only(report: _Incoming) -> bool:
+    parsed = report.parsed
+    return bool(parsed.points) and report.signature is None and not parsed.logs and not parsed.steps \
+        and parsed.fraction is None and parsed.state is None
+
+
+def _moves(run: Run) -> bool:
+    """Whether points alone move the run (a queued external run starts)."""
+    return lifecycle.from_report(RunStatus(run.status), None, signs_of_life=True, has_job=run.job_ref is not None,
+                                 awaits_launch=run.provider != 'external') is not None
+
+
+async def _store(conn: Any, run_id: int, parsed: Report, signature: runs.Signature | None) -> _Stored:
+    """One report's writes, in the (shared) transaction `conn`."""
+    await _one_writer_per_run(conn, run_id)
+    # locked until commit: a cancel or stop that comes in meanwhile is saved after us, so it wins
+    run = await Run.select_for_update().using_db(conn).get(id=run_id)
+    status_before = run.status
+    if RunStatus(run.status).is_finished:
+        raise Conflict(f'Run {run.id} has finished ({run.status}); it takes no more reports.')
+    if signature is not None:
+        await runs.spend_signature(conn, signature)
+    new_points = await write_points(conn, run.id, parsed.points) if parsed.points else []
+    now = time.time()
+    await _write_logs(conn, run.id, parsed.logs, now)
+    steps_changed = await _apply_steps(run, parsed, conn)
+    _apply_progress(run, parsed, now)
+    moved = await _apply_status(run, parsed, conn)  # after: a run that succeeds is at 100%
+    run.last_report_at = datetime.now(UTC)
+    run.stall_notified_at = None  # heard from: a stall told of is over (it is not stopped), and a new one is told
+    # only what a report decides: the poller writes cost and provider state at the same time
+    await run.save(using_db=conn, update_fields=REPORTED_FIELDS)
+    return _Stored(run, status_before, new_points, steps_changed, moved)
 
 
 def parse(body: Any) -> Report:
