@@ -17,7 +17,18 @@ from tortoise.transactions import in_transaction
 
 from models import LogLine, Run, RunStatus, RunStep, StepStatus
 from models.logs import level_of
-from services import bounds, database, hub, lifecycle, notifications, progress, projects, run_logs, runs
+from services import (
+    bounds,
+    database,
+    hub,
+    lifecycle,
+    log_secrets,
+    notifications,
+    progress,
+    projects,
+    run_logs,
+    runs,
+)
 from services.errors import Conflict, Invalid, NotFound, ServiceError
 from services.group_commit import GroupCommit
 from services.lifecycle import Cause
@@ -165,7 +176,7 @@ async def _store(conn: Any, run_id: int, parsed: Report, signature: runs.Signatu
         await runs.spend_signature(conn, signature)
     new_points = await write_points(conn, run.id, parsed.points) if parsed.points else []
     now = time.time()
-    await _write_logs(conn, run.id, parsed.logs, now)
+    await _write_logs(conn, run, parsed.logs, now)
     steps_changed = await _apply_steps(run, parsed, conn)
     _apply_progress(run, parsed, now)
     moved = await _apply_status(run, parsed, conn)  # after: a run that succeeds is at 100%
@@ -218,15 +229,21 @@ async def record_output(run: Run, *, points: list[Point] | None = None, logs: li
     async with in_transaction() as conn:
         await _one_writer_per_run(conn, run.id)
         new_points = await write_points(conn, run.id, points) if points else []
-        await _write_logs(conn, run.id, [line[:MAX_LINE_CHARS] for line in logs], time.time())
+        await _write_logs(conn, run, logs, time.time())
     await _publish_output(run, new_points, logs)
     return len(new_points)
 
 
-async def _write_logs(conn: Any, run_id: int, lines: list[str], now: float) -> None:
-    if lines:  # a NUL would make PostgreSQL refuse the whole batch: a job that prints one kept no log at all
-        await LogLine.bulk_create([LogLine(run_id=run_id, timestamp=now, line=bounds.strip_nul(line),
-                                           level=level_of(line)) for line in lines], using_db=conn)
+async def _write_logs(conn: Any, run: Run, lines: list[str], now: float) -> None:
+    """Each line cut to MAX_LINE_CHARS (whoever sent it: the page shows every line whole), its run's secrets hidden
+    before it is stored (a job that prints its token must not show it to every viewer, nor to a search), and without
+    NUL (PostgreSQL would refuse the whole batch: a job that printed one kept no log at all)."""
+    if not lines:
+        return
+    secrets = log_secrets.secrets_of(run)
+    stored = [log_secrets.hidden(bounds.strip_nul(line[:MAX_LINE_CHARS]), secrets) for line in lines]
+    await LogLine.bulk_create([LogLine(run_id=run.id, timestamp=now, line=text, level=level_of(text))
+                               for text in stored], using_db=conn)
 
 
 async def _one_writer_per_run(conn: Any, run_id: int) -> None:

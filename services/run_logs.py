@@ -14,8 +14,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from models import LogLine, Run, User
-from services import runs
-from services.background import logs_kept
+from services import log_secrets, runs
 from services.errors import Invalid
 
 PAGE = 200  # lines a page shows and reads at a time
@@ -101,7 +100,7 @@ async def download(user: User, run_id: int, zone: tzinfo) -> tuple[str, AsyncIte
 
 
 async def _stream(run: Run, zone: tzinfo) -> AsyncIterator[bytes]:
-    secrets = logs_kept.secrets_of(run)
+    secrets = log_secrets.secrets_of(run)
     after, second, prefix = 0, None, ('', '')
     while True:
         rows = await LogLine.filter(run_id=run.id, id__gt=after).order_by('id').limit(DOWNLOAD_PAGE) \
@@ -115,7 +114,7 @@ async def _stream(run: Run, zone: tzinfo) -> AsyncIterator[bytes]:
                 local = datetime.fromtimestamp(second, zone)
                 prefix = local.strftime('%Y-%m-%d %H:%M:%S.'), local.strftime(' %Z ')
             millis = min(999, round(moment % 1 * 1_000_000) // 1000)  # as datetime rounds: to the microsecond
-            out.append(f'{prefix[0]}{millis:03d}{prefix[1]}{logs_kept.hidden(text, secrets)}\n')
+            out.append(f'{prefix[0]}{millis:03d}{prefix[1]}{log_secrets.hidden(text, secrets)}\n')
         yield ''.join(out).encode()
         after = rows[-1][0]
 

@@ -19,6 +19,9 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason='only a server running as
 NOBODY_UID = 65534
 
 
+HF_TOKEN = 'hf_supersecretvalue123'
+
+
 @pytest.fixture
 def open_dir() -> Iterator[Path]:
     """A directory every user may traverse (pytest's tmp_path is root's alone, which would hide what we test)."""
@@ -49,14 +52,17 @@ def test_a_job_sees_nothing_of_the_server(database_url: str, open_dir: Path) -> 
     try:
         api = server.client()
         project = api.post('/projects', json={'name': 'shell'}).json()
-        command = (f'id; echo "cwd=$(pwd)"; env; cat {data_dir}/secret.key; ls {data_dir}; '
+        command = (f'id; echo "cwd=$(pwd)"; echo "token is $HF_TOKEN"; env; cat {data_dir}/secret.key; ls {data_dir}; '
                    f'cat {data_dir}/trainboard.sqlite3 > /dev/null && echo read the database')
+        envs = {'MINE': 'given', 'HF_TOKEN': HF_TOKEN}
         run = api.post(f'/projects/{project["id"]}/runs', json={'name': 'shell', 'provider': 'local',
-                                                                'command': command, 'envs': {'MINE': 'given'}}).json()
+                                                                'command': command, 'envs': envs}).json()
         helpers.wait_for_status(api, run, 'succeeded', 'failed')
         lines = lambda: [line['line'] for line in api.get(f'/runs/{run["id"]}/logs').json()]  # noqa: E731
         helpers.wait_until(lambda: any(line.startswith('cwd=') for line in lines()))
         output = '\n'.join(lines())
+        # the run's own secret, printed, is hidden as it is stored: in every read and search of the log
+        assert api.get(f'/runs/{run["id"]}/logs', params={'q': HF_TOKEN[:8]}).json() == []
     finally:
         server.stop()
     assert f'uid={NOBODY_UID}' in output and 'uid=0(' not in output
@@ -64,6 +70,7 @@ def test_a_job_sees_nothing_of_the_server(database_url: str, open_dir: Path) -> 
     assert (data_dir / 'secret.key').read_text().strip() not in output
     assert 'aws-secret-of-the-server' not in output and 'TRAINBOARD_DATABASE_URL' not in output
     assert 'read the database' not in output and 'Permission denied' in output
+    assert HF_TOKEN not in output and 'token is [hidden]' in output and 'HF_TOKEN=[hidden]' in output
     assert f'TRAINBOARD_RUN_ID={run["id"]}' in output and 'MINE=given' in output and 'TRAINBOARD_RUN_TOKEN=' in output
     assert f'MLFLOW_RUN_ID={run["id"]}' in output and 'MLFLOW_TRACKING_URI=http://127.0.0.1:' in output
     token = next(line for line in output.splitlines() if line.startswith('TRAINBOARD_RUN_TOKEN='))

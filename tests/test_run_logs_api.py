@@ -34,6 +34,12 @@ def test_the_log_reads_in_pages_searches_and_filters(server: Server, api: httpx.
         assert answer.status_code == 422, (params, answer.text)
 
 
+def test_a_reported_line_is_cut_as_a_job_s_output_is(server: Server, api: httpx.Client) -> None:
+    run = a_run_with_lines(server, api, ['x' * 50_000, 'next'])  # one line of 50,000 was kept and shown whole
+    stored = [row['line'] for row in api.get(f'/runs/{run["id"]}/logs').json()]
+    assert [len(line) for line in stored] == [10_000, 4]
+
+
 def test_the_whole_log_downloads_as_text(server: Server, api: httpx.Client) -> None:
     run = a_run_with_lines(server, api, ['first', 'second'])
     answer = api.get(f'/runs/{run["id"]}/logs.txt', params={'tz': 'Europe/Berlin'})

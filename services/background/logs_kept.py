@@ -31,9 +31,10 @@ from tortoise.expressions import Q
 import settings
 from models import Artifact, ArtifactStatus, LogLine, Run
 from models.runs import FINISHED
-from services import artifacts, data_files, runs
+from services import artifacts, data_files
 from services.background import job_logs
 from services.errors import ServiceError, Unavailable
+from services.log_secrets import hidden, secrets_of
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ BATCH = 5  # runs kept per run of the task; the rest wait for the next
 INTERVAL_S = 30.0  # how often the leader looks for runs whose log is due
 BASE_DELAY_S = 60.0  # a run whose log could not be stored is tried again after this, doubling, at most MAX_DELAY_S
 MAX_DELAY_S = 3600.0
-SECRET_MIN_CHARS = 8  # shorter environment values ("1", "true") are not hidden: they would blank out words
 
 
 
@@ -151,20 +151,4 @@ async def _name_for(run: Run) -> str:
     try of this task left, uploading with nothing stored, is ours to reuse.)"""
     own = await Artifact.filter(run_id=run.id, name=NAME, status=ArtifactStatus.READY).exclude(type=TYPE).exists()
     return f'trainboard-{NAME}' if own else NAME
-
-
-def secrets_of(run: Run) -> list[str]:
-    try:
-        envs = runs.launch_spec(run).get('envs') or {}
-    except ServiceError:  # encrypted under another server secret: nothing of it can be in the clear here either
-        return []
-    values = {str(value) for value in envs.values() if len(str(value)) >= SECRET_MIN_CHARS}
-    return sorted(values, key=len, reverse=True)
-
-
-def hidden(line: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret in line:
-            line = line.replace(secret, '[hidden]')
-    return line
 
