@@ -11,6 +11,7 @@ from api import (
     artifacts,
     audit,
     auth,
+    fast_lane,
     health,
     mlflow,
     notification_targets,
@@ -49,6 +50,7 @@ def register(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(NoNul)
+    fast_lane.install(app)  # reports past the pages' middleware, with the guards above and below
     # every route of the app, NiceGUI's too: no stranger's body is read past its cap
     app.add_middleware(BodyLimit, cap=settings.current.max_body_bytes,
                        caps={f'{PREFIX}/runs/[^/]+/report': ingest.MAX_BODY_BYTES,

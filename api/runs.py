@@ -226,7 +226,8 @@ async def report(run_id: Id, request: Request, authorization: str = Header(''),
         body = await request.body() if signed else b''
         run, signature = await runs.authorize_report(run_id, authorization=authorization,
                                                      timestamp=x_trainboard_timestamp,
-                                                     signature=x_trainboard_signature, body=body)
+                                                     signature=x_trainboard_signature, body=body,
+                                                     fields=runs.REPORT_FIELDS)
         if not signed:
             body = await request.body()
         try:

@@ -212,3 +212,16 @@ def test_downsampling_keeps_spikes(server: Server, api: httpx.Client, run: dict)
     csv = api.get(f'/runs/{run["id"]}/metrics/loss.csv')
     assert csv.headers['content-type'].startswith('text/csv') and len(csv.text.splitlines()) == 30_001
     assert api.get(f'/runs/{run["id"]}/metrics/nope').status_code == 404
+
+
+def test_reports_take_their_own_lane_with_the_app_s_guards(server: Server, run: dict) -> None:
+    """Reports skip the pages' middleware (api/fast_lane.py) but not the app's own guards or error answers."""
+    answer = report(server, run, {'metrics': [{'name': 'lane', 'step': 0, 'value': 1.0}]})
+    assert answer.status_code == 200 and answer.headers['x-frame-options'] == 'DENY'
+    assert 'set-cookie' not in answer.headers  # no session is made for a report
+    headers = {'Authorization': f'Bearer {run["token"]}'}
+    too_big = httpx.post(f'{server.url}/api/v1/runs/{run["id"]}/report', content=b' ' * (4 * 2**20 + 1),
+                         headers=headers)
+    assert too_big.status_code == 413 and 'larger than' in too_big.json()['detail']
+    bad = httpx.post(f'{server.url}/api/v1/runs/{run["id"]}/report', content=b'{', headers=headers)
+    assert bad.status_code == 422 and 'not valid JSON' in bad.json()['detail']
