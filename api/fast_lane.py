@@ -26,6 +26,8 @@ def install(app: FastAPI) -> None:
     """Build the app's middleware stack (as Starlette does, when the first request comes) with a lane for reports:
     called after every middleware is added, NiceGUI's included, which ui.run adds last."""
     build = app.build_middleware_stack
+    if getattr(build, 'has_fast_lane', False):  # once: a `user` test runs main.py again in the same process
+        return
 
     def with_lane() -> ASGIApp:
         everything = build()
@@ -37,6 +39,7 @@ def install(app: FastAPI) -> None:
             app.user_middleware = kept
         return FastLane(everything, lane)
 
+    with_lane.has_fast_lane = True  # type: ignore[attr-defined]
     app.build_middleware_stack = with_lane  # type: ignore[method-assign]
 
 
