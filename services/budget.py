@@ -33,10 +33,21 @@ _launch_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, defaultdict[
     weakref.WeakKeyDictionary()
 
 
-def lookahead_h(poll_s: float = 0.0) -> float:
-    """How long a stop takes to end the billing, in hours, with cycles `poll_s` apart when that is more than the
-    poll interval asked for (the poller measures it: a busy machine stretches it)."""
-    return (settings.current.stop_grace_s + LOOKAHEAD_POLLS * max(settings.current.poll_interval_s, poll_s)) / 3600
+class Cadence:
+    """How far apart this process's poll cycles have lately been (0 until it has polled): a launch here is checked
+    with the look-ahead that enforcement uses, so a run stopped by the budget is not followed by a launch it lets by.
+    A process that does not poll (not the leader) has none and checks with the interval asked for."""
+    seconds: float = 0.0
+
+
+cadence = Cadence()
+
+
+def lookahead_h(poll_s: float | None = None) -> float:
+    """How long a stop takes to end the billing, in hours, with cycles `poll_s` apart (by default: as this process's
+    poller measured them) when that is more than the poll interval asked for: a busy machine stretches it."""
+    gap = cadence.seconds if poll_s is None else poll_s
+    return (settings.current.stop_grace_s + LOOKAHEAD_POLLS * max(settings.current.poll_interval_s, gap)) / 3600
 
 
 @asynccontextmanager
@@ -58,7 +69,7 @@ async def burn_per_hour(project_id: int) -> float:
     return float(rows[0]['total'] or 0) if rows else 0.0
 
 
-def would_overspend(project: Project, price_per_hour: float, poll_s: float = 0.0) -> bool:
+def would_overspend(project: Project, price_per_hour: float, poll_s: float | None = None) -> bool:
     """Whether jobs billing `price_per_hour` in all would take the project past its budget before they could stop."""
     if project.budget_usd <= 0:
         return False

@@ -6,7 +6,7 @@ import time
 from decimal import Decimal
 
 from models import Project, Run, RunStatus
-from services import auth, lifecycle, projects, runs
+from services import auth, budget, lifecycle, projects, runs
 from services.background import limits
 from services.background.poller import _Clock
 from services.lifecycle import Cause
@@ -44,6 +44,19 @@ async def test_a_project_budget_looks_further_ahead_when_cycles_come_late(orm: s
     assert await limits.enforce(now) == 0
     assert await limits.enforce(now, poll_s=10.0) == 1
     assert (await _status(run)).startswith('Stopped by the project budget at $0.05')
+
+
+async def test_a_launch_looks_as_far_ahead_as_enforcement_in_the_polling_process(orm: str) -> None:
+    """A run stopped by the budget with late cycles, then a launch checked with the interval asked for, was let by
+    (seen in CI): a launch in the process that polls counts in the cycles it measured."""
+    run = await _billing_run({}, budget_usd=0.05)
+    project = await Project.get(id=run.project_id)
+    assert not budget.would_overspend(project, 3.6)  # $0.015 + $0.03: within $0.05
+    budget.cadence.seconds = 10.0
+    try:
+        assert budget.would_overspend(project, 3.6)
+    finally:
+        budget.cadence.seconds = 0.0
 
 
 def test_the_poller_clock_tells_how_far_apart_recent_cycles_were() -> None:

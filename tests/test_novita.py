@@ -269,7 +269,9 @@ def test_a_spot_run_bills_the_spot_price_on_the_disk_and_cluster_asked_for(
     report(cloud_server, run, {'status': {'state': 'succeeded'}})
     helpers.wait_until(lambda: not novita.live())
     time.sleep(0.3)
-    assert api.get(f'/runs/{run["id"]}').json()['cost_usd'] == pytest.approx(instance.cost(), rel=0.05)
+    # billing's start and end are counted from midpoints between polls: off by up to half a cycle each, and a busy
+    # machine's cycles come later than the 0.1 s asked for (0.2 s off, 5.5 %, seen in CI): half a second's worth
+    assert api.get(f'/runs/{run["id"]}').json()['cost_usd'] == pytest.approx(instance.cost(), abs=0.7 * 0.5 / 3600)
     refused = api.post(f'/projects/{run["project_id"]}/runs', json={
         'name': 'h100', 'provider': 'novita', 'product_id': 'h100.sxm.v1', 'image': 'i', 'command': 'c',
         'billing': 'auction'})

@@ -26,7 +26,7 @@ from services.budget import usd
 from services.lifecycle import Cause
 
 
-async def enforce(now: float | None = None, poll_s: float = 0.0) -> int:
+async def enforce(now: float | None = None, poll_s: float | None = None) -> int:
     """Stop every run past a limit, and every billing run of a project that would pass its budget; how many. Tell
     the people of a run that has just stalled. `poll_s`: how far apart poll cycles have been lately."""
     now = time.time() if now is None else now

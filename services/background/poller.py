@@ -25,7 +25,18 @@ import settings
 from models import Credential, Project, Run, RunStatus
 from providers import registry
 from providers.base import JobState, Phase, Provider, ProviderError
-from services import audit, credentials, hub, lifecycle, progress, projects, provider_health, providers, runs
+from services import (
+    audit,
+    budget,
+    credentials,
+    hub,
+    lifecycle,
+    progress,
+    projects,
+    provider_health,
+    providers,
+    runs,
+)
 from services.background import budget_alerts, intents, limits, poll_events
 from services.errors import ServiceError
 from services.lifecycle import Cause
@@ -50,6 +61,7 @@ async def poll_once() -> None:
             listings[account] = states
     await _adopt_unassigned(listings)
     _clock.tick(now)
+    budget.cadence.seconds = _clock.interval_s  # launches in this process look as far ahead as enforcement
     await intents.carry_out_external(now)
     # on the cost this cycle accrued; the stops it asks for are carried out next cycle, as far off as cycles now are
     await limits.enforce(now, poll_s=_clock.interval_s)
