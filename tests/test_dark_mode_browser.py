@@ -19,6 +19,8 @@ LIGHT_SURFACES = '''() => {
     for (const element of document.querySelectorAll('body *')) {
         const rect = element.getBoundingClientRect();
         if (rect.width < 2 || rect.height < 2) continue;
+        // a ticked checkbox's box is Quasar's, in the text's colour (light on the dark page): a control, no surface
+        if (element.classList.contains('q-checkbox__bg')) continue;
         const style = getComputedStyle(element);
         if (style.visibility === 'hidden' || style.display === 'none') continue;
         const parts = style.backgroundColor.match(/[\\d.]+/g);
