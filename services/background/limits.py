@@ -28,7 +28,8 @@ from services.lifecycle import Cause
 
 async def enforce(now: float | None = None, poll_s: float | None = None) -> int:
     """Stop every run past a limit, and every billing run of a project that would pass its budget; how many. Tell
-    the people of a run that has just stalled. `poll_s`: how far apart poll cycles have been lately."""
+    the people of a run that has just stalled.
+    `poll_s`: how far apart poll cycles are (by default, as the poller measured them: budget.cadence)."""
     now = time.time() if now is None else now
     lookahead_h = budget.lookahead_h(poll_s)
     limited = Q(max_cost_usd__isnull=False) | Q(max_duration_s__isnull=False) | Q(stall_timeout_s__isnull=False) \

@@ -61,10 +61,10 @@ async def poll_once() -> None:
             listings[account] = states
     await _adopt_unassigned(listings)
     _clock.tick(now)
-    budget.cadence.seconds = _clock.interval_s  # launches in this process look as far ahead as enforcement
+    # enforcement, and launches in this process, look ahead by cycles as far apart as they now are
+    budget.cadence.seconds = _clock.interval_s
     await intents.carry_out_external(now)
-    # on the cost this cycle accrued; the stops it asks for are carried out next cycle, as far off as cycles now are
-    await limits.enforce(now, poll_s=_clock.interval_s)
+    await limits.enforce(now)  # on the cost this cycle accrued; the stops it asks for are carried out next cycle
     await _told(budget_alerts.check(now))  # after enforcement, which a failure here must not hold up
 
 
