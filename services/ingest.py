@@ -23,6 +23,7 @@ from services import (
     hub,
     lifecycle,
     log_secrets,
+    metric_store,
     notifications,
     progress,
     projects,
@@ -166,8 +167,8 @@ def _moves(run: Run) -> bool:
 
 async def _store(conn: Any, run_id: int, parsed: Report, signature: runs.Signature | None) -> _Stored:
     """One report's writes, in the (shared) transaction `conn`."""
-    await _one_writer_per_run(conn, run_id)
-    # locked until commit: a cancel or stop that comes in meanwhile is saved after us, so it wins
+    # locked until commit: a cancel or stop that comes in meanwhile is saved after us, so it wins; and no other
+    # transaction writes the run's points meanwhile (metric_store.write_points)
     run = await Run.select_for_update().using_db(conn).get(id=run_id)
     status_before = run.status
     if RunStatus(run.status).is_finished:
@@ -227,7 +228,7 @@ async def record_output(run: Run, *, points: list[Point] | None = None, logs: li
     how many points were new. It is not a report: a job that only prints has still not reported (stall timeout)."""
     points, logs = points or [], logs or []
     async with in_transaction() as conn:
-        await _one_writer_per_run(conn, run.id)
+        await metric_store.lock_runs(conn, [run.id])
         new_points = await write_points(conn, run.id, points) if points else []
         await _write_logs(conn, run, logs, time.time())
     await _publish_output(run, new_points, logs)
@@ -244,12 +245,6 @@ async def _write_logs(conn: Any, run: Run, lines: list[str], now: float) -> None
     stored = [log_secrets.hidden(bounds.strip_nul(line[:MAX_LINE_CHARS]), secrets) for line in lines]
     await LogLine.bulk_create([LogLine(run_id=run.id, timestamp=now, line=text, level=level_of(text))
                                for text in stored], using_db=conn)
-
-
-async def _one_writer_per_run(conn: Any, run_id: int) -> None:
-    """On PostgreSQL, one write per run at a time (until commit), so duplicates are counted right."""
-    if database.is_postgres(conn):
-        await conn.execute_query('SELECT pg_advisory_xact_lock($1)', [run_id])
 
 
 # --- parsing -------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ BUCKET_BASE = 16
 LEVELS = range(1, 6)  # buckets of 16 .. 1,048,576 steps; base 16 writes ~7 roll-up rows per 100 points
 SPECIALS = {'NaN': math.nan, 'Infinity': math.inf, '-Infinity': -math.inf}
 EXPORT_CHUNK = 100_000
-RANGE_READ_MIN = 16  # a metric with this many points in a write is checked for duplicates by one range read
+RANGE_SLACK = 4  # a metric's points are looked up as one range of steps when they fill 1/4 of it or more
 
 
 @dataclass(slots=True)
@@ -41,69 +41,81 @@ class Point:
 
 
 async def write_points(conn: BaseDBAsyncClient, run_id: int, points: list[Point]) -> list[Point]:
-    """Store the points the run does not have yet, inside the caller's transaction; returns those new points."""
+    """Store the points the run does not have yet, inside the caller's transaction; returns those new points.
+    The caller holds the run's row lock (`lock_runs`): no other transaction writes the run's points meanwhile, so
+    the points read as stored are all there are, and the rest go in with a plain INSERT."""
     return (await write_points_of_runs(conn, {run_id: points}))[run_id]
 
 
 async def write_points_of_runs(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> dict[int, list[Point]]:
     """`write_points` for several runs at once, in as many statements as for one (reports written together)."""
     firsts = {run_id: _first_of_each(batch) for run_id, batch in points.items()}
-    new = await (_insert_postgres if is_postgres(conn) else _insert_sqlite)(conn, firsts)
+    have = await _stored(conn, firsts)
+    new = {run_id: [p for p in batch if (run_id, p.name, p.step) not in have] for run_id, batch in firsts.items()}
+    await _insert(conn, new)
     await _update_latest(conn, new)
     await _update_buckets(conn, new)
     return new
 
 
-async def _insert_postgres(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> dict[int, list[Point]]:
-    """One statement: the arrays unnested, what the runs have skipped, and the (run, name, step) of what was new
-    returned, so no read before (and a point another transaction stored meanwhile counts as the duplicate it is).
-    Measured against COPY into a staging table and one INSERT ... SELECT from it: no faster for 1,000-point reports
-    (32 vs 34 ms per transaction on bench/ingest.py's machine), and one statement more."""
-    rows = [(run_id, p) for run_id, batch in points.items() for p in batch]
-    if not rows:
-        return {run_id: [] for run_id in points}
-    stored = await conn.execute_query_dict(  # _dict: Tortoise's execute_query returns no rows for an INSERT
-        'INSERT INTO metrics (run_id, name, step, value, special, timestamp) '
-        'SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::float8[], $5::text[], $6::float8[]) '
-        'ORDER BY 1, 2, 3 '  # concurrent transactions insert in one order, so they cannot deadlock
-        'ON CONFLICT DO NOTHING RETURNING run_id, name, step',
-        [[r for r, _ in rows], [p.name for _, p in rows], [p.step for _, p in rows], [p.value for _, p in rows],
-         [p.special for _, p in rows], [p.timestamp for _, p in rows]])
-    if len(stored) == len(rows):
-        return points
-    new = {(row['run_id'], row['name'], row['step']) for row in stored}
-    return {run_id: [p for p in batch if (run_id, p.name, p.step) in new] for run_id, batch in points.items()}
+async def lock_runs(conn: BaseDBAsyncClient, run_ids: list[int]) -> None:
+    """The runs' rows locked until the transaction ends (in id order, as every writer locks them), so one
+    transaction at a time writes a run's points. SQLite has one writer at a time anyway."""
+    if is_postgres(conn):
+        await conn.execute_query('SELECT id FROM runs WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE',
+                                 [sorted(run_ids)])
 
 
-async def _insert_sqlite(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> dict[int, list[Point]]:
-    """The points the runs have already, found by reading each metric's range of steps (a metric with many points
-    here) or in one read of index lookups (the few points of many metrics, single-point reports); the rest inserted."""
-    have: set[tuple[int, str, int]] = set()
-    scattered = []
+async def delete_of_project(conn: BaseDBAsyncClient, project_id: int) -> None:
+    """The history of a project's runs, before the runs go: on PostgreSQL its rows have no foreign key to cascade on
+    (migration 0015: each inserted row checked its run with a query)."""
+    await conn.execute_query(
+        _sql(conn, 'DELETE FROM metrics WHERE run_id IN (SELECT id FROM runs WHERE project_id = ?)'), [project_id])
+
+
+async def _stored(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> set[tuple[int, str, int]]:
+    """The (run, name, step) of these points that are stored already, in one read of index ranges: a metric's
+    range of steps when its points are dense in it (a batch of one metric's steps), each step alone otherwise (a
+    point of each of many metrics, single-point reports). ON CONFLICT DO NOTHING would need no read, but it costs
+    PostgreSQL a speculative insertion per row: twice the time of a plain INSERT."""
+    ranges = []
     for run_id, batch in points.items():
         by_name: dict[str, list[int]] = defaultdict(list)
         for point in batch:
             by_name[point.name].append(point.step)
         for name, steps in by_name.items():
-            if len(steps) < RANGE_READ_MIN:
-                scattered.extend([run_id, name, step] for step in steps)
-                continue
-            rows = await conn.execute_query(
-                'SELECT step FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?',
-                [run_id, name, min(steps), max(steps)])
-            have.update((run_id, name, row[0]) for row in _rows(rows))
-    if scattered:
+            lo, hi = min(steps), max(steps)
+            if hi - lo < RANGE_SLACK * len(steps):  # a range read returns at most this many times the points
+                ranges.append((run_id, name, lo, hi))
+            else:
+                ranges.extend((run_id, name, step, step) for step in steps)
+    if not ranges:
+        return set()
+    if is_postgres(conn):
         rows = await conn.execute_query(
-            'SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?) AS j WHERE EXISTS '
-            '(SELECT 1 FROM metrics m WHERE m.run_id = j.value ->> 0 AND m.name = j.value ->> 1 '
-            'AND m.step = j.value ->> 2)', [json.dumps(scattered)])
-        have.update((row[0], row[1], row[2]) for row in _rows(rows))
-    new = {run_id: [p for p in batch if (run_id, p.name, p.step) not in have] for run_id, batch in points.items()}
-    rows = [(run_id, p.name, p.step, p.value, p.special, p.timestamp) for run_id, batch in new.items() for p in batch]
-    if rows:
-        await conn.execute_many('INSERT OR IGNORE INTO metrics (run_id, name, step, value, special, timestamp) '
+            'SELECT m.run_id, m.name, m.step FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) '
+            'AS r(run_id, name, lo, hi) JOIN metrics m ON m.run_id = r.run_id AND m.name = r.name '
+            'AND m.step BETWEEN r.lo AND r.hi', [list(column) for column in zip(*ranges, strict=True)])
+    else:
+        rows = await conn.execute_query(
+            'SELECT m.run_id, m.name, m.step FROM json_each(?) AS r JOIN metrics m ON m.run_id = r.value ->> 0 '
+            'AND m.name = r.value ->> 1 AND m.step BETWEEN r.value ->> 2 AND r.value ->> 3', [json.dumps(ranges)])
+    return {(row[0], row[1], row[2]) for row in _rows(rows)}
+
+
+async def _insert(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> None:
+    rows = [(run_id, p.name, p.step, p.value, p.special, p.timestamp) for run_id, batch in points.items()
+            for p in batch]
+    if not rows:
+        return
+    if is_postgres(conn):  # one statement of unnested arrays: one round trip, where executemany costs one per row
+        await conn.execute_query(
+            'INSERT INTO metrics (run_id, name, step, value, special, timestamp) '
+            'SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::float8[], $5::text[], $6::float8[])',
+            [list(column) for column in zip(*rows, strict=True)])
+    else:
+        await conn.execute_many('INSERT INTO metrics (run_id, name, step, value, special, timestamp) '
                                 'VALUES (?, ?, ?, ?, ?, ?)', rows)
-    return new
 
 
 def _first_of_each(points: list[Point]) -> list[Point]:

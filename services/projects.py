@@ -13,7 +13,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from models import MemberRole, Membership, Project, ProjectStatus, Run, RunStatus, User
-from services import audit, auth, bounds, budget, hub
+from services import audit, auth, bounds, budget, hub, metric_store
 from services.errors import Conflict, Forbidden, Invalid, NeedsConfirmation, NotFound
 
 NAME_MAX = 100
@@ -167,8 +167,9 @@ async def delete_project(user: User, project_id: int) -> None:
                        'project once they are gone.')
     from services import artifacts  # artifacts read runs, which read projects
     stored = await artifacts.stored_of(project)  # before its rows go, and its own S3 keys with them
-    async with in_transaction():
-        await project.delete()
+    async with in_transaction() as conn:
+        await metric_store.delete_of_project(conn, project.id)
+        await project.delete(using_db=conn)
         await audit.record(user, 'project.deleted', 'project', project_id, project_id=project_id, name=project.name)
     await hub.publish(hub.Change(kind='project', action='deleted', id=project_id, project_id=project_id))
     await artifacts.remove(stored)

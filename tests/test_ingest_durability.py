@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from tortoise import connections
 
 from models import Run
 from services import auth, ingest, metric_store, projects, runs
@@ -132,3 +133,45 @@ async def test_a_report_that_fails_in_a_group_fails_alone(orm: str) -> None:
     series = await metric_store.series(live['id'], 'loss')
     assert [point[0] for point in series['points']] == list(range(20))
     assert await metric_store.metric_names(ended['id']) == []
+
+
+async def test_a_job_s_output_and_its_reports_at_once_store_each_point_once(orm: str) -> None:
+    """A provider's samples (record_output) and the job's own reports may carry the same points at the same moment;
+    each writer holds the run's lock as it writes, so the points read as stored are all there are."""
+    owner = await auth.create_user('hal@example.com', 'a long password')
+    project = await projects.create_project(owner, name='Both ways')
+    created, _ = await runs.create_run(owner, project['id'], name='r')
+    run = await Run.get(id=created['id'])
+    await ingest.report(run, {'metrics': [{'name': 'loss', 'step': 0, 'value': 1.0}]})  # running from here on
+
+    def sample(step: int) -> metric_store.Point:
+        return metric_store.Point('system/gpu', step, float(step), None, time.time())
+
+    for attempt in range(5):  # the writes race anew each time
+        steps = range(1 + attempt * 100, 1 + (attempt + 1) * 100)
+        answers = await asyncio.gather(
+            *[ingest.record_output(run, points=[sample(s) for s in steps]) for _ in range(3)],
+            *[ingest.report(run, {'metrics': [{'name': 'system/gpu', 'step': s, 'value': float(s)} for s in steps]})
+              for _ in range(3)])
+        recorded = answers[:3] + [answer['metrics_accepted'] for answer in answers[3:]]
+        assert sum(recorded) == 100, recorded  # every point new to exactly one writer
+    latest = {metric['name']: metric for metric in await metric_store.metric_names(run.id)}
+    assert latest['system/gpu']['count'] == 500
+    series = await metric_store.series(run.id, 'system/gpu', max_points=1000)
+    assert [point[0] for point in series['points']] == list(range(1, 501))
+
+
+async def test_deleting_a_project_deletes_its_runs_history(orm: str) -> None:
+    owner = await auth.create_user('ida@example.com', 'a long password')
+    gone = await projects.create_project(owner, name='Gone')
+    kept = await projects.create_project(owner, name='Kept')
+    for project in (gone, kept):
+        created, _ = await runs.create_run(owner, project['id'], name='r')
+        run = await Run.get(id=created['id'])
+        await ingest.report(run, {'metrics': [{'name': 'loss', 'step': s, 'value': 1.0} for s in range(50)]})
+        await ingest.report(run, {'status': {'state': 'succeeded'}})
+    await projects.delete_project(owner, gone['id'])
+    conn = connections.get('default')
+    counts = await conn.execute_query_dict('SELECT r.project_id AS project, COUNT(*) AS points FROM metrics m '
+                                           'LEFT JOIN runs r ON r.id = m.run_id GROUP BY r.project_id')
+    assert [(row['project'], row['points']) for row in counts] == [(kept['id'], 50)]  # no point of a run that is gone
