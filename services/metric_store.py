@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -104,18 +105,22 @@ async def _stored(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> se
 
 
 async def _insert(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> None:
-    rows = [(run_id, p.name, p.step, p.value, p.special, p.timestamp) for run_id, batch in points.items()
-            for p in batch]
-    if not rows:
+    """One statement over the points as JSON, `{run id: [point, ...]}`: orjson writes it straight from the Points,
+    in a tenth of the time asyncpg takes to encode six arrays (which was a fifth of the server's time for a batch)."""
+    if not any(points.values()):
         return
-    if is_postgres(conn):  # one statement of unnested arrays: one round trip, where executemany costs one per row
+    if is_postgres(conn):
         await conn.execute_query(
             'INSERT INTO metrics (run_id, name, step, value, special, timestamp) '
-            'SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::float8[], $5::text[], $6::float8[])',
-            [list(column) for column in zip(*rows, strict=True)])
+            'SELECT b.key::int, p.name, p.step, p.value, p.special, p.timestamp FROM json_each($1::json) AS b, '
+            'json_to_recordset(b.value) AS p(name text, step bigint, value float8, special text, timestamp float8)',
+            [_json(points)])
     else:
-        await conn.execute_many('INSERT INTO metrics (run_id, name, step, value, special, timestamp) '
-                                'VALUES (?, ?, ?, ?, ?, ?)', rows)
+        await conn.execute_query(
+            'INSERT INTO metrics (run_id, name, step, value, special, timestamp) '
+            "SELECT CAST(b.key AS INTEGER), p.value ->> 'name', p.value ->> 'step', p.value ->> 'value', "
+            "p.value ->> 'special', p.value ->> 'timestamp' FROM json_each(?) AS b, json_each(b.value) AS p",
+            [_json(points)])
 
 
 def _first_of_each(points: list[Point]) -> list[Point]:
@@ -355,18 +360,26 @@ async def _update_buckets(conn: BaseDBAsyncClient, new: dict[int, list[Point]]) 
 
 async def _upsert(conn: BaseDBAsyncClient, insert: str, types: list[str], rows: list[tuple[Any, ...]],
                   conflict: str, *, keys: int) -> None:
-    """`insert` + the rows + `conflict`: on PostgreSQL one statement of unnested arrays (one round trip, where
-    executemany costs one per row), on SQLite executemany (in-process, each row is cheap)."""
+    """`insert` + the rows + `conflict` in one statement over the rows as a JSON array (`_json`): one round trip,
+    where executemany costs one per row."""
     if not rows:
         return
     if is_postgres(conn):
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        arrays = ', '.join(f'${i}::{kind}[]' for i, kind in enumerate(types, start=1))
+        columns = ', '.join(f'(r ->> {i})::{kind}' for i, kind in enumerate(types))
         order = ', '.join(str(i) for i in range(1, keys + 1))  # the first `keys` columns are the conflict's key
         # ordered: concurrent transactions upsert the same rows in one order, so they cannot deadlock
-        await conn.execute_query(f'{insert}SELECT * FROM unnest({arrays}) AS r ORDER BY {order} {conflict}', columns)
-    else:
-        await conn.execute_many(f'{insert}VALUES ({", ".join("?" * len(types))}) {conflict}', rows)
+        await conn.execute_query(f'{insert}SELECT {columns} FROM json_array_elements($1::json) AS r ORDER BY {order} '
+                                 f'{conflict}', [_json(rows)])
+    else:  # WHERE true: SQLite would read ON CONFLICT as a join's ON
+        columns = ', '.join(f'value ->> {i}' for i in range(len(types)))
+        await conn.execute_query(f'{insert}SELECT {columns} FROM json_each(?) WHERE true {conflict}', [_json(rows)])
+
+
+def _json(rows: Any) -> str:
+    """Rows for one statement over JSON. On SQLite, executemany steps its statement once per row, and each step hands
+    Python's lock to the event loop's thread and waits to get it back: under load, 1,000 rows took 180 ms to 2.8 s
+    instead of 9. Floats go as their shortest exact text, which both databases read back to the same double."""
+    return orjson.dumps(rows, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _merge(buckets: dict[tuple[str, int], list[Any]], key: tuple[str, int], count: int, min_step: int | None,

@@ -1,5 +1,8 @@
 """Input past what a database column holds is a 422 naming the field, on both databases, never a 500."""
 
+import math
+import random
+import struct
 import uuid
 from urllib.parse import quote, unquote
 
@@ -126,6 +129,18 @@ def test_the_largest_steps_and_values_are_kept(server: Server, api: httpx.Client
     assert api.get(f'/runs/{run["id"]}/metrics/loss').json()['points'] == \
         [[0, -1.7976931348623157e308], [BIG - 1, float(2**64 - 1)]]
     assert api.get(f'/runs/{run["id"]}').json()['step'] == BIG - 1
+
+
+def test_every_value_is_kept_to_the_last_bit(server: Server, api: httpx.Client, run: dict) -> None:
+    """Points travel to the database as JSON text: each double must come back as the very same double."""
+    rng = random.Random(7)
+    values = [5e-324, 2.2250738585072014e-308, 0.1, 1 / 3, 2**53 + 2.0, 1.7976931348623157e308]
+    values += [struct.unpack('<d', struct.pack('<Q', rng.getrandbits(64)))[0] for _ in range(2000)]
+    values = [value for value in values if math.isfinite(value)][:1000]
+    body = {'metrics': [{'name': 'bits', 'step': step, 'value': value} for step, value in enumerate(values)]}
+    assert report(server, run, body).json()['metrics_accepted'] == len(values)
+    stored = api.get(f'/runs/{run["id"]}/metrics/bits', params={'max_points': 1000}).json()['points']
+    assert [struct.pack('<d', value) for _, value in stored] == [struct.pack('<d', value) for value in values]
 
 
 def test_a_log_line_with_nul_keeps_the_log(server: Server, api: httpx.Client, run: dict) -> None:
