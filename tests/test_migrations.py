@@ -1,9 +1,13 @@
 """A database made by an older Trainboard is brought up to date at start-up, keeping its data."""
 
+from pathlib import Path
+
+import pytest
 from tortoise import connections
 
-from models import Project, Run
-from services import database
+import settings
+from models import LogLine, Project, Run, User
+from services import database, runs
 from tests import helpers
 
 
@@ -38,5 +42,34 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(empty_database_u
         assert {row['name'] for row in applied} >= {'0001_initial', '0002_run_reporting', '0003_run_ingest',
                                                     '0004_run_control'}
         assert run.control in {None, ''} and not run.spec  # columns added after the old rows were made
+    finally:
+        await database.close_orm()
+
+
+async def test_secrets_in_lines_stored_before_they_were_hidden_are_hidden(empty_database_url: str, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('TRAINBOARD_DATA_DIR', str(tmp_path / 'data'))  # the server secret the envs are sealed with
+    settings.reload()
+    await database.migrate_database(empty_database_url, target='models.0015_metrics_without_foreign_key')
+    await database.open_orm(empty_database_url)
+    owner = await User.create(email='old@example.com', password_hash='-')
+    project = await Project.create(name='kept', owner=owner)
+    sealed = await Run.create(project=project, name='sealed', provider='local',
+                              spec=runs.sealed({'envs': {'HF_TOKEN': 'hf_sealedsecret1', 'N': '1'}}))
+    plain = await Run.create(project=project, name='plain', provider='local',  # as versions before sealing kept it
+                             spec={'command': 'train', 'envs': {'WANDB_API_KEY': 'wandb-plain-secret'}})
+    lines = {sealed.id: ['token hf_sealedsecret1 and hf_sealedsecret1', 'N is 1', '50% done_'],
+             plain.id: ['key=wandb-plain-secret', 'hf_sealedsecret1 is not this run\'s']}
+    for run_id, texts in lines.items():
+        await LogLine.bulk_create([LogLine(run_id=run_id, timestamp=1.0, line=text) for text in texts])
+    await database.close_orm()
+
+    await database.migrate_database(empty_database_url)
+    await database.open_orm(empty_database_url)
+    try:
+        stored = {run_id: await LogLine.filter(run_id=run_id).order_by('id').values_list('line', flat=True)
+                  for run_id in lines}
+        assert stored == {sealed.id: ['token [hidden] and [hidden]', 'N is 1', '50% done_'],
+                          plain.id: ['key=[hidden]', 'hf_sealedsecret1 is not this run\'s']}
     finally:
         await database.close_orm()
