@@ -45,6 +45,7 @@ SIZES: dict[str, list[str]] = {
     'logs.py': ['--lines', '500000'],
     'workbench.py': ['--port', '9360'],
     'mlflow_ingest.py': ['--seconds', '10', '--threads', '8', '--history-points', '100000'],
+    'ingest.py': ['--stored', '10000000'],  # issue 14's batched goal holds with 10M points stored
 }
 SMALLER = {'artifacts.py': 'a 256 MiB file (default 1 GiB)', 'downsample.py': '2,000,000 points (default 10,000,000)',
            'logs.py': '500,000 lines (default 1,000,000)'}
