@@ -20,7 +20,7 @@ import pages  # registers every page
 import settings
 from api.security_headers import SecurityHeaders
 from components.session import SignInRequired
-from services import auth, data_files, database, hub, keys, runs
+from services import auth, data_files, database, hub, keys, log_secrets, runs
 from services.background import scheduler
 
 EXIT_DATABASE_UNAVAILABLE = 2
@@ -91,8 +91,9 @@ async def open_browser() -> None:
 
 serve_database(
     app, config.database_url,
-    on_ready=[auth.bootstrap, runs.seal_stored_envs, lambda: hub.start(config.database_url),
-              scheduler.start, *([open_browser] if launch.open_browser else [])],
+    on_ready=[auth.bootstrap, runs.seal_stored_envs, log_secrets.hide_in_stored_lines,
+              lambda: hub.start(config.database_url), scheduler.start,
+              *([open_browser] if launch.open_browser else [])],
     on_close=[hub.stop, scheduler.stop],
 )
 

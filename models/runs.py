@@ -83,6 +83,7 @@ class Run(models.Model):
     stall_grace_s = fields.IntField(null=True)  # None: the project's setting, else the stall timeout again
     stall_notified_at = fields.FloatField(null=True)  # epoch seconds the stall was notified; cleared by a report
     logs_kept_at = fields.FloatField(null=True)  # epoch seconds its finished log went to the artifact store (0: never)
+    log_may_hold_secrets = fields.BooleanField(null=True)  # lines stored before they were masked (migration 0016)
     # the team's own words about the run (services/run_labels.py bounds them); NULL on runs made before them
     tags = fields.JSONField(default=list, null=True)  # ["baseline", "lr-sweep"]
     note = fields.TextField(default='', null=True)

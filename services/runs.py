@@ -310,17 +310,12 @@ async def forecast(run: Run) -> progress.Forecast:
 
 def launch_spec(run: Run) -> dict[str, Any]:
     """What the run was launched with, its environment in the clear: for its job (and a retry) only, never shown."""
-    return spec_in_clear(run.spec, run.id)
-
-
-def spec_in_clear(stored: dict[str, Any] | None, run_id: int) -> dict[str, Any]:
-    """`launch_spec` of a run's stored spec (for a pass over many runs, read as plain rows)."""
-    spec = {name: value for name, value in (stored or {}).items() if name != 'envs_encrypted'}
-    if token := (stored or {}).get('envs_encrypted'):
+    spec = {name: value for name, value in (run.spec or {}).items() if name != 'envs_encrypted'}
+    if token := (run.spec or {}).get('envs_encrypted'):
         try:
             spec['envs'] = json.loads(keys.decrypt(token, ENVS_PURPOSE))
         except InvalidToken:
-            raise Invalid(f'Run {run_id}\'s environment was encrypted under another server secret '
+            raise Invalid(f'Run {run.id}\'s environment was encrypted under another server secret '
                           '(TRAINBOARD_SECRET_KEY); launch a new run instead.') from None
     return spec  # a run stored before envs were encrypted has them in the clear (until seal_stored_envs)
 

@@ -1,13 +1,14 @@
 """A database made by an older Trainboard is brought up to date at start-up, keeping its data."""
 
+import json
 from pathlib import Path
 
 import pytest
 from tortoise import connections
 
 import settings
-from models import LogLine, Project, Run, User
-from services import database, runs
+from models import LogLine, Project, Run
+from services import database, log_secrets, metric_store, runs
 from tests import helpers
 
 
@@ -50,26 +51,39 @@ async def test_secrets_in_lines_stored_before_they_were_hidden_are_hidden(empty_
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv('TRAINBOARD_DATA_DIR', str(tmp_path / 'data'))  # the server secret the envs are sealed with
     settings.reload()
+    await database.migrate_database(empty_database_url, target='models.0001_initial')
+    await database.open_orm(empty_database_url)
+    await helpers.insert_an_old_run(connections.get('default'))  # its owner and project
+    await database.close_orm()
     await database.migrate_database(empty_database_url, target='models.0015_metrics_without_foreign_key')
     await database.open_orm(empty_database_url)
-    owner = await User.create(email='old@example.com', password_hash='-')
-    project = await Project.create(name='kept', owner=owner)
-    sealed = await Run.create(project=project, name='sealed', provider='local',
-                              spec=runs.sealed({'envs': {'HF_TOKEN': 'hf_sealedsecret1', 'N': '1'}}))
-    plain = await Run.create(project=project, name='plain', provider='local',  # as versions before sealing kept it
-                             spec={'command': 'train', 'envs': {'WANDB_API_KEY': 'wandb-plain-secret'}})
-    lines = {sealed.id: ['token hf_sealedsecret1 and hf_sealedsecret1', 'N is 1', '50% done_'],
-             plain.id: ['key=wandb-plain-secret', 'hf_sealedsecret1 is not this run\'s']}
-    for run_id, texts in lines.items():
-        await LogLine.bulk_create([LogLine(run_id=run_id, timestamp=1.0, line=text) for text in texts])
-    await database.close_orm()
+    conn = connections.get('default')
+    sealed = runs.sealed({'envs': {'HF_TOKEN': 'hf_sealedsecret1', 'N': '1'}})
+    plain = {'command': 'train', 'envs': {'WANDB_API_KEY': 'wandb-plain-secret'}}  # as versions before sealing kept it
+    lines = {2: ['token hf_sealedsecret1 and hf_sealedsecret1', 'N is 1', '50% done_'],
+             3: ['key=wandb-plain-secret', 'hf_sealedsecret1 is not this run\'s']}
+    try:
+        for spec in (sealed, plain):  # as the version before this one stored them: plain SQL of that schema
+            await conn.execute_query(metric_store._sql(
+                conn, "INSERT INTO runs (project_id, name, status, status_message, progress, config, provider, "
+                      "gpu_product, gpu_count, price_per_hour, cost_usd, created_at, updated_at, spec) VALUES (1, 'r', "
+                      "'succeeded', '', 1, '{}', 'local', '', 0, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, ?)"),
+                [json.dumps(spec)])
+        for run_id, texts in lines.items():
+            for text in texts:
+                await conn.execute_query(metric_store._sql(
+                    conn, 'INSERT INTO log_lines (run_id, timestamp, line) VALUES (?, 1, ?)'), [run_id, text])
+    finally:
+        await database.close_orm()
 
     await database.migrate_database(empty_database_url)
     await database.open_orm(empty_database_url)
     try:
+        assert await log_secrets.hide_in_stored_lines() == 2  # at start-up: the runs the migration marked
+        assert await log_secrets.hide_in_stored_lines() == 0  # once
         stored = {run_id: await LogLine.filter(run_id=run_id).order_by('id').values_list('line', flat=True)
                   for run_id in lines}
-        assert stored == {sealed.id: ['token [hidden] and [hidden]', 'N is 1', '50% done_'],
-                          plain.id: ['key=[hidden]', 'hf_sealedsecret1 is not this run\'s']}
+        assert stored == {2: ['token [hidden] and [hidden]', 'N is 1', '50% done_'],
+                          3: ['key=[hidden]', 'hf_sealedsecret1 is not this run\'s']}
     finally:
         await database.close_orm()

@@ -1,13 +1,5 @@
-from tortoise import migrations
+from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
-
-
-async def hide_secrets(apps, schema_editor) -> None:
-    """Lines stored before a run's secrets were hidden as they are stored held them in the clear: on the run page,
-    through the API and to a search (only the download hid them)."""
-    from services import log_secrets  # on its way in: the services import much else
-
-    await log_secrets.hide_in_stored_lines(schema_editor.client)
 
 
 class Migration(migrations.Migration):
@@ -15,6 +7,14 @@ class Migration(migrations.Migration):
 
     initial = False
 
+    # lines stored before a run's secrets were hidden as they are stored may hold them: every run launched with an
+    # environment is marked, and the first start hides its secrets in them (log_secrets.hide_in_stored_lines, which
+    # can decrypt the environment: a migration cannot) and clears the mark
     operations = [
-        ops.RunPython(hide_secrets, ops.RunPython.noop),
+        ops.AddField(
+            model_name='Run',
+            name='log_may_hold_secrets',
+            field=fields.BooleanField(null=True),
+        ),
+        ops.RunSQL("UPDATE runs SET log_may_hold_secrets = TRUE WHERE spec IS NOT NULL AND provider <> 'external'"),
     ]
