@@ -33,6 +33,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux: /proc/net/tcp lists listening
+    sockets, state 0A, with their inode; the process's descriptors name the inodes of its sockets)."""
+    local = f'0100007F:{port:04X}'
+    with open('/proc/net/tcp') as table:
+        inodes = {fields[9] for fields in (line.split() for line in table) if fields[1] == local and fields[3] == '0A'}
+    with contextlib.suppress(OSError):
+        for descriptor in os.listdir(f'/proc/{pid}/fd'):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f'/proc/{pid}/fd/{descriptor}')
+                if link.startswith('socket:[') and link[8:-1] in inodes:
+                    return True
+    return False
+
+
 def database_url(backend: str, tmp_path: Path) -> str:
     """A fresh, empty database: a new SQLite file, or a new schema in the test PostgreSQL database."""
     if backend == 'sqlite':
@@ -161,14 +176,22 @@ class Server:
     """`python main.py` in its own process, as a user starts it."""
 
     def __init__(self, env: dict[str, str], port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f'http://127.0.0.1:{self.port}'
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'NICEGUI_'))}
-        self.env.update(env, TRAINBOARD_HOST='127.0.0.1', TRAINBOARD_PORT=str(self.port))
+        self.env.update(env, TRAINBOARD_HOST='127.0.0.1')
+        self.port_given = port is not None
+        self._use_port(port or free_port())
         self.process: subprocess.Popen | None = None
-        self.log_path = Path(env['TRAINBOARD_DATA_DIR']) / f'server-{self.port}.log'
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f'http://127.0.0.1:{port}'
+        self.env['TRAINBOARD_PORT'] = str(port)
+        self.log_path = Path(self.env['TRAINBOARD_DATA_DIR']) / f'server-{port}.log'
 
     def start(self, timeout: float = 60.0) -> Server:
+        """Starts the server and waits until it answers on its port. Its answer, not another's: test processes run
+        side by side, and a port `free_port` gave may be given to another process too before this server binds it;
+        the health check would then pass against that other server, and the test talk to it until it went away."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open('ab')
         self.process = subprocess.Popen([sys.executable, 'main.py'], cwd=ROOT, env=self.env, stdout=log,
@@ -176,9 +199,13 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if not self.port_given and 'address already in use' in self.log():  # taken by then: another port
+                    self._use_port(free_port())
+                    return self.start(timeout)
                 raise RuntimeError(f'the server exited with {self.process.returncode}:\n{self.log()}')
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f'{self.url}/api/v1/health', timeout=1).status_code == 200:
+                if httpx.get(f'{self.url}/api/v1/health', timeout=1).status_code == 200 \
+                        and listens(self.process.pid, self.port):
                     return self
             time.sleep(0.1)
         self.stop()

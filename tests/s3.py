@@ -10,7 +10,7 @@ import boto3
 import httpx
 from botocore.config import Config
 
-from tests.helpers import free_port, wait_until
+from tests.helpers import free_port, listens, wait_until
 
 KEYS = {'aws_access_key_id': 'testing-key-id', 'aws_secret_access_key': 'testing-secret'}
 ENV = {'AWS_ACCESS_KEY_ID': KEYS['aws_access_key_id'], 'AWS_SECRET_ACCESS_KEY': KEYS['aws_secret_access_key'],
@@ -19,18 +19,30 @@ ENV = {'AWS_ACCESS_KEY_ID': KEYS['aws_access_key_id'], 'AWS_SECRET_ACCESS_KEY': 
 
 class MotoS3:
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f'http://127.0.0.1:{self.port}'
         self.process: subprocess.Popen | None = None
+        self._use_port(free_port())
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f'http://127.0.0.1:{port}'
         self.client = boto3.session.Session().client(
             's3', endpoint_url=self.url, region_name='us-east-1', **KEYS,
             config=Config(request_checksum_calculation='when_required', response_checksum_validation='when_required'))
 
     def start(self) -> MotoS3:
-        self.process = subprocess.Popen([sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._answers, timeout=30, every_s=0.1)
-        return self
+        """Starts moto and waits until it answers: it, not another test process's moto that took the port first (this
+        one then exits, and is started again on another port)."""
+        for _ in range(3):
+            self.process = subprocess.Popen(
+                [sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', str(self.port)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_until(lambda: self.process.poll() is not None or self._answers() and listens(self.process.pid,
+                                                                                              self.port),
+                       timeout=30, every_s=0.1)
+            if self.process.poll() is None:
+                return self
+            self._use_port(free_port())
+        raise RuntimeError(f'moto exited with {self.process.returncode}, three times')
 
     def stop(self) -> None:
         if self.process:

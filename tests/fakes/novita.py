@@ -15,7 +15,6 @@ sees, lists and controls only its own account's instances, as on Novita.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import socket
 import threading
@@ -114,10 +113,12 @@ class FakeNovita:
         self._auto = threading.Event()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self.port = _free_port()
+        # bound here, to a port the system picks: a port found free and bound later may be another process's by then
+        self._socket = socket.create_server(('127.0.0.1', 0))
+        self.port = self._socket.getsockname()[1]
         self.url = f'http://127.0.0.1:{self.port}'
-        self._server = uvicorn.Server(uvicorn.Config(self._app(), host='127.0.0.1', port=self.port, log_level='error'))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._server = uvicorn.Server(uvicorn.Config(self._app(), log_level='error'))
+        self._thread = threading.Thread(target=self._server.run, kwargs={'sockets': [self._socket]}, daemon=True)
 
     def start(self) -> FakeNovita:
         self._thread.start()
@@ -130,6 +131,7 @@ class FakeNovita:
         self._auto.clear()
         self._server.should_exit = True
         self._thread.join(5)
+        self._socket.close()
 
     @property
     def auto_advance(self) -> bool:
@@ -296,9 +298,3 @@ class FakeNovita:
 
 def _error(status: int, reason: str, message: str) -> JSONResponse:
     return JSONResponse({'code': status, 'reason': reason, 'message': message, 'metadata': {}}, status_code=status)
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
