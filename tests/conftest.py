@@ -34,6 +34,19 @@ DURATIONS: dict[str, dict[str, float]] = json.loads((Path(__file__).parent / 'du
     if (Path(__file__).parent / 'durations.json').exists() else {}
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    """A failing test's report ends with the log of any server that exited while the test still used it: a test that
+    fails with "connection refused" tells why."""
+    report = yield
+    if report.failed:
+        for server in list(helpers.Server.running):
+            if server.process and server.process.poll() is not None:
+                report.sections.append((f'server on port {server.port}, exited {server.process.returncode}',
+                                        server.log()[-20_000:]))
+    return report
+
+
 @pytest.hookimpl(trylast=True)  # after -k has kept one database's tests: the shards split those
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Pages (NiceGUI's `user`), browsers and `sqlite_only` tests run on SQLite alone: what differs between the

@@ -15,9 +15,10 @@ import sys
 import tempfile
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -175,6 +176,8 @@ def app_env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
 class Server:
     """`python main.py` in its own process, as a user starts it."""
 
+    running: ClassVar[weakref.WeakSet[Server]] = weakref.WeakSet()  # started and not stopped by their test
+
     def __init__(self, env: dict[str, str], port: int | None = None) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTEST_', 'NICEGUI_'))}
         self.env.update(env, TRAINBOARD_HOST='127.0.0.1')
@@ -206,12 +209,14 @@ class Server:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f'{self.url}/api/v1/health', timeout=1).status_code == 200 \
                         and listens(self.process.pid, self.port):
+                    Server.running.add(self)
                     return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f'the server did not answer within {timeout} s:\n{self.log()}')
 
     def stop(self) -> None:
+        Server.running.discard(self)
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
