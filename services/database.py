@@ -43,6 +43,14 @@ def is_postgres(where: str | BaseDBAsyncClient) -> bool:
     return where.capabilities.dialect == 'postgres'
 
 
+def in_dialect(conn: BaseDBAsyncClient, query: str) -> str:
+    """A query written with '?' placeholders, as `conn` takes it: PostgreSQL wants $1, $2, ..."""
+    if not is_postgres(conn):
+        return query
+    parts = query.split('?')
+    return ''.join(part + (f'${i}' if i < len(parts) else '') for i, part in enumerate(parts, start=1))
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite database URL; None for PostgreSQL or an in-memory database."""
     if is_postgres(url) or ':memory:' in url:

@@ -8,7 +8,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from models import Run
-from services import runs
+from services import database, runs
 from services.errors import ServiceError
 
 HIDDEN = '[hidden]'
@@ -37,14 +37,13 @@ async def hide_in_stored_lines() -> int:
     0016 marked them; once, at start-up), then clear its mark; how many runs it went through. In the database: only
     the lines that hold a secret are read and written, as `hidden` would, longest secret first."""
     conn = connections.get('default')
-    postgres = conn.capabilities.dialect == 'postgres'
-    found = 'strpos(line, $1) > 0' if postgres else 'instr(line, ?) > 0'
-    query = f'UPDATE log_lines SET line = replace(line, $1, $2) WHERE run_id = $3 AND {found}' if postgres \
-        else f'UPDATE log_lines SET line = replace(line, ?, ?) WHERE run_id = ? AND {found}'
+    find = 'strpos' if database.is_postgres(conn) else 'instr'
+    query = database.in_dialect(
+        conn, f'UPDATE log_lines SET line = replace(line, ?, ?) WHERE run_id = ? AND {find}(line, ?) > 0')
     marked = await Run.filter(log_may_hold_secrets=True).only('id', 'spec')
     for run in marked:
         async with in_transaction() as db:
             for secret in secrets_of(run):
-                await db.execute_query(query, [secret, HIDDEN, run.id] + ([] if postgres else [secret]))
+                await db.execute_query(query, [secret, HIDDEN, run.id, secret])
             await Run.filter(id=run.id).using_db(db).update(log_may_hold_secrets=None)
     return len(marked)

@@ -23,7 +23,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from models import LatestMetric, Run
-from services.database import is_postgres
+from services.database import in_dialect, is_postgres
 
 BUCKET_BASE = 16
 LEVELS = range(1, 6)  # buckets of 16 .. 1,048,576 steps; base 16 writes ~7 roll-up rows per 100 points
@@ -70,8 +70,8 @@ async def lock_runs(conn: BaseDBAsyncClient, run_ids: list[int]) -> None:
 async def delete_of_project(conn: BaseDBAsyncClient, project_id: int) -> None:
     """The history of a project's runs, before the runs go: on PostgreSQL its rows have no foreign key to cascade on
     (migration 0015: each inserted row checked its run with a query)."""
-    await conn.execute_query(
-        _sql(conn, 'DELETE FROM metrics WHERE run_id IN (SELECT id FROM runs WHERE project_id = ?)'), [project_id])
+    await conn.execute_query(in_dialect(
+        conn, 'DELETE FROM metrics WHERE run_id IN (SELECT id FROM runs WHERE project_id = ?)'), [project_id])
 
 
 async def _stored(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> set[tuple[int, str, int]]:
@@ -92,15 +92,13 @@ async def _stored(conn: BaseDBAsyncClient, points: dict[int, list[Point]]) -> se
                 ranges.extend((run_id, name, step, step) for step in steps)
     if not ranges:
         return set()
+    query = 'SELECT m.run_id, m.name, m.step FROM json_each(?) AS r JOIN metrics m ON m.run_id = r.value ->> 0 ' \
+            'AND m.name = r.value ->> 1 AND m.step BETWEEN r.value ->> 2 AND r.value ->> 3'
     if is_postgres(conn):
-        rows = await conn.execute_query(
-            'SELECT m.run_id, m.name, m.step FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) '
-            'AS r(run_id, name, lo, hi) JOIN metrics m ON m.run_id = r.run_id AND m.name = r.name '
-            'AND m.step BETWEEN r.lo AND r.hi', [list(column) for column in zip(*ranges, strict=True)])
-    else:
-        rows = await conn.execute_query(
-            'SELECT m.run_id, m.name, m.step FROM json_each(?) AS r JOIN metrics m ON m.run_id = r.value ->> 0 '
-            'AND m.name = r.value ->> 1 AND m.step BETWEEN r.value ->> 2 AND r.value ->> 3', [json.dumps(ranges)])
+        query = 'SELECT m.run_id, m.name, m.step FROM json_array_elements($1::json) AS r JOIN metrics m ' \
+                'ON m.run_id = (r ->> 0)::int AND m.name = r ->> 1 ' \
+                'AND m.step BETWEEN (r ->> 2)::bigint AND (r ->> 3)::bigint'
+    rows = await conn.execute_query(query, [_json(ranges)])
     return {(row[0], row[1], row[2]) for row in _rows(rows)}
 
 
@@ -138,7 +136,7 @@ def _first_of_each(points: list[Point]) -> list[Point]:
 async def metric_names(run_id: int) -> list[dict[str, Any]]:
     conn = connections.get('default')
     rows = await conn.execute_query_dict(
-        _sql(conn, 'SELECT name, step, value, special, timestamp, count FROM latest_metrics WHERE run_id = ? '
+        in_dialect(conn, 'SELECT name, step, value, special, timestamp, count FROM latest_metrics WHERE run_id = ? '
                    'ORDER BY name'), [run_id])
     return [{'name': r['name'], 'step': r['step'], 'value': _shown(r['value'], r['special']),
              'timestamp': r['timestamp'], 'count': r['count']} for r in rows]
@@ -164,7 +162,7 @@ async def step_unit(run_id: int, name: str) -> str:
     are stored), else 'step': the data says how it was logged, whatever the metric's name."""
     conn = connections.get('default')
     rows = await conn.execute_query_dict(
-        _sql(conn, 'SELECT * FROM (SELECT step, timestamp FROM metrics WHERE run_id = ? AND name = ? '
+        in_dialect(conn, 'SELECT * FROM (SELECT step, timestamp FROM metrics WHERE run_id = ? AND name = ? '
                    'ORDER BY step LIMIT 1) AS first UNION ALL SELECT * FROM (SELECT step, timestamp FROM metrics '
                    'WHERE run_id = ? AND name = ? ORDER BY step DESC LIMIT 1) AS last'), [run_id, name, run_id, name])
     run = await Run.get_or_none(id=run_id).values('started_at')
@@ -185,7 +183,7 @@ async def _series(run_id: int, name: str, max_points: int, min_step: int | None,
         return {'points': [], 'total': 0, 'downsampled': False}
     if whole:  # the latest-values row has the last step and the count: the whole history needs no counting
         latest = _rows(await conn.execute_query(
-            _sql(conn, 'SELECT step, count FROM latest_metrics WHERE run_id = ? AND name = ?'), [run_id, name]))
+            in_dialect(conn, 'SELECT step, count FROM latest_metrics WHERE run_id = ? AND name = ?'), [run_id, name]))
     if whole and latest:
         lo, (hi, total) = first, latest[0]
     else:
@@ -198,7 +196,7 @@ async def _series(run_id: int, name: str, max_points: int, min_step: int | None,
         total = await _count(conn, run_id, name, lo, hi)
     if total <= max_points:
         rows = await conn.execute_query(
-            _sql(conn, 'SELECT step, value, special FROM metrics '
+            in_dialect(conn, 'SELECT step, value, special FROM metrics '
                        'WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ? ORDER BY step'), [run_id, name, lo, hi])
         return {'points': [[r[0], _shown(r[1], r[2])] for r in _rows(rows)], 'total': total, 'downsampled': False}
     return {'points': await _downsampled(conn, run_id, name, lo, hi, total, max_points // 2), 'total': total,
@@ -242,7 +240,7 @@ async def _downsampled(conn: BaseDBAsyncClient, run_id: int, name: str, lo: int,
                  f'SELECT {binned} AS bin, max_step, MAX(max_value) FROM src WHERE max_step BETWEEN {lo} AND {hi} '
                  'GROUP BY bin')
     extremes: dict[int, set[tuple[int, float]]] = defaultdict(set)
-    for bin_index, step, value in _rows(await conn.execute_query(_sql(conn, query), args)):
+    for bin_index, step, value in _rows(await conn.execute_query(in_dialect(conn, query), args)):
         extremes[bin_index].add((step, value))
     return [[step, value] for index in sorted(extremes) for step, value in sorted(extremes[index])]
 
@@ -406,7 +404,7 @@ async def _count(conn: BaseDBAsyncClient, run_id: int, name: str, lo: int, hi: i
         if first > last:
             continue
         inner = await conn.execute_query(
-            _sql(conn, 'SELECT COALESCE(SUM(count), 0) FROM metric_buckets WHERE run_id = ? AND name = ? '
+            in_dialect(conn, 'SELECT COALESCE(SUM(count), 0) FROM metric_buckets WHERE run_id = ? AND name = ? '
                        'AND level = ? AND bucket BETWEEN ? AND ?'), [run_id, name, level, first, last])
         edges = 0
         if lo < first * width:
@@ -415,7 +413,7 @@ async def _count(conn: BaseDBAsyncClient, run_id: int, name: str, lo: int, hi: i
             edges += await _count(conn, run_id, name, (last + 1) * width, hi)
         return int(_rows(inner)[0][0]) + edges
     rows = await conn.execute_query(
-        _sql(conn, 'SELECT COUNT(*) FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?'),
+        in_dialect(conn, 'SELECT COUNT(*) FROM metrics WHERE run_id = ? AND name = ? AND step BETWEEN ? AND ?'),
         [run_id, name, lo, hi])
     return int(_rows(rows)[0][0])
 
@@ -436,7 +434,7 @@ def _csv_lines(rows: list[Any]) -> tuple[str, int | None]:
 
 
 async def _one(conn: BaseDBAsyncClient, query: str, args: list[Any]) -> Any:
-    rows = _rows(await conn.execute_query(_sql(conn, query), args))
+    rows = _rows(await conn.execute_query(in_dialect(conn, query), args))
     return rows[0][0] if rows else None
 
 
@@ -449,12 +447,3 @@ def _rows(result: Any) -> list[Any]:
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], list):
         return result[1]
     return list(result)
-
-
-def _sql(conn: BaseDBAsyncClient, query: str) -> str:
-    """Our queries use '?' placeholders; PostgreSQL wants $1, $2, ..."""
-    if not is_postgres(conn):
-        return query
-    parts = query.split('?')
-    return ''.join(part + (f'${i}' if i < len(parts) else '') for i, part in enumerate(parts, start=1))
-

@@ -20,7 +20,7 @@ import orjson
 from tortoise import connections
 
 from models import RunTableView, User
-from services import metric_store, projects
+from services import database, metric_store, projects
 from services.errors import Invalid, ServiceError
 
 AGGREGATES = ('last', 'min', 'max')  # what a metric column shows of its metric's history
@@ -230,7 +230,7 @@ async def metric_names(project_id: int) -> list[str]:
     """Every metric name any run of the project has, sorted (one DISTINCT over the latest-values table)."""
     conn = connections.get('default')
     found = await conn.execute_query_dict(
-        metric_store._sql(conn, 'SELECT DISTINCT l.name FROM latest_metrics l JOIN runs r ON r.id = l.run_id '
+        database.in_dialect(conn, 'SELECT DISTINCT l.name FROM latest_metrics l JOIN runs r ON r.id = l.run_id '
                                 'WHERE r.project_id = ? ORDER BY l.name'), [project_id])
     return [row['name'] for row in found]
 
@@ -257,7 +257,7 @@ async def save_view(user: User, project_id: int, view: View) -> None:
 async def _read(project_id: int, run_id: int | None, metric_keys: list[str]) -> list[RunRow]:
     # plain SQL, converted here: the ORM's per-field conversion (an ISO parser per date) cost more than the query
     conn = connections.get('default')
-    found = await conn.execute_query_dict(metric_store._sql(
+    found = await conn.execute_query_dict(database.in_dialect(
         conn, 'SELECT r.id, r.name, r.status, r.progress, r.cost_usd, r.provider, r.created_at, r.started_at, '
               'r.ended_at, r.config, r.tags, r.note, r.archived_at, u.name AS user_name, u.email AS user_email '
               'FROM runs r LEFT JOIN users u ON u.id = r.created_by_id WHERE r.project_id = ?'
@@ -297,13 +297,13 @@ async def _summaries(project_id: int, run_ids: list[int] | None, keys: list[str]
     out: dict[int, dict[str, Any]] = {}
     if wanted['last']:
         names = sorted(wanted['last'])
-        found = await conn.execute_query_dict(metric_store._sql(
+        found = await conn.execute_query_dict(database.in_dialect(
             conn, 'SELECT run_id, name, value, special FROM latest_metrics '
                   f'WHERE {scope} AND name IN ({", ".join("?" * len(names))})'), [*args, *names])
         for row in found:
             out.setdefault(row['run_id'], {})[f'last:{row["name"]}'] = row['special'] or row['value']
     if names := sorted(wanted['min'] | wanted['max']):
-        found = await conn.execute_query_dict(metric_store._sql(
+        found = await conn.execute_query_dict(database.in_dialect(
             conn, 'SELECT run_id, name, MIN(min_value) AS lo, MAX(max_value) AS hi FROM metric_buckets '
                   f'WHERE {scope} AND level = ? '
                   f'AND name IN ({", ".join("?" * len(names))}) GROUP BY run_id, name'),

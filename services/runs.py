@@ -29,10 +29,10 @@ from services import (
     bounds,
     budget,
     credentials,
+    database,
     hub,
     keys,
     lifecycle,
-    metric_store,
     progress,
     projects,
     providers,
@@ -193,8 +193,8 @@ async def authorize_report(run_id: int, *, authorization: str, timestamp: str, s
 async def _run_fields(run_id: int, fields: tuple[str, ...]) -> Run | None:
     """The run with these fields alone, read in plain SQL: a queryset's building cost more than its query here."""
     conn = connections.get('default')
-    rows = await conn.execute_query_dict(metric_store._sql(conn, f'SELECT {", ".join(fields)} FROM runs WHERE id = ?'),
-                                         [run_id])
+    query = database.in_dialect(conn, f'SELECT {", ".join(fields)} FROM runs WHERE id = ?')
+    rows = await conn.execute_query_dict(query, [run_id])
     return Run._init_from_db(**rows[0]) if rows else None
 
 

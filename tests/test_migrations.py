@@ -8,7 +8,7 @@ from tortoise import connections
 
 import settings
 from models import LogLine, Project, Run
-from services import database, log_secrets, metric_store, runs
+from services import database, log_secrets, runs
 from tests import helpers
 
 
@@ -64,14 +64,14 @@ async def test_secrets_in_lines_stored_before_they_were_hidden_are_hidden(empty_
              3: ['key=wandb-plain-secret', 'hf_sealedsecret1 is not this run\'s']}
     try:
         for spec in (sealed, plain):  # as the version before this one stored them: plain SQL of that schema
-            await conn.execute_query(metric_store._sql(
+            await conn.execute_query(database.in_dialect(
                 conn, "INSERT INTO runs (project_id, name, status, status_message, progress, config, provider, "
                       "gpu_product, gpu_count, price_per_hour, cost_usd, created_at, updated_at, spec) VALUES (1, 'r', "
                       "'succeeded', '', 1, '{}', 'local', '', 0, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, ?)"),
                 [json.dumps(spec)])
         for run_id, texts in lines.items():
             for text in texts:
-                await conn.execute_query(metric_store._sql(
+                await conn.execute_query(database.in_dialect(
                     conn, 'INSERT INTO log_lines (run_id, timestamp, line) VALUES (?, 1, ?)'), [run_id, text])
     finally:
         await database.close_orm()
