@@ -1,6 +1,6 @@
 """The one-file binary: its size, and the time from starting it to the first page (the sign-in page, or the setup
-page it sends a first start to) answering 200. The first start of a data directory also migrates the database; the
-later ones are the start a user waits for every day. Each start is a new process that unpacks the binary again.
+page it sends a first start to) answering 200. The first start of a data directory also makes the database (a copy
+of the one the build migrated); the later ones are the start a user waits for every day. Each start is a new process that unpacks the binary again.
 The peer is `python main.py` from the checkout, started in turn with the binary: on a machine others keep busy the
 wall times say more about them than about us, the CPU times and the peer less so.
 
@@ -90,7 +90,7 @@ def main() -> None:
     print(f'  load average after: {os.getloadavg()[0]:.1f}')
     median = lambda starts, which: statistics.median(pair[which] for pair in starts)  # noqa: E731
     report(Figure('one-file binary size', 'Linux x86-64', args.binary.stat().st_size / 2**20, 'MiB'),
-           Figure('binary start to first page, first start (migrates a new database)', 'SQLite', first, 's'),
+           Figure('binary start to first page, first start (makes the database)', 'SQLite', first, 's'),
            Figure(f'binary start to first page, median of {args.starts} starts', 'SQLite', median(later, 0), 's',
                   goal=GOAL_S, lower_is_better=True, peer=median(peer, 0), peer_name='python main.py'),
            Figure(f'CPU time of a binary start to its first page, median of {args.starts}', 'SQLite',

@@ -129,6 +129,7 @@ def test_the_binary_sets_up_signs_in_and_runs_a_local_job(started: Started, brow
     health = httpx.get(f'{started.url}/api/v1/health', timeout=10)
     assert health.status_code == 200 and health.json() == {'status': 'ok'}
     assert (started.data_dir / 'trainboard.sqlite3').exists()
+    started.printed('started the new database .* from the one migrated when this binary was built')  # 2 s sooner
 
     tab = browser.new_context().new_page()
     tab.goto(link)  # the token is filled in: a name, an email and a password make the admin

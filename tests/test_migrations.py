@@ -1,6 +1,8 @@
 """A database made by an older Trainboard is brought up to date at start-up, keeping its data."""
 
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,30 @@ async def test_secrets_in_lines_stored_before_they_were_hidden_are_hidden(empty_
                           3: ['key=[hidden]', 'hf_sealedsecret1 is not this run\'s']}
     finally:
         await database.close_orm()
+
+
+async def test_a_new_sqlite_database_starts_from_the_migrated_copy_and_is_migrated_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    migrated = tmp_path / 'built' / 'migrated.sqlite3'  # as scripts/build_binary.py makes it, but a release behind
+    await database.migrate_database(f'sqlite://{migrated}', target='models.0015_metrics_without_foreign_key')
+    with contextlib.closing(sqlite3.connect(migrated)) as made:  # closed: its write-ahead log is in the file
+        made.execute('CREATE TABLE made_at_build (id INTEGER)')  # to tell the copy from a database migrated anew
+    monkeypatch.setattr(database, 'NEW_SQLITE_DATABASE', migrated)
+
+    new = tmp_path / 'data' / 'trainboard.sqlite3'
+    await database.migrate_database(f'sqlite://{new}')
+
+    with contextlib.closing(sqlite3.connect(new)) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        applied = {name for (name,) in db.execute('SELECT name FROM tortoise_migrations')}
+        columns = {row[1] for row in db.execute('PRAGMA table_info(runs)')}
+    assert 'made_at_build' in tables  # the copy, not a database made from 0001
+    assert '0016_hide_secrets_in_stored_logs' in applied and 'log_may_hold_secrets' in columns  # what came after
+    assert not list(new.parent.glob('.*.copying'))
+
+    with contextlib.closing(sqlite3.connect(new)) as db:
+        db.execute('CREATE TABLE kept (id INTEGER)')
+        db.commit()
+    await database.migrate_database(f'sqlite://{new}')  # the next start: a database that exists is never replaced
+    with contextlib.closing(sqlite3.connect(new)) as db:
+        assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'kept'").fetchone()
