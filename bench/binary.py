@@ -1,8 +1,8 @@
-"""The one-file binary: its size, and the time from starting it to the first page (the sign-in page, or the setup
-page it sends a first start to) answering 200. The first start of a data directory also makes the database (a copy
-of the one the build migrated); the later ones are the start a user waits for every day. Each start is a new process that unpacks the binary again.
-The peer is `python main.py` from the checkout, started in turn with the binary: on a machine others keep busy the
-wall times say more about them than about us, the CPU times and the peer less so.
+"""The one-file binary: its size, and the time from starting it to the first page (the sign-in page, or the setup page
+it sends a first start to) answering 200. The first start of a data directory also makes the database (a copy of the
+one the build migrated); the later ones are the start a user waits for every day. Each start is a new process that
+unpacks the binary again. The peer is `python main.py` from the checkout, started in turn with the binary: on a
+machine others keep busy the wall times say more about them than about us, the CPU times and the peer less so.
 
     .venv/bin/python bench/binary.py [--binary dist/trainboard] [--build] [--starts 5]
 """
