@@ -51,6 +51,17 @@ def test_metrics_are_stored_once_and_retries_are_duplicates(server: Server, api:
     assert api.get(f'/runs/{run["id"]}').json()['status'] == 'running'  # the first report starts it
 
 
+def test_a_point_repeated_in_one_report_is_stored_once_as_first_sent(server: Server, api: httpx.Client,
+                                                                     run: dict) -> None:
+    answer = report(server, run, {'metrics': [{'name': 'loss', 'step': 1, 'value': 0.5},
+                                              {'name': 'loss', 'step': 1, 'value': 9.0},
+                                              {'name': 'loss', 'step': 2, 'value': 0.25}]})
+    assert answer.json() == {'metrics_accepted': 2, 'metrics_duplicate': 1}
+    series = api.get(f'/runs/{run["id"]}/metrics/loss').json()
+    assert series['total'] == 2 and [p[:2] for p in series['points']] == [[1, 0.5], [2, 0.25]]
+    assert api.get(f'/runs/{run["id"]}/metrics').json()[0]['count'] == 2
+
+
 def test_progress_steps_logs_and_status(server: Server, api: httpx.Client, run: dict) -> None:
     report(server, run, {'steps': [{'name': 'setup', 'status': 'succeeded'},
                                    {'name': 'training', 'status': 'running', 'description': 'epoch 1 of 3'}],
