@@ -41,6 +41,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_LOG_LINES = 10_000
 MAX_LINE_CHARS = 10_000  # a job's own output can hold anything: a progress bar redrawn for an hour is one line
 REPORTABLE_STATES = lifecycle.REPORTABLE
+# what a group of points-only reports reads of their runs: whether each takes points and moves, and its answer
+GROUP_FIELDS = ('id', 'project_id', 'status', 'control', 'job_ref', 'provider')
 WRITERS_POSTGRES = 2  # transactions written at once on PostgreSQL (SQLite has one connection): the database's cores
 KNOWN_PARTS = {'metrics', 'progress', 'steps', 'logs', 'status'}
 # what a report writes besides the status (which only lifecycle.move writes)
@@ -123,7 +125,7 @@ async def _write_reports(conn: Any, reports: list[_Incoming]) -> list[_Stored | 
     together = [i for i, report in enumerate(reports) if report.run_id not in alone]
     if together:
         ids = sorted({reports[i].run_id for i in together})  # locked in id order, as every group does
-        found = {run.id: run for run in await Run.filter(id__in=ids).order_by('id').select_for_update().using_db(conn)}
+        found = {row['id']: Run._init_from_db(**row) for row in await metric_store.lock_runs(conn, ids, GROUP_FIELDS)}
         for run in found.values():
             if not RunStatus(run.status).is_finished and _moves(run):  # its first sign of life starts it
                 alone.add(run.id)

@@ -70,12 +70,18 @@ async def write_points_of_runs(conn: BaseDBAsyncClient, points: dict[int, list[P
     return new
 
 
-async def lock_runs(conn: BaseDBAsyncClient, run_ids: list[int]) -> None:
+async def lock_runs(conn: BaseDBAsyncClient, run_ids: list[int], fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The runs' rows locked until the transaction ends (in id order, as every writer locks them), so one
-    transaction at a time writes a run's points. SQLite has one writer at a time anyway."""
-    if is_postgres(conn):
-        await conn.execute_query('SELECT id FROM runs WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE',
-                                 [sorted(run_ids)])
+    transaction at a time writes a run's points; and their `fields`, read in the same statement. SQLite has one
+    writer at a time anyway: there it only reads, and only when asked for fields. Plain SQL: on the ingest path a
+    queryset's building and the parsing of every column cost more than the query."""
+    postgres = is_postgres(conn)
+    if not run_ids or not (postgres or fields):
+        return []
+    marks = ', '.join('?' * len(run_ids))
+    query = f'SELECT {", ".join(fields or ("id",))} FROM runs WHERE id IN ({marks}) ORDER BY id' + \
+        (' FOR UPDATE' if postgres else '')
+    return await conn.execute_query_dict(in_dialect(conn, query), sorted(run_ids))
 
 
 async def delete_of_project(conn: BaseDBAsyncClient, project_id: int) -> None:
