@@ -57,7 +57,7 @@ def command(dist: Path, work: Path) -> list[str]:
 def migrated_database(work: Path) -> Path:
     """A new SQLite database with every migration applied, which a first start copies instead of migrating one
     (services.database.NEW_SQLITE_DATABASE): the binary's first page 2 s sooner."""
-    path = work / NEW_SQLITE_DATABASE.name
+    path = (work / NEW_SQLITE_DATABASE.name).resolve()  # the migration runs in ROOT, this process where it was started
     path.unlink(missing_ok=True)
     subprocess.run([sys.executable, '-c', 'import asyncio, sys; from services import database; '
                     "asyncio.run(database.migrate_database('sqlite://' + sys.argv[1]))", str(path)],

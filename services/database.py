@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -165,16 +166,23 @@ async def _migrate(url: str, target: str | None) -> None:
 
 
 def _start_from_migrated(path: Path, migrated: Path) -> None:
-    """A database file that does not exist yet starts as a copy of `migrated`, if there is one (written beside it and
-    renamed, so that no half copy is ever opened as the database)."""
-    if path.exists() or not migrated.is_file():
+    """A database that does not exist yet starts as a copy of `migrated`, if there is one. Not when a write-ahead log
+    of an earlier database is left beside it (a deleted database of a killed server): SQLite would replay it onto the
+    copy; an empty file makes SQLite drop it instead. The copy is made under a name of its own and linked into place,
+    which fails if another process made the database meanwhile: theirs stays, and nothing half copied is opened."""
+    left = [path, path.with_name(f'{path.name}-wal'), path.with_name(f'{path.name}-shm')]
+    if not migrated.is_file() or any(file.exists() for file in left):
         return
     with contextlib.suppress(OSError):  # cannot write there: _check_sqlite_writable says so in words
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f'.{path.name}.copying')
-        shutil.copyfile(migrated, partial)
-        os.replace(partial, path)
-        log.info('started the new database %s from the one migrated when this binary was built', path)
+        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+        os.close(handle)
+        try:
+            shutil.copyfile(migrated, partial)
+            os.link(partial, path)
+            log.info('started the new database %s from the one migrated when this binary was built', path)
+        finally:
+            os.unlink(partial)
 
 
 def _check_sqlite_writable(path: Path) -> None:

@@ -191,7 +191,7 @@ class Server:
         self.env['TRAINBOARD_PORT'] = str(port)
         self.log_path = Path(self.env['TRAINBOARD_DATA_DIR']) / f'server-{port}.log'
 
-    def start(self, timeout: float = 60.0) -> Server:
+    def start(self, timeout: float = 60.0, retries: int = 3) -> Server:
         """Starts the server and waits until it answers on its port. Its answer, not another's: test processes run
         side by side, and a port `free_port` gave may be given to another process too before this server binds it;
         the health check would then pass against that other server, and the test talk to it until it went away."""
@@ -202,9 +202,10 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                if not self.port_given and 'address already in use' in self.log():  # taken by then: another port
+                if not self.port_given and retries and f"('127.0.0.1', {self.port}): address already in use" in \
+                        self.log():  # taken by then: another port
                     self._use_port(free_port())
-                    return self.start(timeout)
+                    return self.start(timeout, retries - 1)
                 raise RuntimeError(f'the server exited with {self.process.returncode}:\n{self.log()}')
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f'{self.url}/api/v1/health', timeout=1).status_code == 200 \

@@ -36,9 +36,13 @@ class MotoS3:
             self.process = subprocess.Popen(
                 [sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', str(self.port)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_until(lambda: self.process.poll() is not None or self._answers() and listens(self.process.pid,
-                                                                                              self.port),
-                       timeout=30, every_s=0.1)
+            try:
+                wait_until(lambda: self.process.poll() is not None or self._answers() and listens(self.process.pid,
+                                                                                                  self.port),
+                           timeout=30, every_s=0.1)
+            except AssertionError:
+                self.stop()
+                raise
             if self.process.poll() is None:
                 return self
             self._use_port(free_port())
